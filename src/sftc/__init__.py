@@ -1,0 +1,16 @@
+"""sftc: machine unlearning for PyTorch classifiers.
+
+SFTC (Selective Fine-tuning and Targeted Confusion, EICC 2024), its baselines, the
+retrain-from-scratch oracle and the paper's evaluation, on one engine.
+"""
+from .api import RunResult, evaluate, load_model, retrain, train, unlearn
+from .data import ImageData, Split, list_datasets, load_dataset, load_split
+from .errors import DivergedError, SftcError
+from .methods import create_method, list_methods
+from .models import build_model, list_models
+
+__version__ = "0.1.0"
+
+__all__ = ["RunResult", "evaluate", "load_model", "retrain", "train", "unlearn", "ImageData",
+           "Split", "list_datasets", "load_dataset", "load_split", "DivergedError", "SftcError",
+           "create_method", "list_methods", "build_model", "list_models", "__version__"]

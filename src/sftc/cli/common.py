@@ -1,0 +1,74 @@
+"""Argument groups and helpers shared by the commands."""
+from __future__ import annotations
+
+import argparse
+
+from ..data import dataset_info, list_datasets, load_split
+from ..errors import SftcError
+from ..models import list_models
+
+
+def add_data_args(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("data")
+    group.add_argument("--dataset", default="digits",
+                       help=f"dataset name: {', '.join(list_datasets())} (default: digits, embedded)")
+    group.add_argument("--data-dir", default=None,
+                       help="directory holding the dataset's files (datasets read from disk)")
+    group.add_argument("--forget", default=None,
+                       help="forget set: random:0.1 | random:500 | classes:2,4 | first:1500 | "
+                            "file:PATH (.npy/.txt/.json indices into the training set); default: "
+                            "the dataset's protocol (random:0.1 for digits)")
+    group.add_argument("--image-size", type=int, default=None,
+                       help="resize images to this side length per batch (default: the dataset's)")
+    group.add_argument("--split-seed", type=int, default=0,
+                       help="seed of the train/val/test split where the dataset draws one (default 0)")
+
+
+def add_run_args(parser: argparse.ArgumentParser, epochs: int, lr: float) -> None:
+    group = parser.add_argument_group("optimisation")
+    group.add_argument("--epochs", type=int, default=epochs, help=f"epochs (default {epochs})")
+    group.add_argument("--lr", type=float, default=lr, help=f"learning rate (default {lr:g})")
+    group.add_argument("--batch-size", type=int, default=64, help="batch size (default 64)")
+    group.add_argument("--seed", type=int, default=0,
+                       help="seed of initialisation, shuffling and the forget draw (default 0)")
+    group.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
+    group.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def add_model_arg(parser: argparse.ArgumentParser, required: bool = False) -> None:
+    parser.add_argument("--model", default=None, required=required,
+                        help=f"architecture: {', '.join(list_models())} (default: the dataset's, "
+                             "small-cnn for digits and fashion-mnist)")
+
+
+def resolve_model_name(args) -> str:
+    return args.model or dataset_info(args.dataset).default_model
+
+
+def load_split_from_args(args):
+    """The split named by --dataset/--data-dir/--forget/--image-size (forget draw seeded by --seed)."""
+    return load_split(args.dataset, forget=args.forget, data_dir=args.data_dir,
+                      image_size=args.image_size, seed=getattr(args, "seed", 0),
+                      split_seed=args.split_seed)
+
+
+def parse_method_options(method_cls, tokens: list[str]) -> dict:
+    """Turn ``--tau 2 --c=0.5`` into {'tau': '2', 'c': '0.5'} for the method's hyperparameters."""
+    values, i = {}, 0
+    allowed = {k.replace("_", "-"): k for k in method_cls.hparams}
+    while i < len(tokens):
+        token = tokens[i]
+        if not token.startswith("--"):
+            raise SftcError(f"unexpected argument {token!r}")
+        key, eq, value = token[2:].partition("=")
+        if key not in allowed:
+            options = ", ".join(f"--{k}" for k in allowed) or "none"
+            raise SftcError(f"method {method_cls.name!r} has no option --{key}; its options: {options}")
+        if not eq:
+            if i + 1 >= len(tokens):
+                raise SftcError(f"option --{key} needs a value")
+            value = tokens[i + 1]
+            i += 1
+        values[allowed[key]] = value
+        i += 1
+    return values

@@ -1,0 +1,153 @@
+"""Forget-set specifications: data, not code.
+
+A specification is a short string, usable from the command line and the API:
+
+``random:0.1``     10 % of every class of the training set (seeded); ``random:500`` 500 per class
+``classes:2,4``    every training sample of classes 2 and 4
+``first:1500``     the first 1,500 training rows (the MUFAC protocol)
+``file:PATH``      indices into the training set from ``.npy``, ``.txt`` (one per line) or ``.json``
+
+Indices always count positions in the training set (0 .. len(train) - 1), as the paper's
+FER-2013 and CIFAR-10 index files do.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import SftcError
+
+SPEC_HELP = ("random:FRACTION|random:COUNT_PER_CLASS, classes:C1,C2, first:N or "
+             "file:PATH(.npy/.txt/.json)")
+
+
+def resolve_forget(spec: str | torch.Tensor | np.ndarray | list, train_labels: torch.Tensor,
+                   seed: int = 0) -> torch.Tensor:
+    """Turn a forget specification into sorted int64 positions into the training set.
+
+    Raises :class:`SftcError` for an unknown spec, out-of-range or repeated indices, an empty
+    forget set or one that covers the whole training set.
+    """
+    n = int(train_labels.shape[0])
+    if isinstance(spec, str):
+        positions = _from_string(spec, train_labels, seed)
+        origin = spec
+    else:
+        positions = np.asarray(spec.cpu() if isinstance(spec, torch.Tensor) else spec)
+        origin = "the given forget indices"
+    return validate_positions(positions, n, origin)
+
+
+def validate_positions(positions: np.ndarray, n_train: int, origin: str) -> torch.Tensor:
+    positions = np.asarray(positions)
+    if positions.dtype == bool:
+        if positions.shape != (n_train,):
+            raise SftcError(f"{origin}: a boolean forget mask needs {n_train} entries, "
+                            f"got {positions.shape[0]}")
+        positions = np.flatnonzero(positions)
+    if positions.size and not np.issubdtype(positions.dtype, np.integer):
+        if not np.all(np.equal(np.mod(positions, 1), 0)):
+            raise SftcError(f"{origin}: forget indices must be whole numbers")
+        positions = positions.astype(np.int64)
+    positions = positions.astype(np.int64).reshape(-1)
+    if positions.size == 0:
+        raise SftcError(f"{origin}: the forget set is empty; name at least one training sample")
+    bad = positions[(positions < 0) | (positions >= n_train)]
+    if bad.size:
+        raise SftcError(f"{origin}: forget index {int(bad[0])} is out of range; the training set "
+                        f"has {n_train} samples (valid indices 0..{n_train - 1})")
+    uniq, counts = np.unique(positions, return_counts=True)
+    if (counts > 1).any():
+        raise SftcError(f"{origin}: forget index {int(uniq[counts > 1][0])} is repeated; "
+                        "list each sample once")
+    if uniq.size == n_train:
+        raise SftcError(f"{origin}: the forget set is the whole training set ({n_train} samples); "
+                        "nothing would be retained, so retrain from scratch on nothing instead")
+    return torch.from_numpy(uniq)
+
+
+def _from_string(spec: str, labels: torch.Tensor, seed: int) -> np.ndarray:
+    kind, _, arg = spec.partition(":")
+    kind = kind.strip().lower()
+    if not arg:
+        raise SftcError(f"forget spec {spec!r} has no argument; use {SPEC_HELP}")
+    y = labels.cpu().numpy()
+    if kind == "random":
+        return _random_per_class(arg, y, seed, spec)
+    if kind == "classes":
+        try:
+            classes = [int(c) for c in arg.split(",") if c.strip()]
+        except ValueError:
+            raise SftcError(f"forget spec {spec!r}: classes must be integers, e.g. classes:2,4") from None
+        missing = [c for c in classes if c not in set(y.tolist())]
+        if missing:
+            raise SftcError(f"forget spec {spec!r}: class {missing[0]} has no training samples")
+        return np.flatnonzero(np.isin(y, classes))
+    if kind == "first":
+        count = _int(arg, spec)
+        if count > len(y):
+            raise SftcError(f"forget spec {spec!r}: asks for {count} rows but the training set has "
+                            f"{len(y)}")
+        return np.arange(count)
+    if kind == "file":
+        return read_index_file(Path(arg))
+    raise SftcError(f"unknown forget spec {spec!r}; use {SPEC_HELP}")
+
+
+def _int(text: str, spec: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise SftcError(f"forget spec {spec!r}: {text!r} is not a whole number") from None
+
+
+def _random_per_class(arg: str, y: np.ndarray, seed: int, spec: str) -> np.ndarray:
+    try:
+        value = float(arg)
+    except ValueError:
+        raise SftcError(f"forget spec {spec!r}: {arg!r} is not a number") from None
+    if not (0 < value < 1 or (value >= 1 and value.is_integer())):
+        raise SftcError(f"forget spec {spec!r}: give a fraction in (0, 1) or a whole count per class")
+    rng = np.random.default_rng(seed)
+    chosen = []
+    for c in np.unique(y):
+        members = np.flatnonzero(y == c)
+        k = int(round(value * len(members))) if value < 1 else int(value)
+        if k > len(members):
+            raise SftcError(f"forget spec {spec!r}: class {int(c)} has only {len(members)} samples")
+        chosen.append(rng.choice(members, size=k, replace=False))
+    return np.sort(np.concatenate(chosen))
+
+
+def read_index_file(path: Path) -> np.ndarray:
+    """Read forget indices from ``.npy``, ``.json`` (a list, or {"forget": [...]}) or text."""
+    if not path.is_file():
+        raise SftcError(f"forget index file {path} does not exist; give a .npy, .txt or .json file "
+                        "of indices into the training set")
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".npy":
+            return np.load(path, allow_pickle=False)
+        if suffix == ".json":
+            obj = json.loads(path.read_text())
+            if isinstance(obj, dict):
+                obj = obj.get("forget", obj.get("indices"))
+            if not isinstance(obj, list):
+                raise SftcError(f"{path}: expected a JSON list of indices (or {{\"forget\": [...]}})")
+            return np.asarray(obj)
+        rows = [line.split("#")[0].strip() for line in path.read_text().splitlines()]
+        values = []
+        for lineno, row in enumerate(rows, 1):
+            for token in row.replace(",", " ").split():
+                try:
+                    values.append(int(token))
+                except ValueError:
+                    raise SftcError(f"{path}:{lineno}: {token!r} is not an integer index") from None
+        return np.asarray(values, dtype=np.int64)
+    except SftcError:
+        raise
+    except (ValueError, OSError, json.JSONDecodeError) as exc:
+        raise SftcError(f"cannot read forget index file {path}: {exc}") from None

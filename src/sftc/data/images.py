@@ -1,0 +1,127 @@
+"""In-memory image dataset: compact uint8 storage, per-batch conversion, optional augmentation."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+
+from ..errors import SftcError
+
+
+@dataclass
+class ImageData:
+    """All samples of one dataset (train and held-out together) held as tensors.
+
+    ``images`` is uint8 ``[N, C, H, W]`` (compact: 1 byte per pixel; ``mean``/``std`` are then in
+    [0, 1] units, as torchvision's ``Normalize`` after ``ToTensor``) or a float tensor of any shape
+    ``[N, ...]`` that is used as it is (a user's own features). ``labels`` is int64 ``[N]``.
+    Batches come from :meth:`batch`, which converts to float, resizes to ``image_size`` when it
+    differs from the stored size, and normalises per channel.
+    """
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    num_classes: int
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+    name: str = "custom"
+    image_size: int | None = None
+    class_names: list[str] | None = None
+    _norm: tuple[torch.Tensor, torch.Tensor] | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.is_uint8 and self.images.dim() != 4:
+            raise SftcError("uint8 images must be shaped [N, C, H, W]; got "
+                            f"{tuple(self.images.shape)}")
+        if not self.is_uint8 and not torch.is_floating_point(self.images):
+            raise SftcError(f"inputs must be uint8 images or a float tensor, got {self.images.dtype}")
+        if self.labels.dim() != 1 or self.labels.shape[0] != self.images.shape[0]:
+            raise SftcError(f"need one label per sample: {self.images.shape[0]} inputs but labels "
+                            f"shaped {tuple(self.labels.shape)}")
+        self.labels = self.labels.long()
+        if len(self) and (int(self.labels.min()) < 0 or int(self.labels.max()) >= self.num_classes):
+            raise SftcError(f"labels must lie in [0, {self.num_classes - 1}]; got "
+                            f"{int(self.labels.min())}..{int(self.labels.max())}")
+        if self.is_uint8:
+            self.mean = tuple(self.mean) if self.mean is not None else (0.0,) * self.channels
+            self.std = tuple(self.std) if self.std is not None else (1.0,) * self.channels
+            if len(self.mean) != self.channels or len(self.std) != self.channels:
+                raise SftcError("mean/std need one value per image channel")
+
+    def __len__(self) -> int:
+        return int(self.images.shape[0])
+
+    @property
+    def is_uint8(self) -> bool:
+        return self.images.dtype == torch.uint8
+
+    @property
+    def channels(self) -> int:
+        return int(self.images.shape[1]) if self.images.dim() == 4 else 0
+
+    @property
+    def stored_size(self) -> int:
+        return int(self.images.shape[-1]) if self.images.dim() == 4 else 0
+
+    @property
+    def input_size(self) -> int:
+        return self.image_size or self.stored_size
+
+    @property
+    def device(self) -> torch.device:
+        return self.images.device
+
+    def to(self, device: torch.device | str) -> "ImageData":
+        """Move the uint8 storage to ``device`` (cheap on GPU: one byte per pixel)."""
+        self.images = self.images.to(device)
+        self.labels = self.labels.to(device)
+        self._norm = None
+        return self
+
+    def _normaliser(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        if self._norm is None or self._norm[0].device != device:
+            mean = torch.tensor(self.mean, device=device).view(1, -1, 1, 1) * 255.0
+            std = torch.tensor(self.std, device=device).view(1, -1, 1, 1) * 255.0
+            self._norm = (mean, std)
+        return self._norm
+
+    def batch(self, index: torch.Tensor, device: torch.device | str, augment: bool = False,
+              generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return ``(x, y)`` for the samples at ``index``: float, resized, normalised, on ``device``."""
+        device = torch.device(device)
+        idx = index.to(self.images.device)
+        x = self.images[idx].to(device, non_blocking=True)
+        y = self.labels[idx].to(device, non_blocking=True)
+        if not self.is_uint8:
+            return x, y
+        x = x.float()
+        if augment:
+            x = random_crop_flip(x, generator=generator)
+        if self.image_size and self.image_size != self.stored_size:
+            x = F.interpolate(x, size=(self.image_size, self.image_size), mode="bilinear",
+                              align_corners=False, antialias=self.image_size < self.stored_size)
+        mean, std = self._normaliser(device)
+        return (x - mean) / std, y
+
+
+def random_crop_flip(x: torch.Tensor, padding: int | None = None,
+                     generator: torch.Generator | None = None) -> torch.Tensor:
+    """Vectorised random crop (zero padding, 1/8 of the side by default) and horizontal flip.
+
+    The paper's code trains its original models with torchvision's RandomCrop + RandomHorizontalFlip;
+    this does the same on a whole batch at once.
+    """
+    n, _, h, w = x.shape
+    pad = padding if padding is not None else max(1, h // 8)
+    gen_device = generator.device if generator is not None else torch.device("cpu")
+    padded = F.pad(x, (pad, pad, pad, pad))
+    dy = torch.randint(0, 2 * pad + 1, (n,), generator=generator, device=gen_device).to(x.device)
+    dx = torch.randint(0, 2 * pad + 1, (n,), generator=generator, device=gen_device).to(x.device)
+    rows = (torch.arange(h, device=x.device).view(1, h) + dy.view(n, 1))  # [n, h]
+    cols = (torch.arange(w, device=x.device).view(1, w) + dx.view(n, 1))  # [n, w]
+    flip = torch.rand(n, generator=generator, device=gen_device).to(x.device) < 0.5
+    cols = torch.where(flip.view(n, 1), cols.flip(1), cols)
+    batch_idx = torch.arange(n, device=x.device).view(n, 1, 1)
+    out = padded.permute(0, 2, 3, 1)[batch_idx, rows.view(n, h, 1), cols.view(n, 1, w)]
+    return out.permute(0, 3, 1, 2).contiguous()

@@ -1,0 +1,194 @@
+"""The epoch loop shared by training, the oracle and every unlearning method."""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Callable, Iterable, Protocol, Sequence
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from ..data import Split
+from ..errors import DivergedError, SftcError
+from .context import Batch, PlannedBatch, RunContext
+from .device import Stopwatch, resolve_device
+from .inference import predict_logits
+
+NAN_CHECK_EVERY = 20  # steps between checks of the running loss (a check syncs the device)
+
+
+@dataclass
+class Recipe:
+    """Optimisation settings of one run. The defaults are the paper's training recipe (section 5.2:
+    Adam, lr 1e-3, cosine annealing, batch 64); unlearning runs use ``scheduler="constant"`` so that
+    the model after epoch e of a 4-epoch run is the model of an e-epoch run (see README)."""
+
+    epochs: int = 30
+    lr: float = 1e-3
+    batch_size: int = 64
+    optimizer: str = "adam"
+    weight_decay: float = 0.0
+    momentum: float = 0.9
+    scheduler: str = "cosine"
+    augment: bool = False
+    seed: int = 0
+    device: str = "auto"
+
+    def validate(self) -> None:
+        if self.epochs < 0:
+            raise SftcError(f"--epochs must be 0 or more, got {self.epochs}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise SftcError(f"--lr must be a positive number, got {self.lr}")
+        if self.batch_size < 1:
+            raise SftcError(f"--batch-size must be at least 1, got {self.batch_size}")
+        if self.optimizer not in ("adam", "sgd"):
+            raise SftcError(f"unknown optimizer {self.optimizer!r}; use adam or sgd")
+        if self.scheduler not in ("cosine", "constant"):
+            raise SftcError(f"unknown scheduler {self.scheduler!r}; use cosine or constant")
+
+
+class Method(Protocol):
+    """The contract the engine runs (implemented by :class:`sftc.methods.base.UnlearningMethod`)."""
+
+    name: str
+    needs_original: bool
+
+    def setup(self, ctx: RunContext) -> None: ...
+
+    def plan(self, ctx: RunContext, epoch: int) -> Iterable[PlannedBatch]: ...
+
+    def loss(self, ctx: RunContext, batch: Batch, logits: torch.Tensor) -> torch.Tensor: ...
+
+
+@dataclass
+class History:
+    """Per-epoch rows (epoch 0 = the starting model when accuracies are tracked) and timings.
+
+    ``seconds`` is the wall time of the method itself (setup and optimisation), without the
+    accuracy tracking that the caller asked for."""
+
+    rows: list[dict] = field(default_factory=list)
+    seconds: float = 0.0
+    setup_seconds: float = 0.0
+
+    def series(self, key: str) -> list[float]:
+        return [row[key] for row in self.rows if key in row]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _optimizer(params: list[nn.Parameter], recipe: Recipe) -> torch.optim.Optimizer:
+    if recipe.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=recipe.lr, momentum=recipe.momentum,
+                               weight_decay=recipe.weight_decay)
+    return torch.optim.Adam(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
+
+
+def track_accuracies(model: nn.Module, split: Split, subsets: Sequence[str],
+                     device: torch.device) -> dict:
+    out = {}
+    for name in subsets:
+        index = split.indices(name).to(device)
+        if len(index) == 0:
+            continue
+        logits = predict_logits(model, split.data, index, device)
+        labels = split.data.labels[index.to(split.data.labels.device)].to(device)
+        out[f"acc_{name}"] = float((logits.argmax(1) == labels).float().mean())
+    return out
+
+
+def run(method: Method, model: nn.Module, split: Split, recipe: Recipe, *,
+        track: Sequence[str] = (), progress: bool = True, desc: str | None = None,
+        on_epoch_end: Callable[[int, nn.Module, dict], None] | None = None,
+        fresh_model: Callable[[int], nn.Module] | None = None) -> tuple[nn.Module, History]:
+    """Run ``method`` on ``model`` for ``recipe.epochs`` epochs and return the result and history.
+
+    The model passed in is not modified: the run works on a copy. ``track`` names subsets
+    (retain/forget/val/test/train) whose accuracy is recorded before the first and after every
+    epoch; ``on_epoch_end(epoch, model, row)`` is called after each epoch (outside the timing);
+    ``fresh_model(seed)`` builds a newly initialised model of the same architecture (retrain, EU-k).
+    """
+    import copy
+
+    recipe.validate()
+    device = resolve_device(recipe.device)
+    torch.manual_seed(recipe.seed)
+    if device.type == "cuda":
+        split.data.to(device)
+    student = copy.deepcopy(model).to(device)
+    ctx = RunContext(model=student, split=split, device=device, batch_size=recipe.batch_size,
+                     augment=recipe.augment, generator=torch.Generator().manual_seed(recipe.seed),
+                     epochs=recipe.epochs, fresh_model=fresh_model)
+    history = History()
+    clock = Stopwatch(device)
+    label = desc or getattr(method, "name", "run")
+
+    with clock:
+        if getattr(method, "needs_original", False):
+            ctx.original = ctx.frozen_copy(student)
+        method.setup(ctx)
+    history.setup_seconds = clock.total
+    student = ctx.model.to(device)
+    if track:
+        history.rows.append({"epoch": 0, **track_accuracies(student, split, track, device)})
+    params = [p for p in student.parameters() if p.requires_grad]
+    if not params:
+        raise SftcError(f"{label}: no trainable parameters are left (all layers frozen?)")
+    optimizer = _optimizer(params, recipe)
+    scheduler = (torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(recipe.epochs, 1))
+                 if recipe.scheduler == "cosine" else None)
+
+    for epoch in range(1, recipe.epochs + 1):
+        ctx.epoch = epoch
+        lr = optimizer.param_groups[0]["lr"]
+        with clock:
+            planned = list(method.plan(ctx, epoch))
+            loss_sum, steps = _run_epoch(method, ctx, planned, optimizer, recipe, epoch,
+                                         progress, label)
+            if scheduler is not None:
+                scheduler.step()
+        row = {"epoch": epoch, "loss": loss_sum / max(steps, 1), "lr": lr, "steps": steps,
+               "seconds": clock.total}
+        if track:
+            row.update(track_accuracies(student, split, track, device))
+        history.rows.append(row)
+        if on_epoch_end is not None:
+            on_epoch_end(epoch, student, row)
+    history.seconds = clock.total
+    student.eval()
+    return student, history
+
+
+def _run_epoch(method: Method, ctx: RunContext, planned: list[PlannedBatch],
+               optimizer: torch.optim.Optimizer, recipe: Recipe, epoch: int, progress: bool,
+               label: str) -> tuple[float, int]:
+    model, device, data = ctx.model, ctx.device, ctx.split.data
+    model.train()
+    for module in ctx.frozen:
+        module.eval()  # frozen layers keep their batch-norm statistics too
+    running = torch.zeros((), device=device)
+    bar = tqdm(planned, desc=f"{label} epoch {epoch}/{recipe.epochs}", unit="batch",
+               disable=not progress, leave=False, dynamic_ncols=True)
+    for step, plan in enumerate(bar, 1):
+        index = plan.index.to(device, non_blocking=True)
+        x, y = data.batch(index, device, augment=recipe.augment)
+        flag = plan.flag.to(device, non_blocking=True) if plan.flag is not None else None
+        n_forget = int(plan.flag.sum()) if plan.flag is not None else 0
+        batch = Batch(x, y, index, flag, plan.phase, n_forget)
+        logits = model(x)
+        loss = method.loss(ctx, batch, logits)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        running += loss.detach()
+        if step % NAN_CHECK_EVERY == 0 or step == len(planned):
+            total = float(running)
+            if not math.isfinite(total):
+                raise DivergedError(f"{label}: the loss became non-finite in epoch {epoch} (by step "
+                                    f"{step}); lower the learning rate (--lr) and try again")
+            if progress:
+                bar.set_postfix(loss=f"{total / step:.4f}")
+    bar.close()
+    return float(running), len(planned)

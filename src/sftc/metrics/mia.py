@@ -1,0 +1,81 @@
+"""CatBoost membership-inference attack of section 5.4 (Eq. 9)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..errors import SftcError
+
+FEATURES = ("logits", "softmax")
+
+
+@dataclass
+class MiaResult:
+    mia: float                 # TN / |Df|, averaged over the folds' attackers (Eq. 9)
+    attacker_acc: float        # the attacker's own cross-validated accuracy (members vs test)
+    features: str
+    n_members: int
+    n_nonmembers: int
+    folds: int
+
+
+def balanced_sample(retain_labels: np.ndarray, test_labels: np.ndarray, num_classes: int,
+                    seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Positions of an equal number of retain and test samples per class (min of the two counts)."""
+    rng = np.random.default_rng(seed)
+    members, nonmembers = [], []
+    for c in range(num_classes):
+        r = np.flatnonzero(retain_labels == c)
+        t = np.flatnonzero(test_labels == c)
+        k = min(len(r), len(t))
+        if k:
+            members.append(rng.choice(r, k, replace=False))
+            nonmembers.append(rng.choice(t, k, replace=False))
+    if not members:
+        raise SftcError("membership inference needs retain and test samples of a shared class")
+    return np.concatenate(members), np.concatenate(nonmembers)
+
+
+def membership_inference(retain_logits: torch.Tensor, retain_labels: torch.Tensor,
+                         test_logits: torch.Tensor, test_labels: torch.Tensor,
+                         forget_logits: torch.Tensor, features: str = "logits", folds: int = 5,
+                         seed: int = 0, iterations: int = 1000,
+                         thread_count: int = -1) -> MiaResult:
+    """MIA = TN / |Df| (Eq. 9).
+
+    A CatBoost attacker learns to tell retain samples (members, label 1) from test samples
+    (non-members, label 0) on a per-class balanced sample, with stratified ``folds``-fold
+    cross-validation; each fold's attacker labels the forget set and the share it calls
+    non-member is averaged over folds. ``features`` is ``logits`` (the paper's text) or
+    ``softmax`` (the authors' code).
+    """
+    from catboost import CatBoostClassifier
+    from sklearn.model_selection import StratifiedKFold
+
+    if features not in FEATURES:
+        raise SftcError(f"unknown MIA features {features!r}; use logits or softmax")
+    c = retain_logits.shape[1]
+    m_pos, n_pos = balanced_sample(retain_labels.cpu().numpy(), test_labels.cpu().numpy(), c, seed)
+
+    def prep(t: torch.Tensor) -> np.ndarray:
+        t = t.double()
+        return (torch.softmax(t, 1) if features == "softmax" else t).cpu().numpy()
+
+    x = np.concatenate([prep(retain_logits)[m_pos], prep(test_logits)[n_pos]])
+    y = np.concatenate([np.ones(len(m_pos), dtype=int), np.zeros(len(n_pos), dtype=int)])
+    x_forget = prep(forget_logits)
+    n_splits = min(folds, len(m_pos))
+    if n_splits < 2:
+        raise SftcError("membership inference needs at least 2 retain and 2 test samples")
+    tnr, accs = [], []
+    splitter = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+    for train_idx, val_idx in splitter.split(x, y):
+        clf = CatBoostClassifier(iterations=iterations, random_seed=seed, verbose=0,
+                                 thread_count=thread_count, allow_writing_files=False)
+        clf.fit(x[train_idx], y[train_idx])
+        accs.append(float((clf.predict(x[val_idx]).astype(int) == y[val_idx]).mean()))
+        tnr.append(float((clf.predict(x_forget).astype(int) == 0).mean()))
+    return MiaResult(float(np.mean(tnr)), float(np.mean(accs)), features, len(m_pos), len(n_pos),
+                     n_splits)

@@ -1,0 +1,108 @@
+"""Model builders by name, and what "the first k layers" means for each (CF-k / EU-k).
+
+``resnet18`` and ``efficientnet_b0`` are torchvision's (``weights=None``), built as the paper's code
+builds them: ``num_classes`` set at construction and, for grayscale data, the first convolution
+replaced by a one-channel convolution of the same shape. ``small-cnn`` is a compact CNN for CPU work.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import nn
+
+from .errors import SftcError
+
+
+class SmallCNN(nn.Module):
+    """Three convolutional stages and a linear head; works for any input size >= 4 pixels.
+
+    Its "layers" for CF-k/EU-k are the four top-level children: ``stage1``, ``stage2``, ``stage3``,
+    ``head``.
+    """
+
+    def __init__(self, in_channels: int = 1, num_classes: int = 10, width: int = 32):
+        super().__init__()
+
+        def block(cin: int, cout: int) -> list[nn.Module]:
+            return [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout),
+                    nn.ReLU(inplace=True)]
+
+        self.stage1 = nn.Sequential(*block(in_channels, width), nn.MaxPool2d(2, ceil_mode=True))
+        self.stage2 = nn.Sequential(*block(width, 2 * width), nn.MaxPool2d(2, ceil_mode=True))
+        self.stage3 = nn.Sequential(*block(2 * width, 4 * width), nn.AdaptiveAvgPool2d(1),
+                                    nn.Flatten())
+        self.head = nn.Linear(4 * width, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.stage3(self.stage2(self.stage1(x))))
+
+
+def _resnet18(in_channels: int, num_classes: int) -> nn.Module:
+    from torchvision.models import resnet18
+
+    model = resnet18(weights=None, num_classes=num_classes)
+    if in_channels != 3:
+        old = model.conv1
+        model.conv1 = nn.Conv2d(in_channels, old.out_channels, kernel_size=old.kernel_size,
+                                stride=old.stride, padding=old.padding, bias=False)
+    return model
+
+
+def _efficientnet_b0(in_channels: int, num_classes: int) -> nn.Module:
+    from torchvision.models import efficientnet_b0
+
+    model = efficientnet_b0(weights=None, num_classes=num_classes)
+    if in_channels != 3:
+        old = model.features[0][0]
+        model.features[0][0] = nn.Conv2d(in_channels, old.out_channels, kernel_size=old.kernel_size,
+                                         stride=old.stride, padding=old.padding,
+                                         bias=old.bias is not None)
+    return model
+
+
+_BUILDERS: dict[str, Callable[[int, int], nn.Module]] = {
+    "small-cnn": lambda c, k: SmallCNN(c, k),
+    "resnet18": _resnet18,
+    "efficientnet_b0": _efficientnet_b0,
+}
+_ALIASES = {"efficientnet-b0": "efficientnet_b0", "efficientnet": "efficientnet_b0",
+            "resnet-18": "resnet18", "smallcnn": "small-cnn"}
+
+
+def list_models() -> list[str]:
+    return sorted(_BUILDERS)
+
+
+def canonical_model_name(name: str) -> str:
+    key = _ALIASES.get(name.lower(), name.lower())
+    if key not in _BUILDERS:
+        raise SftcError(f"unknown model {name!r}; choose one of: {', '.join(list_models())}")
+    return key
+
+
+def build_model(name: str, in_channels: int, num_classes: int, seed: int | None = None) -> nn.Module:
+    """A freshly initialised model; ``seed`` makes the initialisation reproducible."""
+    builder = _BUILDERS[canonical_model_name(name)]
+    if seed is None:
+        return builder(in_channels, num_classes)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return builder(in_channels, num_classes)
+
+
+def layer_sequence(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """The ordered "layers" CF-k/EU-k count: ResNet-18's top-level children (conv1, bn1, relu,
+    maxpool, layer1..layer4, avgpool, fc); EfficientNet-B0's feature blocks features[0..8] followed
+    by avgpool and classifier; the small CNN's stages and head; any other model's top-level children.
+    """
+    if hasattr(model, "features") and hasattr(model, "classifier") and isinstance(
+            model.features, nn.Sequential):
+        seq = [(f"features.{i}", m) for i, m in enumerate(model.features)]
+        return seq + [(n, m) for n, m in model.named_children() if n != "features"]
+    return list(model.named_children())
+
+
+def architecture_of(model: nn.Module) -> dict:
+    """What a checkpoint must match: parameter names and shapes."""
+    return {k: tuple(v.shape) for k, v in model.state_dict().items()}

@@ -1,0 +1,46 @@
+"""What every command writes beside its model: the run record (run.json)."""
+from __future__ import annotations
+
+import platform
+import sys
+import time
+from importlib import metadata
+
+
+def package_versions() -> dict:
+    versions = {"python": sys.version.split()[0]}
+    for name in ("sftc", "torch", "torchvision", "numpy", "scikit-learn", "catboost", "matplotlib"):
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def machine() -> dict:
+    import torch
+
+    info = {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+            "cpu_threads": torch.get_num_threads()}
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
+
+
+def run_record(command: str, config: dict, split=None, history=None, metrics: dict | None = None,
+               **extra) -> dict:
+    """The content of run.json: resolved configuration, versions, seeds, forget set, timings,
+    per-epoch history and metrics."""
+    record = {"command": command, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+              "config": config, "versions": package_versions(), "machine": machine()}
+    if split is not None:
+        record["dataset"] = {"name": split.data.name, "sizes": split.sizes(),
+                             "image_size": split.data.input_size, "num_classes": split.data.num_classes}
+        record["forget"] = split.forget_summary()
+    if history is not None:
+        record["timings"] = {"seconds": history.seconds, "setup_seconds": history.setup_seconds}
+        record["history"] = history.rows
+    if metrics is not None:
+        record["metrics"] = metrics
+    record.update(extra)
+    return record
