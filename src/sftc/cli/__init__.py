@@ -28,12 +28,20 @@ Run 'sftc COMMAND --help' for each command's options.
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="sftc", description=DESCRIPTION,
+    parser = argparse.ArgumentParser(prog="sftc", description=DESCRIPTION, allow_abbrev=False,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     from .. import __version__
 
     parser.add_argument("--version", action="version", version=f"sftc {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    add_parser = sub.add_parser
+
+    def add_parser_exact(name, **kwargs):
+        # No abbreviations: '--c 0.1' (SFTC's confusion fraction) must not become '--checkpoint'.
+        kwargs.setdefault("allow_abbrev", False)
+        return add_parser(name, **kwargs)
+
+    sub.add_parser = add_parser_exact
     from . import commands
 
     names = sorted(m.name for m in pkgutil.iter_modules(commands.__path__))

@@ -2,8 +2,11 @@
 from __future__ import annotations
 
 import argparse
+import sys
+import warnings
+from contextlib import contextmanager
 
-from ..data import dataset_info, list_datasets, load_split
+from ..data import SkippedSamplesWarning, dataset_info, list_datasets, load_split
 from ..errors import SftcError
 from ..models import list_models
 
@@ -16,12 +19,17 @@ def add_data_args(parser: argparse.ArgumentParser) -> None:
                        help="directory holding the dataset's files (datasets read from disk)")
     group.add_argument("--forget", default=None,
                        help="forget set: random:0.1 | random:500 | classes:2,4 | first:1500 | "
-                            "file:PATH (.npy/.txt/.json indices into the training set); default: "
-                            "the dataset's protocol (random:0.1 for digits)")
+                            "file:PATH (.npy/.txt/.json indices into the training set; for "
+                            "imagefolder a .txt lists image paths); default: the dataset's "
+                            "protocol (random:0.1 for digits)")
     group.add_argument("--image-size", type=int, default=None,
-                       help="resize images to this side length per batch (default: the dataset's)")
+                       help="resize images to this side length per batch (default: the dataset's, "
+                            "128 for cifar10, fer2013 and mufac as in the paper)")
     group.add_argument("--split-seed", type=int, default=0,
                        help="seed of the train/val/test split where the dataset draws one (default 0)")
+    group.add_argument("--skip-bad-rows", action="store_true",
+                       help="leave out malformed CSV rows and images that do not decode instead of "
+                            "stopping at the first (the count skipped is reported)")
 
 
 def add_run_args(parser: argparse.ArgumentParser, epochs: int, lr: float) -> None:
@@ -38,7 +46,8 @@ def add_run_args(parser: argparse.ArgumentParser, epochs: int, lr: float) -> Non
 def add_model_arg(parser: argparse.ArgumentParser, required: bool = False) -> None:
     parser.add_argument("--model", default=None, required=required,
                         help=f"architecture: {', '.join(list_models())} (default: the dataset's, "
-                             "small-cnn for digits and fashion-mnist)")
+                             "small-cnn for digits, fashion-mnist and imagefolder, resnet18 for "
+                             "cifar10, fer2013 and mufac as in the paper)")
 
 
 def resolve_model_name(args) -> str:
@@ -46,10 +55,30 @@ def resolve_model_name(args) -> str:
 
 
 def load_split_from_args(args):
-    """The split named by --dataset/--data-dir/--forget/--image-size (forget draw seeded by --seed)."""
-    return load_split(args.dataset, forget=args.forget, data_dir=args.data_dir,
-                      image_size=args.image_size, seed=getattr(args, "seed", 0),
-                      split_seed=args.split_seed)
+    """The split named by --dataset/--data-dir/--forget/--image-size (forget draw seeded by --seed).
+
+    Rows left out by --skip-bad-rows are reported on stderr as one warning line.
+    """
+    with reported_data_warnings():
+        return load_split(args.dataset, forget=args.forget, data_dir=args.data_dir,
+                          image_size=args.image_size, seed=getattr(args, "seed", 0),
+                          split_seed=args.split_seed,
+                          skip_bad=getattr(args, "skip_bad_rows", False))
+
+
+@contextmanager
+def reported_data_warnings():
+    """Print the data layer's SkippedSamplesWarning as 'sftc: warning: ...' lines on stderr."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", SkippedSamplesWarning)
+        try:
+            yield
+        finally:
+            for w in caught:
+                if issubclass(w.category, SkippedSamplesWarning):
+                    print(f"sftc: warning: {w.message}", file=sys.stderr)
+                else:
+                    warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
 
 def parse_method_options(method_cls, tokens: list[str]) -> dict:

@@ -5,10 +5,13 @@ A specification is a short string, usable from the command line and the API:
 ``random:0.1``     10 % of every class of the training set (seeded); ``random:500`` 500 per class
 ``classes:2,4``    every training sample of classes 2 and 4
 ``first:1500``     the first 1,500 training rows (the MUFAC protocol)
-``file:PATH``      indices into the training set from ``.npy``, ``.txt`` (one per line) or ``.json``
+``file:PATH``      indices into the training set from ``.npy``, ``.txt`` (one per line) or ``.json``;
+                   for a dataset whose samples are files (``imagefolder``) a text file lists the
+                   images' relative paths instead, one per line
 
 Indices always count positions in the training set (0 .. len(train) - 1), as the paper's
-FER-2013 and CIFAR-10 index files do.
+FER-2013 and CIFAR-10 index files do. A relative ``file:`` path is looked up in the working
+directory first, then in the dataset's ``--data-dir``.
 """
 from __future__ import annotations
 
@@ -151,3 +154,56 @@ def read_index_file(path: Path) -> np.ndarray:
         raise
     except (ValueError, OSError, json.JSONDecodeError) as exc:
         raise SftcError(f"cannot read forget index file {path}: {exc}") from None
+
+
+def read_path_list(path: Path, names: list[str], where: str,
+                   aliases: tuple[str, ...] = ()) -> np.ndarray:
+    """Map a text file of relative image paths (one per line) to positions in ``names``.
+
+    ``names`` are the training samples' paths relative to the training folder, in training order;
+    ``where`` describes that folder for messages. Blank lines and lines starting with ``#`` are
+    ignored; ``\\`` and a leading ``./`` are accepted, and so is a path that starts with one of
+    ``aliases`` (e.g. ``train/``, the training folder's own name). A path that is not a training
+    image, or one listed twice, is a one-line error naming the file and the line.
+    """
+    import posixpath
+
+    if not path.is_file():
+        raise SftcError(f"forget list {path} does not exist; give a text file of image paths "
+                        f"relative to {where}, one per line")
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SftcError(f"cannot read forget list {path}: {exc}") from None
+    position = {name: i for i, name in enumerate(names)}
+    seen: dict[int, int] = {}
+    out = []
+    for lineno, raw in enumerate(lines, 1):
+        entry = raw.strip()
+        if not entry or entry.startswith("#"):
+            continue
+        key = posixpath.normpath(entry.replace("\\", "/"))
+        if key not in position:
+            for alias in aliases:
+                if key.startswith(alias.rstrip("/") + "/"):
+                    key = key[len(alias.rstrip("/")) + 1:]
+                    break
+        if key not in position:
+            raise SftcError(f"{path}:{lineno}: {entry!r} is not an image in {where}")
+        pos = position[key]
+        if pos in seen:
+            raise SftcError(f"{path}:{lineno}: {entry!r} is repeated (first listed on line "
+                            f"{seen[pos]}); list each image once")
+        seen[pos] = lineno
+        out.append(pos)
+    return np.asarray(out, dtype=np.int64)
+
+
+def map_rows(rows: np.ndarray, kept_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Translate row numbers of the original training file into positions among the rows that
+    loaded (``kept_rows``, sorted). Returns ``(positions, rows_not_loaded)``."""
+    rows = np.asarray(rows, dtype=np.int64)
+    kept_rows = np.asarray(kept_rows, dtype=np.int64)
+    at = np.searchsorted(kept_rows, rows)
+    found = (at < len(kept_rows)) & (kept_rows[np.minimum(at, len(kept_rows) - 1)] == rows)
+    return at[found], rows[~found]

@@ -1,15 +1,24 @@
 """Datasets by name. Each loader returns the samples and its train/val/test indices."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+import inspect
+import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import torch
 
 from ..errors import SftcError
+from .forget import map_rows, read_path_list, resolve_forget, validate_positions
 from .images import ImageData
 from .split import Split
+
+
+class SkippedSamplesWarning(UserWarning):
+    """Samples were left out (``skip_bad=True``, ``--skip-bad-rows``), or a forget set names
+    some of them."""
 
 
 @dataclass
@@ -22,25 +31,50 @@ class DatasetInfo:
     default_forget: str
     default_model: str
     default_image_size: int | None = None
+    forget_note: str | None = None
 
 
 @dataclass
 class LoadedDataset:
+    """What a loader returns: the samples, the train/val/test indices into them, and provenance.
+
+    The optional fields serve forget specifications that name rows of the source files:
+    ``default_forget`` is the loader's own choice of default (e.g. an index file it found beside
+    the data); ``root`` is a folder where a relative ``file:`` path is also looked up;
+    ``train_names`` are the training rows by relative path (a ``file:`` text list then names
+    images, not indices); ``train_rows`` (with ``train_rows_total``) says which rows of the
+    source's training part each loaded training sample is, when unreadable rows were skipped, so
+    that index files still point at the same images; ``skipped`` has one line per skipped row.
+    """
+
     data: ImageData
     train: torch.Tensor
     val: torch.Tensor
     test: torch.Tensor
     source: str
+    default_forget: str | None = None
+    root: Path | None = None
+    train_names: list[str] | None = None
+    names_where: str = "the training folder"
+    name_aliases: tuple[str, ...] = ()
+    train_rows: np.ndarray | None = None
+    train_rows_total: int | None = None
+    skipped: list[str] = field(default_factory=list)
 
 
 _DATASETS: dict[str, DatasetInfo] = {}
 
 
 def register_dataset(name: str, summary: str, default_forget: str, default_model: str = "small-cnn",
-                     default_image_size: int | None = None):
+                     default_image_size: int | None = None, forget_note: str | None = None):
+    """Register ``loader(data_dir, split_seed[, image_size][, skip_bad]) -> LoadedDataset``.
+
+    ``forget_note`` is appended to the error when a forget index file is missing (where the
+    protocol's file comes from).
+    """
     def wrap(fn):
         _DATASETS[name] = DatasetInfo(name, fn, summary, default_forget, default_model,
-                                      default_image_size)
+                                      default_image_size, forget_note)
         return fn
     return wrap
 
@@ -57,20 +91,95 @@ def dataset_info(name: str) -> DatasetInfo:
 
 
 def load_dataset(name: str, data_dir: str | Path | None = None, image_size: int | None = None,
-                 split_seed: int = 0) -> LoadedDataset:
-    """Load a dataset by name. ``image_size`` resizes per batch (None: the dataset's default)."""
+                 split_seed: int = 0, skip_bad: bool = False) -> LoadedDataset:
+    """Load a dataset by name. ``image_size`` resizes per batch (None: the dataset's default).
+
+    ``skip_bad=True`` leaves out malformed rows and images that do not decode instead of
+    stopping at the first; each is listed in ``LoadedDataset.skipped`` and their count is
+    reported as a :class:`SkippedSamplesWarning`.
+    """
     info = dataset_info(name)
-    loaded = info.loader(data_dir=Path(data_dir) if data_dir else None, split_seed=split_seed)
     size = image_size if image_size is not None else info.default_image_size
     if size is not None and size <= 0:
         raise SftcError(f"--image-size must be positive, got {size}")
+    options = inspect.signature(info.loader).parameters
+    kwargs = {}
+    if "image_size" in options:
+        kwargs["image_size"] = size
+    if "skip_bad" in options:
+        kwargs["skip_bad"] = skip_bad
+    loaded = info.loader(data_dir=Path(data_dir).expanduser() if data_dir else None,
+                         split_seed=split_seed, **kwargs)
     loaded.data.image_size = size
+    if loaded.skipped:
+        warnings.warn(SkippedSamplesWarning(
+            f"{name}: skipped {len(loaded.skipped)} unreadable sample(s) as asked; first: "
+            f"{loaded.skipped[0]}"), stacklevel=2)
     return loaded
 
 
 def load_split(name: str, forget: str | None = None, data_dir: str | Path | None = None,
-               image_size: int | None = None, seed: int = 0, split_seed: int = 0) -> Split:
+               image_size: int | None = None, seed: int = 0, split_seed: int = 0,
+               skip_bad: bool = False) -> Split:
     """Load a dataset and carve its forget set (``forget=None``: the dataset's default spec)."""
-    loaded = load_dataset(name, data_dir=data_dir, image_size=image_size, split_seed=split_seed)
-    spec = forget or dataset_info(name).default_forget
-    return Split.create(loaded.data, loaded.train, loaded.val, loaded.test, spec, seed=seed)
+    loaded = load_dataset(name, data_dir=data_dir, image_size=image_size, split_seed=split_seed,
+                          skip_bad=skip_bad)
+    return split_loaded(name, loaded, forget, seed=seed, data_dir=data_dir)
+
+
+def split_loaded(name: str, loaded: LoadedDataset, forget=None, seed: int = 0,
+                 data_dir: str | Path | None = None) -> Split:
+    """Carve the forget set of an already loaded dataset (see :func:`load_split`)."""
+    info = dataset_info(name)
+    spec = forget if forget is not None else (loaded.default_forget or info.default_forget)
+    if not isinstance(spec, str):
+        return Split.create(loaded.data, loaded.train, loaded.val, loaded.test, spec, seed=seed)
+    kind, _, arg = spec.partition(":")
+    kind = kind.strip().lower()
+    rows = None
+    if kind == "file" and arg:
+        path = _locate_forget_file(arg, [data_dir, loaded.root], info)
+        spec = f"file:{path}"
+        total = loaded.train_rows_total or len(loaded.train)
+        if loaded.train_names is not None and path.suffix.lower() not in (".npy", ".json"):
+            rows = read_path_list(path, loaded.train_names, loaded.names_where,
+                                  loaded.name_aliases)
+            rows = validate_positions(rows, total, spec).numpy()
+        elif loaded.train_rows is not None:
+            rows = resolve_forget(spec, torch.zeros(total, dtype=torch.long), seed).numpy()
+    elif kind == "first" and loaded.train_rows is not None:
+        rows = resolve_forget(spec, torch.zeros(loaded.train_rows_total, dtype=torch.long),
+                              seed).numpy()
+    if rows is None:
+        return Split.create(loaded.data, loaded.train, loaded.val, loaded.test, spec, seed=seed)
+    positions = rows
+    if loaded.train_rows is not None:
+        positions, missing = map_rows(rows, loaded.train_rows)
+        if missing.size:
+            if positions.size == 0:
+                raise SftcError(f"forget set {spec}: every sample it names was skipped as "
+                                "unreadable; nothing is left to forget")
+            warnings.warn(SkippedSamplesWarning(
+                f"forget set {spec}: {missing.size} of its samples were skipped as unreadable and "
+                f"are not in the training data (first: training row {int(missing[0])})"),
+                stacklevel=2)
+    split = Split.create(loaded.data, loaded.train, loaded.val, loaded.test,
+                         torch.from_numpy(np.asarray(positions, dtype=np.int64)), seed=seed)
+    split.forget_spec = spec
+    return split
+
+
+def _locate_forget_file(arg: str, folders: list, info: DatasetInfo) -> Path:
+    """A relative forget file is looked up in the working directory, then the data folders."""
+    path = Path(arg.strip()).expanduser()
+    if path.is_absolute() or path.exists():
+        candidates = [path]
+    else:
+        candidates = [path] + [Path(f).expanduser() / path for f in folders if f is not None]
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    looked = ", ".join(dict.fromkeys(str(c.parent) if str(c.parent) != "." else "the working "
+                                     "directory" for c in candidates))
+    note = info.forget_note or "give a .npy, .txt or .json file of indices into the training set"
+    raise SftcError(f"forget file {arg} not found (looked in {looked}); {note}")

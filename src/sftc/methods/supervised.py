@@ -6,7 +6,6 @@ import torch.nn.functional as F
 
 from ..engine import Batch, RunContext
 from .base import Hyper, UnlearningMethod
-from .registry import register
 
 
 class Supervised(UnlearningMethod):
@@ -30,20 +29,35 @@ class TrainOriginal(Supervised):
     subset = "train"
 
 
-@register
-class Retrain(Supervised):
-    """Retrain-from-scratch oracle M_R (paper, section 5.3): a freshly initialised model of the same
-    architecture trained on the retain set only, with the original model's recipe (Adam, lr 1e-3,
-    cosine annealing, batch 64, the same number of epochs). Never reads a forget sample.
+class Retrain(Supervised):  # registered last in methods/__init__.py (the oracle closes the list)
+    """Retrain-from-scratch oracle, RT (the SFTC paper, section 5.3; the exact-unlearning reference
+    of the literature, e.g. Bourtoule et al., IEEE S&P 2021).
+
+    A freshly initialised model of the same architecture (the input model's weights are discarded)
+    trained with cross-entropy on the retain set only, each epoch one pass over the shuffled retain
+    set. Never reads a forget sample. It is meant to be run with the original model's recipe
+    (section 5.2: Adam, lr 1e-3, cosine annealing, batch 64, the same number of epochs):
+    :func:`sftc.api.unlearn` switches the scheduler to cosine for it, and :func:`sftc.retrain` /
+    ``sftc train --subset retain`` use the whole training recipe.
 
     Hyperparameters:
-        init_seed: seed of the fresh initialisation (default 0).
+        init_seed: seed of the fresh initialisation, default 0. The architecture's own
+            initialisation is used when the model is named (``model_name``); otherwise every
+            module's ``reset_parameters``.
+
+    Differences from the authors' code: none in the optimisation (their training script without
+    the forget samples; data augmentation only when the run asks for it).
+
+    Example::
+
+        oracle = sftc.unlearn(model, split, method="retrain", epochs=30, lr=1e-3,
+                              model_name="resnet18")
     """
 
     name = "retrain"
     label = "RT"
     summary = "Retrain from scratch on the retain set (the oracle)"
-    paper = "the exact-unlearning reference used throughout the literature"
+    paper = "retrain from scratch without the forget set (the oracle of Perifanis et al., EICC 2024, 5.3)"
     hparams = {"init_seed": Hyper(0, int, "seed of the fresh initialisation")}
     sees_forget = False
     subset = "retain"

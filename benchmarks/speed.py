@@ -1,0 +1,196 @@
+"""Epoch throughput of every unlearning method beside plain fine-tuning, in one run.
+
+Prints one JSON line on stdout (a readable table goes to stderr unless --quiet):
+
+  sftc_samples_per_s, ft_samples_per_s
+      samples per second of one SFTC epoch and of one plain fine-tuning epoch over the same
+      samples (cross-entropy over retain ∪ forget, the same model and batch size);
+  sftc_over_ft
+      SFTC epoch time over plain fine-tuning epoch time (median of the per-repeat ratios; each
+      repeat times the two back to back). Floor 1.0, target <= 1.10;
+  sftc_setup_s
+      SFTC's one-off setup (the frozen teacher copy and its logits on the retain set, computed
+      once), NOT included in the epoch figures; sftc_setup_over_ft_epoch puts it in units of
+      one fine-tuning epoch;
+  methods / epoch_s / setup_s / samples_per_epoch
+      per registered method: samples per second, seconds per epoch, one-off setup seconds and
+      samples per epoch (what each method's batch plan feeds through the model: NegGrad+ an epoch
+      is the forget set plus as many retain samples, SCRUB's first msteps epochs include a pass
+      over the forget set, FT/CF-k/EU-k/retrain read the retain set only).
+
+Every figure is the median over --repeats; a warm-up (forward, backward and optimizer steps on
+the model) runs before anything is timed. The model is freshly initialised: throughput does not
+depend on the weights.
+
+  python benchmarks/speed.py --model small-cnn --n 10000
+  python benchmarks/speed.py --model resnet18 --n 2000 --repeats 3
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import statistics
+import sys
+import time
+
+import torch
+
+import sftc
+from sftc.data import load_dataset
+from sftc.engine import Recipe, resolve_device, run
+from sftc.methods import create_method, list_methods, method_class
+from sftc.methods.supervised import TrainOriginal
+from sftc.models import build_model, layer_sequence
+
+BASELINE = "plain-ft"  # cross-entropy fine-tuning over retain ∪ forget: SFTC's samples, no extras
+
+
+class Counting:
+    """Delegates to a method and records how many samples each epoch's batch plan holds."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.samples: list[int] = []
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def plan(self, ctx, epoch):
+        batches = list(self.inner.plan(ctx, epoch))
+        self.samples.append(sum(len(b.index) for b in batches))
+        return batches
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--model", default="small-cnn", help="small-cnn, resnet18 or efficientnet_b0")
+    p.add_argument("--dataset", default="fashion-mnist")
+    p.add_argument("--data-dir", default=None)
+    p.add_argument("--n", type=int, default=10000, help="training samples (retain + forget)")
+    p.add_argument("--forget", default="random:0.1", help="forget spec over the n samples")
+    p.add_argument("--image-size", type=int, default=None, help="default: the dataset's (28)")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--epochs", type=int, default=1, help="timed epochs per run (default 1)")
+    p.add_argument("--repeats", type=int, default=3, help="runs per method; medians are reported")
+    p.add_argument("--methods", default="all",
+                   help="comma-separated registry names (default: all registered methods)")
+    p.add_argument("--k", type=int, default=None,
+                   help="k of cf-k/eu-k (default 5, or 1 for a model with fewer than 6 layers)")
+    p.add_argument("--lr", type=float, default=1e-4)
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default torch's)")
+    p.add_argument("--warmup-steps", type=int, default=5)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quiet", action="store_true", help="only the JSON line")
+    return p.parse_args(argv)
+
+
+def subset_split(args) -> sftc.Split:
+    loaded = load_dataset(args.dataset, data_dir=args.data_dir, image_size=args.image_size)
+    if args.n > len(loaded.train):
+        raise SystemExit(f"--n {args.n} exceeds the {len(loaded.train)} training samples")
+    g = torch.Generator().manual_seed(args.seed)
+    train = loaded.train[torch.randperm(len(loaded.train), generator=g)[:args.n]].sort().values
+    return sftc.Split.create(loaded.data, train, loaded.val[:0], loaded.test[:0], args.forget,
+                             seed=args.seed)
+
+
+def warm_up(model, split, device, batch_size, steps):
+    model = copy.deepcopy(model).to(device).train()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+    for step in range(steps):
+        x, y = split.data.batch(split.train[step * batch_size:(step + 1) * batch_size], device)
+        loss = torch.nn.functional.cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():  # the inference path the teacher precompute uses
+        model.eval()(split.data.batch(split.train[:512], device)[0])
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_one(name, hparams, model, split, args, model_name):
+    method = Counting(TrainOriginal() if name == BASELINE else create_method(name, **hparams))
+    recipe = Recipe(epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
+                    scheduler="constant", device=args.device, seed=args.seed)
+    fresh = lambda seed: build_model(model_name, split.data.channels or 1,  # noqa: E731
+                                     split.data.num_classes, seed=seed)
+    _, history = run(method, model, split, recipe, progress=False, desc=name, fresh_model=fresh)
+    epoch_s = (history.seconds - history.setup_seconds) / args.epochs
+    return {"epoch_s": epoch_s, "setup_s": history.setup_seconds,
+            "samples": sum(method.samples) / args.epochs}
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = resolve_device(args.device)
+    split = subset_split(args)
+    if device.type == "cuda":
+        split.data.to(device)
+    model_name = sftc.models.canonical_model_name(args.model)
+    model = build_model(model_name, split.data.channels or 1, split.data.num_classes,
+                        seed=args.seed)
+    k = args.k if args.k is not None else (5 if len(layer_sequence(model)) > 5 else 1)
+    names = list_methods() if args.methods == "all" else [m.strip() for m in args.methods.split(",")]
+    names = [method_class(n).name for n in names if n != BASELINE]
+    order = [BASELINE, "sftc"] + [n for n in names if n != "sftc"]  # the pair back to back
+    hparams = {n: ({"k": k} if "k" in method_class(n).hparams else {}) for n in names}
+
+    warm_up(model, split, device, args.batch_size, args.warmup_steps)
+    results: dict[str, list[dict]] = {n: [] for n in order}
+    for repeat in range(args.repeats):
+        for name in order:
+            results[name].append(time_one(name, hparams.get(name, {}), model, split, args,
+                                          model_name))
+            if not args.quiet:
+                r = results[name][-1]
+                print(f"[{repeat + 1}/{args.repeats}] {name:13s} epoch {r['epoch_s']:7.3f} s  "
+                      f"setup {r['setup_s']:6.3f} s  {r['samples'] / r['epoch_s']:9.1f} samples/s",
+                      file=sys.stderr)
+
+    def med(name, key):
+        return statistics.median(r[key] for r in results[name])
+
+    epoch_s = {n: med(n, "epoch_s") for n in order}
+    samples = {n: results[n][0]["samples"] for n in order}
+    per_s = {n: samples[n] / epoch_s[n] for n in order}
+    ratios = [s["epoch_s"] / f["epoch_s"] for s, f in zip(results["sftc"], results[BASELINE])]
+    out = {
+        "model": model_name, "dataset": args.dataset, "n": args.n, "forget": args.forget,
+        "retain_size": len(split.retain), "forget_size": len(split.forget),
+        "image_size": split.data.input_size, "batch_size": args.batch_size,
+        "device": str(device), "torch_threads": torch.get_num_threads(),
+        "epochs": args.epochs, "repeats": args.repeats, "k": k,
+        "sftc_samples_per_s": round(per_s["sftc"], 1),
+        "ft_samples_per_s": round(per_s[BASELINE], 1),
+        "sftc_over_ft": round(statistics.median(ratios), 3),
+        "sftc_over_ft_each_repeat": [round(r, 3) for r in ratios],
+        "sftc_setup_s": round(med("sftc", "setup_s"), 3),
+        "sftc_setup_over_ft_epoch": round(med("sftc", "setup_s") / epoch_s[BASELINE], 3),
+        "methods": {n: round(per_s[n], 1) for n in order},
+        "epoch_s": {n: round(epoch_s[n], 3) for n in order},
+        "setup_s": {n: round(med(n, "setup_s"), 3) for n in order},
+        "samples_per_epoch": {n: int(samples[n]) for n in order},
+        "load_average_1min": round(os.getloadavg()[0], 2),
+        "torch": torch.__version__, "sftc": sftc.__version__,
+    }
+    if not args.quiet:
+        print(f"\n{'method':13s} {'samples/s':>10s} {'epoch s':>9s} {'setup s':>8s} "
+              f"{'samples':>8s}", file=sys.stderr)
+        for n in order:
+            print(f"{n:13s} {per_s[n]:10.1f} {epoch_s[n]:9.3f} {out['setup_s'][n]:8.3f} "
+                  f"{int(samples[n]):8d}", file=sys.stderr)
+        print(f"sftc/ft epoch time {out['sftc_over_ft']:.3f} (each repeat: "
+              f"{out['sftc_over_ft_each_repeat']}); SFTC setup {out['sftc_setup_s']:.3f} s = "
+              f"{out['sftc_setup_over_ft_epoch']:.2f} FT epochs", file=sys.stderr)
+    print(json.dumps(out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

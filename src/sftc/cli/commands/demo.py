@@ -1,0 +1,137 @@
+"""``sftc demo``: the main job on the embedded default (digits), end to end."""
+from __future__ import annotations
+
+import time
+
+from ... import api
+from ...checkpoints import save_state_dict
+from ...data import load_split
+from ...io import atomic_write_json, atomic_write_text, output_directory
+from ...methods import list_methods, method_class
+from ...records import run_record
+from ...report import convergence_figure
+from ...report.paper import PAPER_METHOD_ORDER, demo_hparams
+from ..render import METRIC_HELP, table1_text
+from .train import vars_of
+
+TRACK = ("retain", "forget", "test")
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "demo", help="train, unlearn with every method, evaluate and report, on digits",
+        description="The whole pipeline on the embedded digits data: train the original model and "
+                    "the retrain-from-scratch oracle, forget 10%% of every class with every method "
+                    "(SFTC and the baselines), evaluate all of them with the paper's metrics, print "
+                    "a table shaped like the paper's Table 1 and write run.json, report.md, "
+                    "convergence.png and the models into --out. A few minutes on a 2-core CPU.")
+    p.add_argument("--out", default="demo-out", help="output directory (default demo-out)")
+    p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
+    p.add_argument("--forget", default="random:0.1", help="forget spec (default random:0.1)")
+    p.add_argument("--model", default="small-cnn", help="architecture (default small-cnn)")
+    p.add_argument("--epochs", type=int, default=20, help="training epochs of M and M_R (default 20)")
+    p.add_argument("--unlearn-epochs", type=int, default=api.UNLEARN_EPOCHS,
+                   help=f"unlearning epochs (default {api.UNLEARN_EPOCHS})")
+    p.add_argument("--lr", type=float, default=api.UNLEARN_LR,
+                   help=f"unlearning learning rate for every method (default {api.UNLEARN_LR:g}); "
+                        "'sftc benchmark' searches a grid per method instead")
+    p.add_argument("--methods", default="all",
+                   help="comma-separated methods to run (default all registered)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--mia-iterations", type=int, default=1000)
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(handler=handle)
+
+
+def chosen_methods(spec: str) -> list[str]:
+    names = [m for m in list_methods() if m != "retrain"] if spec == "all" else \
+        [m.strip() for m in spec.split(",") if m.strip()]
+    for name in names:
+        method_class(name)  # unknown names fail here, before any work
+    order = {name: i for i, name in enumerate(PAPER_METHOD_ORDER)}
+    return sorted(names, key=lambda n: order.get(n, len(order)))
+
+
+def handle(args, extra) -> int:
+    started = time.perf_counter()
+    methods = chosen_methods(args.methods)
+    split = load_split("digits", forget=args.forget, seed=args.seed)
+    progress = not args.quiet
+    common = dict(seed=args.seed, device=args.device, progress=progress)
+    say = print if progress else (lambda *a, **k: None)
+    with output_directory(args.out, args.overwrite) as tmp:
+        say(f"[1/3] training the original model and the oracle ({args.model}, {args.epochs} epochs)")
+        original = api.train(split, args.model, epochs=args.epochs, track=TRACK, **common)
+        oracle = api.retrain(split, args.model, epochs=args.epochs, track=TRACK, **common)
+        evaluate = lambda model, seconds=None: api.evaluate(  # noqa: E731
+            original.model, model, split, oracle.model, device=args.device,
+            mia_iterations=args.mia_iterations, seed=args.seed, unlearn_seconds=seconds,
+            retrain_seconds=oracle.seconds)
+        rows = [{"label": "ORI", **evaluate(original.model)},
+                {"label": "RT", **evaluate(oracle.model, oracle.seconds)}]
+        runs = {}
+        say(f"[2/3] unlearning {len(split.forget)} samples with {len(methods)} methods")
+        for name in methods:
+            hparams = demo_hparams(name, args.model)
+            result = api.unlearn(original.model, split, name, epochs=args.unlearn_epochs,
+                                 lr=args.lr, track=TRACK, model_name=args.model, **hparams,
+                                 **common)
+            label = method_class(name).label or name
+            label = label.replace("-k", f"-{hparams['k']}") if "k" in hparams else label
+            rows.append({"label": label, "method": name, **evaluate(result.model, result.seconds)})
+            runs[label] = {"config": result.config, "history": result.history.rows,
+                           "seconds": result.seconds}
+            save_state_dict(result.model, tmp / "models" / f"{name}.pt")
+        say("[3/3] writing the report")
+        save_state_dict(original.model, tmp / "models" / "original.pt")
+        save_state_dict(oracle.model, tmp / "models" / "retrained.pt")
+        if "sftc" in methods:
+            save_state_dict_copy(tmp / "models" / "sftc.pt", tmp / "model.pt")
+        oracle_accs = rows[1]["reference"]["retrained"]
+        convergence_figure({label: run["history"] for label, run in runs.items()}, oracle_accs,
+                           tmp / "convergence.png",
+                           title=f"Convergence on digits ({args.model}); dashed: the oracle")
+        config = {**vars_of(args), "methods": methods}
+        record = run_record("demo", config, split, original.history, None, rows=rows, runs=runs,
+                            original={"seconds": original.seconds, "history": original.history.rows},
+                            retrained={"seconds": oracle.seconds, "history": oracle.history.rows},
+                            wall_seconds=time.perf_counter() - started)
+        sftc_row = next((r for r in rows if r.get("method") == "sftc"), None)
+        if sftc_row is not None:
+            record["metrics"] = {k: v for k, v in sftc_row.items() if k not in ("label", "method")}
+        atomic_write_json(tmp / "run.json", record)
+        atomic_write_text(tmp / "report.md", report_markdown(rows, split, args, record))
+    print()
+    print(f"Unlearning {len(split.forget)} of {len(split.train)} digits training samples "
+          f"({args.model}; original and oracle trained {args.epochs} epochs; "
+          f"{args.unlearn_epochs} unlearning epochs at lr {args.lr:g}):")
+    print(table1_text(rows))
+    print(f"\nwrote {args.out}/: run.json, report.md, convergence.png, model.pt (SFTC), models/ "
+          f"({time.perf_counter() - started:.0f} s)")
+    return 0
+
+
+def save_state_dict_copy(source, target) -> None:
+    from ...io import atomic_write_bytes
+
+    atomic_write_bytes(target, source.read_bytes())
+
+
+def report_markdown(rows: list[dict], split, args, record: dict) -> str:
+    lines = [
+        "# sftc demo: unlearning on digits", "",
+        f"Forget set `{args.forget}`: {len(split.forget)} of {len(split.train)} training samples "
+        f"(class histogram {split.forget_summary()['class_histogram']}). Model `{args.model}`, "
+        f"original and oracle trained {args.epochs} epochs (Adam, lr 1e-3, cosine, batch 64); "
+        f"every method unlearns for {args.unlearn_epochs} epochs at lr {args.lr:g} (Adam, batch 64). "
+        "No learning-rate search here: `sftc benchmark --preset digits` runs the paper's protocol.",
+        "", table1_text(rows, style="markdown"), "",
+        "Bold: best, underlined: second best among the unlearning methods (ORI and RT are "
+        "references). Seconds: unlearning wall time; the oracle's row shows its training time.", "",
+        "![convergence](convergence.png)", "", "## Metrics", ""]
+    lines += [f"- `{key}`: {text}" for key, text in METRIC_HELP.items()]
+    lines += ["", "## Reproduce", "", "```", "sftc demo --out " + str(args.out) + " --overwrite",
+              "```", "", f"sftc {record['versions']['sftc']}, torch {record['versions']['torch']}, "
+              f"{record['machine']['platform']}."]
+    return "\n".join(lines) + "\n"

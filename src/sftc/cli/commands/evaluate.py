@@ -1,0 +1,61 @@
+"""``sftc evaluate``: the paper's metrics for an (original, unlearned, optional retrained) triple."""
+from __future__ import annotations
+
+from ... import api
+from ...io import atomic_write_json, output_directory
+from ...records import run_record
+from ..common import add_data_args, add_model_arg, load_split_from_args
+from ..models_io import load_checkpoint_for, retrain_seconds_of
+from ..render import print_metrics
+from .train import vars_of
+from .unlearn import add_evaluation_args
+
+
+def register(sub) -> None:
+    p = sub.add_parser("evaluate", help="evaluate an unlearned model with the paper's metrics",
+                       description="Accuracy errors (Eq. 5-7), JS distinguishability (Eq. 8) and "
+                                   "the CatBoost MIA (Eq. 9) of --unlearned against --original "
+                                   "and, when given, the --retrained oracle.")
+    add_data_args(p)
+    add_model_arg(p)
+    p.add_argument("--original", required=True, help="the original model's model.pt")
+    p.add_argument("--unlearned", required=True, help="the unlearned model's model.pt")
+    p.add_argument("--retrained", default=None, help="the oracle's model.pt (optional)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the forget draw and the attack")
+    p.add_argument("--device", default="auto")
+    add_evaluation_args(p)
+    p.add_argument("--out", default=None, help="directory to write run.json with the metrics")
+    p.add_argument("--overwrite", action="store_true")
+    p.set_defaults(handler=handle)
+
+
+def handle(args, extra) -> int:
+    split = load_split_from_args(args)
+    original, name = load_checkpoint_for(args.original, args, split)
+    unlearned, _ = load_checkpoint_for(args.unlearned, args, split, role="unlearned")
+    retrained = load_checkpoint_for(args.retrained, args, split, role="retrained")[0] \
+        if args.retrained else None
+    unlearn_seconds = (_seconds_beside(args.unlearned))
+    metrics = api.evaluate(original, unlearned, split, retrained, device=args.device,
+                           mia=not args.no_mia, mia_features=args.mia_features,
+                           mia_iterations=args.mia_iterations, seed=args.seed,
+                           unlearn_seconds=unlearn_seconds,
+                           retrain_seconds=retrain_seconds_of(args.retrained))
+    print(f"{args.unlearned} against {args.original}"
+          + (f" and the oracle {args.retrained}" if args.retrained else " (no oracle: Eq. 5-6 absent)"))
+    print_metrics(metrics)
+    if args.out:
+        with output_directory(args.out, args.overwrite) as tmp:
+            atomic_write_json(tmp / "run.json", run_record("evaluate", {**vars_of(args), "model": name},
+                                                           split, None, metrics))
+        print(f"wrote {args.out}/run.json")
+    return 0
+
+
+def _seconds_beside(checkpoint: str):
+    from ..models_io import _record_beside
+
+    record = _record_beside(checkpoint) or {}
+    if record.get("command") == "unlearn":
+        return record.get("timings", {}).get("seconds")
+    return None

@@ -1,0 +1,60 @@
+"""``sftc train``: train the original model (or, with --subset retain, the retrain oracle)."""
+from __future__ import annotations
+
+from ... import api
+from ...checkpoints import save_state_dict
+from ...io import atomic_write_json, output_directory
+from ...metrics import accuracies, subset_logits
+from ...records import run_record
+from ..common import (add_data_args, add_model_arg, add_run_args, load_split_from_args,
+                      resolve_model_name)
+from ..render import print_accuracies
+
+
+def register(sub) -> None:
+    p = sub.add_parser("train", help="train an original model (or the retrain-from-scratch oracle)",
+                       description="Train a model from scratch with the paper's recipe (Adam, "
+                                   "cosine annealing, batch 64). Writes model.pt and run.json "
+                                   "into --out.")
+    add_data_args(p)
+    add_model_arg(p)
+    add_run_args(p, epochs=30, lr=1e-3)
+    p.add_argument("--subset", choices=("train", "retain"), default="train",
+                   help="train: the original model on retain+forget; retain: the oracle, trained "
+                        "without the forget set (default train)")
+    p.add_argument("--augment", action="store_true",
+                   help="random crop and flip while training (the paper's code does this)")
+    p.add_argument("--out", required=True, help="output directory for model.pt and run.json")
+    p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
+    p.set_defaults(handler=handle)
+
+
+def handle(args, extra) -> int:
+    split = load_split_from_args(args)
+    model_name = resolve_model_name(args)
+    with output_directory(args.out, args.overwrite) as tmp:
+        result = api.train(split, model_name, epochs=args.epochs, lr=args.lr,
+                           batch_size=args.batch_size, seed=args.seed, device=args.device,
+                           augment=args.augment, subset=args.subset, progress=not args.quiet)
+        metrics = accuracies(subset_logits(result.model, split, _device(args)), split)
+        config = {**vars_of(args), **result.config}
+        save_state_dict(result.model, tmp / "model.pt")
+        atomic_write_json(tmp / "run.json", run_record(
+            "train", config, split, result.history, metrics,
+            retrain_seconds=result.seconds if args.subset == "retain" else None,
+            train_seconds=result.seconds))
+    print_accuracies(f"{'oracle' if args.subset == 'retain' else 'original'} model "
+                     f"({model_name}, {result.seconds:.1f} s)", metrics)
+    print(f"wrote {args.out}/model.pt and run.json")
+    return 0
+
+
+def _device(args):
+    from ...engine import resolve_device
+
+    return resolve_device(args.device)
+
+
+def vars_of(args) -> dict:
+    """The parsed arguments worth recording (no callables)."""
+    return {k: v for k, v in vars(args).items() if k != "handler" and not callable(v)}

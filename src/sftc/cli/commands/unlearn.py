@@ -1,0 +1,75 @@
+"""``sftc unlearn``: forget the forget set from a trained model with any registered method."""
+from __future__ import annotations
+
+from ... import api
+from ...checkpoints import save_state_dict
+from ...io import atomic_write_json, output_directory
+from ...methods import list_methods, method_class
+from ...records import run_record
+from ..common import (add_data_args, add_model_arg, add_run_args, load_split_from_args,
+                      parse_method_options)
+from ..models_io import load_checkpoint_for, retrain_seconds_of
+from ..render import print_metrics
+from .train import vars_of
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "unlearn", help="unlearn the forget set from a trained model",
+        description="Unlearn the forget set from --checkpoint with --method (default sftc) and "
+                    "evaluate the result with the paper's metrics. The checkpoint is only read. "
+                    "Method hyperparameters are options too, e.g. '--method sftc --tau 1 --c 0.2'; "
+                    "'sftc methods' lists every method's options and defaults.")
+    add_data_args(p)
+    add_model_arg(p)
+    add_run_args(p, epochs=api.UNLEARN_EPOCHS, lr=api.UNLEARN_LR)
+    p.add_argument("--checkpoint", required=True, help="the trained original model (model.pt)")
+    p.add_argument("--method", default="sftc", help=f"one of: {', '.join(list_methods())}")
+    p.add_argument("--retrained", default=None,
+                   help="the oracle's model.pt (sftc train --subset retain); enables Eq. 5 and 6")
+    p.add_argument("--optimizer", choices=("adam", "sgd"), default="adam")
+    p.add_argument("--scheduler", choices=("constant", "cosine"), default="constant")
+    add_evaluation_args(p)
+    p.add_argument("--out", required=True, help="output directory for model.pt and run.json")
+    p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
+    p.set_defaults(handler=handle, accepts_extra=True)
+
+
+def add_evaluation_args(p) -> None:
+    g = p.add_argument_group("evaluation")
+    g.add_argument("--no-mia", action="store_true", help="skip the membership-inference attack")
+    g.add_argument("--mia-features", choices=("logits", "softmax"), default="logits",
+                   help="attacker features: logits (the paper's text, default) or softmax "
+                        "(the authors' code)")
+    g.add_argument("--mia-iterations", type=int, default=1000,
+                   help="CatBoost boosting iterations (default 1000, CatBoost's own default)")
+
+
+def handle(args, extra) -> int:
+    cls = method_class(args.method)
+    hparams = parse_method_options(cls, extra)
+    split = load_split_from_args(args)
+    original, model_name = load_checkpoint_for(args.checkpoint, args, split)
+    retrained = None
+    if args.retrained:
+        retrained, _ = load_checkpoint_for(args.retrained, args, split, role="retrained")
+    with output_directory(args.out, args.overwrite) as tmp:
+        result = api.unlearn(original, split, args.method, epochs=args.epochs, lr=args.lr,
+                             batch_size=args.batch_size, seed=args.seed, device=args.device,
+                             optimizer=args.optimizer, scheduler=args.scheduler,
+                             track=("retain", "forget", "test"), progress=not args.quiet,
+                             model_name=model_name, **hparams)
+        metrics = api.evaluate(original, result.model, split, retrained, device=args.device,
+                               mia=not args.no_mia, mia_features=args.mia_features,
+                               mia_iterations=args.mia_iterations, seed=args.seed,
+                               unlearn_seconds=result.seconds,
+                               retrain_seconds=retrain_seconds_of(args.retrained))
+        save_state_dict(result.model, tmp / "model.pt")
+        config = {**vars_of(args), **result.config, "model": model_name}
+        atomic_write_json(tmp / "run.json", run_record("unlearn", config, split, result.history,
+                                                       metrics))
+    print(f"{cls.label or cls.name} on {split.data.name}: forgot {len(split.forget)} samples in "
+          f"{result.seconds:.2f} s")
+    print_metrics(metrics)
+    print(f"wrote {args.out}/model.pt and run.json")
+    return 0

@@ -1,0 +1,129 @@
+"""Tables shaped like the paper's Table 1, with best/second-best marks per column."""
+from __future__ import annotations
+
+import csv
+import io
+import math
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    header: str
+    better: str | None = None   # "min", "max" or None (not ranked)
+    fmt: str = "{:.4f}"
+
+
+#: The five columns of Table 1 (section 5.5), with the direction the paper marks (↓ / ↑).
+TABLE1_COLUMNS = (
+    Column("acc_err_retrain", "AccErr{Mu,MR} ↓", "min"),
+    Column("acc_dis", "AccDis ↓", "min"),
+    Column("acc_err_original", "AccErr{Mu,M} ↓", "min"),
+    Column("js", "JS ↑", "max"),
+    Column("mia", "MIA ↑", "max"),
+)
+ACCURACY_COLUMNS = (
+    Column("acc_retain", "Acc retain"),
+    Column("acc_forget", "Acc forget"),
+    Column("acc_test", "Acc test"),
+    Column("unlearn_seconds", "Seconds", fmt="{:.2f}"),
+)
+REFERENCE_ROWS = ("ORI", "RT")
+
+
+def _value(row: dict, key: str):
+    value = row.get(key)
+    if isinstance(value, (int, float)) and not (isinstance(value, float) and math.isnan(value)):
+        return float(value)
+    return None
+
+
+def rank_marks(rows: list[dict], columns, label_key: str = "label",
+               exclude=REFERENCE_ROWS) -> dict[tuple[int, str], str]:
+    """{(row position, column key): "best" | "second"} among the unlearning methods.
+
+    The reference rows (ORI, RT) are not ranked, as in the paper's Table 1; ties share a mark.
+    """
+    marks: dict[tuple[int, str], str] = {}
+    for col in columns:
+        if col.better is None:
+            continue
+        candidates = [(i, _value(r, col.key)) for i, r in enumerate(rows)
+                      if r.get(label_key) not in exclude and _value(r, col.key) is not None
+                      and not r.get("failed")]
+        if not candidates:
+            continue
+        sign = 1.0 if col.better == "min" else -1.0
+        distinct = sorted({sign * v for _, v in candidates})
+        best = distinct[0]
+        second = distinct[1] if len(distinct) > 1 else None
+        for i, v in candidates:
+            if sign * v == best:
+                marks[(i, col.key)] = "best"
+            elif second is not None and sign * v == second:
+                marks[(i, col.key)] = "second"
+    return marks
+
+
+def _cell(row: dict, col: Column, mark: str | None, style: str) -> str:
+    if row.get("failed"):
+        return "failed"
+    value = row.get(col.key)
+    if value is None:
+        return "—"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, float) and math.isinf(value):
+        text = "∞"
+    else:
+        text = col.fmt.format(value)
+        spread = row.get(f"{col.key}_std")
+        if spread is not None and style != "plain-compact":
+            text += f" ± {col.fmt.format(spread)}"
+    if style == "markdown" and mark == "best":
+        return f"**{text}**"
+    if style == "markdown" and mark == "second":
+        return f"<u>{text}</u>"
+    if style == "plain" and mark == "best":
+        return f"{text} *"
+    if style == "plain" and mark == "second":
+        return f"{text} +"
+    return text
+
+
+def format_table(rows: list[dict], columns, style: str = "plain", label_key: str = "label",
+                 label_header: str = "Method") -> str:
+    """Render rows as an aligned plain-text table (best ``*``, second ``+``) or Markdown
+    (best **bold**, second <u>underlined</u>, as the paper marks them)."""
+    marks = rank_marks(rows, columns, label_key)
+    headers = [label_header] + [c.header for c in columns]
+    body = [[str(r.get(label_key, ""))] + [_cell(r, c, marks.get((i, c.key)), style)
+                                           for c in columns] for i, r in enumerate(rows)]
+    if style == "markdown":
+        lines = ["| " + " | ".join(headers) + " |",
+                 "|" + "|".join(["---"] + ["---:"] * len(columns)) + "|"]
+        lines += ["| " + " | ".join(cells) + " |" for cells in body]
+        return "\n".join(lines)
+    widths = [max(len(h), *(len(b[j]) for b in body)) for j, h in enumerate(headers)]
+    fmt_row = lambda cells: "  ".join(  # noqa: E731
+        c.ljust(widths[j]) if j == 0 else c.rjust(widths[j]) for j, c in enumerate(cells))
+    lines = [fmt_row(headers), "  ".join("-" * w for w in widths)] + [fmt_row(b) for b in body]
+    if marks:
+        lines.append("(* best, + second best among unlearning methods)")
+    return "\n".join(lines)
+
+
+def table_rows_csv(rows: list[dict], columns, label_key: str = "label") -> str:
+    """CSV with the raw numbers (and their spread where present)."""
+    out = io.StringIO()
+    keys = [label_key]
+    for c in columns:
+        keys.append(c.key)
+        if any(f"{c.key}_std" in r for r in rows):
+            keys.append(f"{c.key}_std")
+    writer = csv.DictWriter(out, fieldnames=keys, extrasaction="ignore")
+    writer.writeheader()
+    for r in rows:
+        writer.writerow({k: r.get(k, "") for k in keys})
+    return out.getvalue()

@@ -1,0 +1,36 @@
+"""Shared fixtures: a small digits split and a quickly trained original model."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+import sftc
+
+
+@pytest.fixture(scope="session")
+def digits_split():
+    """digits with 10 % of every class forgotten (the embedded default protocol)."""
+    return sftc.load_split("digits", "random:0.1", seed=0)
+
+
+@pytest.fixture(scope="session")
+def tiny_split():
+    """A tiny random split (uint8 8x8 images, 4 classes) for fast smoke tests."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 256, (120, 1, 8, 8), generator=g, dtype=torch.uint8)
+    y = torch.arange(120) % 4
+    xt = torch.randint(0, 256, (40, 1, 8, 8), generator=g, dtype=torch.uint8)
+    yt = torch.arange(40) % 4
+    return sftc.Split.from_tensors(x[:100], y[:100], "random:0.2", val=(x[100:], y[100:]),
+                                   test=(xt, yt), num_classes=4)
+
+
+@pytest.fixture(scope="session")
+def digits_original(digits_split):
+    """The original model: small CNN trained 8 epochs on digits (about 1 s on 2 cores)."""
+    return sftc.train(digits_split, "small-cnn", epochs=8, seed=0, device="cpu", progress=False)
+
+
+@pytest.fixture(scope="session")
+def digits_retrained(digits_split):
+    return sftc.retrain(digits_split, "small-cnn", epochs=8, seed=0, device="cpu", progress=False)

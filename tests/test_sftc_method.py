@@ -1,0 +1,151 @@
+"""SFTC (section 4): the generator, the loss by hand, and its run-level invariants."""
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+import sftc
+from sftc.methods.sftc import biased_random_logits, sftc_loss
+
+
+def test_generator_with_c0_biases_every_row_to_its_label():
+    torch.manual_seed(0)
+    labels = torch.arange(5000) % 7
+    out = biased_random_logits(labels, 7, c=0.0)
+    assert out.shape == (5000, 7)
+    assert torch.equal(out.argmax(1), labels)
+    assert (out >= 0).all()
+
+
+def test_generator_with_c1_is_unbiased():
+    torch.manual_seed(0)
+    labels = torch.zeros(20000, dtype=torch.long)
+    out = biased_random_logits(labels, 10, c=1.0)
+    hits = (out.argmax(1) == labels).float().mean().item()
+    assert hits == pytest.approx(0.1, abs=0.01)  # label wins only by chance: no bias
+    assert out[:, 0].mean().item() == pytest.approx(out[:, 1:].mean().item(), abs=0.02)
+
+
+def test_generator_with_c_half_relabels_about_half():
+    torch.manual_seed(0)
+    labels = torch.arange(20000) % 10
+    out = biased_random_logits(labels, 10, c=0.5, n_relabel=10000)
+    moved = (out.argmax(1) != labels).float().mean().item()
+    assert moved == pytest.approx(0.5 * 0.9, abs=0.015)  # a random new label equals the old 1/10
+
+
+def test_generator_relabels_only_eligible_rows():
+    torch.manual_seed(0)
+    labels = torch.arange(1000) % 5
+    eligible = torch.arange(1000) < 500
+    out = biased_random_logits(labels, 5, c=0.9, n_relabel=450, eligible=eligible)
+    assert torch.equal(out.argmax(1)[~eligible], labels[~eligible])
+
+
+def _sequential_reference(labels, num_classes, rng):
+    """The authors' per-sample loop (|N(0,1)|, add U(0.5, 1) until the label is the largest)."""
+    values = np.abs(rng.normal(size=(len(labels), num_classes)))
+    for i, label in enumerate(labels):
+        while np.argmax(values[i]) != label:
+            values[i, label] += rng.uniform(0.5, 1)
+    return values
+
+
+def test_vectorised_generator_has_the_sequential_loops_distribution():
+    labels = np.arange(20000) % 10
+    ref = _sequential_reference(labels, 10, np.random.default_rng(0))
+    torch.manual_seed(0)
+    vec = biased_random_logits(torch.from_numpy(labels), 10, c=0.0).numpy()
+    pick = lambda v: v[np.arange(len(labels)), labels]  # noqa: E731
+    assert pick(vec).mean() == pytest.approx(pick(ref).mean(), abs=0.02)
+    assert pick(vec).std() == pytest.approx(pick(ref).std(), abs=0.02)
+
+
+def test_sftc_loss_equals_the_formula_by_hand():
+    student = torch.tensor([[2.0, 0.5, -1.0], [0.1, 0.2, 0.3], [-0.5, 1.5, 0.0]])
+    labels = torch.tensor([0, 2, 1])
+    flag = torch.tensor([0, 1, 0])
+    teacher = torch.tensor([[3.0, 0.0, 0.0], [9.0, 9.0, 9.0], [0.0, 2.0, 1.0]])
+    generator = torch.tensor([[7.0, 7.0, 7.0], [0.2, 0.1, 1.4], [7.0, 7.0, 7.0]])
+    tau = 2.0
+    # CE over the retain rows 0 and 2 (Eq. 1, mean over selected samples)
+    ce = (-F.log_softmax(student[0], 0)[0] - F.log_softmax(student[2], 0)[1]) / 2
+    # KL(target || student) with temperature, summed over classes, averaged over the batch (Eq. 2)
+    targets = [F.softmax(teacher[0] / tau, 0), F.softmax(generator[1] / tau, 0),
+               F.softmax(teacher[2] / tau, 0)]
+    kl = sum((t * (t.log() - F.log_softmax(student[i] / tau, 0))).sum()
+             for i, t in enumerate(targets)) / 3
+    got = sftc_loss(student, labels, flag, teacher, generator, tau)
+    assert got.item() == pytest.approx((ce + kl).item(), rel=1e-6)
+
+
+def test_sftc_loss_without_retain_rows_is_kl_only():
+    student = torch.randn(2, 3)
+    gen = torch.randn(2, 3)
+    loss = sftc_loss(student, torch.tensor([0, 1]), torch.tensor([1, 1]), torch.zeros(2, 3), gen)
+    kl = F.kl_div(F.log_softmax(student, 1), F.softmax(gen, 1), reduction="batchmean")
+    assert loss.item() == pytest.approx(kl.item(), rel=1e-6)
+
+
+def test_teacher_runs_once_on_retain_only(tiny_split):
+    model = sftc.build_model("small-cnn", 1, 4, seed=0)
+    seen = []
+    calls = {"n": 0}
+
+    class Spy(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, x):
+            calls["n"] += 1
+            seen.append(len(x))
+            return self.inner(x)
+
+    result = sftc.unlearn(Spy(model), tiny_split, "sftc", epochs=2, device="cpu", progress=False)
+    # the student forward runs once per batch; the teacher only in setup, on retain samples
+    assert result.history.rows[-1]["epoch"] == 2
+    student_steps = sum(r["steps"] for r in result.history.rows)
+    probe = seen[0]  # unlearn() first checks that the model accepts the inputs (2 samples)
+    teacher_calls = seen[1: len(seen) - student_steps]
+    assert probe == 2
+    assert sum(teacher_calls) == len(tiny_split.retain)
+
+
+@pytest.mark.parametrize("kwargs, message", [({"tau": 0}, "tau=0.0 must be a positive"),
+                                             ({"c": 1.5}, "c=1.5 must lie in [0, 1]"),
+                                             ({"beta": 1}, "no hyperparameter 'beta'")])
+def test_bad_hyperparameters_are_rejected(kwargs, message):
+    with pytest.raises(sftc.SftcError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        sftc.create_method("sftc", **kwargs)
+
+
+def test_same_seed_gives_the_same_numbers(digits_split, digits_original):
+    runs = [sftc.unlearn(digits_original.model, digits_split, "sftc", epochs=1, seed=3,
+                         device="cpu", progress=False, c=0.3) for _ in range(2)]
+    for a, b in zip(runs[0].model.state_dict().values(), runs[1].model.state_dict().values()):
+        assert torch.equal(a, b)
+    metrics = [sftc.evaluate(digits_original.model, r.model, digits_split, device="cpu",
+                             mia_iterations=20, seed=0) for r in runs]
+    for key in ("acc_forget", "acc_test", "js", "js_paper", "mia"):
+        assert metrics[0][key] == metrics[1][key]
+
+
+def test_sftc_forgets_on_digits_while_test_accuracy_holds(digits_split, digits_original):
+    before = sftc.evaluate(digits_original.model, digits_original.model, digits_split,
+                           device="cpu", mia=False)
+    result = sftc.unlearn(digits_original.model, digits_split, "sftc", epochs=3, lr=2e-3,
+                          device="cpu", progress=False, seed=0)
+    after = sftc.evaluate(digits_original.model, result.model, digits_split, device="cpu",
+                          mia=False)
+    assert after["acc_forget"] < before["acc_forget"]
+    assert abs(after["acc_test"] - before["acc_test"]) < 0.03
+    assert after["js"] > 0
+
+
+def test_input_model_is_not_modified(tiny_split):
+    model = sftc.build_model("small-cnn", 1, 4, seed=0)
+    snapshot = {k: v.clone() for k, v in model.state_dict().items()}
+    sftc.unlearn(model, tiny_split, "sftc", epochs=1, device="cpu", progress=False)
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, snapshot[key])
