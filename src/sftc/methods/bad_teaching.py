@@ -65,14 +65,16 @@ class BadTeaching(UnlearningMethod):
 
     def loss(self, ctx: RunContext, batch: Batch, logits: torch.Tensor) -> torch.Tensor:
         n = len(batch.index)
-        if self.good.cached and self.bad.cached:  # table lookups; each masks the other's rows
+        if batch.n_forget == 0:
+            target = self.good(batch.x, batch.index)
+        elif batch.n_forget == n:
+            target = self.bad(batch.x, batch.index)
+        elif self.good.cached and self.bad.cached:  # table lookups; each masks the other's rows
             target = torch.where(batch.flag.bool().unsqueeze(1), self.bad(batch.x, batch.index),
                                  self.good(batch.x, batch.index))
         else:  # augmented: run each teacher on its own rows only
-            target = torch.empty(logits.shape, dtype=torch.float32, device=logits.device)
             is_forget = batch.flag.bool()
-            if batch.n_forget < n:
-                target[~is_forget] = self.good(batch.x[~is_forget], batch.index[~is_forget])
-            if batch.n_forget:
-                target[is_forget] = self.bad(batch.x[is_forget], batch.index[is_forget])
+            target = torch.empty(logits.shape, dtype=torch.float32, device=logits.device)
+            target[~is_forget] = self.good(batch.x[~is_forget], batch.index[~is_forget])
+            target[is_forget] = self.bad(batch.x[is_forget], batch.index[is_forget])
         return kl_to_target(logits, target, self.tau)

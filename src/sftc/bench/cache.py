@@ -1,0 +1,141 @@
+"""Cache of the reference models of a benchmark: the original model M and the retrained oracle M_R.
+
+Each is keyed by everything that determines it: the data (a SHA-256 of the image and label tensors
+and of the train/val/test/forget indices), the image size, the architecture, the training recipe
+(epochs, learning rate, batch size, optimiser, scheduler, augmentation), the subset it is trained on
+(train for M, retain for M_R) and the seed. A change to any of these trains a new model; anything
+else (output directory, device, progress display) reuses the cached one. The device is recorded in
+the entry but is not part of the key.
+
+Layout: ``CACHE_DIR/<subset>-<model>-<dataset>-<key[:16]>/`` holding ``model.pt`` (weights only)
+and ``meta.json`` (written last, so an entry without it is incomplete and ignored).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from ..checkpoints import load_into, save_state_dict
+from ..data import Split
+from ..io import atomic_write_json
+from ..models import build_model
+
+
+def default_cache_dir() -> Path:
+    """``$SFTC_CACHE_DIR``, else ``$XDG_CACHE_HOME/sftc/references``, else ``~/.cache/sftc/references``."""
+    if os.environ.get("SFTC_CACHE_DIR"):
+        return Path(os.environ["SFTC_CACHE_DIR"])
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "sftc" / "references"
+
+
+_FINGERPRINTS: dict[int, str] = {}
+
+
+def split_fingerprint(split: Split) -> str:
+    """SHA-256 of the samples, labels and index sets of a split (what the data contributes)."""
+    key = id(split)
+    if key in _FINGERPRINTS:
+        return _FINGERPRINTS[key]
+    h = hashlib.sha256()
+    data = split.data
+    for tensor in (data.images, data.labels):
+        t = tensor.detach().cpu().contiguous()
+        h.update(str(tuple(t.shape)).encode() + str(t.dtype).encode())
+        h.update(t.view(torch.uint8).numpy().tobytes() if t.dtype != torch.uint8 else t.numpy().tobytes())
+    for name in ("train", "retain", "forget", "val", "test"):
+        h.update(name.encode())
+        h.update(split.indices(name).cpu().numpy().astype("<i8").tobytes())
+    h.update(json.dumps({"mean": list(data.mean or ()), "std": list(data.std or ()),
+                         "classes": data.num_classes}).encode())
+    digest = h.hexdigest()
+    _FINGERPRINTS[key] = digest
+    return digest
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    """Everything, besides the data, that determines a reference model."""
+
+    model: str
+    subset: str          # "train" (original) or "retain" (oracle)
+    epochs: int
+    lr: float
+    batch_size: int
+    seed: int
+    augment: bool = False
+    optimizer: str = "adam"
+    scheduler: str = "cosine"
+
+    def key_inputs(self, split: Split) -> dict:
+        return {"data": split_fingerprint(split), "dataset": split.data.name,
+                "image_size": split.data.input_size, "model": self.model, "subset": self.subset,
+                "epochs": self.epochs, "lr": self.lr, "batch_size": self.batch_size,
+                "seed": self.seed, "augment": self.augment, "optimizer": self.optimizer,
+                "scheduler": self.scheduler}
+
+
+def cache_key(spec: TrainSpec, split: Split) -> str:
+    blob = json.dumps(spec.key_inputs(split), sort_keys=True).encode()
+    return hashlib.sha256(blob).hexdigest()
+
+
+@dataclass
+class Reference:
+    model: torch.nn.Module
+    seconds: float          # training wall time (the oracle's is the denominator of the time ratio)
+    history: list
+    cached: bool            # True when loaded from the cache rather than trained now
+    key: str
+    path: Path
+
+
+def _entry_dir(cache_dir: Path, spec: TrainSpec, split: Split, key: str) -> Path:
+    dataset = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in split.data.name)
+    return cache_dir / f"{spec.subset}-{spec.model}-{dataset}-{key[:16]}"
+
+
+def lookup(cache_dir: Path, spec: TrainSpec, split: Split) -> Reference | None:
+    """The cached model for ``spec`` on ``split``, or None."""
+    key = cache_key(spec, split)
+    entry = _entry_dir(Path(cache_dir), spec, split, key)
+    meta_path = entry / "meta.json"
+    if not meta_path.is_file() or not (entry / "model.pt").is_file():
+        return None
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    if meta.get("key") != key:
+        return None
+    model = build_model(spec.model, split.data.channels or 1, split.data.num_classes, seed=spec.seed)
+    load_into(model, entry / "model.pt", model_name=spec.model)
+    return Reference(model, float(meta["seconds"]), meta.get("history", []), True, key, entry)
+
+
+def get_or_train(cache_dir: Path | str | None, spec: TrainSpec, split: Split, device: str = "auto",
+                 progress: bool = False) -> Reference:
+    """Load the reference model from the cache, or train it (and store it) when absent."""
+    from .. import api
+    from ..records import machine
+
+    cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    found = lookup(cache_dir, spec, split)
+    if found is not None:
+        return found
+    result = api.train(split, spec.model, epochs=spec.epochs, lr=spec.lr,
+                       batch_size=spec.batch_size, seed=spec.seed, device=device,
+                       augment=spec.augment, subset=spec.subset, progress=progress)
+    key = cache_key(spec, split)
+    entry = _entry_dir(cache_dir, spec, split, key)
+    save_state_dict(result.model, entry / "model.pt")
+    atomic_write_json(entry / "meta.json", {
+        "key": key, "inputs": spec.key_inputs(split), "seconds": result.seconds,
+        "history": result.history.rows, "device": str(next(result.model.parameters()).device),
+        "machine": machine()})
+    return Reference(result.model, result.seconds, result.history.rows, False, key, entry)
