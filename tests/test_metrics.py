@@ -61,7 +61,8 @@ def test_paper_js_is_the_swapped_kl_and_never_nan():
     assert math.isfinite(extreme) and extreme > math.log(2)  # unbounded, unlike the textbook JS
 
 
-def test_mia_counts_true_negatives_on_the_forget_set():
+@pytest.mark.parametrize("attacker", ["catboost", "hist-gradient-boosting"])
+def test_mia_counts_true_negatives_on_the_forget_set(attacker):
     # Members have confident logits, non-members flat ones; a forget set that looks like the
     # non-members must be called non-member (MIA near 1), one like the members near 0.
     g = torch.Generator().manual_seed(0)
@@ -70,9 +71,10 @@ def test_mia_counts_true_negatives_on_the_forget_set():
     members = torch.nn.functional.one_hot(labels, c).float() * 8 + torch.randn(n, c, generator=g) * 0.1
     outsiders = torch.randn(n, c, generator=g) * 0.1
     unseen_like = membership_inference(members, labels, outsiders, labels, outsiders[:50],
-                                       iterations=30)
+                                       iterations=30, attacker=attacker)
     seen_like = membership_inference(members, labels, outsiders, labels, members[:50],
-                                     iterations=30)
+                                     iterations=30, attacker=attacker)
     assert unseen_like.mia > 0.9 and seen_like.mia < 0.1
     assert unseen_like.attacker_acc > 0.9
     assert unseen_like.n_members == unseen_like.n_nonmembers == n
+    assert unseen_like.attacker == attacker

@@ -64,6 +64,7 @@ class BenchmarkConfig:
     methods: tuple[tuple[str, dict], ...] = field(default_factory=lambda: methods_for("small-cnn"))
     batch_size: int = 64
     image_size: int | None = None
+    train_subset: int | None = None
     forget: str | None = None
     forget_seed: int = 0
     split_seed: int = 0
@@ -92,6 +93,8 @@ class BenchmarkConfig:
             raise SftcError(f"learning rates must be positive numbers, got {bad[0]!r} in --lrs")
         if len(set(self.lrs)) != len(self.lrs):
             raise SftcError(f"--lrs repeats a value: {list(self.lrs)}")
+        if self.train_subset is not None and self.train_subset < 2:
+            raise SftcError(f"--train-subset must be at least 2 images, got {self.train_subset}")
         if self.max_epochs < 1:
             raise SftcError(f"--max-epochs must be at least 1, got {self.max_epochs}")
         if self.train_epochs < 1:
@@ -133,6 +136,33 @@ class BenchmarkConfig:
         d["lrs"] = tuple(d["lrs"])
         d["methods"] = tuple((m["name"], dict(m["hparams"])) for m in d["methods"])
         return cls(**d)
+
+
+def make_split(config) -> "Split":
+    """The benchmark's split: the dataset, optionally a stratified subset of its training images
+    (``train_subset``: the same share of every class, drawn with ``split_seed``), and the forget
+    set drawn with ``forget_seed`` (one forget set for every seed, as in the paper)."""
+    from ..data import Split, load_dataset
+
+    if not getattr(config, "train_subset", None):
+        return load_split(config.dataset, forget=config.forget, data_dir=config.data_dir,
+                          image_size=config.image_size, seed=config.forget_seed,
+                          split_seed=config.split_seed)
+    loaded = load_dataset(config.dataset, data_dir=config.data_dir, image_size=config.image_size,
+                          split_seed=config.split_seed)
+    train = loaded.train
+    if config.train_subset < len(train):
+        labels = loaded.data.labels[train]
+        gen = torch.Generator().manual_seed(config.split_seed)
+        order = torch.randperm(len(train), generator=gen)
+        share = config.train_subset / len(train)
+        keep = []
+        for c in range(loaded.data.num_classes):
+            members = order[labels[order] == c]
+            keep.append(members[:max(1, round(share * len(members)))])
+        train = torch.sort(train[torch.cat(keep)]).values
+    spec = config.forget or dataset_info(config.dataset).default_forget
+    return Split.create(loaded.data, train, loaded.val, loaded.test, spec, seed=config.forget_seed)
 
 
 def method_key(name: str, hparams: dict) -> str:
@@ -226,6 +256,9 @@ def aggregate(per_seed: list[dict], keys=NUMERIC_KEYS) -> dict:
 class Benchmark:
     """One benchmark in one output directory (see the module docstring)."""
 
+    kind = "benchmark"
+    manifest_name = MANIFEST
+
     def __init__(self, config: BenchmarkConfig, out: str | Path, *, device: str = "auto",
                  cache_dir: str | Path | None = None, progress: bool = True,
                  resume: bool = False, command: str | None = None, split=None, log=None):
@@ -238,10 +271,8 @@ class Benchmark:
         self.progress_enabled = progress
         self.command = command
         self.log = log or (lambda text: None)
-        self.resuming = prepare_output(self.out, config, resume)
-        self.split = split if split is not None else load_split(
-            config.dataset, forget=config.forget, data_dir=config.data_dir,
-            image_size=config.image_size, seed=config.forget_seed, split_seed=config.split_seed)
+        self.resuming = prepare_output(self.out, config, resume, self.kind, self.manifest_name)
+        self.split = split if split is not None else make_split(config)
         self._refs: dict[int, dict] = {}
         self._members: dict[int, torch.Tensor] = {}
 

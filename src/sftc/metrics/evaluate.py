@@ -33,6 +33,7 @@ def accuracies(logits: dict[str, torch.Tensor], split: Split) -> dict[str, float
 def evaluate_models(original: nn.Module, unlearned: nn.Module, split: Split,
                     retrained: nn.Module | None = None, *, device="auto", mia: bool = True,
                     mia_features: str = "logits", mia_iterations: int = 1000, mia_folds: int = 5,
+                    mia_attacker: str = "catboost",
                     seed: int = 0, unlearn_seconds: float | None = None,
                     retrain_seconds: float | None = None) -> dict:
     """Metrics of the unlearned model M_u against the original M and, when given, the oracle M_R.
@@ -60,10 +61,11 @@ def evaluate_models(original: nn.Module, unlearned: nn.Module, split: Split,
         attack = membership_inference(logits_u["retain"], labels[split.retain],
                                       logits_u["test"], labels[split.test], logits_u["forget"],
                                       features=mia_features, folds=mia_folds, seed=seed,
-                                      iterations=mia_iterations)
+                                      iterations=mia_iterations, attacker=mia_attacker)
         result["mia"] = attack.mia
         result["mia_attacker_acc"] = attack.attacker_acc
         result["mia_features"] = attack.features
+        result["mia_attacker"] = attack.attacker
     if unlearn_seconds is not None:
         result["unlearn_seconds"] = unlearn_seconds
     if retrain_seconds is not None:

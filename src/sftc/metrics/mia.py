@@ -9,6 +9,7 @@ import torch
 from ..errors import SftcError
 
 FEATURES = ("logits", "softmax")
+ATTACKERS = ("catboost", "hist-gradient-boosting")
 
 
 @dataclass
@@ -16,6 +17,7 @@ class MiaResult:
     mia: float                 # TN / |Df|, averaged over the folds' attackers (Eq. 9)
     attacker_acc: float        # the attacker's own cross-validated accuracy (members vs test)
     features: str
+    attacker: str
     n_members: int
     n_nonmembers: int
     folds: int
@@ -41,21 +43,23 @@ def balanced_sample(retain_labels: np.ndarray, test_labels: np.ndarray, num_clas
 def membership_inference(retain_logits: torch.Tensor, retain_labels: torch.Tensor,
                          test_logits: torch.Tensor, test_labels: torch.Tensor,
                          forget_logits: torch.Tensor, features: str = "logits", folds: int = 5,
-                         seed: int = 0, iterations: int = 1000,
-                         thread_count: int = -1) -> MiaResult:
+                         seed: int = 0, iterations: int = 1000, thread_count: int = -1,
+                         attacker: str = "catboost") -> MiaResult:
     """MIA = TN / |Df| (Eq. 9).
 
     A CatBoost attacker learns to tell retain samples (members, label 1) from test samples
     (non-members, label 0) on a per-class balanced sample, with stratified ``folds``-fold
     cross-validation; each fold's attacker labels the forget set and the share it calls
     non-member is averaged over folds. ``features`` is ``logits`` (the paper's text) or
-    ``softmax`` (the authors' code).
+    ``softmax`` (the authors' code). ``attacker`` is ``catboost`` (the paper's) or
+    ``hist-gradient-boosting`` (scikit-learn's gradient-boosted trees, for machines without
+    CatBoost; recorded in the result, and not the paper's attacker).
     """
-    from catboost import CatBoostClassifier
     from sklearn.model_selection import StratifiedKFold
 
     if features not in FEATURES:
         raise SftcError(f"unknown MIA features {features!r}; use logits or softmax")
+    make_attacker = _attacker_factory(attacker, iterations, seed, thread_count)
     c = retain_logits.shape[1]
     m_pos, n_pos = balanced_sample(retain_labels.cpu().numpy(), test_labels.cpu().numpy(), c, seed)
 
@@ -72,10 +76,25 @@ def membership_inference(retain_logits: torch.Tensor, retain_labels: torch.Tenso
     tnr, accs = [], []
     splitter = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
     for train_idx, val_idx in splitter.split(x, y):
-        clf = CatBoostClassifier(iterations=iterations, random_seed=seed, verbose=0,
-                                 thread_count=thread_count, allow_writing_files=False)
+        clf = make_attacker()
         clf.fit(x[train_idx], y[train_idx])
         accs.append(float((clf.predict(x[val_idx]).astype(int) == y[val_idx]).mean()))
         tnr.append(float((clf.predict(x_forget).astype(int) == 0).mean()))
-    return MiaResult(float(np.mean(tnr)), float(np.mean(accs)), features, len(m_pos), len(n_pos),
-                     n_splits)
+    return MiaResult(float(np.mean(tnr)), float(np.mean(accs)), features, attacker, len(m_pos),
+                     len(n_pos), n_splits)
+
+
+def _attacker_factory(name: str, iterations: int, seed: int, thread_count: int):
+    if name == "catboost":
+        try:
+            from catboost import CatBoostClassifier
+        except ImportError:
+            raise SftcError("the CatBoost attacker needs the catboost package: pip install catboost "
+                            "(or choose --mia-attacker hist-gradient-boosting)") from None
+        return lambda: CatBoostClassifier(iterations=iterations, random_seed=seed, verbose=0,
+                                          thread_count=thread_count, allow_writing_files=False)
+    if name == "hist-gradient-boosting":
+        from sklearn.ensemble import HistGradientBoostingClassifier
+
+        return lambda: HistGradientBoostingClassifier(max_iter=iterations, random_state=seed)
+    raise SftcError(f"unknown MIA attacker {name!r}; use {' or '.join(ATTACKERS)}")

@@ -39,7 +39,7 @@ def handle(args, extra) -> int:
     metrics = api.evaluate(original, unlearned, split, retrained, device=args.device,
                            mia=not args.no_mia, mia_features=args.mia_features,
                            mia_iterations=args.mia_iterations, seed=args.seed,
-                           unlearn_seconds=unlearn_seconds,
+                           mia_attacker=args.mia_attacker, unlearn_seconds=unlearn_seconds,
                            retrain_seconds=retrain_seconds_of(args.retrained))
     print(f"{args.unlearned} against {args.original}"
           + (f" and the oracle {args.retrained}" if args.retrained else " (no oracle: Eq. 5-6 absent)"))

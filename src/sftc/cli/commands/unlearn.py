@@ -43,6 +43,9 @@ def add_evaluation_args(p) -> None:
                         "(the authors' code)")
     g.add_argument("--mia-iterations", type=int, default=1000,
                    help="CatBoost boosting iterations (default 1000, CatBoost's own default)")
+    g.add_argument("--mia-attacker", choices=("catboost", "hist-gradient-boosting"),
+                   default="catboost", help="the attack model: catboost (the paper's, default) or "
+                                            "scikit-learn's hist-gradient-boosting")
 
 
 def handle(args, extra) -> int:
@@ -62,7 +65,7 @@ def handle(args, extra) -> int:
         metrics = api.evaluate(original, result.model, split, retrained, device=args.device,
                                mia=not args.no_mia, mia_features=args.mia_features,
                                mia_iterations=args.mia_iterations, seed=args.seed,
-                               unlearn_seconds=result.seconds,
+                               mia_attacker=args.mia_attacker, unlearn_seconds=result.seconds,
                                retrain_seconds=retrain_seconds_of(args.retrained))
         save_state_dict(result.model, tmp / "model.pt")
         config = {**vars_of(args), **result.config, "model": model_name}
