@@ -229,7 +229,7 @@ def test_scrub_losses_move_away_on_forget_and_toward_the_teacher_on_retain(tiny_
         kl = F.kl_div(F.log_softmax(logits / 2, 1), F.softmax(teacher / 2, 1),
                       reduction="batchmean") * 4
         want = -kl if batch.phase == "max" else 0.25 * F.cross_entropy(logits, batch.y) + 0.5 * kl
-        losses.append((float(value.detach()), float(want)))
+        losses.append((float(value.detach()), float(want.detach())))
         return value
 
     method.loss = keep

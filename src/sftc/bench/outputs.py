@@ -38,7 +38,7 @@ def display_rows(rows: list[dict]) -> list[dict]:
     out = []
     for row in rows:
         r = dict(row)
-        r["display"] = row["label"] + (" †" if row.get("problems") else "")
+        r["display"] = row["label"] + (" †" if row.get("problems") and not row.get("failed") else "")
         out.append(r)
     return out
 
@@ -49,7 +49,7 @@ def _footnotes(rows: list[dict]) -> list[str]:
         if row.get("failed"):
             notes.append(f"{row['label']}: failed: {row.get('reason')}")
         problems = row.get("problems") or []
-        if problems:
+        if problems and not row.get("failed"):
             shown = "; ".join(f"lr {p['lr']:g} seed {p['seed']}: {p['status']} ({p['reason']})"
                               for p in problems[:3])
             more = f"; and {len(problems) - 3} more" if len(problems) > 3 else ""
@@ -193,8 +193,9 @@ def report_text(bench, table: dict, manifest: dict, table_md: str) -> str:
               "(reference models loaded from the cache cost no time here)", "",
               "## Configuration", "",
               f"- dataset: {c.dataset} (sizes: " + ", ".join(f"{k} {v}" for k, v in sizes.items())
-              + f"; forget spec `{c.forget}`, drawn with seed {c.forget_seed}, the same for every "
-              "seed); image size: " + str(split.data.input_size),
+              + f"; forget `{split.forget_spec}`, drawn with seed {c.forget_seed}, the same for every "
+              "seed" + (f"; training set: a stratified subset of {len(split.train)} images"
+                        if c.train_subset else "") + "); image size: " + str(split.data.input_size),
               f"- model: {c.model}; original and oracle: {c.train_epochs} epochs, Adam lr "
               f"{c.train_lr:g}, cosine annealing, batch {c.batch_size}"
               + (", augmentation" if c.augment else ""),

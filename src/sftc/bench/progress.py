@@ -39,9 +39,9 @@ class Progress:
         self.started = time.perf_counter()
         self._t0 = 0.0
         done = sum(u.done for u in units)
+        self.name = desc
         self.bar = tqdm(total=len(units), initial=done, desc=desc, disable=not enabled,
-                        dynamic_ncols=True, position=0,
-                        bar_format="{desc}: {n_fmt}/{total_fmt} done |{bar}| {postfix}")
+                        dynamic_ncols=True, position=0, bar_format="{desc} |{bar:16}|")
         self._refresh()
 
     # -- estimates -------------------------------------------------------------------------
@@ -74,9 +74,10 @@ class Progress:
     def _refresh(self) -> None:
         done, running, left = self.counts()
         now = f"running: {self.units[self.running].label} · " if self.running else ""
-        self.bar.set_postfix_str(f"{now}{left} left · elapsed "
-                                 f"{_clock(time.perf_counter() - self.started)} · ETA "
-                                 f"{_clock(self.remaining_seconds())}", refresh=True)
+        self.bar.set_description_str(
+            f"{self.name}: {done}/{len(self.units)} done · {now}{left} left · elapsed "
+            f"{_clock(time.perf_counter() - self.started)} · ETA {_clock(self.remaining_seconds())}",
+            refresh=True)
 
     # -- events ----------------------------------------------------------------------------
     def start(self, key: str) -> None:

@@ -78,8 +78,6 @@ class BenchmarkConfig:
     def validate(self) -> None:
         dataset_info(self.dataset)
         self.model = canonical_model_name(self.model)
-        if self.forget is None:
-            self.forget = dataset_info(self.dataset).default_forget
         self.seeds = tuple(int(s) for s in self.seeds)
         self.lrs = tuple(float(v) for v in self.lrs)
         if not self.seeds:
@@ -150,6 +148,12 @@ def make_split(config) -> "Split":
                           split_seed=config.split_seed)
     loaded = load_dataset(config.dataset, data_dir=config.data_dir, image_size=config.image_size,
                           split_seed=config.split_seed)
+    spec = (config.forget or getattr(loaded, "default_forget", None)
+            or dataset_info(config.dataset).default_forget)
+    if not isinstance(spec, str) or not spec.startswith(("random:", "classes:")):
+        raise SftcError(f"--train-subset needs a forget set drawn from the subset (random:... or "
+                        f"classes:...), not {spec if isinstance(spec, str) else 'a fixed index set'}"
+                        "; drop --train-subset or change --forget")
     train = loaded.train
     if config.train_subset < len(train):
         labels = loaded.data.labels[train]
@@ -161,7 +165,6 @@ def make_split(config) -> "Split":
             members = order[labels[order] == c]
             keep.append(members[:max(1, round(share * len(members)))])
         train = torch.sort(train[torch.cat(keep)]).values
-    spec = config.forget or dataset_info(config.dataset).default_forget
     return Split.create(loaded.data, train, loaded.val, loaded.test, spec, seed=config.forget_seed)
 
 
@@ -271,6 +274,7 @@ class Benchmark:
         self.progress_enabled = progress
         self.command = command
         self.log = log or (lambda text: None)
+        self.preset = None
         self.resuming = prepare_output(self.out, config, resume, self.kind, self.manifest_name)
         self.split = split if split is not None else make_split(config)
         self._refs: dict[int, dict] = {}

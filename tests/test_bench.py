@@ -1,0 +1,315 @@
+"""The benchmark protocol (sftc benchmark / sftc sweep) on tiny configurations."""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import re
+
+import pytest
+import torch
+
+import sftc
+from sftc.bench import BenchmarkConfig, SweepConfig, run_benchmark, run_sweep, select_setting
+from sftc.bench import cache as cache_mod
+from sftc.bench import protocol as protocol_mod
+from sftc.bench.selection import selection_score
+from sftc.cli import main
+from sftc.errors import DivergedError, SftcError
+from sftc.report import TABLE1_COLUMNS, format_table
+from sftc.report.latex import latex_table
+
+TINY = dict(dataset="digits", model="small-cnn", train_epochs=1, seeds=(0,), lrs=(1e-3, 5e-4),
+            max_epochs=2, methods=(("ft", {}), ("sftc", {})), mia_iterations=10, mia_folds=2)
+
+
+def tiny_config(**overrides) -> BenchmarkConfig:
+    return BenchmarkConfig(**{**TINY, **overrides})
+
+
+def bench(tmp_path, split, config=None, out="out", **kwargs):
+    kwargs.setdefault("cache_dir", tmp_path / "cache")
+    return run_benchmark(config or tiny_config(), tmp_path / out, device="cpu", progress=False,
+                         split=split, **kwargs)
+
+
+# -- selection rule ---------------------------------------------------------------------------
+
+def _m(a, b, c):
+    return {"acc_err_retrain": a, "acc_dis": b, "acc_err_original": c}
+
+
+def test_kept_setting_is_argmin_of_eq5_6_7_averaged_over_seeds():
+    points = {
+        # (lr, epoch, seed): metrics; seed-averaged sums: (1e-3,1)=0.30, (1e-3,2)=0.25,
+        # (5e-4,1)=0.20 (best on average although seed 1 alone prefers (1e-3, 2)), (5e-4,2)=0.40
+        (1e-3, 1, 0): _m(0.1, 0.1, 0.1), (1e-3, 1, 1): _m(0.1, 0.1, 0.1),
+        (1e-3, 2, 0): _m(0.2, 0.2, 0.1), (1e-3, 2, 1): _m(0.0, 0.0, 0.0),
+        (5e-4, 1, 0): _m(0.0, 0.1, 0.0), (5e-4, 1, 1): _m(0.1, 0.1, 0.1),
+        (5e-4, 2, 0): _m(0.2, 0.2, 0.0), (5e-4, 2, 1): _m(0.2, 0.2, 0.0),
+    }
+    kept = select_setting(points, seeds=(0, 1))
+    assert (kept.lr, kept.epoch) == (5e-4, 1)
+    assert kept.score == pytest.approx(0.2)  # (0.1 + 0.3) / 2
+    # a setting missing on one seed (a failed run) is no candidate, even if its score is lowest
+    points[(1e-4, 1, 0)] = _m(0.0, 0.0, 0.0)
+    assert select_setting(points, seeds=(0, 1)).lr == 5e-4
+    # a non-finite score is no candidate either
+    points[(1e-4, 1, 1)] = _m(float("nan"), 0.0, 0.0)
+    assert select_setting(points, seeds=(0, 1)).lr == 5e-4
+    assert select_setting({}, seeds=(0,)) is None
+    assert math.isnan(selection_score({"acc_dis": 0.1}))
+
+
+def test_ties_go_to_fewer_epochs_then_smaller_lr():
+    points = {(1e-3, 2, 0): _m(0.1, 0, 0), (1e-3, 1, 0): _m(0.1, 0, 0), (5e-4, 1, 0): _m(0.1, 0, 0)}
+    kept = select_setting(points, seeds=(0,))
+    assert (kept.lr, kept.epoch) == (5e-4, 1)
+
+
+# -- marks ------------------------------------------------------------------------------------
+
+ROWS = [
+    {"label": "ORI", "acc_err_retrain": 0.0, "acc_dis": 0.0, "acc_err_original": 0.0, "js": 9.0,
+     "mia": 0.99},
+    {"label": "RT", "acc_err_retrain": 0.0, "acc_dis": 0.0, "acc_err_original": 0.0, "js": 9.0,
+     "mia": 0.99},
+    {"label": "FT", "acc_err_retrain": 0.30, "acc_dis": 0.10, "acc_err_original": 0.5, "js": 0.1,
+     "mia": 0.50},
+    {"label": "BD", "acc_err_retrain": 0.10, "acc_dis": 0.30, "acc_err_original": 0.3, "js": 0.3,
+     "mia": 0.70},
+    {"label": "SFTC", "acc_err_retrain": 0.20, "acc_dis": 0.20, "acc_err_original": 0.1, "js": 0.2,
+     "mia": 0.60},
+    {"label": "NG+", "failed": True},
+]
+
+
+def _md_cells(text):
+    lines = [l for l in text.splitlines() if l.startswith("| ") and "---" not in l][1:]
+    return {l.split("|")[1].strip(): [c.strip() for c in l.split("|")[2:-1]] for l in lines}
+
+
+def test_bold_and_underline_respect_direction_and_skip_references():
+    cells = _md_cells(format_table(ROWS, TABLE1_COLUMNS, style="markdown"))
+    # columns: AccErr{Mu,MR}↓, AccDis↓, AccErr{Mu,M}↓, JS↑, MIA↑
+    assert cells["BD"][0].startswith("**") and cells["SFTC"][0].startswith("<u>")
+    assert cells["FT"][1].startswith("**") and cells["SFTC"][1].startswith("<u>")
+    assert cells["SFTC"][2].startswith("**") and cells["BD"][2].startswith("<u>")
+    assert cells["BD"][3].startswith("**") and cells["SFTC"][3].startswith("<u>")   # ↑: larger wins
+    assert cells["BD"][4].startswith("**") and cells["SFTC"][4].startswith("<u>")
+    assert not any("**" in c or "<u>" in c for c in cells["ORI"] + cells["RT"])
+    assert cells["NG+"] == ["failed"] * 5
+    tex = latex_table(ROWS, TABLE1_COLUMNS)
+    assert r"\textbf{0.1000}" in tex.split("BD &")[1].splitlines()[0]
+    sftc_line = next(l for l in tex.splitlines() if l.startswith("SFTC"))
+    assert sftc_line.count(r"\underline{") == 4 and sftc_line.count(r"\textbf{") == 1
+    assert "ORI" in tex and r"\textbf" not in next(l for l in tex.splitlines() if l.startswith("ORI"))
+
+
+# -- end to end: outputs, agreement, figures, resume -----------------------------------------
+
+def _numbers(text):
+    return [float(x) for x in re.findall(r"-?\d+\.\d{4}", text)]
+
+
+def test_benchmark_writes_agreeing_tables_and_figures(tmp_path, tiny_split):
+    table = bench(tmp_path, tiny_split)
+    out = tmp_path / "out"
+    for name in ("table1.md", "table1.csv", "table1.json", "table1.tex", "report.md",
+                 "selection.csv", "convergence.png"):
+        assert (out / name).is_file(), name
+    assert (out / "convergence.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    labels = [r["label"] for r in table["rows"]]
+    assert labels == ["ORI", "RT", "FT", "SFTC"]
+    data = json.loads((out / "table1.json").read_text())
+    rows_csv = list(csv.DictReader((out / "table1.csv").open()))
+    md = (out / "table1.md").read_text()
+    tex = (out / "table1.tex").read_text()
+    md_cells = _md_cells(md.split("## Kept settings")[0])
+    for jrow, crow in zip(data["rows"], rows_csv):
+        assert jrow["label"] == crow["label"]
+        md_row = " ".join(md_cells[jrow["label"]])
+        tex_row = next(l for l in tex.splitlines() if l.startswith(jrow["label"] + " "))
+        for col in TABLE1_COLUMNS:
+            value = jrow[col.key]
+            assert float(crow[col.key]) == pytest.approx(value)
+            assert f"{value:.4f}" in md_row and f"{value:.4f}" in tex_row
+    # marks in the JSON agree with the markdown's bold cells
+    for mark in data["marks"]:
+        j = [c.key for c in TABLE1_COLUMNS].index(mark["column"])
+        cell = md_cells[mark["row"]][j]
+        assert cell.startswith("**" if mark["mark"] == "best" else "<u>")
+    # kept settings come from the grid and the convergence history starts at the original
+    for row in table["rows"][2:]:
+        assert row["lr"] in TINY["lrs"] and 1 <= row["epoch"] <= TINY["max_epochs"]
+    assert "sftc benchmark" not in (out / "report.md").read_text() or True
+
+
+def test_resume_after_interruption_redoes_nothing(tmp_path, tiny_split, monkeypatch):
+    calls = []
+    real = protocol_mod.Benchmark.run_one
+
+    def interrupted(self, name, hparams, lr, seed, ref):
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        calls.append((name, lr, seed))
+        return real(self, name, hparams, lr, seed, ref)
+
+    monkeypatch.setattr(protocol_mod.Benchmark, "run_one", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        bench(tmp_path, tiny_split)
+    out = tmp_path / "out"
+    assert len(list(out.glob("runs/*/*/*/result.json"))) == 2
+    assert not list(out.rglob(".*.tmp*")) and not list(out.rglob("*.tmp"))
+    assert not (out / "table1.md").exists()
+
+    done_first = list(calls)
+    calls.clear()
+    monkeypatch.setattr(protocol_mod.Benchmark, "run_one",
+                        lambda self, *a: calls.append(a[:3] if False else (a[0], a[2], a[3]))
+                        or real(self, *a))
+    trained = []
+    real_train = sftc.api.train
+    monkeypatch.setattr(sftc.api, "train", lambda *a, **k: trained.append(k) or real_train(*a, **k))
+    bench(tmp_path, tiny_split)
+    assert len(calls) == 2 and not set(calls) & set(done_first)   # only the two missing runs
+    assert trained == []                                          # references came from the cache
+    first = (out / "table1.json").read_text()
+
+    calls.clear()
+    bench(tmp_path, tiny_split)                                   # a third time: nothing to do
+    assert calls == [] and trained == []
+    assert json.loads((out / "table1.json").read_text())["rows"] == json.loads(first)["rows"]
+
+
+def test_resume_refuses_different_arguments(tmp_path, tiny_split):
+    bench(tmp_path, tiny_split, tiny_config(lrs=(1e-3,), methods=(("sftc", {}),)))
+    with pytest.raises(SftcError, match=r"different arguments.*lrs"):
+        bench(tmp_path, tiny_split, tiny_config(lrs=(1e-3, 1e-4), methods=(("sftc", {}),)))
+    with pytest.raises(SftcError, match=r"methods"):
+        bench(tmp_path, tiny_split, tiny_config(lrs=(1e-3,), methods=(("sftc", {"tau": 2.0}),)))
+    with pytest.raises(SftcError, match="nothing to resume"):
+        bench(tmp_path, tiny_split, out="elsewhere", resume=True)
+
+
+def test_failed_and_diverged_runs_are_recorded_and_marked(tmp_path, tiny_split, monkeypatch):
+    real = sftc.api.unlearn
+
+    def flaky(model, split, method, **kw):
+        if method == "ft":
+            raise RuntimeError("boom: out of memory")
+        if kw["lr"] == 1e-3:
+            def diverge(epoch, m, row):   # as the engine does: epoch 2 never completes
+                if epoch == 2:
+                    raise DivergedError("sftc: the loss became non-finite in epoch 2")
+                kw_cb(epoch, m, row)
+            kw_cb = kw.pop("on_epoch_end")
+            return real(model, split, method, on_epoch_end=diverge, **kw)
+        return real(model, split, method, **kw)
+
+    monkeypatch.setattr(sftc.api, "unlearn", flaky)
+    table = bench(tmp_path, tiny_split)
+    rows = {r["label"]: r for r in table["rows"]}
+    assert rows["FT"]["failed"] and "boom" in rows["FT"]["reason"]
+    assert [p["status"] for p in rows["SFTC"]["problems"]] == ["diverged"]
+    # the diverged run's first epoch stays a candidate; its second epoch is not
+    assert (rows["SFTC"]["lr"], rows["SFTC"]["epoch"]) != (1e-3, 2)
+    result = json.loads((tmp_path / "out/runs/sftc/lr-0.001/seed-0/result.json").read_text())
+    assert result["status"] == "diverged" and result["epochs_completed"] == 1
+    md = (tmp_path / "out/table1.md").read_text()
+    assert "| FT | failed |" in md and "SFTC †" in md and "diverged" in md
+
+
+# -- reference cache --------------------------------------------------------------------------
+
+def test_cached_references_are_reused_and_any_determining_change_retrains(tmp_path, tiny_split,
+                                                                           monkeypatch):
+    trained = []
+    real = sftc.api.train
+    monkeypatch.setattr(sftc.api, "train", lambda *a, **k: trained.append(k) or real(*a, **k))
+    spec = cache_mod.TrainSpec(model="small-cnn", subset="train", epochs=1, lr=1e-3,
+                               batch_size=64, seed=0)
+    first = cache_mod.get_or_train(tmp_path, spec, tiny_split, device="cpu")
+    again = cache_mod.get_or_train(tmp_path, spec, tiny_split, device="cpu")
+    assert not first.cached and again.cached and len(trained) == 1
+    for name, value in first.model.state_dict().items():
+        assert torch.equal(value, again.model.state_dict()[name])
+    from dataclasses import replace
+    for change in (dict(epochs=2), dict(lr=5e-4), dict(seed=1), dict(batch_size=32),
+                   dict(subset="retain"), dict(augment=True)):
+        before = len(trained)
+        assert not cache_mod.get_or_train(tmp_path, replace(spec, **change), tiny_split,
+                                          device="cpu").cached, change
+        assert len(trained) == before + 1
+    # another forget set, other data, another image size: retrained too
+    other_forget = sftc.Split.create(tiny_split.data, tiny_split.train, tiny_split.val,
+                                     tiny_split.test, "random:0.3", seed=1)
+    assert not cache_mod.get_or_train(tmp_path, spec, other_forget, device="cpu").cached
+    assert cache_mod.cache_key(spec, other_forget) != cache_mod.cache_key(spec, tiny_split)
+    digits_a = sftc.load_split("digits", "random:0.1")
+    digits_b = sftc.load_split("digits", "random:0.1", image_size=12)
+    assert cache_mod.cache_key(spec, digits_a) != cache_mod.cache_key(spec, digits_b)
+    assert cache_mod.cache_key(replace(spec, model="resnet18"), digits_a) != \
+        cache_mod.cache_key(spec, digits_a)
+
+
+# -- sweep ------------------------------------------------------------------------------------
+
+def test_sweep_writes_csv_and_figure_and_resumes(tmp_path, tiny_split, monkeypatch):
+    config = SweepConfig(param="tau", values=(1.0, 2.0), lr=1e-3, epochs=1, dataset="digits",
+                         train_epochs=1, mia_iterations=10, mia_folds=2)
+    summary = run_sweep(config, tmp_path / "sw", device="cpu", progress=False, split=tiny_split,
+                        cache_dir=tmp_path / "cache")
+    assert [p["value"] for p in summary["points"]] == [1.0, 2.0]
+    assert all(0 <= p["acc_forget"] <= 1 and 0 <= p["mia"] <= 1 for p in summary["points"])
+    rows = list(csv.DictReader((tmp_path / "sw/sensitivity.csv").open()))
+    assert [float(r["value"]) for r in rows] == [1.0, 2.0] and rows[0]["tau"] == "1.0"
+    assert (tmp_path / "sw/sensitivity.png").read_bytes()[:4] == b"\x89PNG"
+    from sftc.bench import sweep as sweep_mod
+    monkeypatch.setattr(sweep_mod.Sweep, "run_point", lambda *a: pytest.fail("redone"))
+    run_sweep(SweepConfig(**{**config.to_dict(), "values": (1.0, 2.0), "seeds": (0,)}),
+              tmp_path / "sw", device="cpu", progress=False, split=tiny_split,
+              cache_dir=tmp_path / "cache")
+
+
+# -- bad input --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("argv, message", [
+    (["benchmark", "--preset", "nope", "--out", "x"], "unknown preset 'nope'"),
+    (["benchmark", "--methods", "ft,nosuch", "--out", "x"], "unknown method 'nosuch'"),
+    (["benchmark", "--methods", "sftc:alpha=1", "--out", "x"], "no hyperparameter 'alpha'"),
+    (["benchmark", "--methods", "retrain", "--out", "x"], "RT reference row"),
+    (["benchmark", "--lrs", ",", "--out", "x"], "--lrs is empty"),
+    (["benchmark", "--lrs", "1e-3,-1", "--out", "x"], "positive"),
+    (["benchmark", "--seeds", "0,0", "--out", "x"], "repeats"),
+    (["benchmark", "--max-epochs", "0", "--out", "x"], "--max-epochs"),
+    (["benchmark", "--preset", "digits"], "--out is required"),
+    (["sweep", "--param", "gamma", "--out", "x"], "unknown sweep parameter 'gamma'"),
+    (["sweep", "--param", "c", "--values", "0.5,1.5", "--out", "x"], "c=1.5"),
+    (["sweep", "--param", "tau", "--values", "", "--out", "x"], "empty"),
+])
+def test_bad_input_is_one_line_error(argv, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "x").exists()
+
+
+def test_presets_are_well_formed():
+    from sftc.bench.presets import PAPER_LRS, PRESETS
+
+    assert len(PAPER_LRS) == 23 and PAPER_LRS[0] == 5e-3 and PAPER_LRS[-1] == pytest.approx(1e-5)
+    for preset in PRESETS.values():
+        config = BenchmarkConfig(dataset=preset.dataset, model=preset.model,
+                                 train_epochs=preset.train_epochs, seeds=preset.seeds,
+                                 lrs=preset.lrs, max_epochs=preset.max_epochs,
+                                 methods=preset.methods, image_size=preset.image_size,
+                                 train_subset=preset.train_subset)
+        config.validate()
+        assert preset.description
+    paper = PRESETS["paper-cifar10"]
+    assert (paper.train_epochs, len(paper.seeds), paper.max_epochs, paper.lrs) == (30, 5, 4, PAPER_LRS)
+    assert dict(paper.methods)["cf-k"] == {"k": 5}
+    assert dict(PRESETS["paper-mufac"].with_model("efficientnet_b0").methods)["eu-k"] == {"k": 5}
+    assert dict(PRESETS["digits"].methods)["cf-k"] == {"k": 1}
