@@ -6,6 +6,9 @@ import torch
 
 import sftc
 
+# Tiny models: one thread is faster than two fighting over a busy 2-core machine.
+torch.set_num_threads(1)
+
 
 @pytest.fixture(scope="session")
 def digits_split():

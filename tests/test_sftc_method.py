@@ -149,3 +149,45 @@ def test_input_model_is_not_modified(tiny_split):
     sftc.unlearn(model, tiny_split, "sftc", epochs=1, device="cpu", progress=False)
     for key, value in model.state_dict().items():
         assert torch.equal(value, snapshot[key])
+
+
+@pytest.mark.parametrize("tau, c", [(1.0, 0.0), (2.0, 0.5), (1.0, 1.0)])
+def test_fused_epoch_loss_equals_the_reference_formula(tiny_split, tau, c):
+    """The per-epoch precomputed form of Eq. 3 gives the same value as sftc_loss on every batch."""
+    from sftc.engine import Batch, RunContext
+
+    model = sftc.build_model("small-cnn", 1, 4, seed=0)
+    ctx = RunContext(model=model, split=tiny_split, device=torch.device("cpu"), batch_size=16,
+                     augment=False, generator=torch.Generator().manual_seed(0))
+    ctx.original = ctx.frozen_copy(model)
+    method = sftc.create_method("sftc", tau=tau, c=c)
+    method.setup(ctx)
+    batches = method.plan(ctx, 1)
+    assert sum(int(b.flag.sum()) for b in batches) == len(tiny_split.forget)
+    for plan in batches:
+        x, y = tiny_split.data.batch(plan.index, "cpu")
+        logits = model(x)
+        batch = Batch(x, y, plan.index, plan.flag, plan.phase, int(plan.flag.sum()))
+        fused = method.loss(ctx, batch, logits)
+        soft = method.targets[plan.index]
+        as_logits = tau * soft.log()  # softmax(as_logits / tau) == soft
+        reference = sftc_loss(logits, y, plan.flag, as_logits, as_logits, tau)
+        assert fused.item() == pytest.approx(reference.item(), rel=1e-5)
+        g1 = torch.autograd.grad(fused, logits, retain_graph=True)[0]
+        g2 = torch.autograd.grad(reference, logits)[0]
+        assert torch.allclose(g1, g2, atol=1e-6)
+        if c == 0.0:  # every forget target is biased toward the sample's own label
+            rows = plan.flag == 1
+            assert torch.equal(soft[rows].argmax(1), y[rows])
+
+
+def test_per_batch_relabel_counts_follow_the_authors_rule():
+    from sftc.methods.sftc import _relabel_per_batch
+
+    torch.manual_seed(0)
+    labels = torch.full((14,), -1)
+    out = _relabel_per_batch(labels, [10, 0, 4], c=0.5, num_classes=3)
+    changed = out != -1
+    assert changed[:10].sum() == 5 and changed[10:].sum() == 2  # int(10·0.5), int(4·0.5)
+    out = _relabel_per_batch(torch.full((3,), -1), [3], c=0.1, num_classes=3)
+    assert (out != -1).sum() == 1  # at least one per batch, as in the authors' code

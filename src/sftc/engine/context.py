@@ -105,7 +105,18 @@ class RunContext:
         order = self.permutation(len(index))
         index = index[order]
         flag = flag[order] if flag is not None else None
-        stop = len(index) - (len(index) % size if drop_last else 0)
-        for start in range(0, stop, size):
-            yield PlannedBatch(index[start:start + size],
-                               None if flag is None else flag[start:start + size], phase)
+        yield from cut_batches(index, flag, size, phase, drop_last)
+
+
+def cut_batches(index: torch.Tensor, flag: torch.Tensor | None, size: int, phase: str = "train",
+                drop_last: bool = False) -> Iterator[PlannedBatch]:
+    """Cut ``index`` (and ``flag``) into batches of ``size``. A trailing batch of one sample is
+    folded into the batch before it: batch normalisation cannot train on a single sample."""
+    n = len(index)
+    stop = n - (n % size if drop_last else 0)
+    starts = list(range(0, stop, size))
+    if len(starts) > 1 and stop - starts[-1] == 1:
+        starts.pop()
+    for i, start in enumerate(starts):
+        end = starts[i + 1] if i + 1 < len(starts) else stop
+        yield PlannedBatch(index[start:end], None if flag is None else flag[start:end], phase)

@@ -103,22 +103,103 @@ class SFTC(UnlearningMethod):
     def setup(self, ctx: RunContext) -> None:
         self.teacher = ctx.frozen_outputs(ctx.original, ctx.split.retain)
         self.index, self.flag = union_with_flags(ctx)
+        self.targets = None
+        if self.teacher.cached:
+            # Retain targets softmax(teacher / τ) never change: computed once, rows by dataset index.
+            device, n = ctx.device, len(ctx.data)
+            retain = ctx.split.retain.to(device)
+            self.labels = ctx.data.labels.to(device)
+            self.targets = torch.zeros(n, ctx.num_classes, device=device)
+            self.targets[retain] = F.softmax(self.teacher(None, retain) / self.tau, dim=1)
+            self.is_retain = torch.zeros(n, device=device)
+            self.is_retain[retain] = 1.0
 
     def plan(self, ctx: RunContext, epoch: int):
-        return ctx.shuffled_batches(self.index, self.flag, phase="union")
+        batches = list(ctx.shuffled_batches(self.index, self.flag, phase="union"))
+        if self.targets is not None:
+            self._prepare_epoch(ctx, batches)
+        return batches
+
+    def _prepare_epoch(self, ctx: RunContext, batches) -> None:
+        """Draw this epoch's generator targets for every forget sample at once and fold Eq. 1-2
+        into per-sample coefficients, so that a batch's loss is one weighted log-softmax sum.
+
+        Every forget sample appears once per epoch, so one draw per sample per epoch is the same
+        distribution as the authors' per-batch draws; with 0 < c < 1 the relabelled samples are
+        still chosen per batch: max(int(c * forget rows in the batch), 1) of them.
+        """
+        device, c = ctx.device, self.c
+        counts = [int(b.flag.sum()) for b in batches]
+        forget = torch.cat([b.index[b.flag == 1] for b in batches]).to(device)
+        if len(forget):
+            targets = self.labels[forget].clone()
+            if 0 < c < 1:
+                targets = _relabel_per_batch(targets, counts, c, ctx.num_classes)
+            generated = biased_random_logits(targets, ctx.num_classes, 1.0 if c >= 1 else 0.0)
+            self.targets[forget] = F.softmax(generated / self.tau, dim=1)
+        sizes = torch.tensor([len(b.index) for b in batches], dtype=torch.float32)
+        retain_sizes = sizes - torch.tensor(counts, dtype=torch.float32)
+        order = torch.cat([b.index for b in batches]).to(device)
+        per_row = lambda v: torch.repeat_interleave(v, sizes.long()).to(device)  # noqa: E731
+        self.kl_weight = torch.zeros(len(ctx.data), device=device)
+        self.ce_weight = torch.zeros(len(ctx.data), device=device)
+        self.kl_weight[order] = 1.0 / per_row(sizes)
+        self.ce_weight[order] = self.is_retain[order] / per_row(retain_sizes.clamp(min=1.0))
+        # Σ t·log t per row, scaled: the constant part of the KL, so the loss value is the KL itself
+        self.kl_const = self.kl_weight * torch.xlogy(self.targets, self.targets).sum(1)
+        if self.tau == 1.0:  # CE and KL share log p: fold both into one soft target per row
+            self.combined = self.kl_weight.unsqueeze(1) * self.targets
+            self.combined.scatter_add_(1, self.labels.unsqueeze(1), self.ce_weight.unsqueeze(1))
 
     def loss(self, ctx: RunContext, batch: Batch, logits: torch.Tensor) -> torch.Tensor:
+        if self.targets is not None:
+            return self._fused_loss(batch, logits)
+        return self._loss_with_live_teacher(ctx, batch, logits)
+
+    def _fused_loss(self, batch: Batch, logits: torch.Tensor) -> torch.Tensor:
+        """Eq. 3 from the epoch's precomputed targets: CE_r + KL =
+        -Σ_i ce_w_i·log p_i[y_i] + Σ_i kl_w_i·(Σ_c t_ic·log t_ic - Σ_c t_ic·log p^τ_ic)."""
+        index = batch.index
+        if self.tau == 1.0:
+            log_p = F.log_softmax(logits, dim=1)
+            return self.kl_const[index].sum() - (self.combined[index] * log_p).sum()
+        log_p_tau = F.log_softmax(logits / self.tau, dim=1)
+        kl = self.kl_const[index].sum() - (self.kl_weight[index].unsqueeze(1)
+                                           * self.targets[index] * log_p_tau).sum()
+        log_p = F.log_softmax(logits, dim=1)
+        ce = -(self.ce_weight[index] * log_p.gather(1, batch.y.unsqueeze(1)).squeeze(1)).sum()
+        return ce + kl
+
+    def _loss_with_live_teacher(self, ctx: RunContext, batch: Batch,
+                                logits: torch.Tensor) -> torch.Tensor:
+        """With augmentation the teacher runs on each batch as augmented (retain rows only) and
+        the generator draws per batch, as in the authors' code."""
         is_forget = batch.flag.bool()
         n_retain = len(batch.index) - batch.n_forget
-        if self.teacher.cached or n_retain == len(batch.index):
-            teacher = self.teacher(batch.x, batch.index)
-        else:  # augmented batches: run the teacher on the retain rows only
-            teacher = torch.zeros_like(logits, dtype=torch.float32)
-            if n_retain:
-                teacher[~is_forget] = self.teacher(batch.x[~is_forget], batch.index[~is_forget])
+        teacher = torch.zeros_like(logits, dtype=torch.float32)
+        if n_retain:
+            teacher[~is_forget] = self.teacher(batch.x[~is_forget], batch.index[~is_forget])
         if batch.n_forget:
             k = max(int(batch.n_forget * self.c), 1) if 0 < self.c < 1 else 0
             generated = biased_random_logits(batch.y, ctx.num_classes, self.c, k, eligible=is_forget)
         else:
             generated = teacher
         return sftc_loss(logits, batch.y, batch.flag, teacher, generated, self.tau)
+
+
+def _relabel_per_batch(labels: torch.Tensor, counts: list[int], c: float,
+                       num_classes: int) -> torch.Tensor:
+    """Relabel max(int(c·n_b), 1) uniformly chosen forget samples of every batch b (of n_b forget
+    samples; ``labels`` lists the epoch's forget samples batch by batch) to random classes."""
+    device = labels.device
+    sizes = torch.tensor(counts, device=device)
+    keep = sizes > 0
+    sizes, k = sizes[keep], torch.tensor([max(int(n * c), 1) for n in counts if n], device=device)
+    batch_of = torch.repeat_interleave(torch.arange(len(sizes), device=device), sizes)
+    order = torch.argsort(batch_of + torch.rand(len(labels), device=device))  # shuffled in batch
+    starts = torch.cumsum(sizes, 0) - sizes
+    rank = torch.arange(len(labels), device=device) - torch.repeat_interleave(starts, sizes)
+    chosen = order[rank < torch.repeat_interleave(k, sizes)]
+    labels = labels.clone()
+    labels[chosen] = torch.randint(0, num_classes, (len(chosen),), device=device)
+    return labels

@@ -16,6 +16,17 @@ METRIC_KEYS = ("acc_retain", "acc_forget", "acc_val", "acc_test", "acc_err_retra
                "retrain_seconds")
 
 
+def on_device(model: nn.Module, device: torch.device) -> nn.Module:
+    """``model`` itself when its parameters are already on ``device``, else a copy moved there
+    (the caller's model is left where it is)."""
+    import copy
+
+    first = next(iter(model.parameters()), None)
+    if first is None or first.device == device:
+        return model
+    return copy.deepcopy(model).to(device)
+
+
 def subset_logits(model: nn.Module, split: Split, device: torch.device,
                   subsets=SUBSETS) -> dict[str, torch.Tensor]:
     return {name: predict_logits(model, split.data, split.indices(name).to(device), device).cpu()
@@ -42,6 +53,8 @@ def evaluate_models(original: nn.Module, unlearned: nn.Module, split: Split,
     those are not available) plus ``reference`` with the original's and oracle's accuracies.
     """
     device = resolve_device(device)
+    original, unlearned = on_device(original, device), on_device(unlearned, device)
+    retrained = on_device(retrained, device) if retrained is not None else None
     logits_u = subset_logits(unlearned, split, device)
     acc_u = accuracies(logits_u, split)
     acc_o = accuracies(subset_logits(original, split, device), split)
