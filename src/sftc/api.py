@@ -21,6 +21,9 @@ from .models import build_model, canonical_model_name
 #: epoch of a run is a valid stopping point (the benchmark evaluates after each epoch).
 UNLEARN_EPOCHS = 3
 UNLEARN_LR = 5e-4
+#: The paper's training recipe (section 5.2), also the oracle's.
+TRAIN_EPOCHS = 30
+TRAIN_LR = 1e-3
 
 
 @dataclass
@@ -65,7 +68,8 @@ def _check_model_fits(model: nn.Module, split: Split, device: str) -> None:
                         f"has {split.data.num_classes} classes")
 
 
-def train(split: Split, model: str | nn.Module = "small-cnn", *, epochs: int = 30, lr: float = 1e-3,
+def train(split: Split, model: str | nn.Module = "small-cnn", *, epochs: int = TRAIN_EPOCHS,
+          lr: float = TRAIN_LR,
           batch_size: int = 64, seed: int = 0, device: str = "auto", augment: bool = False,
           subset: str = "train", track: Sequence[str] = (), progress: bool = True) -> RunResult:
     """Train a model from scratch with the paper's recipe (Adam, cosine annealing; section 5.2).
@@ -99,8 +103,8 @@ def retrain(split: Split, model: str | nn.Module = "small-cnn", **kwargs) -> Run
     return train(split, model, subset="retain", **kwargs)
 
 
-def unlearn(model: nn.Module, split: Split, method: str = "sftc", *, epochs: int = UNLEARN_EPOCHS,
-            lr: float = UNLEARN_LR, batch_size: int = 64, seed: int = 0, device: str = "auto",
+def unlearn(model: nn.Module, split: Split, method: str = "sftc", *, epochs: int | None = None,
+            lr: float | None = None, batch_size: int = 64, seed: int = 0, device: str = "auto",
             optimizer: str = "adam", scheduler: str = "constant", augment: bool = False,
             track: Sequence[str] = (), progress: bool = True, model_name: str | None = None,
             on_epoch_end=None, **hparams) -> RunResult:
@@ -110,12 +114,17 @@ def unlearn(model: nn.Module, split: Split, method: str = "sftc", *, epochs: int
     ``tau``, ``c``); unknown ones are rejected. ``model_name`` lets methods that need a freshly
     initialised model (``retrain``, ``eu-k``) use the architecture's own initialisation.
     ``track`` names subsets whose accuracy is recorded per epoch (epoch 0 = the input model).
+    ``epochs``/``lr`` default to 3 and 5e-4, or to the training recipe (30, 1e-3, cosine) for
+    ``retrain``.
     """
     algorithm = create_method(method, **hparams)
+    is_retrain = isinstance(algorithm, Retrain)
+    epochs = epochs if epochs is not None else (TRAIN_EPOCHS if is_retrain else UNLEARN_EPOCHS)
+    lr = lr if lr is not None else (TRAIN_LR if is_retrain else UNLEARN_LR)
     _check_model_fits(model, split, device)
     recipe = Recipe(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, device=device,
                     optimizer=optimizer, scheduler=scheduler, augment=augment)
-    if isinstance(algorithm, Retrain):
+    if is_retrain:
         recipe.scheduler = "cosine"
     result, history = run(algorithm, model, split, recipe, track=track, progress=progress,
                           desc=algorithm.name, on_epoch_end=on_epoch_end,

@@ -32,10 +32,13 @@ def add_data_args(parser: argparse.ArgumentParser) -> None:
                             "stopping at the first (the count skipped is reported)")
 
 
-def add_run_args(parser: argparse.ArgumentParser, epochs: int, lr: float) -> None:
+def add_run_args(parser: argparse.ArgumentParser, epochs: int | None, lr: float | None,
+                 default_note: str = "") -> None:
     group = parser.add_argument_group("optimisation")
-    group.add_argument("--epochs", type=int, default=epochs, help=f"epochs (default {epochs})")
-    group.add_argument("--lr", type=float, default=lr, help=f"learning rate (default {lr:g})")
+    group.add_argument("--epochs", type=int, default=epochs,
+                       help=f"epochs (default {epochs if epochs is not None else default_note})")
+    group.add_argument("--lr", type=float, default=lr,
+                       help=f"learning rate (default {f'{lr:g}' if lr is not None else default_note})")
     group.add_argument("--batch-size", type=int, default=64, help="batch size (default 64)")
     group.add_argument("--seed", type=int, default=0,
                        help="seed of initialisation, shuffling and the forget draw (default 0)")

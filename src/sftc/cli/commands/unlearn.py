@@ -22,7 +22,9 @@ def register(sub) -> None:
                     "'sftc methods' lists every method's options and defaults.")
     add_data_args(p)
     add_model_arg(p)
-    add_run_args(p, epochs=api.UNLEARN_EPOCHS, lr=api.UNLEARN_LR)
+    add_run_args(p, epochs=None, lr=None,
+                 default_note=f"{api.UNLEARN_EPOCHS} epochs at {api.UNLEARN_LR:g}; retrain: "
+                              f"{api.TRAIN_EPOCHS} at {api.TRAIN_LR:g}, cosine")
     p.add_argument("--checkpoint", required=True, help="the trained original model (model.pt)")
     p.add_argument("--method", default="sftc", help=f"one of: {', '.join(list_methods())}")
     p.add_argument("--retrained", default=None,
