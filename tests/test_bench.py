@@ -313,3 +313,12 @@ def test_presets_are_well_formed():
     assert dict(paper.methods)["cf-k"] == {"k": 5}
     assert dict(PRESETS["paper-mufac"].with_model("efficientnet_b0").methods)["eu-k"] == {"k": 5}
     assert dict(PRESETS["digits"].methods)["cf-k"] == {"k": 1}
+
+
+def test_cells_that_read_the_same_share_a_mark():
+    rows = [{"label": "A", "acc_dis": 0.00157}, {"label": "B", "acc_dis": 0.00158},
+            {"label": "C", "acc_dis": 0.0031}, {"label": "D", "acc_dis": 0.0040}]
+    cols = [c for c in TABLE1_COLUMNS if c.key == "acc_dis"]
+    cells = _md_cells(format_table(rows, cols, style="markdown"))
+    assert cells["A"][0].startswith("**") and cells["B"][0].startswith("**")   # both read 0.0016
+    assert cells["C"][0].startswith("<u>") and "**" not in cells["D"][0] and "<u>" not in cells["D"][0]

@@ -217,6 +217,39 @@ def prepare_output(out: Path, config: BenchmarkConfig, resume: bool, kind: str =
     return False
 
 
+def session_machine() -> dict:
+    """The machine as :func:`sftc.records.machine` describes it, plus the CPU count and the thread
+    settings that decide CPU speed on a shared machine."""
+    import os
+
+    from ..records import machine
+
+    info = machine()
+    info["cpu_count"] = os.cpu_count()
+    info["OMP_NUM_THREADS"] = os.environ.get("OMP_NUM_THREADS")
+    commit = code_commit()
+    if commit:
+        info["sftc_commit"] = commit
+    return info
+
+
+def code_commit() -> str | None:
+    """The git commit of the sftc source in use (``+dirty`` with uncommitted changes), if any."""
+    import subprocess
+
+    here = Path(__file__).resolve().parent
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=here, text=True,
+                              capture_output=True, timeout=10)
+        if head.returncode != 0:
+            return None
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "."], cwd=here.parent,
+                               text=True, capture_output=True, timeout=10)
+        return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
@@ -428,10 +461,10 @@ class Benchmark:
         manifest_path = self.out / MANIFEST
         manifest = (json.loads(manifest_path.read_text()) if manifest_path.is_file()
                     else {"kind": "sftc benchmark", "config": c.to_dict(), "sessions": []})
-        from ..records import machine, package_versions
+        from ..records import package_versions
 
         session = {"command": self.command, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                   "device": str(self.device), "machine": machine(), "versions": package_versions(),
+                   "device": str(self.device), "machine": session_machine(), "versions": package_versions(),
                    "finished": None, "wall_seconds": None}
         manifest["sessions"].append(session)
         atomic_write_json(manifest_path, manifest)

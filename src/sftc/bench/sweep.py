@@ -27,7 +27,7 @@ from ..methods import create_method
 from ..models import canonical_model_name
 from .evaluation import accuracies, accuracy_errors, costly_metrics, model_logits
 from .progress import Progress, Unit
-from .protocol import Benchmark, _first_line, aggregate
+from .protocol import Benchmark, _first_line, aggregate, session_machine
 from .selection import selection_score
 
 PARAMS = ("lr", "tau", "c")
@@ -193,10 +193,10 @@ class Sweep(Benchmark):
         manifest_path = self.out / self.manifest_name
         manifest = (json.loads(manifest_path.read_text()) if manifest_path.is_file()
                     else {"kind": "sftc sweep", "config": c.to_dict(), "sessions": []})
-        from ..records import machine, package_versions
+        from ..records import package_versions
 
         session = {"command": self.command, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                   "device": str(self.device), "machine": machine(),
+                   "device": str(self.device), "machine": session_machine(),
                    "versions": package_versions(), "wall_seconds": None}
         manifest["sessions"].append(session)
         atomic_write_json(manifest_path, manifest)

@@ -15,16 +15,20 @@ PARAM_LABELS = {"lr": "learning rate", "tau": "KL temperature τ", "c": "confusi
 def sensitivity_figure(points: list[dict], param: str, oracle: dict | None, path: str | Path,
                        title: str | None = None) -> None:
     """``points``: one dict per parameter value with ``value`` and the means (and ``*_std``) of
-    ``acc_forget``, ``acc_test``, ``mia``; ``oracle``: the oracle's ``acc_forget``/``acc_test``."""
+    ``acc_forget``, ``acc_test``, ``mia``; ``oracle``: the oracle's ``acc_forget``/``acc_test``.
+
+    Two panels sharing the x axis: accuracies (with the oracle's as dashed lines) and MIA (with
+    0.5 dotted), each on its own scale so that small differences stay visible."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     points = sorted(points, key=lambda p: p["value"])
-    fig, ax = plt.subplots(figsize=(6.4, 3.8))
+    fig, (ax_acc, ax_mia) = plt.subplots(1, 2, figsize=(10.5, 3.8))
     xs = [p["value"] for p in points]
     for key, name, colour, marker in SERIES:
+        ax = ax_mia if key == "mia" else ax_acc
         pts = [(p["value"], p[key], p.get(f"{key}_std")) for p in points if p.get(key) is not None]
         if not pts:
             continue
@@ -38,14 +42,17 @@ def sensitivity_figure(points: list[dict], param: str, oracle: dict | None, path
         for key, name, colour in (("acc_forget", "oracle forget", "tab:red"),
                                   ("acc_test", "oracle test", "tab:green")):
             if oracle.get(key) is not None:
-                ax.axhline(oracle[key], color=colour, ls="--", lw=1, label=name)
-    if param == "lr" and xs and min(xs) > 0:
-        ax.set_xscale("log")
-    ax.set_xlabel(PARAM_LABELS.get(param, param))
-    ax.set_ylabel("accuracy / MIA")
-    ax.set_ylim(-0.02, 1.02)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="best")
-    ax.set_title(title or f"SFTC sensitivity to {PARAM_LABELS.get(param, param)}")
+                ax_acc.axhline(oracle[key], color=colour, ls="--", lw=1, label=name)
+    ax_mia.axhline(0.5, color="grey", ls=":", lw=1, label="0.5")
+    for ax, ylabel in ((ax_acc, "accuracy"), (ax_mia, "MIA (TN / |Df|)")):
+        if param == "lr" and xs and min(xs) > 0:
+            ax.set_xscale("log")
+        ax.set_xlabel(PARAM_LABELS.get(param, param))
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, loc="best")
+    ax_acc.set_title("forget and test accuracy (dashed: oracle)", fontsize=10)
+    ax_mia.set_title("membership inference", fontsize=10)
+    fig.suptitle(title or f"SFTC sensitivity to {PARAM_LABELS.get(param, param)}")
     fig.tight_layout()
     save_figure(fig, path)

@@ -39,17 +39,26 @@ def _value(row: dict, key: str):
     return None
 
 
+def _shown(value: float, col: Column) -> float:
+    """The value as the table prints it, so that cells that read the same share a mark."""
+    try:
+        return float(col.fmt.format(value))
+    except (TypeError, ValueError):
+        return value
+
+
 def rank_marks(rows: list[dict], columns, label_key: str = "label",
                exclude=REFERENCE_ROWS) -> dict[tuple[int, str], str]:
     """{(row position, column key): "best" | "second"} among the unlearning methods.
 
-    The reference rows (ORI, RT) are not ranked, as in the paper's Table 1; ties share a mark.
+    The reference rows (ORI, RT) are not ranked, as in the paper's Table 1; values are compared
+    as printed (the column's format), so cells that read the same share a mark.
     """
     marks: dict[tuple[int, str], str] = {}
     for col in columns:
         if col.better is None:
             continue
-        candidates = [(i, _value(r, col.key)) for i, r in enumerate(rows)
+        candidates = [(i, _shown(_value(r, col.key), col)) for i, r in enumerate(rows)
                       if r.get(label_key) not in exclude and _value(r, col.key) is not None
                       and not r.get("failed")]
         if not candidates:
