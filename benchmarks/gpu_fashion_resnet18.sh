@@ -17,7 +17,8 @@
 # Environment: OUT (where the deliverables go; default ./gpu-out), FASHION_DIR (the four idx .gz
 # files; default /usr/share/datasets/fashion-mnist), SFTC (the command; default: sftc if on PATH,
 # else python -m sftc), LIMIT_S (hard wall-clock limit of the benchmark, default 540), and to shrink
-# or grow the run: TRAIN_EPOCHS (10), LRS (1e-3,5e-4,1e-4), MAX_EPOCHS (2), SEEDS (0).
+# or grow the run: TRAIN_EPOCHS (10), LRS (1e-3,5e-4,1e-4), MAX_EPOCHS (2), SEEDS (0); MIA_ATTACKER
+# (catboost; hist-gradient-boosting where catboost is not installed).
 # Estimate on an H100: ~5 s per ResNet-18 epoch over 60,000 28x28 images at batch 64, so about
 # 100 s for the two references, 300 s for 7 methods x 3 rates x 2 epochs, 60 s for the MIAs.
 # If LIMIT_S cuts it, the finished runs stay in $RUN: run the script again on the same machine
@@ -29,7 +30,7 @@ FASHION_DIR="${FASHION_DIR:-/usr/share/datasets/fashion-mnist}"
 LIMIT_S="${LIMIT_S:-540}"
 export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"   # python -m sftc works uninstalled
 if [ -z "${SFTC:-}" ]; then
-  if command -v sftc >/dev/null 2>&1; then SFTC="sftc"; else SFTC="python -m sftc"; fi
+  if command -v sftc >/dev/null 2>&1; then SFTC="sftc"; else SFTC="python3 -m sftc"; fi
 fi
 WORK="${TMPDIR:-/tmp}/sftc-gpu-fashion-resnet18"
 RUN="$WORK/run"
@@ -41,7 +42,7 @@ if [ ! -f "$FASHION_DIR/train-images-idx3-ubyte.gz" ] && [ ! -f "$FASHION_DIR/tr
   exit 2
 fi
 
-python - <<'EOF' | tee "$OUT/gpu.txt"
+python3 - <<'EOF' | tee "$OUT/gpu.txt"
 import torch
 print("torch", torch.__version__, "cuda", torch.version.cuda)
 print("gpu", torch.cuda.get_device_name(0) if torch.cuda.is_available() else "NONE")
@@ -54,7 +55,7 @@ timeout --signal=INT "$LIMIT_S" $SFTC benchmark --preset fashion-mnist --model r
   --train-epochs "${TRAIN_EPOCHS:-10}" --seeds "${SEEDS:-0}" --lrs "${LRS:-1e-3,5e-4,1e-4}" \
   --max-epochs "${MAX_EPOCHS:-2}" \
   --methods ft,neggrad+,cf-k:k=5,eu-k:k=5,scrub,bad-teaching,sftc \
-  --mia-iterations 1000 --device cuda --out "$RUN" 2>&1 | tr '\r' '\n' | grep -av 'batch/s' \
+  --mia-iterations 1000 --mia-attacker "${MIA_ATTACKER:-catboost}" --device cuda --out "$RUN" 2>&1 | tr '\r' '\n' | grep -av 'batch/s' \
   | tee "$OUT/benchmark.log"
 rc=${PIPESTATUS[0]}
 set -e

@@ -70,7 +70,8 @@ def accuracy_errors(acc: dict, ref_original: dict, ref_oracle: dict) -> dict:
 
 def costly_metrics(logits: dict[str, torch.Tensor], original_logits: dict[str, torch.Tensor],
                    split: Split, members: torch.Tensor, *, seed: int, mia_iterations: int,
-                   mia_features: str = "logits", mia_folds: int = 5, mia: bool = True) -> dict:
+                   mia_features: str = "logits", mia_folds: int = 5, mia: bool = True,
+                   mia_attacker: str = "catboost") -> dict:
     """JS (textbook and the paper's code) on D_f against the original, and the CatBoost MIA."""
     out = {"js": js_divergence(logits["forget"], original_logits["forget"]),
            "js_paper": js_paper(logits["forget"], original_logits["forget"])}
@@ -79,8 +80,9 @@ def costly_metrics(logits: dict[str, torch.Tensor], original_logits: dict[str, t
         attack = membership_inference(logits["members"], labels[members.cpu()], logits["test"],
                                       labels[split.test.cpu()], logits["forget"],
                                       features=mia_features, folds=mia_folds, seed=seed,
-                                      iterations=mia_iterations)
-        out.update(mia=attack.mia, mia_attacker_acc=attack.attacker_acc, mia_features=attack.features)
+                                      iterations=mia_iterations, attacker=mia_attacker)
+        out.update(mia=attack.mia, mia_attacker_acc=attack.attacker_acc, mia_features=attack.features,
+                   mia_attacker=attack.attacker)
     return out
 
 

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from ..io import atomic_write_json, atomic_write_text
+from ..metrics.mia import ATTACKER_NAMES
 from ..report import TABLE1_COLUMNS, Column, format_table, rank_marks, table_rows_csv
 from ..report.latex import latex_table
 from ..report.plots import convergence_figure
@@ -223,7 +224,7 @@ def report_text(bench, table: dict, manifest: dict, table_md: str) -> str:
               f"1-{c.max_epochs} (constant learning rate, Adam, batch {c.batch_size})",
               "- methods: " + ", ".join(f"{n}" + (f" ({', '.join(f'{k}={v}' for k, v in h.items())})"
                                                   if h else "") for n, h in c.methods),
-              f"- MIA: CatBoost, {c.mia_iterations} iterations, {c.mia_folds}-fold CV, features: "
+              f"- MIA: {ATTACKER_NAMES[c.mia_attacker]}, {c.mia_iterations} iterations, {c.mia_folds}-fold CV, features: "
               f"{c.mia_features}; JS column: {c.js}", ""]
     preset = getattr(bench, "preset", None)
     if preset is not None:

@@ -35,6 +35,7 @@ from ..engine import resolve_device
 from ..errors import DivergedError, SftcError
 from ..io import atomic_write_bytes, atomic_write_json
 from ..methods import create_method, method_class
+from ..metrics.mia import ATTACKERS
 from ..models import canonical_model_name
 from .cache import TrainSpec, default_cache_dir, get_or_train, lookup
 from .evaluation import (accuracies, accuracy_errors, costly_metrics, is_number, member_sample,
@@ -71,6 +72,7 @@ class BenchmarkConfig:
     augment: bool = False
     mia_iterations: int = 1000
     mia_features: str = "logits"
+    mia_attacker: str = "catboost"
     mia_folds: int = 5
     js: str = "textbook"
 
@@ -100,6 +102,9 @@ class BenchmarkConfig:
             raise SftcError(f"--batch-size must be at least 1, got {self.batch_size}")
         if self.mia_iterations < 1:
             raise SftcError(f"--mia-iterations must be at least 1, got {self.mia_iterations}")
+        if self.mia_attacker not in ATTACKERS:
+            raise SftcError(f"--mia-attacker must be one of {', '.join(ATTACKERS)}, "
+                            f"got {self.mia_attacker!r}")
         if self.mia_features not in ("logits", "softmax"):
             raise SftcError(f"--mia-features must be logits or softmax, got {self.mia_features!r}")
         if self.js not in ("textbook", "paper"):
@@ -121,6 +126,8 @@ class BenchmarkConfig:
 
     def to_dict(self) -> dict:
         d = asdict(self)
+        if d["mia_attacker"] == "catboost":  # the default: absent, so older outputs still resume
+            del d["mia_attacker"]
         d["seeds"] = list(self.seeds)
         d["lrs"] = list(self.lrs)
         d["methods"] = [{"name": n, "hparams": dict(h)} for n, h in self.methods]
@@ -522,7 +529,8 @@ class Benchmark:
         c = self.config
         metrics = costly_metrics(logits, ref["logits"]["original"], self.split, self.members(seed),
                                  seed=seed, mia_iterations=c.mia_iterations,
-                                 mia_features=c.mia_features, mia_folds=c.mia_folds)
+                                 mia_features=c.mia_features, mia_folds=c.mia_folds,
+                                 mia_attacker=c.mia_attacker)
         record = {**base, **metrics, "seed": seed}
         atomic_write_json(path, record)
         progress.finish(unit)

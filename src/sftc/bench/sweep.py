@@ -24,6 +24,7 @@ from ..data import dataset_info
 from ..errors import DivergedError, SftcError
 from ..io import atomic_write_json, atomic_write_text
 from ..methods import create_method
+from ..metrics.mia import ATTACKER_NAMES
 from ..models import canonical_model_name
 from .evaluation import accuracies, accuracy_errors, costly_metrics, model_logits
 from .progress import Progress, Unit
@@ -67,6 +68,7 @@ class SweepConfig:
     augment: bool = False
     mia_iterations: int = 1000
     mia_features: str = "logits"
+    mia_attacker: str = "catboost"
     mia_folds: int = 5
 
     def validate(self) -> None:
@@ -101,6 +103,8 @@ class SweepConfig:
 
     def to_dict(self) -> dict:
         d = asdict(self)
+        if d["mia_attacker"] == "catboost":  # the default: absent, so older outputs still resume
+            del d["mia_attacker"]
         d["values"] = list(self.values)
         d["seeds"] = list(self.seeds)
         return d
@@ -180,7 +184,8 @@ class Sweep(Benchmark):
             record["unlearn_seconds"] = final["seconds"]
             record.update(costly_metrics(logits, ref["logits"]["original"], self.split, members,
                                          seed=seed, mia_iterations=c.mia_iterations,
-                                         mia_features=c.mia_features, mia_folds=c.mia_folds))
+                                         mia_features=c.mia_features, mia_folds=c.mia_folds,
+                                         mia_attacker=c.mia_attacker))
         atomic_write_json(self.point_path(value, seed), record)
         return record
 
@@ -292,7 +297,7 @@ class Sweep(Benchmark):
                  f"{c.model} trained {c.train_epochs} epochs; seeds {', '.join(map(str, c.seeds))}",
                  f"- SFTC {c.epochs} epochs, fixed: " + ", ".join(f"{k} = {v:g}"
                                                                    for k, v in fixed.items()),
-                 f"- MIA: CatBoost {c.mia_iterations} iterations, {c.mia_folds}-fold, "
+                 f"- MIA: {ATTACKER_NAMES[c.mia_attacker]} {c.mia_iterations} iterations, {c.mia_folds}-fold, "
                  f"{c.mia_features}",
                  f"- device {last.get('device')}; machine: "
                  + ", ".join(f"{k} {v}" for k, v in (last.get("machine") or {}).items()),

@@ -10,6 +10,8 @@ from ..errors import SftcError
 
 FEATURES = ("logits", "softmax")
 ATTACKERS = ("catboost", "hist-gradient-boosting")
+ATTACKER_NAMES = {"catboost": "CatBoost",
+                  "hist-gradient-boosting": "scikit-learn HistGradientBoosting (not the paper's CatBoost)"}
 
 
 @dataclass

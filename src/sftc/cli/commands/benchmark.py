@@ -56,6 +56,10 @@ def register(sub) -> None:
     proto.add_argument("--batch-size", type=int, default=None, help="batch size (64)")
     proto.add_argument("--mia-iterations", type=int, default=None,
                        help="CatBoost iterations of the MIA attacker (paper: 1000)")
+    proto.add_argument("--mia-attacker", default=None,
+                       choices=("catboost", "hist-gradient-boosting"),
+                       help="the attack model: catboost (the paper's, default) or scikit-learn's "
+                            "hist-gradient-boosting (where catboost is not installed)")
     proto.add_argument("--mia-features", default=None, choices=("logits", "softmax"),
                        help="attacker features: logits (the paper's text) or softmax (its code)")
     proto.add_argument("--js", default=None, choices=("textbook", "paper"),
@@ -137,7 +141,7 @@ def build_config(args):
         config.model = canonical_model_name(args.model)
     for field in ("data_dir", "forget", "forget_seed", "image_size", "train_subset", "split_seed",
                   "train_epochs", "train_lr", "max_epochs", "batch_size", "mia_iterations",
-                  "mia_features", "js"):
+                  "mia_features", "mia_attacker", "js"):
         value = getattr(args, field)
         if value is not None:
             setattr(config, field, value)

@@ -40,6 +40,8 @@ def register(sub) -> None:
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--mia-iterations", type=int, default=None)
     p.add_argument("--mia-features", default=None, choices=("logits", "softmax"))
+    p.add_argument("--mia-attacker", default=None, choices=("catboost", "hist-gradient-boosting"),
+                   help="the attack model (default catboost, the paper's)")
     p.add_argument("--device", default="auto")
     p.add_argument("--cache-dir", default=None)
     p.add_argument("--quiet", action="store_true")
@@ -67,7 +69,7 @@ def build_config(args):
         config.model = args.model or dataset_info(config.dataset).default_model
     for field in ("dataset", "data_dir", "forget", "forget_seed", "image_size", "train_subset",
                   "split_seed", "model", "train_epochs", "batch_size", "mia_iterations",
-                  "mia_features"):
+                  "mia_features", "mia_attacker"):
         value = getattr(args, field)
         if value is not None:
             setattr(config, field, value)
