@@ -47,17 +47,20 @@ def _model_factory(name: str | None, split: Split):
 
 
 def _check_model_fits(model: nn.Module, split: Split, device: str) -> None:
-    """Fail early, in one line, when the model does not take these inputs or classes."""
+    """Fail early, in one line, when the model does not take these inputs or classes (probed where
+    the model's parameters are, so the caller's model is not moved)."""
     from .engine import resolve_device
 
-    dev = resolve_device(device)
+    resolve_device(device)  # an unavailable --device is reported before anything runs
+    first = next(iter(model.parameters()), None)
+    dev = first.device if first is not None else torch.device("cpu")
     probe_index = split.train[:2]
     x, _ = split.data.batch(probe_index, dev)
     was = model.training
     model.eval()
     try:
         with torch.no_grad():
-            out = model.to(dev)(x)
+            out = model(x)
     except RuntimeError as exc:
         raise SftcError(f"the model does not accept this dataset's inputs {tuple(x.shape[1:])}: "
                         f"{str(exc).splitlines()[0]}") from None
