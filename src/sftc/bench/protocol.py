@@ -51,17 +51,15 @@ NUMERIC_KEYS = ("acc_err_retrain", "acc_dis", "acc_err_original", "js", "js_pape
 
 
 @dataclass
-class BenchmarkConfig:
-    """Everything that determines a benchmark's numbers (compared on resume)."""
+class ReferenceConfig:
+    """What the benchmark and the sweep share: the data, the reference models' recipe, the seeds
+    and the attacker (all compared on resume)."""
 
     dataset: str = "digits"
     model: str = "small-cnn"
     train_epochs: int = 30
     train_lr: float = 1e-3
     seeds: tuple[int, ...] = (0,)
-    lrs: tuple[float, ...] = (1e-3,)
-    max_epochs: int = 4
-    methods: tuple[tuple[str, dict], ...] = field(default_factory=lambda: methods_for("small-cnn"))
     batch_size: int = 64
     image_size: int | None = None
     train_subset: int | None = None
@@ -74,28 +72,17 @@ class BenchmarkConfig:
     mia_features: str = "logits"
     mia_attacker: str = "catboost"
     mia_folds: int = 5
-    js: str = "textbook"
 
-    def validate(self) -> None:
+    def validate_reference(self) -> None:
         dataset_info(self.dataset)
         self.model = canonical_model_name(self.model)
         self.seeds = tuple(int(s) for s in self.seeds)
-        self.lrs = tuple(float(v) for v in self.lrs)
         if not self.seeds:
             raise SftcError("no seeds given; pass --seeds 0,1,... (at least one)")
         if len(set(self.seeds)) != len(self.seeds):
             raise SftcError(f"--seeds repeats a seed: {list(self.seeds)}")
-        if not self.lrs:
-            raise SftcError("the learning-rate grid is empty; pass --lrs with at least one value")
-        bad = [v for v in self.lrs if not (v > 0 and math.isfinite(v))]
-        if bad:
-            raise SftcError(f"learning rates must be positive numbers, got {bad[0]!r} in --lrs")
-        if len(set(self.lrs)) != len(self.lrs):
-            raise SftcError(f"--lrs repeats a value: {list(self.lrs)}")
         if self.train_subset is not None and self.train_subset < 2:
             raise SftcError(f"--train-subset must be at least 2 images, got {self.train_subset}")
-        if self.max_epochs < 1:
-            raise SftcError(f"--max-epochs must be at least 1, got {self.max_epochs}")
         if self.train_epochs < 1:
             raise SftcError(f"--train-epochs must be at least 1, got {self.train_epochs}")
         if self.batch_size < 1:
@@ -107,6 +94,36 @@ class BenchmarkConfig:
                             f"got {self.mia_attacker!r}")
         if self.mia_features not in ("logits", "softmax"):
             raise SftcError(f"--mia-features must be logits or softmax, got {self.mia_features!r}")
+
+    def reference_dict(self) -> dict:
+        d = asdict(self)
+        if d["mia_attacker"] == "catboost":  # the default: absent, so older outputs still resume
+            del d["mia_attacker"]
+        d["seeds"] = list(self.seeds)
+        return d
+
+
+@dataclass
+class BenchmarkConfig(ReferenceConfig):
+    """Everything that determines a benchmark's numbers (compared on resume)."""
+
+    lrs: tuple[float, ...] = (1e-3,)
+    max_epochs: int = 4
+    methods: tuple[tuple[str, dict], ...] = field(default_factory=lambda: methods_for("small-cnn"))
+    js: str = "textbook"
+
+    def validate(self) -> None:
+        self.validate_reference()
+        self.lrs = tuple(float(v) for v in self.lrs)
+        if not self.lrs:
+            raise SftcError("the learning-rate grid is empty; pass --lrs with at least one value")
+        bad = [v for v in self.lrs if not (v > 0 and math.isfinite(v))]
+        if bad:
+            raise SftcError(f"learning rates must be positive numbers, got {bad[0]!r} in --lrs")
+        if len(set(self.lrs)) != len(self.lrs):
+            raise SftcError(f"--lrs repeats a value: {list(self.lrs)}")
+        if self.max_epochs < 1:
+            raise SftcError(f"--max-epochs must be at least 1, got {self.max_epochs}")
         if self.js not in ("textbook", "paper"):
             raise SftcError(f"--js must be textbook or paper, got {self.js!r}")
         if not self.methods:
@@ -125,10 +142,7 @@ class BenchmarkConfig:
         self.methods = tuple(methods)
 
     def to_dict(self) -> dict:
-        d = asdict(self)
-        if d["mia_attacker"] == "catboost":  # the default: absent, so older outputs still resume
-            del d["mia_attacker"]
-        d["seeds"] = list(self.seeds)
+        d = self.reference_dict()
         d["lrs"] = list(self.lrs)
         d["methods"] = [{"name": n, "hparams": dict(h)} for n, h in self.methods]
         return d

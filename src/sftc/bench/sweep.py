@@ -17,18 +17,16 @@ import io
 import json
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
-from ..data import dataset_info
 from ..errors import DivergedError, SftcError
 from ..io import atomic_write_json, atomic_write_text
 from ..methods import create_method
 from ..metrics.mia import ATTACKER_NAMES
-from ..models import canonical_model_name
 from .evaluation import accuracies, accuracy_errors, costly_metrics, model_logits
 from .progress import Progress, Unit
-from .protocol import Benchmark, _first_line, aggregate, session_machine
+from .protocol import Benchmark, ReferenceConfig, _first_line, aggregate, session_machine
 from .selection import selection_score
 
 PARAMS = ("lr", "tau", "c")
@@ -44,8 +42,9 @@ SWEEP_KEYS = ("acc_retain", "acc_forget", "acc_test", "acc_err_retrain", "acc_di
 
 
 @dataclass
-class SweepConfig:
-    """Everything that determines a sweep's numbers (compared on resume)."""
+class SweepConfig(ReferenceConfig):
+    """Everything that determines a sweep's numbers (compared on resume): the shared reference
+    settings plus the swept parameter, its values and the fixed ones."""
 
     param: str = "lr"
     values: tuple[float, ...] = ()
@@ -53,43 +52,18 @@ class SweepConfig:
     tau: float = 1.0
     c: float = 0.0
     epochs: int = 2
-    seeds: tuple[int, ...] = (0,)
-    dataset: str = "digits"
-    model: str = "small-cnn"
-    train_epochs: int = 30
-    train_lr: float = 1e-3
-    batch_size: int = 64
-    image_size: int | None = None
-    train_subset: int | None = None
-    forget: str | None = None
-    forget_seed: int = 0
-    split_seed: int = 0
-    data_dir: str | None = None
-    augment: bool = False
-    mia_iterations: int = 1000
-    mia_features: str = "logits"
-    mia_attacker: str = "catboost"
-    mia_folds: int = 5
 
     def validate(self) -> None:
         if self.param not in PARAMS:
             raise SftcError(f"unknown sweep parameter {self.param!r}; choose one of: lr, tau, c")
-        dataset_info(self.dataset)
-        self.model = canonical_model_name(self.model)
+        self.validate_reference()
         if not self.values:
             self.values = DEFAULT_VALUES[self.param]
         self.values = tuple(float(v) for v in self.values)
-        self.seeds = tuple(int(s) for s in self.seeds)
-        if not self.seeds:
-            raise SftcError("no seeds given; pass --seeds 0,1,... (at least one)")
         if len(set(self.values)) != len(self.values):
             raise SftcError(f"--values repeats a value: {list(self.values)}")
         if self.epochs < 1:
             raise SftcError(f"--epochs must be at least 1, got {self.epochs}")
-        if self.train_epochs < 1:
-            raise SftcError(f"--train-epochs must be at least 1, got {self.train_epochs}")
-        if self.mia_iterations < 1:
-            raise SftcError(f"--mia-iterations must be at least 1, got {self.mia_iterations}")
         for value in self.values:
             point = self.point(value)
             if not (point["lr"] > 0 and math.isfinite(point["lr"])):
@@ -102,11 +76,8 @@ class SweepConfig:
         return p
 
     def to_dict(self) -> dict:
-        d = asdict(self)
-        if d["mia_attacker"] == "catboost":  # the default: absent, so older outputs still resume
-            del d["mia_attacker"]
+        d = self.reference_dict()
         d["values"] = list(self.values)
-        d["seeds"] = list(self.seeds)
         return d
 
 
