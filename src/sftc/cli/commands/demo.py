@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import time
 
+from tqdm.auto import tqdm
+
 from ... import api
 from ...checkpoints import save_state_dict
 from ...data import load_split
@@ -72,7 +74,10 @@ def handle(args, extra) -> int:
                 {"label": "RT", **evaluate(oracle.model, oracle.seconds)}]
         runs = {}
         say(f"[2/3] unlearning {len(split.forget)} samples with {len(methods)} methods")
-        for name in methods:
+        bar = tqdm(methods, desc="methods (unlearn + evaluate)", unit="method",
+                   disable=not progress, dynamic_ncols=True)
+        for name in bar:
+            bar.set_postfix(method=name)
             hparams = demo_hparams(name, args.model)
             result = api.unlearn(original.model, split, name, epochs=args.unlearn_epochs,
                                  lr=args.lr, track=TRACK, model_name=args.model, **hparams,
@@ -83,6 +88,7 @@ def handle(args, extra) -> int:
             runs[label] = {"config": result.config, "history": result.history.rows,
                            "seconds": result.seconds}
             save_state_dict(result.model, tmp / "models" / f"{name}.pt")
+        bar.close()
         say("[3/3] writing the report")
         save_state_dict(original.model, tmp / "models" / "original.pt")
         save_state_dict(oracle.model, tmp / "models" / "retrained.pt")
