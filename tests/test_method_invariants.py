@@ -16,14 +16,6 @@ from sftc.methods.cf_eu_k import split_layers
 from sftc.models import layer_sequence
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def model_for(split, arch="small-cnn", seed=1):
     return sftc.build_model(arch, split.data.channels, split.data.num_classes, seed=seed)
 

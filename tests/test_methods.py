@@ -19,15 +19,6 @@ METHODS = sftc.list_methods()
 EXPECTED = {"ft", "neggrad+", "neggrad", "cf-k", "eu-k", "bad-teaching", "scrub", "sftc", "retrain"}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models run fastest on one thread, and two threads on a busy 2-core machine spin."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def small_cnn_hparams(name: str) -> dict:
     """CF-k/EU-k's default k = 5 is more layers than the small CNN's 4: freeze its first stage."""
     return {"k": 1} if "k" in method_class(name).hparams else {}

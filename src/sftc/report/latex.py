@@ -2,9 +2,7 @@
 paper marks them), booktabs rules."""
 from __future__ import annotations
 
-import math
-
-from .tables import rank_marks
+from .tables import CellStyle, rank_marks, render_cell
 
 _ESCAPES = {"&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}",
             "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "\\": r"\textbackslash{}"}
@@ -18,38 +16,23 @@ def latex_escape(text: str) -> str:
     return "".join(_ESCAPES.get(ch, ch) for ch in str(text))
 
 
-def _cell(row: dict, col, mark: str | None, spread: bool) -> str:
-    if row.get("failed"):
-        return "failed"
-    value = row.get(col.key)
-    if value is None:
-        return "--"
-    if isinstance(value, str):
-        return latex_escape(value)
-    if isinstance(value, float) and math.isinf(value):
-        text = r"$\infty$"
-    else:
-        text = col.fmt.format(value)
-        std = row.get(f"{col.key}_std")
-        if spread and std is not None:
-            text += r" {\scriptsize$\pm$" + col.fmt.format(std) + "}"
-    if mark == "best":
-        return rf"\textbf{{{text}}}"
-    if mark == "second":
-        return rf"\underline{{{text}}}"
-    return text
+def latex_style(spread: bool) -> CellStyle:
+    return CellStyle(missing="--", infinity=r"$\infty$",
+                     spread=(r" {\scriptsize$\pm$", "}") if spread else None,
+                     best=(r"\textbf{", "}"), second=(r"\underline{", "}"), escape=latex_escape)
 
 
 def latex_table(rows: list[dict], columns, caption: str | None = None, label: str | None = None,
                 label_key: str = "label", spread: bool = True) -> str:
     """A complete ``table`` environment (needs ``\\usepackage{booktabs}``)."""
     marks = rank_marks(rows, columns, label_key)
+    style = latex_style(spread)
     headers = ["Method"] + [_HEADERS.get(c.key, latex_escape(c.header)) for c in columns]
     lines = [r"\begin{table}[t]", r"\centering", r"\begin{tabular}{l" + "r" * len(columns) + "}",
              r"\toprule", " & ".join(headers) + r" \\", r"\midrule"]
     for i, row in enumerate(rows):
         cells = [latex_escape(row.get(label_key, ""))]
-        cells += [_cell(row, c, marks.get((i, c.key)), spread) for c in columns]
+        cells += [render_cell(row, c, marks.get((i, c.key)), style) for c in columns]
         lines.append(" & ".join(cells) + r" \\")
         if row.get(label_key) == "RT":
             lines.append(r"\midrule")

@@ -5,6 +5,7 @@ import csv
 import io
 import math
 from dataclasses import dataclass
+from typing import Callable
 
 
 @dataclass(frozen=True)
@@ -75,30 +76,44 @@ def rank_marks(rows: list[dict], columns, label_key: str = "label",
     return marks
 
 
-def _cell(row: dict, col: Column, mark: str | None, style: str) -> str:
+@dataclass(frozen=True)
+class CellStyle:
+    """How one output format writes a cell: missing and infinite values, the spread over seeds,
+    and the marks of the best and second-best cells (prefix, suffix)."""
+
+    missing: str
+    infinity: str
+    spread: tuple[str, str] | None
+    best: tuple[str, str]
+    second: tuple[str, str]
+    escape: Callable[[str], str] = str
+
+
+CELL_STYLES = {
+    "plain": CellStyle("—", "∞", (" ± ", ""), ("", " *"), ("", " +")),
+    "markdown": CellStyle("—", "∞", (" ± ", ""), ("**", "**"), ("<u>", "</u>")),
+}
+
+
+def render_cell(row: dict, col: Column, mark: str | None, style: CellStyle) -> str:
+    """One table cell: the value in the column's format, its spread (``KEY_std``) when the style
+    shows one, wrapped in the style's mark for best/second."""
     if row.get("failed"):
         return "failed"
     value = row.get(col.key)
     if value is None:
-        return "—"
+        return style.missing
     if isinstance(value, str):
-        return value
+        return style.escape(value)
     if isinstance(value, float) and math.isinf(value):
-        text = "∞"
+        text = style.infinity
     else:
         text = col.fmt.format(value)
         spread = row.get(f"{col.key}_std")
-        if spread is not None and style != "plain-compact":
-            text += f" ± {col.fmt.format(spread)}"
-    if style == "markdown" and mark == "best":
-        return f"**{text}**"
-    if style == "markdown" and mark == "second":
-        return f"<u>{text}</u>"
-    if style == "plain" and mark == "best":
-        return f"{text} *"
-    if style == "plain" and mark == "second":
-        return f"{text} +"
-    return text
+        if spread is not None and style.spread is not None:
+            text += style.spread[0] + col.fmt.format(spread) + style.spread[1]
+    wrap = {"best": style.best, "second": style.second}.get(mark)
+    return f"{wrap[0]}{text}{wrap[1]}" if wrap else text
 
 
 def format_table(rows: list[dict], columns, style: str = "plain", label_key: str = "label",
@@ -107,7 +122,8 @@ def format_table(rows: list[dict], columns, style: str = "plain", label_key: str
     (best **bold**, second <u>underlined</u>, as the paper marks them)."""
     marks = rank_marks(rows, columns, label_key)
     headers = [label_header] + [c.header for c in columns]
-    body = [[str(r.get(label_key, ""))] + [_cell(r, c, marks.get((i, c.key)), style)
+    cell_style = CELL_STYLES[style]
+    body = [[str(r.get(label_key, ""))] + [render_cell(r, c, marks.get((i, c.key)), cell_style)
                                            for c in columns] for i, r in enumerate(rows)]
     if style == "markdown":
         lines = ["| " + " | ".join(headers) + " |",
