@@ -13,7 +13,7 @@ from .data import Split
 from .engine import History, Recipe, run
 from .errors import SftcError
 from .methods import create_method
-from .methods.supervised import Retrain, TrainOriginal
+from .methods.supervised import Retrain, TrainOnRetain, TrainOriginal
 from .metrics import evaluate_models
 from .models import build_model, canonical_model_name
 
@@ -89,16 +89,11 @@ def train(split: Split, model: str | nn.Module = "small-cnn", *, epochs: int = T
     _check_model_fits(module, split, device)
     recipe = Recipe(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, device=device,
                     augment=augment, scheduler="cosine")
-    method = TrainOriginal() if subset == "train" else _RetainTraining()
+    method = TrainOriginal() if subset == "train" else TrainOnRetain()
     trained, history = run(method, module, split, recipe, track=track, progress=progress,
                            desc="train" if subset == "train" else "retrain")
     config = {"model": name or type(model).__name__, "subset": subset, **asdict(recipe)}
     return RunResult(trained, history, config)
-
-
-class _RetainTraining(TrainOriginal):
-    name = "retrain"
-    subset = "retain"
 
 
 def retrain(split: Split, model: str | nn.Module = "small-cnn", **kwargs) -> RunResult:

@@ -84,6 +84,11 @@ def reported_data_warnings():
                     warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
 
+def recorded_args(args) -> dict:
+    """The parsed arguments worth recording in run.json (no handler functions)."""
+    return {k: v for k, v in vars(args).items() if not callable(v)}
+
+
 def parse_method_options(method_cls, tokens: list[str]) -> dict:
     """Turn ``--tau 2 --c=0.5`` into {'tau': '2', 'c': '0.5'} for the method's hyperparameters."""
     values, i = {}, 0

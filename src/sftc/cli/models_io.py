@@ -10,7 +10,8 @@ from ..errors import SftcError
 from ..models import canonical_model_name
 
 
-def _record_beside(checkpoint: str | Path) -> dict | None:
+def record_beside(checkpoint: str | Path) -> dict | None:
+    """The run.json written beside a model.pt, if any (None when absent or unreadable)."""
     path = Path(checkpoint).with_name("run.json")
     try:
         return json.loads(path.read_text()) if path.is_file() else None
@@ -22,7 +23,7 @@ def load_checkpoint_for(checkpoint: str, args, split, role: str = "original"):
     """Load ``checkpoint`` for this split. The architecture is --model, else the one recorded in
     the run.json beside the checkpoint, else the dataset's default. A run.json that records a
     different forget set for a retrained model is refused (the oracle must not have seen D_f)."""
-    record = _record_beside(checkpoint)
+    record = record_beside(checkpoint)
     recorded = (record or {}).get("config", {}).get("model")
     name = canonical_model_name(args.model or recorded or dataset_info(args.dataset).default_model)
     if record and role == "retrained":
@@ -38,5 +39,11 @@ def retrain_seconds_of(checkpoint: str | None) -> float | None:
     """The oracle's training seconds, from the run.json written beside its model.pt."""
     if not checkpoint:
         return None
-    record = _record_beside(checkpoint) or {}
+    record = record_beside(checkpoint) or {}
     return record.get("retrain_seconds") or record.get("timings", {}).get("seconds")
+
+
+def unlearn_seconds_of(checkpoint: str) -> float | None:
+    """The unlearning seconds recorded beside a model.pt written by 'sftc unlearn'."""
+    record = record_beside(checkpoint) or {}
+    return record.get("timings", {}).get("seconds") if record.get("command") == "unlearn" else None

@@ -29,6 +29,13 @@ class TrainOriginal(Supervised):
     subset = "train"
 
 
+class TrainOnRetain(Supervised):
+    """Train a given (fresh) model on D_r only: the oracle's training, without re-initialising."""
+
+    name = "retrain"
+    subset = "retain"
+
+
 class Retrain(Supervised):  # registered last in methods/__init__.py (the oracle closes the list)
     """Retrain-from-scratch oracle, RT (the SFTC paper, section 5.3; the exact-unlearning reference
     of the literature, e.g. Bourtoule et al., IEEE S&P 2021).

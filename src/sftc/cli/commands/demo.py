@@ -13,8 +13,8 @@ from ...methods import list_methods, method_class
 from ...records import run_record
 from ...report import convergence_figure
 from ...report.paper import PAPER_METHOD_ORDER, demo_hparams
+from ..common import recorded_args
 from ..render import METRIC_HELP, table1_text
-from .train import vars_of
 
 TRACK = ("retain", "forget", "test")
 
@@ -72,7 +72,7 @@ def handle(args, extra) -> int:
             retrain_seconds=oracle.seconds)
         rows = [{"label": "ORI", **evaluate(original.model)},
                 {"label": "RT", **evaluate(oracle.model, oracle.seconds)}]
-        runs = {}
+        runs, unlearned = {}, {}
         say(f"[2/3] unlearning {len(split.forget)} samples with {len(methods)} methods")
         bar = tqdm(methods, desc="methods (unlearn + evaluate)", unit="method",
                    disable=not progress, dynamic_ncols=True)
@@ -88,17 +88,18 @@ def handle(args, extra) -> int:
             runs[label] = {"config": result.config, "history": result.history.rows,
                            "seconds": result.seconds}
             save_state_dict(result.model, tmp / "models" / f"{name}.pt")
+            unlearned[name] = result.model
         bar.close()
         say("[3/3] writing the report")
         save_state_dict(original.model, tmp / "models" / "original.pt")
         save_state_dict(oracle.model, tmp / "models" / "retrained.pt")
-        if "sftc" in methods:
-            save_state_dict_copy(tmp / "models" / "sftc.pt", tmp / "model.pt")
+        if "sftc" in unlearned:
+            save_state_dict(unlearned["sftc"], tmp / "model.pt")
         oracle_accs = rows[1]["reference"]["retrained"]
         convergence_figure({label: run["history"] for label, run in runs.items()}, oracle_accs,
                            tmp / "convergence.png",
                            title=f"Convergence on digits ({args.model}); dashed: the oracle")
-        config = {**vars_of(args), "methods": methods}
+        config = {**recorded_args(args), "methods": methods}
         record = run_record("demo", config, split, original.history, None, rows=rows, runs=runs,
                             original={"seconds": original.seconds, "history": original.history.rows},
                             retrained={"seconds": oracle.seconds, "history": oracle.history.rows},
@@ -116,12 +117,6 @@ def handle(args, extra) -> int:
     print(f"\nwrote {args.out}/: run.json, report.md, convergence.png, model.pt (SFTC), models/ "
           f"({time.perf_counter() - started:.0f} s)")
     return 0
-
-
-def save_state_dict_copy(source, target) -> None:
-    from ...io import atomic_write_bytes
-
-    atomic_write_bytes(target, source.read_bytes())
 
 
 def report_markdown(rows: list[dict], split, args, record: dict) -> str:

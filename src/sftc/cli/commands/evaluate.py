@@ -4,10 +4,9 @@ from __future__ import annotations
 from ... import api
 from ...io import atomic_write_json, output_directory
 from ...records import run_record
-from ..common import add_data_args, add_model_arg, load_split_from_args
-from ..models_io import load_checkpoint_for, retrain_seconds_of
+from ..common import add_data_args, add_model_arg, load_split_from_args, recorded_args
+from ..models_io import load_checkpoint_for, retrain_seconds_of, unlearn_seconds_of
 from ..render import print_metrics
-from .train import vars_of
 from .unlearn import add_evaluation_args
 
 
@@ -35,27 +34,17 @@ def handle(args, extra) -> int:
     unlearned, _ = load_checkpoint_for(args.unlearned, args, split, role="unlearned")
     retrained = load_checkpoint_for(args.retrained, args, split, role="retrained")[0] \
         if args.retrained else None
-    unlearn_seconds = (_seconds_beside(args.unlearned))
     metrics = api.evaluate(original, unlearned, split, retrained, device=args.device,
                            mia=not args.no_mia, mia_features=args.mia_features,
                            mia_iterations=args.mia_iterations, seed=args.seed,
-                           mia_attacker=args.mia_attacker, unlearn_seconds=unlearn_seconds,
+                           mia_attacker=args.mia_attacker, unlearn_seconds=unlearn_seconds_of(args.unlearned),
                            retrain_seconds=retrain_seconds_of(args.retrained))
     print(f"{args.unlearned} against {args.original}"
           + (f" and the oracle {args.retrained}" if args.retrained else " (no oracle: Eq. 5-6 absent)"))
     print_metrics(metrics)
     if args.out:
         with output_directory(args.out, args.overwrite) as tmp:
-            atomic_write_json(tmp / "run.json", run_record("evaluate", {**vars_of(args), "model": name},
+            atomic_write_json(tmp / "run.json", run_record("evaluate", {**recorded_args(args), "model": name},
                                                            split, None, metrics))
         print(f"wrote {args.out}/run.json")
     return 0
-
-
-def _seconds_beside(checkpoint: str):
-    from ..models_io import _record_beside
-
-    record = _record_beside(checkpoint) or {}
-    if record.get("command") == "unlearn":
-        return record.get("timings", {}).get("seconds")
-    return None

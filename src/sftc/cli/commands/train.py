@@ -3,11 +3,12 @@ from __future__ import annotations
 
 from ... import api
 from ...checkpoints import save_state_dict
+from ...engine import resolve_device
 from ...io import atomic_write_json, output_directory
 from ...metrics import accuracies, subset_logits
 from ...records import run_record
 from ..common import (add_data_args, add_model_arg, add_run_args, load_split_from_args,
-                      resolve_model_name)
+                      recorded_args, resolve_model_name)
 from ..render import print_accuracies
 
 
@@ -36,8 +37,8 @@ def handle(args, extra) -> int:
         result = api.train(split, model_name, epochs=args.epochs, lr=args.lr,
                            batch_size=args.batch_size, seed=args.seed, device=args.device,
                            augment=args.augment, subset=args.subset, progress=not args.quiet)
-        metrics = accuracies(subset_logits(result.model, split, _device(args)), split)
-        config = {**vars_of(args), **result.config}
+        metrics = accuracies(subset_logits(result.model, split, resolve_device(args.device)), split)
+        config = {**recorded_args(args), **result.config}
         save_state_dict(result.model, tmp / "model.pt")
         atomic_write_json(tmp / "run.json", run_record(
             "train", config, split, result.history, metrics,
@@ -47,14 +48,3 @@ def handle(args, extra) -> int:
                      f"({model_name}, {result.seconds:.1f} s)", metrics)
     print(f"wrote {args.out}/model.pt and run.json")
     return 0
-
-
-def _device(args):
-    from ...engine import resolve_device
-
-    return resolve_device(args.device)
-
-
-def vars_of(args) -> dict:
-    """The parsed arguments worth recording (no callables)."""
-    return {k: v for k, v in vars(args).items() if k != "handler" and not callable(v)}

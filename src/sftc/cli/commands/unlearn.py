@@ -7,10 +7,9 @@ from ...io import atomic_write_json, output_directory
 from ...methods import list_methods, method_class
 from ...records import run_record
 from ..common import (add_data_args, add_model_arg, add_run_args, load_split_from_args,
-                      parse_method_options)
+                      parse_method_options, recorded_args)
 from ..models_io import load_checkpoint_for, retrain_seconds_of
 from ..render import print_metrics
-from .train import vars_of
 
 
 def register(sub) -> None:
@@ -70,7 +69,7 @@ def handle(args, extra) -> int:
                                mia_attacker=args.mia_attacker, unlearn_seconds=result.seconds,
                                retrain_seconds=retrain_seconds_of(args.retrained))
         save_state_dict(result.model, tmp / "model.pt")
-        config = {**vars_of(args), **result.config, "model": model_name}
+        config = {**recorded_args(args), **result.config, "model": model_name}
         atomic_write_json(tmp / "run.json", run_record("unlearn", config, split, result.history,
                                                        metrics))
     print(f"{cls.label or cls.name} on {split.data.name}: forgot {len(split.forget)} samples in "
