@@ -98,25 +98,24 @@ class RunContext:
         return torch.randperm(n, generator=self.generator)
 
     def shuffled_batches(self, index: torch.Tensor, flag: torch.Tensor | None = None,
-                         phase: str = "train", batch_size: int | None = None,
-                         drop_last: bool = False) -> Iterator[PlannedBatch]:
+                         phase: str = "train",
+                         batch_size: int | None = None) -> Iterator[PlannedBatch]:
         """Shuffle ``index`` (and ``flag`` with it) and cut it into batches."""
         size = batch_size or self.batch_size
         order = self.permutation(len(index))
         index = index[order]
         flag = flag[order] if flag is not None else None
-        yield from cut_batches(index, flag, size, phase, drop_last)
+        yield from cut_batches(index, flag, size, phase)
 
 
-def cut_batches(index: torch.Tensor, flag: torch.Tensor | None, size: int, phase: str = "train",
-                drop_last: bool = False) -> Iterator[PlannedBatch]:
+def cut_batches(index: torch.Tensor, flag: torch.Tensor | None, size: int,
+                phase: str = "train") -> Iterator[PlannedBatch]:
     """Cut ``index`` (and ``flag``) into batches of ``size``. A trailing batch of one sample is
     folded into the batch before it: batch normalisation cannot train on a single sample."""
     n = len(index)
-    stop = n - (n % size if drop_last else 0)
-    starts = list(range(0, stop, size))
-    if len(starts) > 1 and stop - starts[-1] == 1:
+    starts = list(range(0, n, size))
+    if len(starts) > 1 and n - starts[-1] == 1:
         starts.pop()
     for i, start in enumerate(starts):
-        end = starts[i + 1] if i + 1 < len(starts) else stop
+        end = starts[i + 1] if i + 1 < len(starts) else n
         yield PlannedBatch(index[start:end], None if flag is None else flag[start:end], phase)

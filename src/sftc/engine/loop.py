@@ -72,9 +72,6 @@ class History:
     seconds: float = 0.0
     setup_seconds: float = 0.0
 
-    def series(self, key: str) -> list[float]:
-        return [row[key] for row in self.rows if key in row]
-
     def to_dict(self) -> dict:
         return asdict(self)
 
