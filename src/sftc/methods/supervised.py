@@ -44,8 +44,8 @@ class Retrain(Supervised):  # registered last in methods/__init__.py (the oracle
     trained with cross-entropy on the retain set only, each epoch one pass over the shuffled retain
     set. Never reads a forget sample. It is meant to be run with the original model's recipe
     (section 5.2: Adam, lr 1e-3, cosine annealing, batch 64, the same number of epochs):
-    :func:`sftc.api.unlearn` switches the scheduler to cosine for it, and :func:`sftc.retrain` /
-    ``sftc train --subset retain`` use the whole training recipe.
+    :func:`sftc.api.unlearn` defaults to that recipe for it (30 epochs, lr 1e-3, cosine), and
+    :func:`sftc.retrain` / ``sftc train --subset retain`` use it too.
 
     Hyperparameters:
         init_seed: seed of the fresh initialisation, default 0. The architecture's own
