@@ -2,13 +2,23 @@
 
 Every module in :mod:`sftc.cli.commands` defines ``register(subparsers)``; it is picked up
 automatically, so a new command is one new file.
+
+What the user sees when something goes wrong is decided here, once for every command: a problem
+with the input is one line ``sftc COMMAND: error: ...`` and exit status 2 (argparse's errors
+included); a warning is one line ``sftc: warning: ...``; Ctrl-C and SIGTERM remove partial outputs
+and exit 130 / 143; an unexpected failure is one line and exit 1 (``SFTC_DEBUG=1`` shows the
+traceback).
 """
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
+import re
+import signal
 import sys
+import warnings
 
 from ..errors import SftcError
 
@@ -18,22 +28,46 @@ sftc: machine unlearning for PyTorch image classifiers (SFTC, EICC 2024, and its
 A typical session on the embedded digits data:
   sftc demo --out demo/                      # everything at once: train, unlearn, evaluate, report
   sftc train   --dataset digits --out runs/original
-  sftc train   --dataset digits --subset retain --out runs/retrained
-  sftc unlearn --dataset digits --checkpoint runs/original/model.pt \\
+  sftc train   --dataset digits --subset retain --forget random:0.1 --out runs/retrained
+  sftc unlearn --dataset digits --forget random:0.1 --checkpoint runs/original/model.pt \\
                --retrained runs/retrained/model.pt --method sftc --out runs/sftc
-  sftc evaluate --dataset digits --original runs/original/model.pt \\
+  sftc evaluate --dataset digits --forget random:0.1 --original runs/original/model.pt \\
                --unlearned runs/sftc/model.pt --retrained runs/retrained/model.pt
 Run 'sftc COMMAND --help' for each command's options.
 """
 
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread so that partial outputs are cleaned up as on Ctrl-C."""
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line naming the command, the problem and --help."""
+
+    def error(self, message: str):  # noqa: D401 - argparse's signature
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def one_line(text: str) -> str:
+    """The first non-empty line of ``text`` without terminal colour codes."""
+    lines = [line.strip() for line in _ANSI.sub("", str(text)).splitlines() if line.strip()]
+    return lines[0] if lines else ""
+
+
+def show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings as one line ``sftc: warning: ...`` (no source line, no colour codes)."""
+    print(f"sftc: warning: {one_line(message)}", file=file or sys.stderr)
+
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="sftc", description=DESCRIPTION, allow_abbrev=False,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = OneLineParser(prog="sftc", description=DESCRIPTION, allow_abbrev=False,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
     from .. import __version__
 
     parser.add_argument("--version", action="version", version=f"sftc {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
     add_parser = sub.add_parser
 
     def add_parser_exact(name, **kwargs):
@@ -50,20 +84,55 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _raise_terminated(signum, frame):
+    raise Terminated()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args, extra = parser.parse_known_args(argv)
+    try:
+        args, extra = parser.parse_known_args(argv)
+        if args.command is not None and extra and not getattr(args, "accepts_extra", False):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    except SystemExit as done:  # a parse error (one line, already printed), --help, --version
+        if done.code in (0, None):
+            raise
+        return int(done.code) if isinstance(done.code, int) else 2
     if args.command is None:
         parser.print_help()
         return 2
-    if extra and not getattr(args, "accepts_extra", False):
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    name = f"sftc {args.command}"
+    previous = None
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        try:
+            previous = signal.signal(signal.SIGTERM, _raise_terminated)
+        except ValueError:  # not the main thread (e.g. called from a worker): leave it alone
+            previous = None
     try:
-        return int(args.handler(args, extra) or 0)
+        with warnings.catch_warnings():
+            warnings.showwarning = show_warning
+            return int(args.handler(args, extra) or 0)
     except SftcError as err:
-        print(f"sftc {args.command}: error: {err}", file=sys.stderr)
+        print(f"{name}: error: {one_line(err)}", file=sys.stderr)
         return 2
+    except Terminated:
+        print(f"{name}: terminated; finished outputs were kept, partial ones removed",
+              file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
-        print(f"sftc {args.command}: interrupted; finished outputs were kept, partial ones removed",
+        print(f"{name}: interrupted; finished outputs were kept, partial ones removed",
               file=sys.stderr)
         return 130
+    except OSError as err:  # the file system said no (disk full, permissions, ...)
+        where = f" ({err.filename})" if getattr(err, "filename", None) else ""
+        print(f"{name}: error: {err.strerror or one_line(err)}{where}", file=sys.stderr)
+        return 2
+    except Exception as err:  # a bug, or an input nobody foresaw: one line, never a traceback
+        if os.environ.get("SFTC_DEBUG"):
+            raise
+        print(f"{name}: internal error: {type(err).__name__}: {one_line(err)} (please report it; "
+              "SFTC_DEBUG=1 shows the traceback)", file=sys.stderr)
+        return 1
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)

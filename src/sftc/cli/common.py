@@ -1,31 +1,79 @@
-"""Argument groups and helpers shared by the commands."""
+"""Argument groups and helpers shared by the commands.
+
+Every option is validated where it is parsed (argparse types below), so that a bad value is a
+one-line error before any data is loaded or any model trained.
+"""
 from __future__ import annotations
 
 import argparse
+import math
 import sys
-import warnings
-from contextlib import contextmanager
 
-from ..data import SkippedSamplesWarning, dataset_info, list_datasets, load_split
+from ..data import dataset_info, list_datasets, load_split
 from ..errors import SftcError
 from ..models import list_models
 
+#: ``--forget protocol``: the dataset's documented forget protocol, named explicitly.
+PROTOCOL = "protocol"
+MAX_SEED = 2 ** 32 - 1
 
-def add_data_args(parser: argparse.ArgumentParser) -> None:
+
+def whole(low: int, what: str = "a whole number"):
+    """An argparse type: an integer >= ``low``."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}, got {value}")
+        return value
+    parse.__name__ = "int"
+    return parse
+
+
+def seed_value(text: str) -> int:
+    """An argparse type for seeds: 0 .. 2**32 - 1 (what every random generator accepts)."""
+    value = whole(0, "a whole number 0 or more")(text)
+    if value > MAX_SEED:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_SEED}, got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+positive_int = whole(1, "a whole number 1 or more")
+
+
+def add_data_args(parser: argparse.ArgumentParser, forget: str = "required") -> None:
+    """Data options. ``forget``: ``required`` (unlearn, evaluate: the forget set decides what is
+    deleted, so it is never guessed), ``optional`` (train: needed only for the oracle) or
+    ``default`` (data: the dataset's protocol when not given)."""
     group = parser.add_argument_group("data")
     group.add_argument("--dataset", default="digits",
                        help=f"dataset name: {', '.join(list_datasets())} (default: digits, embedded)")
     group.add_argument("--data-dir", default=None,
                        help="directory holding the dataset's files (datasets read from disk)")
-    group.add_argument("--forget", default=None,
+    needed = {"required": " (required: the samples to delete are never guessed)",
+              "optional": " (required with --subset retain: the oracle must not see it)",
+              "default": "; default: the dataset's protocol"}[forget]
+    group.add_argument("--forget", default=None, required=forget == "required",
                        help="forget set: random:0.1 | random:500 | classes:2,4 | first:1500 | "
                             "file:PATH (.npy/.txt/.json indices into the training set; for "
-                            "imagefolder a .txt lists image paths); default: the dataset's "
-                            "protocol (random:0.1 for digits)")
-    group.add_argument("--image-size", type=int, default=None,
+                            "imagefolder a .txt lists image paths) | protocol (the dataset's own "
+                            f"protocol: random:0.1 for digits, the paper's file for fer2013){needed}")
+    group.add_argument("--image-size", type=positive_int, default=None,
                        help="resize images to this side length per batch (default: the dataset's, "
                             "128 for cifar10, fer2013 and mufac as in the paper)")
-    group.add_argument("--split-seed", type=int, default=0,
+    group.add_argument("--split-seed", type=seed_value, default=0,
                        help="seed of the train/val/test split where the dataset draws one (default 0)")
     group.add_argument("--skip-bad-rows", action="store_true",
                        help="leave out malformed CSV rows and images that do not decode instead of "
@@ -35,53 +83,54 @@ def add_data_args(parser: argparse.ArgumentParser) -> None:
 def add_run_args(parser: argparse.ArgumentParser, epochs: int | None, lr: float | None,
                  default_note: str = "") -> None:
     group = parser.add_argument_group("optimisation")
-    group.add_argument("--epochs", type=int, default=epochs,
+    group.add_argument("--epochs", type=positive_int, default=epochs,
                        help=f"epochs (default {epochs if epochs is not None else default_note})")
-    group.add_argument("--lr", type=float, default=lr,
+    group.add_argument("--lr", type=positive_float, default=lr,
                        help=f"learning rate (default {f'{lr:g}' if lr is not None else default_note})")
-    group.add_argument("--batch-size", type=int, default=64, help="batch size (default 64)")
-    group.add_argument("--seed", type=int, default=0,
-                       help="seed of initialisation, shuffling and the forget draw (default 0)")
+    group.add_argument("--batch-size", type=positive_int, default=64, help="batch size (default 64)")
+    add_seed_arg(group, "seed of initialisation, shuffling and the forget draw (default 0)")
     group.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
     group.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
+def add_seed_arg(parser, help_text: str) -> None:
+    parser.add_argument("--seed", type=seed_value, default=0, help=help_text)
+
+
 def add_model_arg(parser: argparse.ArgumentParser, required: bool = False) -> None:
     parser.add_argument("--model", default=None, required=required,
-                        help=f"architecture: {', '.join(list_models())} (default: the dataset's, "
-                             "small-cnn for digits, fashion-mnist and imagefolder, resnet18 for "
-                             "cifar10, fer2013 and mufac as in the paper)")
+                        help=f"architecture: {', '.join(list_models())} (default: the one recorded "
+                             "in the run.json beside the checkpoint, else the dataset's: small-cnn "
+                             "for digits, fashion-mnist and imagefolder, resnet18 for cifar10, "
+                             "fer2013 and mufac as in the paper)")
 
 
 def resolve_model_name(args) -> str:
     return args.model or dataset_info(args.dataset).default_model
 
 
-def load_split_from_args(args):
+def forget_spec(args) -> str | None:
+    """The forget spec of the command line: ``protocol`` names the dataset's own protocol."""
+    spec = getattr(args, "forget", None)
+    if spec is not None and not spec.strip():
+        raise SftcError("--forget is empty; give a forget set such as random:0.1 or file:PATH")
+    return None if spec is None or spec.strip().lower() == PROTOCOL else spec
+
+
+def load_split_from_args(args, forget: str | None | bool = True):
     """The split named by --dataset/--data-dir/--forget/--image-size (forget draw seeded by --seed).
 
-    Rows left out by --skip-bad-rows are reported on stderr as one warning line.
+    ``forget=True`` takes --forget (``protocol``: the dataset's own); pass a spec to override.
     """
-    with reported_data_warnings():
-        return load_split(args.dataset, forget=args.forget, data_dir=args.data_dir,
-                          image_size=args.image_size, seed=getattr(args, "seed", 0),
-                          split_seed=args.split_seed,
-                          skip_bad=getattr(args, "skip_bad_rows", False))
+    spec = forget_spec(args) if forget is True else forget
+    return load_split(args.dataset, forget=spec, data_dir=args.data_dir,
+                      image_size=args.image_size, seed=getattr(args, "seed", 0),
+                      split_seed=args.split_seed, skip_bad=getattr(args, "skip_bad_rows", False))
 
 
-@contextmanager
-def reported_data_warnings():
-    """Print the data layer's SkippedSamplesWarning as 'sftc: warning: ...' lines on stderr."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", SkippedSamplesWarning)
-        try:
-            yield
-        finally:
-            for w in caught:
-                if issubclass(w.category, SkippedSamplesWarning):
-                    print(f"sftc: warning: {w.message}", file=sys.stderr)
-                else:
-                    warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+def note(text: str) -> None:
+    """A one-line note on stderr (what could not be checked, what was cleaned up)."""
+    print(f"sftc: note: {text}", file=sys.stderr)
 
 
 def recorded_args(args) -> dict:

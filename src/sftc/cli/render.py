@@ -18,7 +18,8 @@ METRIC_HELP = {
 
 
 def print_accuracies(title: str, metrics: dict) -> None:
-    parts = [f"{k[4:]} {metrics[k]:.4f}" for k in ("acc_retain", "acc_forget", "acc_val", "acc_test")
+    parts = [f"{k[4:]} {metrics[k]:.4f}" for k in ("acc_train", "acc_retain", "acc_forget", "acc_val",
+                                                   "acc_test")
              if k in metrics]
     print(f"{title}: accuracy " + ", ".join(parts))
 
