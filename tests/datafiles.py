@@ -126,3 +126,24 @@ def write_imagefolder(root: Path, classes=("cat", "dog", "owl"), per_class: int 
         if not nested_train:
             break
     return out
+
+
+def write_idx(path: Path, array) -> None:
+    """One gzipped idx file (the MNIST format): magic, big-endian dims, uint8 data."""
+    import gzip
+
+    array = np.asarray(array)
+    header = bytes([0, 0, 8, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
+    with gzip.open(path, "wb") as fh:
+        fh.write(header + array.astype(np.uint8).tobytes())
+
+
+def write_fashion_mnist(root: Path, n_train: int = 100, n_test: int = 20, seed: int = 0) -> Path:
+    """The four Fashion-MNIST idx files (28 x 28, random pixels, labels cycling 0..9)."""
+    rng = np.random.default_rng(seed)
+    root.mkdir(parents=True, exist_ok=True)
+    write_idx(root / "train-images-idx3-ubyte.gz", rng.integers(0, 256, (n_train, 28, 28)))
+    write_idx(root / "train-labels-idx1-ubyte.gz", np.arange(n_train) % 10)
+    write_idx(root / "t10k-images-idx3-ubyte.gz", rng.integers(0, 256, (n_test, 28, 28)))
+    write_idx(root / "t10k-labels-idx1-ubyte.gz", np.arange(n_test) % 10)
+    return root

@@ -9,6 +9,7 @@ import torch
 import sftc
 from sftc.data import resolve_forget
 from sftc.data.fashion_mnist import read_idx
+from datafiles import write_idx
 
 LABELS = torch.arange(100) % 4  # 25 per class
 
@@ -62,18 +63,12 @@ def test_digits_split_is_stratified_and_normalised(digits_split):
     assert counts.min() >= 34 and counts.max() <= 38
 
 
-def _write_idx(path, array):
-    header = bytes([0, 0, 8, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
-    with gzip.open(path, "wb") as fh:
-        fh.write(header + array.astype(np.uint8).tobytes())
-
-
 def test_fashion_mnist_reads_idx_files_and_halves_the_test_set(tmp_path):
     rng = np.random.default_rng(0)
-    _write_idx(tmp_path / "train-images-idx3-ubyte.gz", rng.integers(0, 256, (100, 28, 28)))
-    _write_idx(tmp_path / "train-labels-idx1-ubyte.gz", np.arange(100) % 10)
-    _write_idx(tmp_path / "t10k-images-idx3-ubyte.gz", rng.integers(0, 256, (20, 28, 28)))
-    _write_idx(tmp_path / "t10k-labels-idx1-ubyte.gz", np.arange(20) % 10)
+    write_idx(tmp_path / "train-images-idx3-ubyte.gz", rng.integers(0, 256, (100, 28, 28)))
+    write_idx(tmp_path / "train-labels-idx1-ubyte.gz", np.arange(100) % 10)
+    write_idx(tmp_path / "t10k-images-idx3-ubyte.gz", rng.integers(0, 256, (20, 28, 28)))
+    write_idx(tmp_path / "t10k-labels-idx1-ubyte.gz", np.arange(20) % 10)
     split = sftc.load_split("fashion-mnist", "random:0.1", data_dir=tmp_path)
     assert split.sizes() == {"train": 100, "retain": 90, "forget": 10, "val": 10, "test": 10}
     assert read_idx(tmp_path / "t10k-labels-idx1-ubyte.gz").tolist() == (np.arange(20) % 10).tolist()

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from ..errors import SftcError
-from .files import BadRows, read_csv_rows, require_data_dir
+from .files import BadRows, is_decimal, read_csv_rows, require_data_dir
 from .images import ImageData
 from .registry import LoadedDataset, register_dataset
 
@@ -54,7 +54,7 @@ def parse_pixels(text: str) -> tuple[np.ndarray | None, str | None]:
     if len(tokens) != SIDE * SIDE:
         return None, f"pixels has {len(tokens)} values, expected {SIDE * SIDE} (48 x 48)"
     for k, token in enumerate(tokens):
-        if not token.isdigit() or int(token) > 255:
+        if not is_decimal(token) or int(token) > 255:
             return None, f"pixel {k} is {token!r}, expected an integer 0..255"
     return None, "pixels could not be parsed"  # pragma: no cover - fromstring disagreed
 
@@ -88,7 +88,7 @@ def load_fer2013(data_dir: Path | None = None, split_seed: int = 0,
             if part == "train":  # a skipped Training row still counts, so indices keep their rows
                 n_train_rows += 1
             emotion = row["emotion"]
-            if not emotion.isdigit() or int(emotion) >= len(CLASSES):
+            if not is_decimal(emotion) or int(emotion) >= len(CLASSES):
                 bad(f"{where}: emotion {emotion!r} is not a class 0..{len(CLASSES) - 1}")
                 continue
             values, problem = parse_pixels(row["pixels"])

@@ -35,6 +35,29 @@ class BadRows:
         self.lines.append(message)
 
 
+def is_decimal(text: str) -> bool:
+    """ASCII digits only: ``str.isdigit`` also accepts '²' and other digits ``int`` refuses."""
+    return text.isascii() and text.isdigit()
+
+
+def contained(path: Path, root: Path, what: str) -> Path:
+    """``path`` resolved (symlinks followed), refused in one line unless it lies inside ``root``.
+
+    Dataset files name other files (a MUFAC CSV its images, an image folder its classes); none
+    of them may lead outside the dataset's folder, whether by ``..``, an absolute path or a
+    symlink, and a symlink loop is refused too.
+    """
+    try:
+        resolved = Path(path).resolve(strict=False)
+        base = Path(root).resolve(strict=True)
+    except (OSError, RuntimeError) as exc:  # a symlink loop, a vanished folder
+        raise SftcError(f"{what} {path} cannot be resolved ({exc}); remove the symlink loop") from None
+    if resolved != base and base not in resolved.parents:
+        raise SftcError(f"{what} {path} leads outside the dataset folder {base} (to {resolved}); "
+                        "sftc reads only files inside it")
+    return resolved
+
+
 def require_data_dir(data_dir: Path | None, dataset: str, layout: str) -> Path:
     if data_dir is None:
         raise SftcError(f"{dataset} is read from disk: pass --data-dir DIR, where DIR holds "

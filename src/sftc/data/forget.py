@@ -44,24 +44,44 @@ def resolve_forget(spec: str | torch.Tensor | np.ndarray | list, train_labels: t
     return validate_positions(positions, n, origin)
 
 
-def validate_positions(positions: np.ndarray, n_train: int, origin: str) -> torch.Tensor:
-    positions = np.asarray(positions)
+def validate_positions(positions, n_train: int, origin: str) -> torch.Tensor:
+    """Sorted int64 positions from whatever a user gave: a list, array or mask of whole numbers.
+
+    Anything else (strings, nulls, fractions, nested lists, NaN or huge values, an empty list, a
+    repeat, an index out of range, every sample) is a one-line :class:`SftcError` naming it.
+    """
+    try:
+        positions = np.asarray(positions)
+    except (ValueError, TypeError):
+        raise SftcError(f"{origin}: forget indices must be a flat list of whole numbers") from None
+    if positions.ndim > 1:
+        raise SftcError(f"{origin}: forget indices must be a flat list of whole numbers, got an "
+                        f"array shaped {positions.shape}")
+    positions = positions.reshape(-1)
     if positions.dtype == bool:
         if positions.shape != (n_train,):
             raise SftcError(f"{origin}: a boolean forget mask needs {n_train} entries, "
                             f"got {positions.shape[0]}")
         positions = np.flatnonzero(positions)
-    if positions.size and not np.issubdtype(positions.dtype, np.integer):
-        if not np.all(np.equal(np.mod(positions, 1), 0)):
-            raise SftcError(f"{origin}: forget indices must be whole numbers")
-        positions = positions.astype(np.int64)
-    positions = positions.astype(np.int64).reshape(-1)
+    if positions.dtype.kind not in "iuf" and positions.size:
+        bad = next((v for v in positions.tolist()
+                    if isinstance(v, bool) or not isinstance(v, (int, float))), positions[0])
+        raise SftcError(f"{origin}: forget indices must be whole numbers, found {bad!r}")
     if positions.size == 0:
         raise SftcError(f"{origin}: the forget set is empty; name at least one training sample")
-    bad = positions[(positions < 0) | (positions >= n_train)]
-    if bad.size:
-        raise SftcError(f"{origin}: forget index {int(bad[0])} is out of range; the training set "
+    if positions.dtype.kind == "f":
+        finite = np.isfinite(positions)
+        if not finite.all() or not np.all(np.mod(positions, 1) == 0):
+            bad = positions[~finite][0] if not finite.all() else \
+                positions[np.mod(positions, 1) != 0][0]
+            raise SftcError(f"{origin}: forget indices must be whole numbers, found {bad.item()!r}")
+    out_of_range = positions[(positions < 0) | (positions >= n_train)]
+    if out_of_range.size:
+        value = out_of_range[0]
+        value = int(value) if abs(float(value)) < 2 ** 62 else float(value)
+        raise SftcError(f"{origin}: forget index {value} is out of range; the training set "
                         f"has {n_train} samples (valid indices 0..{n_train - 1})")
+    positions = positions.astype(np.int64)
     uniq, counts = np.unique(positions, return_counts=True)
     if (counts > 1).any():
         raise SftcError(f"{origin}: forget index {int(uniq[counts > 1][0])} is repeated; "
@@ -70,6 +90,14 @@ def validate_positions(positions: np.ndarray, n_train: int, origin: str) -> torc
         raise SftcError(f"{origin}: the forget set is the whole training set ({n_train} samples); "
                         "nothing would be retained, so retrain from scratch on nothing instead")
     return torch.from_numpy(uniq)
+
+
+def check_seed(seed, what: str = "--seed") -> int:
+    """Seeds are whole numbers 0 .. 2**32 - 1: what numpy's and torch's generators both accept."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) \
+            or not 0 <= int(seed) < 2 ** 32:
+        raise SftcError(f"{what} must be a whole number 0 .. {2 ** 32 - 1}, got {seed!r}")
+    return int(seed)
 
 
 def _from_string(spec: str, labels: torch.Tensor, seed: int) -> np.ndarray:
@@ -91,6 +119,8 @@ def _from_string(spec: str, labels: torch.Tensor, seed: int) -> np.ndarray:
         return np.flatnonzero(np.isin(y, classes))
     if kind == "first":
         count = _int(arg, spec)
+        if count < 1:
+            raise SftcError(f"forget spec {spec!r}: give a number of rows of at least 1")
         if count > len(y):
             raise SftcError(f"forget spec {spec!r}: asks for {count} rows but the training set has "
                             f"{len(y)}")
@@ -114,7 +144,7 @@ def _random_per_class(arg: str, y: np.ndarray, seed: int, spec: str) -> np.ndarr
         raise SftcError(f"forget spec {spec!r}: {arg!r} is not a number") from None
     if not (0 < value < 1 or (value >= 1 and value.is_integer())):
         raise SftcError(f"forget spec {spec!r}: give a fraction in (0, 1) or a whole count per class")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed(seed))
     chosen = []
     for c in np.unique(y):
         members = np.flatnonzero(y == c)
@@ -135,25 +165,36 @@ def read_index_file(path: Path) -> np.ndarray:
         if suffix == ".npy":
             return np.load(path, allow_pickle=False)
         if suffix == ".json":
-            obj = json.loads(path.read_text())
+            obj = json.loads(path.read_text(encoding="utf-8"))
             if isinstance(obj, dict):
                 obj = obj.get("forget", obj.get("indices"))
             if not isinstance(obj, list):
                 raise SftcError(f"{path}: expected a JSON list of indices (or {{\"forget\": [...]}})")
+            if any(isinstance(v, (list, dict)) for v in obj):
+                raise SftcError(f"{path}: forget indices must be a flat list of whole numbers")
+            if any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in obj):
+                bad = next(v for v in obj if isinstance(v, bool) or not isinstance(v, (int, float)))
+                raise SftcError(f"{path}: forget indices must be whole numbers, found {bad!r}")
+            if any(isinstance(v, int) and abs(v) >= 2 ** 62 for v in obj):
+                big = next(v for v in obj if isinstance(v, int) and abs(v) >= 2 ** 62)
+                raise SftcError(f"{path}: forget index {big} is out of range")
             return np.asarray(obj)
-        rows = [line.split("#")[0].strip() for line in path.read_text().splitlines()]
+        rows = [line.split("#")[0].strip() for line in path.read_text(encoding="utf-8").splitlines()]
         values = []
         for lineno, row in enumerate(rows, 1):
             for token in row.replace(",", " ").split():
-                try:
-                    values.append(int(token))
-                except ValueError:
-                    raise SftcError(f"{path}:{lineno}: {token!r} is not an integer index") from None
+                if not (token.isascii() and token.lstrip("-").isdigit()):
+                    raise SftcError(f"{path}:{lineno}: {token!r} is not an integer index")
+                values.append(int(token))
+        if any(abs(v) >= 2 ** 62 for v in values):
+            raise SftcError(f"{path}: forget index {next(v for v in values if abs(v) >= 2 ** 62)} "
+                            "is out of range")
         return np.asarray(values, dtype=np.int64)
     except SftcError:
         raise
-    except (ValueError, OSError, json.JSONDecodeError) as exc:
-        raise SftcError(f"cannot read forget index file {path}: {exc}") from None
+    except Exception as exc:  # a corrupt .npy, an object array, bad JSON or encoding, ...
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SftcError(f"cannot read forget index file {path}: {reason}") from None
 
 
 def read_path_list(path: Path, names: list[str], where: str,

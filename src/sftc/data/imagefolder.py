@@ -20,7 +20,8 @@ import numpy as np
 import torch
 
 from ..errors import SftcError
-from .files import IMAGE_EXTENSIONS, BadRows, channel_stats, decode_images, require_data_dir
+from .files import (IMAGE_EXTENSIONS, BadRows, channel_stats, contained, decode_images,
+                    require_data_dir)
 from .images import ImageData
 from .registry import LoadedDataset, register_dataset
 
@@ -29,25 +30,44 @@ LAYOUT = ("one sub-folder of images per class, either directly or under train/ (
           "val/ and test/ beside it)")
 
 
-def _class_dirs(folder: Path) -> list[Path]:
-    return sorted((p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")),
+def _class_dirs(folder: Path, root: Path) -> list[Path]:
+    """The class sub-folders of ``folder``. A class folder that is a symlink must stay inside
+    ``root`` and may not be ``folder`` itself, one above it, or another class's folder."""
+    dirs = sorted((p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")),
                   key=lambda p: p.name)
+    here = folder.resolve()
+    seen: dict[Path, Path] = {}
+    for d in dirs:
+        target = contained(d, root, "class folder")
+        if target == here or target in here.parents:
+            raise SftcError(f"class folder {d} is a symlink to {target}, which contains it (a loop); "
+                            "a class folder must hold that class's images only")
+        if target in seen:
+            raise SftcError(f"class folders {seen[target]} and {d} are the same folder ({target}); "
+                            "each image must belong to one class")
+        seen[target] = d
+    return dirs
 
 
-def _images_in(folder: Path) -> list[Path]:
+def _images_in(folder: Path, root: Path) -> list[Path]:
+    """Image files under ``folder`` (symlinked folders are not followed; a symlinked file must
+    stay inside ``root``)."""
     found = []
     for p in folder.rglob("*"):
         rel = p.relative_to(folder)
         if any(part.startswith(".") for part in rel.parts):
             continue
         if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file():
+            if p.is_symlink():
+                contained(p, root, "image")
             found.append(p)
     return sorted(found, key=lambda p: p.relative_to(folder).as_posix())
 
 
-def _scan(folder: Path, classes: list[str] | None) -> tuple[list[str], list[tuple[str, int]]]:
-    """Class names and (relative path, label) of every image under ``folder``."""
-    dirs = _class_dirs(folder)
+def _scan(folder: Path, classes: list[str] | None,
+          root: Path) -> tuple[list[str], list[tuple[str, int]]]:
+    """Class names and (relative path, label) of every image under ``folder`` (inside ``root``)."""
+    dirs = _class_dirs(folder, root)
     if classes is None:
         classes = [d.name for d in dirs]
         if not classes:
@@ -59,7 +79,7 @@ def _scan(folder: Path, classes: list[str] | None) -> tuple[list[str], list[tupl
                             f"(its classes: {', '.join(classes)})")
     samples = []
     for d in dirs:
-        files = _images_in(d)
+        files = _images_in(d, root)
         label = classes.index(d.name)
         samples += [(p.relative_to(folder).as_posix(), label) for p in files]
     return classes, samples
@@ -110,13 +130,14 @@ def load_imagefolder(data_dir: Path | None = None, split_seed: int = 0,
         raise SftcError(f"--data-dir {root} is not a folder; it should hold {LAYOUT}")
     rng = np.random.default_rng(split_seed)
     train_dir = root / "train" if (root / "train").is_dir() else root
-    classes, train = _scan(train_dir, None)
+    classes, train = _scan(train_dir, None, root)
     held = {}
     if train_dir != root:
         val_dir = next((root / n for n in VAL_NAMES if (root / n).is_dir()), None)
         for name, folder in (("val", val_dir), ("test", root / "test")):
             if folder is not None and folder.is_dir():
-                held[name] = [(folder / rel, label) for rel, label in _scan(folder, classes)[1]]
+                held[name] = [(folder / rel, label)
+                              for rel, label in _scan(folder, classes, root)[1]]
     if not train:
         raise SftcError(f"{train_dir} has no images (looked for files ending in "
                         f"{' '.join(IMAGE_EXTENSIONS)} inside its class sub-folders)")

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from ..errors import SftcError
-from .files import BadRows, decode_images, read_csv_rows, require_data_dir
+from .files import BadRows, contained, decode_images, read_csv_rows, require_data_dir
 from .images import ImageData
 from .registry import LoadedDataset, register_dataset
 
@@ -73,7 +73,12 @@ def load_mufac(data_dir: Path | None = None, split_seed: int = 0, image_size: in
             if not row["image_path"]:
                 bad(f"{where}: image_path is empty")
                 continue
-            items.append((image_dir / row["image_path"], where))
+            try:
+                image = contained(image_dir / row["image_path"], root, f"{where}: image_path")
+            except SftcError as exc:
+                bad(str(exc))
+                continue
+            items.append((image, where))
             labels.append(AGE_CLASSES.index(age))
             parts.append(part)
             rows.append(row_id)

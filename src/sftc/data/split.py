@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -27,6 +27,7 @@ class Split:
     test: torch.Tensor
     forget_positions: torch.Tensor
     forget_spec: str = "custom"
+    _digests: dict = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def create(cls, data: ImageData, train: torch.Tensor, val: torch.Tensor, test: torch.Tensor,
@@ -74,6 +75,26 @@ class Split:
         digest = hashlib.sha256(self.forget_positions.cpu().numpy().astype("<i8").tobytes())
         return {"spec": self.forget_spec, "size": int(len(self.forget)),
                 "class_histogram": hist, "sha256": digest.hexdigest()}
+
+    def content_sha256(self, name: str = "train") -> str:
+        """SHA-256 of what a subset holds: its samples' inputs and labels, in order (computed once).
+
+        Two splits give the same digest exactly when a model trained on one saw the same data
+        as a model trained on the other; checkpoints record it to be checked against the data.
+        """
+        if name not in self._digests:
+            index = self.indices(name).to(self.data.images.device)
+            h = hashlib.sha256()
+            h.update(f"{name}:{len(index)}:{self.data.num_classes}".encode())
+            for start in range(0, len(index), 4096):
+                chunk = index[start:start + 4096]
+                images = self.data.images[chunk].detach().cpu().contiguous()
+                if images.dtype == torch.bfloat16:
+                    images = images.float()
+                h.update(images.numpy().tobytes())
+                h.update(self.data.labels[chunk].cpu().numpy().astype("<i8").tobytes())
+            self._digests[name] = h.hexdigest()
+        return self._digests[name]
 
     def sizes(self) -> dict:
         return {name: int(len(self.indices(name)))
