@@ -8,7 +8,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from .checkpoints import load_into
+from .checkpoints import check_finite, load_into
 from .data import Split
 from .engine import History, Recipe, run
 from .errors import SftcError
@@ -46,12 +46,19 @@ def _model_factory(name: str | None, split: Split):
     return lambda seed: build_model(name, channels, split.data.num_classes, seed=seed)
 
 
+def _check_epochs(epochs: int) -> None:
+    if not isinstance(epochs, int) or epochs < 1:
+        raise SftcError(f"--epochs must be at least 1, got {epochs!r} (0 epochs would return the "
+                        "input model unchanged)")
+
+
 def _check_model_fits(model: nn.Module, split: Split, device: str) -> None:
     """Fail early, in one line, when the model does not take these inputs or classes (probed where
     the model's parameters are, so the caller's model is not moved)."""
     from .engine import resolve_device
 
     resolve_device(device)  # an unavailable --device is reported before anything runs
+    check_finite(model.state_dict().items(), "the model")
     first = next(iter(model.parameters()), None)
     dev = first.device if first is not None else torch.device("cpu")
     probe_index = split.train[:2]
@@ -83,6 +90,7 @@ def train(split: Split, model: str | nn.Module = "small-cnn", *, epochs: int = T
     """
     if subset not in ("train", "retain"):
         raise SftcError(f"subset must be 'train' or 'retain', got {subset!r}")
+    _check_epochs(epochs)
     name = canonical_model_name(model) if isinstance(model, str) else None
     module = (build_model(name, split.data.channels or 1, split.data.num_classes, seed=seed)
               if name else model)
@@ -119,6 +127,7 @@ def unlearn(model: nn.Module, split: Split, method: str = "sftc", *, epochs: int
     is_retrain = isinstance(algorithm, Retrain)
     epochs = epochs if epochs is not None else (TRAIN_EPOCHS if is_retrain else UNLEARN_EPOCHS)
     lr = lr if lr is not None else (TRAIN_LR if is_retrain else UNLEARN_LR)
+    _check_epochs(epochs)
     _check_model_fits(model, split, device)
     recipe = Recipe(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, device=device,
                     optimizer=optimizer, scheduler=scheduler, augment=augment)
@@ -133,6 +142,15 @@ def unlearn(model: nn.Module, split: Split, method: str = "sftc", *, epochs: int
 def evaluate(original: nn.Module, unlearned: nn.Module, split: Split,
              retrained: nn.Module | None = None, **kwargs) -> dict:
     """All metrics of section 5.4 (see :func:`sftc.metrics.evaluate_models` for the options)."""
+    for key, low in (("mia_iterations", 1), ("mia_folds", 2)):
+        value = kwargs.get(key)
+        if value is not None and (not isinstance(value, int) or value < low):
+            raise SftcError(f"{key.replace('_', '-')} must be a whole number {low} or more, "
+                            f"got {value!r}")
+    for name, model in (("original", original), ("unlearned", unlearned),
+                        ("retrained", retrained)):
+        if model is not None:
+            check_finite(model.state_dict().items(), f"the {name} model")
     return evaluate_models(original, unlearned, split, retrained, **kwargs)
 
 

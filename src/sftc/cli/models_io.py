@@ -7,32 +7,45 @@ from pathlib import Path
 from ..api import load_model
 from ..data import dataset_info
 from ..errors import SftcError
+from ..fingerprint import verify
 from ..models import canonical_model_name
+from .common import note
 
 
 def record_beside(checkpoint: str | Path) -> dict | None:
-    """The run.json written beside a model.pt, if any (None when absent or unreadable)."""
+    """The run.json written beside a model.pt, if any (None when absent)."""
     path = Path(checkpoint).with_name("run.json")
-    try:
-        return json.loads(path.read_text()) if path.is_file() else None
-    except (OSError, json.JSONDecodeError):
+    if not path.is_file():
         return None
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise SftcError(f"{path} beside {checkpoint} is not readable JSON ({exc}); remove it or "
+                        "restore the one sftc wrote") from None
+    if not isinstance(record, dict):
+        raise SftcError(f"{path} beside {checkpoint} is not a run record of sftc")
+    return record
 
 
-def load_checkpoint_for(checkpoint: str, args, split, role: str = "original"):
-    """Load ``checkpoint`` for this split. The architecture is --model, else the one recorded in
-    the run.json beside the checkpoint, else the dataset's default. A run.json that records a
-    different forget set for a retrained model is refused (the oracle must not have seen D_f)."""
+def load_checkpoint_for(checkpoint: str, args, split, role: str = "original",
+                        notes: list[str] | None = None):
+    """Load ``checkpoint`` for this split, checked against the run.json beside it.
+
+    The architecture is --model, else the one recorded beside the checkpoint, else the dataset's
+    default. The record's fingerprint must match the data (dataset, classes, input shape,
+    training set; for an oracle or an unlearned model also the forget set): a mismatch is a
+    one-line error. What could not be verified is printed as a note and appended to ``notes``.
+    """
     record = record_beside(checkpoint)
-    recorded = (record or {}).get("config", {}).get("model")
+    recorded = ((record or {}).get("config") or {}).get("model")
     name = canonical_model_name(args.model or recorded or dataset_info(args.dataset).default_model)
-    if record and role == "retrained":
-        digest = record.get("forget", {}).get("sha256")
-        if digest and digest != split.forget_summary()["sha256"]:
-            raise SftcError(f"--retrained {checkpoint} was trained for another forget set than "
-                            f"--forget {split.forget_spec!r}; retrain it with the same --forget "
-                            "and --seed")
-    return load_model(checkpoint, name, split), name
+    found = verify(record, split, role, checkpoint)
+    model = load_model(checkpoint, name, split)
+    for text in found:
+        note(text)
+    if notes is not None:
+        notes.extend(found)
+    return model, name
 
 
 def retrain_seconds_of(checkpoint: str | None) -> float | None:
@@ -40,10 +53,12 @@ def retrain_seconds_of(checkpoint: str | None) -> float | None:
     if not checkpoint:
         return None
     record = record_beside(checkpoint) or {}
-    return record.get("retrain_seconds") or record.get("timings", {}).get("seconds")
+    return record.get("retrain_seconds") or (record.get("timings") or {}).get("seconds")
 
 
 def unlearn_seconds_of(checkpoint: str) -> float | None:
     """The unlearning seconds recorded beside a model.pt written by 'sftc unlearn'."""
     record = record_beside(checkpoint) or {}
-    return record.get("timings", {}).get("seconds") if record.get("command") == "unlearn" else None
+    if record.get("command") != "unlearn":
+        return None
+    return (record.get("timings") or {}).get("seconds")

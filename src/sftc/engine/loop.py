@@ -38,6 +38,8 @@ class Recipe:
     def validate(self) -> None:
         if self.epochs < 0:
             raise SftcError(f"--epochs must be 0 or more, got {self.epochs}")
+        if not 0 <= self.seed < 2 ** 32:
+            raise SftcError(f"--seed must be a whole number 0 .. {2 ** 32 - 1}, got {self.seed}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise SftcError(f"--lr must be a positive number, got {self.lr}")
         if self.batch_size < 1:

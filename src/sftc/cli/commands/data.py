@@ -7,7 +7,7 @@ from pathlib import Path
 from ...data import dataset_info, load_dataset, split_loaded
 from ...data.summary import SUBSETS, class_counts, class_names, distribution_png
 from ...io import atomic_write_bytes
-from ..common import add_data_args, reported_data_warnings
+from ..common import add_data_args, add_seed_arg, forget_spec
 
 
 def register(sub) -> None:
@@ -15,9 +15,8 @@ def register(sub) -> None:
                        description="Load a dataset and its forget set, print the number of samples "
                                    "per class in train, retain, forget, val and test, and write "
                                    "the distribution figure (the paper's Figure 3) as a PNG.")
-    add_data_args(p)
-    p.add_argument("--seed", type=int, default=0,
-                   help="seed of a random forget draw, as --seed of train/unlearn (default 0)")
+    add_data_args(p, forget="default")
+    add_seed_arg(p, "seed of a random forget draw, as --seed of train/unlearn (default 0)")
     p.add_argument("--plot", default=None,
                    help="where to write the figure (default: DATASET-distribution.png)")
     p.add_argument("--no-plot", action="store_true", help="do not write the figure")
@@ -27,11 +26,10 @@ def register(sub) -> None:
 
 
 def handle(args, extra) -> int:
-    with reported_data_warnings():
-        loaded = load_dataset(args.dataset, data_dir=args.data_dir, image_size=args.image_size,
-                              split_seed=args.split_seed, skip_bad=args.skip_bad_rows)
-        split = split_loaded(args.dataset, loaded, args.forget, seed=args.seed,
-                             data_dir=args.data_dir)
+    loaded = load_dataset(args.dataset, data_dir=args.data_dir, image_size=args.image_size,
+                          split_seed=args.split_seed, skip_bad=args.skip_bad_rows)
+    split = split_loaded(args.dataset, loaded, forget_spec(args), seed=args.seed,
+                         data_dir=args.data_dir)
     counts = class_counts(split)
     names = class_names(split)
     forget = split.forget_summary()

@@ -13,10 +13,11 @@ from ...methods import list_methods, method_class
 from ...records import run_record
 from ...report import convergence_figure
 from ...report.paper import PAPER_METHOD_ORDER, demo_hparams
-from ..common import recorded_args
+from ..common import add_seed_arg, note, positive_float, positive_int, recorded_args
 from ..render import METRIC_HELP, table1_text
 
 TRACK = ("retain", "forget", "test")
+DEFAULT_FORGET = "random:0.1"
 
 
 def register(sub) -> None:
@@ -29,19 +30,20 @@ def register(sub) -> None:
                     "convergence.png and the models into --out. A few minutes on a 2-core CPU.")
     p.add_argument("--out", default="demo-out", help="output directory (default demo-out)")
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
-    p.add_argument("--forget", default="random:0.1", help="forget spec (default random:0.1)")
+    p.add_argument("--forget", default=DEFAULT_FORGET,
+                   help=f"forget spec (default {DEFAULT_FORGET}: 10 %% of every class)")
     p.add_argument("--model", default="small-cnn", help="architecture (default small-cnn)")
-    p.add_argument("--epochs", type=int, default=20, help="training epochs of M and M_R (default 20)")
-    p.add_argument("--unlearn-epochs", type=int, default=api.UNLEARN_EPOCHS,
+    p.add_argument("--epochs", type=positive_int, default=20, help="training epochs of M and M_R (default 20)")
+    p.add_argument("--unlearn-epochs", type=positive_int, default=api.UNLEARN_EPOCHS,
                    help=f"unlearning epochs (default {api.UNLEARN_EPOCHS})")
-    p.add_argument("--lr", type=float, default=api.UNLEARN_LR,
+    p.add_argument("--lr", type=positive_float, default=api.UNLEARN_LR,
                    help=f"unlearning learning rate for every method (default {api.UNLEARN_LR:g}); "
                         "'sftc benchmark' searches a grid per method instead")
     p.add_argument("--methods", default="all",
                    help="comma-separated methods to run (default all registered)")
-    p.add_argument("--seed", type=int, default=0)
+    add_seed_arg(p, "seed of initialisation, shuffling and the forget draw (default 0)")
     p.add_argument("--device", default="auto")
-    p.add_argument("--mia-iterations", type=int, default=1000)
+    p.add_argument("--mia-iterations", type=positive_int, default=1000)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(handler=handle)
 
@@ -62,7 +64,7 @@ def handle(args, extra) -> int:
     progress = not args.quiet
     common = dict(seed=args.seed, device=args.device, progress=progress)
     say = print if progress else (lambda *a, **k: None)
-    with output_directory(args.out, args.overwrite) as tmp:
+    with output_directory(args.out, args.overwrite, notify=note) as tmp:
         say(f"[1/3] training the original model and the oracle ({args.model}, {args.epochs} epochs)")
         original = api.train(split, args.model, epochs=args.epochs, track=TRACK, **common)
         oracle = api.retrain(split, args.model, epochs=args.epochs, track=TRACK, **common)
@@ -73,7 +75,9 @@ def handle(args, extra) -> int:
         rows = [{"label": "ORI", **evaluate(original.model)},
                 {"label": "RT", **evaluate(oracle.model, oracle.seconds)}]
         runs, unlearned = {}, {}
-        say(f"[2/3] unlearning {len(split.forget)} samples with {len(methods)} methods")
+        say(f"[2/3] unlearning {len(split.forget)} samples (forget set {args.forget}"
+            f"{', the demo default' if args.forget == DEFAULT_FORGET else ''}) with "
+            f"{len(methods)} methods")
         bar = tqdm(methods, desc="methods (unlearn + evaluate)", unit="method",
                    disable=not progress, dynamic_ncols=True)
         for name in bar:

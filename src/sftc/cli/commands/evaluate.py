@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 from ... import api
+from ...engine import resolve_device
 from ...io import atomic_write_json, output_directory
 from ...records import run_record
-from ..common import add_data_args, add_model_arg, load_split_from_args, recorded_args
+from ..common import (add_data_args, add_model_arg, add_seed_arg, load_split_from_args, note,
+                      recorded_args)
 from ..models_io import load_checkpoint_for, retrain_seconds_of, unlearn_seconds_of
 from ..render import print_metrics
 from .unlearn import add_evaluation_args
@@ -14,13 +16,15 @@ def register(sub) -> None:
     p = sub.add_parser("evaluate", help="evaluate an unlearned model with the paper's metrics",
                        description="Accuracy errors (Eq. 5-7), JS distinguishability (Eq. 8) and "
                                    "the CatBoost MIA (Eq. 9) of --unlearned against --original "
-                                   "and, when given, the --retrained oracle.")
+                                   "and, when given, the --retrained oracle, on the forget set "
+                                   "--forget (required). Each checkpoint is checked against the "
+                                   "run.json beside it.")
     add_data_args(p)
     add_model_arg(p)
     p.add_argument("--original", required=True, help="the original model's model.pt")
     p.add_argument("--unlearned", required=True, help="the unlearned model's model.pt")
     p.add_argument("--retrained", default=None, help="the oracle's model.pt (optional)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the forget draw and the attack")
+    add_seed_arg(p, "seed of the forget draw and the attack (default 0)")
     p.add_argument("--device", default="auto")
     add_evaluation_args(p)
     p.add_argument("--out", default=None, help="directory to write run.json with the metrics")
@@ -29,22 +33,34 @@ def register(sub) -> None:
 
 
 def handle(args, extra) -> int:
+    resolve_device(args.device)
     split = load_split_from_args(args)
-    original, name = load_checkpoint_for(args.original, args, split)
-    unlearned, _ = load_checkpoint_for(args.unlearned, args, split, role="unlearned")
-    retrained = load_checkpoint_for(args.retrained, args, split, role="retrained")[0] \
-        if args.retrained else None
-    metrics = api.evaluate(original, unlearned, split, retrained, device=args.device,
-                           mia=not args.no_mia, mia_features=args.mia_features,
-                           mia_iterations=args.mia_iterations, seed=args.seed,
-                           mia_attacker=args.mia_attacker, unlearn_seconds=unlearn_seconds_of(args.unlearned),
-                           retrain_seconds=retrain_seconds_of(args.retrained))
+    notes: list[str] = []
+    original, name = load_checkpoint_for(args.original, args, split, notes=notes)
+    unlearned, _ = load_checkpoint_for(args.unlearned, args, split, role="unlearned", notes=notes)
+    retrained = load_checkpoint_for(args.retrained, args, split, role="retrained",
+                                    notes=notes)[0] if args.retrained else None
+    inputs = (args.original, args.unlearned, args.retrained)
+    if args.out:
+        with output_directory(args.out, args.overwrite, inputs=inputs, notify=note) as tmp:
+            metrics = _evaluate(args, split, original, unlearned, retrained)
+            atomic_write_json(tmp / "run.json", run_record(
+                "evaluate", {**recorded_args(args), "model": name}, split, None, metrics,
+                not_verified=notes))
+    else:
+        metrics = _evaluate(args, split, original, unlearned, retrained)
     print(f"{args.unlearned} against {args.original}"
           + (f" and the oracle {args.retrained}" if args.retrained else " (no oracle: Eq. 5-6 absent)"))
     print_metrics(metrics)
     if args.out:
-        with output_directory(args.out, args.overwrite) as tmp:
-            atomic_write_json(tmp / "run.json", run_record("evaluate", {**recorded_args(args), "model": name},
-                                                           split, None, metrics))
         print(f"wrote {args.out}/run.json")
     return 0
+
+
+def _evaluate(args, split, original, unlearned, retrained) -> dict:
+    return api.evaluate(original, unlearned, split, retrained, device=args.device,
+                        mia=not args.no_mia, mia_features=args.mia_features,
+                        mia_iterations=args.mia_iterations, seed=args.seed,
+                        mia_attacker=args.mia_attacker,
+                        unlearn_seconds=unlearn_seconds_of(args.unlearned),
+                        retrain_seconds=retrain_seconds_of(args.retrained))

@@ -4,11 +4,13 @@ from __future__ import annotations
 from ... import api
 from ...checkpoints import save_state_dict
 from ...engine import resolve_device
+from ...errors import SftcError
+from ...fingerprint import trained_on
 from ...io import atomic_write_json, output_directory
 from ...metrics import accuracies, subset_logits
 from ...records import run_record
-from ..common import (add_data_args, add_model_arg, add_run_args, load_split_from_args,
-                      recorded_args, resolve_model_name)
+from ..common import (add_data_args, add_model_arg, add_run_args, forget_spec,
+                      load_split_from_args, note, recorded_args, resolve_model_name)
 from ..render import print_accuracies
 
 
@@ -16,13 +18,14 @@ def register(sub) -> None:
     p = sub.add_parser("train", help="train an original model (or the retrain-from-scratch oracle)",
                        description="Train a model from scratch with the paper's recipe (Adam, "
                                    "cosine annealing, batch 64). Writes model.pt and run.json "
-                                   "into --out.")
-    add_data_args(p)
+                                   "into --out; run.json records what the model was trained on, "
+                                   "so that later commands can check it against their data.")
+    add_data_args(p, forget="optional")
     add_model_arg(p)
     add_run_args(p, epochs=30, lr=1e-3)
     p.add_argument("--subset", choices=("train", "retain"), default="train",
                    help="train: the original model on retain+forget; retain: the oracle, trained "
-                        "without the forget set (default train)")
+                        "without the forget set given by --forget (default train)")
     p.add_argument("--augment", action="store_true",
                    help="random crop and flip while training (the paper's code does this)")
     p.add_argument("--out", required=True, help="output directory for model.pt and run.json")
@@ -31,19 +34,36 @@ def register(sub) -> None:
 
 
 def handle(args, extra) -> int:
-    split = load_split_from_args(args)
+    if args.subset == "retain" and args.forget is None:
+        raise SftcError("--subset retain trains the oracle without the forget set, so --forget is "
+                        "required (e.g. --forget random:0.1, or --forget protocol for the "
+                        "dataset's own)")
+    # The original model sees every training sample, so without --forget no forget set is drawn
+    # (a placeholder of one sample keeps the split well-formed and is never reported).
+    named = args.forget is not None
+    split = load_split_from_args(args, forget=True if named else "first:1")
+    if named and forget_spec(args) is None:
+        note(f"--forget protocol is {split.forget_spec} for {args.dataset}")
     model_name = resolve_model_name(args)
-    with output_directory(args.out, args.overwrite) as tmp:
+    resolve_device(args.device)
+    with output_directory(args.out, args.overwrite, notify=note) as tmp:
         result = api.train(split, model_name, epochs=args.epochs, lr=args.lr,
                            batch_size=args.batch_size, seed=args.seed, device=args.device,
                            augment=args.augment, subset=args.subset, progress=not args.quiet)
-        metrics = accuracies(subset_logits(result.model, split, resolve_device(args.device)), split)
+        subsets = ("retain", "forget", "val", "test") if named else ("train", "val", "test")
+        metrics = accuracies(subset_logits(result.model, split, resolve_device(args.device),
+                                           subsets), split)
         config = {**recorded_args(args), **result.config}
         save_state_dict(result.model, tmp / "model.pt")
-        atomic_write_json(tmp / "run.json", run_record(
-            "train", config, split, result.history, metrics,
-            retrain_seconds=result.seconds if args.subset == "retain" else None,
-            train_seconds=result.seconds))
+        record = run_record("train", config, split, result.history, metrics,
+                            trained_on=trained_on(split, args.subset),
+                            retrain_seconds=result.seconds if args.subset == "retain" else None,
+                            train_seconds=result.seconds)
+        if not named:
+            del record["forget"]
+            for key in ("retain", "forget"):
+                record["dataset"]["sizes"].pop(key)
+        atomic_write_json(tmp / "run.json", record)
     print_accuracies(f"{'oracle' if args.subset == 'retain' else 'original'} model "
                      f"({model_name}, {result.seconds:.1f} s)", metrics)
     print(f"wrote {args.out}/model.pt and run.json")

@@ -3,11 +3,13 @@ from __future__ import annotations
 
 from ... import api
 from ...checkpoints import save_state_dict
+from ...engine import resolve_device
+from ...fingerprint import trained_on
 from ...io import atomic_write_json, output_directory
-from ...methods import list_methods, method_class
+from ...methods import create_method, list_methods, method_class
 from ...records import run_record
-from ..common import (add_data_args, add_model_arg, add_run_args, load_split_from_args,
-                      parse_method_options, recorded_args)
+from ..common import (add_data_args, add_model_arg, add_run_args, load_split_from_args, note,
+                      parse_method_options, positive_int, recorded_args)
 from ..models_io import load_checkpoint_for, retrain_seconds_of
 from ..render import print_metrics
 
@@ -15,9 +17,10 @@ from ..render import print_metrics
 def register(sub) -> None:
     p = sub.add_parser(
         "unlearn", help="unlearn the forget set from a trained model",
-        description="Unlearn the forget set from --checkpoint with --method (default sftc) and "
-                    "evaluate the result with the paper's metrics. The checkpoint is only read. "
-                    "Method hyperparameters are options too, e.g. '--method sftc --tau 1 --c 0.2'; "
+        description="Unlearn the forget set (--forget, required) from --checkpoint with --method "
+                    "(default sftc) and evaluate the result with the paper's metrics. The "
+                    "checkpoint is only read, and checked against the run.json beside it. Method "
+                    "hyperparameters are options too, e.g. '--method sftc --tau 1 --c 0.2'; "
                     "'sftc methods' lists every method's options and defaults.")
     add_data_args(p)
     add_model_arg(p)
@@ -31,7 +34,8 @@ def register(sub) -> None:
     p.add_argument("--optimizer", choices=("adam", "sgd"), default="adam")
     p.add_argument("--scheduler", choices=("constant", "cosine"), default="constant")
     add_evaluation_args(p)
-    p.add_argument("--out", required=True, help="output directory for model.pt and run.json")
+    p.add_argument("--out", required=True, help="output directory for model.pt and run.json "
+                                                "(never the folder of an input checkpoint)")
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
     p.set_defaults(handler=handle, accepts_extra=True)
 
@@ -42,7 +46,7 @@ def add_evaluation_args(p) -> None:
     g.add_argument("--mia-features", choices=("logits", "softmax"), default="logits",
                    help="attacker features: logits (the paper's text, default) or softmax "
                         "(the authors' code)")
-    g.add_argument("--mia-iterations", type=int, default=1000,
+    g.add_argument("--mia-iterations", type=positive_int, default=1000,
                    help="CatBoost boosting iterations (default 1000, CatBoost's own default)")
     g.add_argument("--mia-attacker", choices=("catboost", "hist-gradient-boosting"),
                    default="catboost", help="the attack model: catboost (the paper's, default) or "
@@ -52,12 +56,17 @@ def add_evaluation_args(p) -> None:
 def handle(args, extra) -> int:
     cls = method_class(args.method)
     hparams = parse_method_options(cls, extra)
+    create_method(cls.name, **hparams)    # bad values fail before anything loads
+    resolve_device(args.device)
     split = load_split_from_args(args)
-    original, model_name = load_checkpoint_for(args.checkpoint, args, split)
+    notes: list[str] = []
+    original, model_name = load_checkpoint_for(args.checkpoint, args, split, notes=notes)
     retrained = None
     if args.retrained:
-        retrained, _ = load_checkpoint_for(args.retrained, args, split, role="retrained")
-    with output_directory(args.out, args.overwrite) as tmp:
+        retrained, _ = load_checkpoint_for(args.retrained, args, split, role="retrained",
+                                           notes=notes)
+    with output_directory(args.out, args.overwrite, inputs=(args.checkpoint, args.retrained),
+                          notify=note) as tmp:
         result = api.unlearn(original, split, args.method, epochs=args.epochs, lr=args.lr,
                              batch_size=args.batch_size, seed=args.seed, device=args.device,
                              optimizer=args.optimizer, scheduler=args.scheduler,
@@ -70,10 +79,12 @@ def handle(args, extra) -> int:
                                retrain_seconds=retrain_seconds_of(args.retrained))
         save_state_dict(result.model, tmp / "model.pt")
         config = {**recorded_args(args), **result.config, "model": model_name}
-        atomic_write_json(tmp / "run.json", run_record("unlearn", config, split, result.history,
-                                                       metrics))
-    print(f"{cls.label or cls.name} on {split.data.name}: forgot {len(split.forget)} samples in "
-          f"{result.seconds:.2f} s")
+        subset = "retain" if cls.name == "retrain" else "train"
+        atomic_write_json(tmp / "run.json", run_record(
+            "unlearn", config, split, result.history, metrics,
+            trained_on=trained_on(split, subset, forget=True), not_verified=notes))
+    print(f"{cls.label or cls.name} on {split.data.name}: forgot {len(split.forget)} samples "
+          f"({split.forget_spec}) in {result.seconds:.2f} s")
     print_metrics(metrics)
     print(f"wrote {args.out}/model.pt and run.json")
     return 0

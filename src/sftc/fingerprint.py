@@ -1,0 +1,134 @@
+"""What a checkpoint was trained on, written beside it and checked against the data it meets.
+
+Every model ``sftc`` writes has a ``trained_on`` block in the ``run.json`` beside it
+(:func:`trained_on`): the dataset, its number of classes, the input shape the model saw, the
+preprocessing, a SHA-256 of the training set's contents, which part of it the model was trained
+on (``train``: D, or ``retain``: D_r, the oracle's) and, for an oracle or an unlearned model, the
+forget set's hash. :func:`verify` compares such a record with the split at hand and refuses a
+mismatch in one line; what cannot be checked (no ``run.json``, or one from an older ``sftc``) is
+returned as notes, for the caller to print and record.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from .data import Split
+from .errors import SftcError
+
+ROLES = {"original": "--checkpoint", "unlearned": "--unlearned", "retrained": "--retrained"}
+
+
+def input_shape(split: Split) -> list[int]:
+    """The shape of one input as the model sees it (after the per-batch resize)."""
+    data = split.data
+    if data.images.dim() == 4:
+        return [data.channels, data.input_size, data.input_size]
+    return list(data.images.shape[1:])
+
+
+def trained_on(split: Split, subset: str, forget: bool | None = None) -> dict:
+    """The fingerprint of a model trained on ``subset`` (``train`` or ``retain``) of ``split``.
+
+    ``forget`` (default: for ``retain``) adds the forget set's hash: an oracle is defined by the
+    forget set it never saw, an unlearned model by the forget set it was made to forget.
+    """
+    data = split.data
+    record = {"dataset": data.name, "num_classes": data.num_classes,
+              "input_shape": input_shape(split), "train_size": int(len(split.train)),
+              "train_sha256": split.content_sha256("train"), "subset": subset,
+              "preprocessing": {"mean": list(data.mean) if data.mean is not None else None,
+                                "std": list(data.std) if data.std is not None else None,
+                                "image_size": data.input_size or None}}
+    if forget if forget is not None else subset == "retain":
+        record["forget_sha256"] = split.forget_summary()["sha256"]
+        record["forget_spec"] = split.forget_spec
+    return record
+
+
+def verify(record: dict | None, split: Split, role: str, path: str | Path) -> list[str]:
+    """Check the run record beside a checkpoint against ``split`` for its ``role``.
+
+    Raises :class:`SftcError` on a mismatch; returns notes on what could not be verified.
+    """
+    flag = f"{ROLES[role]} {path}"
+    if record is None:
+        what = "dataset, training set" + (" and forget set" if role != "original" else "")
+        return [f"{flag} has no run.json beside it: its {what} could not be verified, only its "
+                "architecture and number of classes"]
+    fingerprint = record.get("trained_on")
+    if fingerprint is None:
+        return _verify_legacy(record, split, role, flag)
+    here = trained_on(split, "train")
+    notes: list[str] = []
+    if fingerprint.get("dataset") != here["dataset"]:
+        raise SftcError(f"{flag} was trained on {fingerprint.get('dataset')!r}, not on "
+                        f"--dataset {here['dataset']}; pass --dataset {fingerprint.get('dataset')} "
+                        "(and its --data-dir), or a checkpoint trained on this dataset")
+    if fingerprint.get("num_classes") != here["num_classes"]:
+        raise SftcError(f"{flag} was trained for {fingerprint.get('num_classes')} classes, this "
+                        f"data has {here['num_classes']}")
+    if list(fingerprint.get("input_shape") or []) != here["input_shape"]:
+        raise SftcError(f"{flag} was trained on inputs shaped {_shape(fingerprint.get('input_shape'))}"
+                        f", this data gives {_shape(here['input_shape'])}; pass the --image-size "
+                        "it was trained with")
+    if fingerprint.get("train_sha256") != here["train_sha256"]:
+        raise SftcError(f"{flag} was trained on another training set than this data gives (its "
+                        f"{fingerprint.get('train_size')} samples differ from these "
+                        f"{here['train_size']}: another --data-dir, --split-seed or changed files); "
+                        "use the data it was trained on")
+    subset = fingerprint.get("subset")
+    if role == "retrained":
+        if subset != "retain":
+            raise SftcError(f"{flag} was trained on the whole training set, forget set included, "
+                            "so it is not an oracle; train one with 'sftc train --subset retain "
+                            "--forget SPEC'")
+        _same_forget(fingerprint, split, flag, "retrained for")
+    elif role == "unlearned":
+        _same_forget(fingerprint, split, flag, "made for")
+    elif subset == "retain":
+        notes.append(f"{flag} is an oracle (trained without its forget set), not an original "
+                     "model trained on all the data")
+    mean, std = here["preprocessing"]["mean"], here["preprocessing"]["std"]
+    theirs = fingerprint.get("preprocessing") or {}
+    if theirs and (_close(theirs.get("mean"), mean) is False or _close(theirs.get("std"), std) is False):
+        notes.append(f"{flag} was trained on inputs normalised with mean {theirs.get('mean')}, std "
+                     f"{theirs.get('std')}; this data uses mean {mean}, std {std}")
+    return notes
+
+
+def _same_forget(fingerprint: dict, split: Split, flag: str, verb: str) -> None:
+    digest = split.forget_summary()["sha256"]
+    if fingerprint.get("forget_sha256") not in (None, digest):
+        raise SftcError(f"{flag} was {verb} another forget set ({fingerprint.get('forget_spec')!r}) "
+                        f"than --forget {split.forget_spec!r}; give the forget set it was "
+                        "made for (the same --forget and --seed)")
+
+
+def _verify_legacy(record: dict, split: Split, role: str, flag: str) -> list[str]:
+    """A run.json from before fingerprints: check the dataset, classes and forget set it names."""
+    dataset = record.get("dataset") or {}
+    if dataset.get("name") not in (None, split.data.name):
+        raise SftcError(f"{flag} was trained on {dataset.get('name')!r}, not on --dataset "
+                        f"{split.data.name}; pass --dataset {dataset.get('name')}")
+    if dataset.get("num_classes") not in (None, split.data.num_classes):
+        raise SftcError(f"{flag} was trained for {dataset.get('num_classes')} classes, this data "
+                        f"has {split.data.num_classes}")
+    digest = (record.get("forget") or {}).get("sha256")
+    if role in ("retrained", "unlearned") and digest and digest != split.forget_summary()["sha256"]:
+        raise SftcError(f"{flag} was made for another forget set than --forget "
+                        f"{split.forget_spec!r}; give the forget set it was made for (the same "
+                        "--forget and --seed)")
+    return [f"{flag} has a run.json from an older sftc without a training-set fingerprint: its "
+            "training set could not be verified"]
+
+
+def _shape(shape) -> str:
+    return "x".join(str(v) for v in shape) if shape else "?"
+
+
+def _close(a, b) -> bool | None:
+    if a is None or b is None:
+        return None
+    if len(a) != len(b):
+        return False
+    return all(abs(float(x) - float(y)) <= 1e-6 for x, y in zip(a, b))
