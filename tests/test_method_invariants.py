@@ -148,11 +148,16 @@ def test_no_method_changes_a_teacher(name, tiny_split, monkeypatch):
 
     monkeypatch.setattr(RunContext, "frozen_copy", recording)
     model = model_for(tiny_split)
+    caller = {k: v.clone() for k, v in model.state_dict().items()}
     method = create_method(name, **hparams_for(name))
     run_method(method, tiny_split, epochs=2, model=model, augment=True)  # teachers run per batch
+    # the caller's model is never touched, teacher or not
+    assert all(torch.equal(v, caller[k]) for k, v in model.state_dict().items())
+    expected = {"bad-teaching": 2}.get(name, 1 if method.needs_original else 0)
+    assert len(copies) == expected, f"{name} made {len(copies)} frozen copies"
     if method.needs_original:
-        assert copies and all(torch.equal(v, model.state_dict()[k])
-                              for k, v in copies[0][0].state_dict().items())
+        assert all(torch.equal(v, model.state_dict()[k])
+                   for k, v in copies[0][0].state_dict().items())
     for teacher, snapshot in copies:
         assert all(torch.equal(v, snapshot[k]) for k, v in teacher.state_dict().items())
         assert not any(p.requires_grad for p in teacher.parameters())
@@ -304,8 +309,40 @@ def test_ft_retrain_and_cf_eu_k_are_the_methods_that_never_see_forget():
 
 def test_retrain_returns_a_new_model(tiny_split):
     original = model_for(tiny_split, seed=1)
-    result = sftc.unlearn(original, tiny_split, "retrain", epochs=0, init_seed=3, device="cpu",
-                          progress=False, model_name="small-cnn")
+    fresh_factory = lambda seed: sftc.build_model("small-cnn", 1, 4, seed=seed)  # noqa: E731
+    model, _ = run(create_method("retrain", init_seed=3), original, tiny_split,
+                   Recipe(epochs=0, device="cpu"), progress=False, fresh_model=fresh_factory)
     fresh = sftc.build_model("small-cnn", 1, 4, seed=3).state_dict()
-    assert all(torch.equal(v, fresh[k]) for k, v in result.model.state_dict().items())
+    assert all(torch.equal(v, fresh[k]) for k, v in model.state_dict().items())
+    result = sftc.unlearn(original, tiny_split, "retrain", epochs=1, init_seed=3, device="cpu",
+                          progress=False, model_name="small-cnn")
     assert result.config["scheduler"] == "cosine"  # the original model's recipe
+
+
+def test_bad_teaching_loss_is_the_batch_mean_kl_to_both_teachers(tiny_split):
+    """BD's loss on a mixed batch against KL computed here from the two teachers run directly:
+    the original model on retain rows, the freshly initialised one on forget rows."""
+    from sftc.engine import Batch
+    from sftc.engine.context import reinitialised
+
+    tau = 2.0
+    model = model_for(tiny_split, seed=2)
+    ctx = RunContext(model=model, split=tiny_split, device=torch.device("cpu"), batch_size=32,
+                     augment=False, generator=torch.Generator().manual_seed(0))
+    ctx.original = ctx.frozen_copy(model)
+    method = create_method("bad-teaching", tau=tau, init_seed=5)
+    method.setup(ctx)
+    good = model_for(tiny_split, seed=2).eval()
+    bad = reinitialised(model_for(tiny_split, seed=2), 5).eval()
+    mixed = [p for p in method.plan(ctx, 1) if 0 < int(p.flag.sum()) < len(p.index)]
+    assert mixed
+    for plan in mixed:
+        x, y = tiny_split.data.batch(plan.index, "cpu")
+        logits = model(x)
+        batch = Batch(x, y, plan.index, plan.flag, plan.phase, int(plan.flag.sum()))
+        with torch.no_grad():
+            target_logits = torch.where(plan.flag.bool().unsqueeze(1), bad(x), good(x))
+        target = F.softmax(target_logits / tau, dim=1)
+        log_student = F.log_softmax(logits / tau, dim=1)
+        expected = (target * (target.log() - log_student)).sum() / len(plan.index)
+        assert method.loss(ctx, batch, logits).item() == pytest.approx(expected.item(), rel=1e-5)

@@ -106,7 +106,8 @@ def test_every_hyperparameter_is_an_option(name):
 @pytest.mark.parametrize("name", METHODS)
 def test_cli_unlearn_rejects_an_option_the_method_does_not_have(name, tmp_path, capsys):
     code = main(["unlearn", "--checkpoint", str(tmp_path / "missing.pt"), "--out",
-                 str(tmp_path / "out"), "--method", name, "--no-such-option", "1"])
+                 str(tmp_path / "out"), "--method", name, "--forget", "random:0.1",
+                 "--no-such-option", "1"])
     err = capsys.readouterr().err
     assert code == 2
     assert f"method {name!r} has no option --no-such-option" in err

@@ -78,3 +78,164 @@ def test_mia_counts_true_negatives_on_the_forget_set(attacker):
     assert unseen_like.attacker_acc > 0.9
     assert unseen_like.n_members == unseen_like.n_nonmembers == n
     assert unseen_like.attacker == attacker
+
+
+# --- pins: each test below fails when the formula it guards is changed (see docs/testing.md) ----
+
+class LookupModel(torch.nn.Module):
+    """A 'model' whose logits for a sample are a fixed row of a table: input x holds the sample's
+    position, so every model's prediction on every sample is chosen by the test."""
+
+    def __init__(self, table: torch.Tensor):
+        super().__init__()
+        self.table = torch.nn.Parameter(table.clone(), requires_grad=False)
+
+    def forward(self, x):
+        return self.table[x[:, 0].long()]
+
+
+def lookup_split_and_models():
+    """40 training samples (forget: positions 0..9), 20 test samples; three models whose forget
+    and test accuracies are all different, so that swapping one set for another changes a metric."""
+    import sftc
+
+    n_train, n_test, classes = 40, 20, 2
+    positions = torch.arange(n_train + n_test, dtype=torch.float32).unsqueeze(1)
+    labels = torch.zeros(n_train + n_test, dtype=torch.long)
+    split = sftc.Split.from_tensors(positions[:n_train], labels[:n_train], list(range(10)),
+                                    test=(positions[n_train:], labels[n_train:]),
+                                    num_classes=classes)
+
+    def model(forget_right: int, test_right: int) -> LookupModel:
+        table = torch.tensor([[-1.0, 1.0]]).repeat(n_train + n_test, 1)   # wrong everywhere
+        table[10:n_train, 0] = 2.0                                          # right on retain
+        table[:forget_right, 0] = 2.0                                       # forget: 0..9
+        table[n_train:n_train + test_right, 0] = 2.0                        # test: 40..59
+        return LookupModel(table)
+
+    # accuracies: original forget 1.0 test 0.9; oracle forget 0.5 test 0.8; unlearned 0.3 / 0.6
+    return split, model(10, 18), model(5, 16), model(3, 12)
+
+
+def test_accuracy_errors_of_evaluate_use_test_for_eq5_7_and_forget_for_eq6():
+    import sftc
+
+    split, original, oracle, unlearned = lookup_split_and_models()
+    m = sftc.evaluate(original, unlearned, split, oracle, device="cpu", mia=False,
+                      unlearn_seconds=2.0, retrain_seconds=8.0)
+    assert m["acc_forget"] == pytest.approx(0.3) and m["acc_test"] == pytest.approx(0.6)
+    assert m["acc_err_retrain"] == pytest.approx(abs(0.6 - 0.8) / (0.6 + 0.8))   # Eq. 5
+    assert m["acc_dis"] == pytest.approx(abs(0.3 - 0.5) / (0.3 + 0.5))           # Eq. 6
+    assert m["acc_err_original"] == pytest.approx(abs(0.6 - 0.9) / (0.6 + 0.9))  # Eq. 7
+    assert m["time_ratio"] == pytest.approx(2.0 / 8.0)
+    assert m["reference"]["retrained"]["acc_forget"] == pytest.approx(0.5)
+    assert m["reference"]["original"]["acc_test"] == pytest.approx(0.9)
+
+
+def test_js_of_evaluate_compares_unlearned_with_original_on_the_forget_set_only():
+    import sftc
+
+    split, original, oracle, unlearned = lookup_split_and_models()
+    m = sftc.evaluate(original, unlearned, split, oracle, device="cpu", mia=False)
+    forget = torch.arange(10).float().unsqueeze(1)
+    expected = js_divergence(unlearned(forget), original(forget))
+    assert m["js"] == pytest.approx(expected, rel=1e-12)
+    assert m["js_paper"] == pytest.approx(js_paper(unlearned(forget), original(forget)), rel=1e-12)
+    same = sftc.evaluate(original, original, split, oracle, device="cpu", mia=False)
+    assert same["js"] == 0.0 and same["acc_err_original"] == 0.0
+
+
+class ScriptedAttacker:
+    """A stand-in attacker: records what it was fit on and calls the first ``k`` forget rows
+    members, where ``k`` grows with each fold (fold f: 2·f rows), so that the folds disagree."""
+
+    made = []
+
+    def __init__(self):
+        self.fold = len(ScriptedAttacker.made)
+        ScriptedAttacker.made.append(self)
+
+    def fit(self, x, y):
+        self.x, self.y = x, y
+        return self
+
+    def predict(self, x):
+        out = np.zeros(len(x), dtype=int)
+        if len(x) == 20:  # the forget set: members on the first 2·fold rows
+            out[: 2 * self.fold] = 1
+        else:             # validation rows: called members when their first feature is large
+            out[:] = (x[:, 0] > 4).astype(int)
+        return out
+
+
+@pytest.fixture
+def scripted(monkeypatch):
+    import sftc.metrics.mia as mia
+
+    ScriptedAttacker.made = []
+    monkeypatch.setattr(mia, "_attacker_factory", lambda *a, **k: ScriptedAttacker)
+    return ScriptedAttacker
+
+
+def _population(n_per_class=(30, 30), test_per_class=(30, 30), seed=0):
+    g = torch.Generator().manual_seed(seed)
+    labels_r = torch.cat([torch.full((k,), c) for c, k in enumerate(n_per_class)])
+    labels_t = torch.cat([torch.full((k,), c) for c, k in enumerate(test_per_class)])
+    retain = torch.randn(len(labels_r), 2, generator=g) + 8.0
+    test = torch.randn(len(labels_t), 2, generator=g)
+    forget = torch.randn(20, 2, generator=g)
+    return retain, labels_r, test, labels_t, forget
+
+
+def test_mia_averages_true_negative_rates_over_every_fold(scripted):
+    retain, yr, test, yt, forget = _population()
+    result = membership_inference(retain, yr, test, yt, forget, folds=5)
+    assert len(scripted.made) == 5
+    # fold f calls 2·f of the 20 forget rows members: TN rates 1, .9, .8, .7, .6 -> mean .8
+    assert result.mia == pytest.approx(np.mean([1 - 2 * f / 20 for f in range(5)]))
+    assert result.folds == 5
+
+
+def test_mia_default_features_are_logits_and_softmax_is_a_choice(scripted):
+    retain, yr, test, yt, forget = _population()
+    result = membership_inference(retain, yr, test, yt, forget)
+    assert result.features == "logits"
+    fitted = np.concatenate([a.x for a in scripted.made])
+    assert np.abs(fitted).max() > 1.5          # raw logits, not probabilities
+    scripted.made = []
+    result = membership_inference(retain, yr, test, yt, forget, features="softmax")
+    assert result.features == "softmax"
+    fitted = np.concatenate([a.x for a in scripted.made])
+    assert fitted.min() >= 0 and np.allclose(fitted.sum(1), 1.0)
+
+
+def test_evaluate_defaults_to_logit_features():
+    import sftc
+
+    split, original, oracle, unlearned = lookup_split_and_models()
+    m = sftc.evaluate(original, unlearned, split, oracle, device="cpu", mia_iterations=5)
+    assert m["mia_features"] == "logits"
+
+
+def test_mia_balances_members_and_non_members_per_class(scripted):
+    # retain: 50 of class 0 and 10 of class 1; test: 10 of class 0 and 40 of class 1
+    retain, yr, test, yt, forget = _population((50, 10), (10, 40))
+    result = membership_inference(retain, yr, test, yt, forget, folds=2)
+    assert result.n_members == result.n_nonmembers == 10 + 10     # min per class, both sides
+    for attacker in scripted.made:
+        members = attacker.y == 1
+        # training folds hold the classes in equal shares on both sides (stratified halves)
+        assert members.sum() == (~members).sum()
+
+
+def test_balanced_attacker_cannot_learn_membership_from_the_class_alone():
+    # Features carry only the class; membership is independent of it. Without per-class balancing
+    # the class would predict membership (retain is mostly class 0, test mostly class 1).
+    g = torch.Generator().manual_seed(0)
+    yr = torch.cat([torch.zeros(90), torch.ones(10)]).long()
+    yt = torch.cat([torch.zeros(10), torch.ones(90)]).long()
+    as_logits = lambda y: torch.nn.functional.one_hot(y, 2).float() * 5 \
+        + 0.01 * torch.randn(len(y), 2, generator=g)  # noqa: E731
+    result = membership_inference(as_logits(yr), yr, as_logits(yt), yt, as_logits(yr[:20]),
+                                  iterations=30, attacker="hist-gradient-boosting")
+    assert result.attacker_acc < 0.65

@@ -191,3 +191,31 @@ def test_per_batch_relabel_counts_follow_the_authors_rule():
     assert changed[:10].sum() == 5 and changed[10:].sum() == 2  # int(10·0.5), int(4·0.5)
     out = _relabel_per_batch(torch.full((3,), -1), [3], c=0.1, num_classes=3)
     assert (out != -1).sum() == 1  # at least one per batch, as in the authors' code
+
+
+@pytest.mark.parametrize("tau", [0.5, 3.0])
+def test_epoch_loss_uses_temperature_on_teacher_and_generator_targets(tiny_split, monkeypatch, tau):
+    """Eq. 3 against targets computed here, independently: the teacher's logits from running the
+    original model, the generator's from a scripted generator, both softened by τ."""
+    import sftc.methods.sftc as sftc_module
+    from sftc.engine import Batch, RunContext
+
+    scripted = lambda targets, num_classes, c, *a, **k: (  # noqa: E731
+        F.one_hot(targets, num_classes).float() * 3.0 + 0.25)
+    monkeypatch.setattr(sftc_module, "biased_random_logits", scripted)
+    model = sftc.build_model("small-cnn", 1, 4, seed=0)
+    teacher = sftc.build_model("small-cnn", 1, 4, seed=0).eval()
+    ctx = RunContext(model=model, split=tiny_split, device=torch.device("cpu"), batch_size=16,
+                     augment=False, generator=torch.Generator().manual_seed(0))
+    ctx.original = ctx.frozen_copy(model)
+    method = sftc.create_method("sftc", tau=tau, c=0.0)
+    method.setup(ctx)
+    model.train()
+    for plan in method.plan(ctx, 1):
+        x, y = tiny_split.data.batch(plan.index, "cpu")
+        logits = model(x)
+        batch = Batch(x, y, plan.index, plan.flag, plan.phase, int(plan.flag.sum()))
+        with torch.no_grad():
+            teacher_logits = teacher(x)
+        expected = sftc_loss(logits, y, plan.flag, teacher_logits, scripted(y, 4, 0.0), tau)
+        assert method.loss(ctx, batch, logits).item() == pytest.approx(expected.item(), rel=1e-5)
