@@ -8,7 +8,7 @@ from ..errors import SftcError
 from ..models import layer_sequence
 from .base import Hyper, non_negative_int
 from .finetune import FineTune
-from .registry import register
+from .registry import register_method
 
 K_DEFAULT = 5  # the SFTC paper keeps k = 5 for both methods (section 5.5)
 
@@ -31,7 +31,7 @@ def split_layers(model: nn.Module, k: int, who: str) -> tuple[list[tuple[str, nn
     return frozen, rest
 
 
-@register
+@register_method
 class CFk(FineTune):
     """CF-k, "catastrophically forgetting the last k layers" (Goel, Prabhu, Sanyal, Lim, Torr,
     Kumaraguru: Towards Adversarial Evaluations for Inexact Machine Unlearning, arXiv:2201.06640,
@@ -88,7 +88,7 @@ class CFk(FineTune):
         self.trained_names = [n for n, _ in rest]
 
 
-@register
+@register_method
 class EUk(CFk):
     """EU-k, "exact unlearning the last k layers" (Goel et al., arXiv:2201.06640, 2022; baseline
     of the SFTC paper, section 5.3).
