@@ -309,3 +309,29 @@ def test_retrain_returns_a_new_model(tiny_split):
     fresh = sftc.build_model("small-cnn", 1, 4, seed=3).state_dict()
     assert all(torch.equal(v, fresh[k]) for k, v in result.model.state_dict().items())
     assert result.config["scheduler"] == "cosine"  # the original model's recipe
+
+
+def test_the_oracle_is_described_by_its_class_and_its_recipe_is_only_a_default(tiny_split):
+    from sftc.methods.supervised import Retrain, TrainOnRetain, TrainOriginal
+
+    assert [n for n in sftc.list_methods() if method_class(n).fresh_start] == ["retrain"]
+    assert method_class("retrain") is Retrain
+    assert "retrain" not in (TrainOnRetain.name, TrainOriginal.name)  # no second "retrain"
+    original = model_for(tiny_split, seed=1)
+
+    def config(method, **kwargs):
+        return sftc.unlearn(original, tiny_split, method, device="cpu", progress=False,
+                            model_name="small-cnn", **kwargs).config
+
+    oracle = config("retrain")                                 # the training recipe by default
+    assert (oracle["epochs"], oracle["lr"], oracle["scheduler"]) == (30, 1e-3, "cosine")
+    given = config("retrain", epochs=0, lr=5e-4, scheduler="constant")
+    assert (given["epochs"], given["lr"], given["scheduler"]) == (0, 5e-4, "constant")  # kept
+    ft = config("ft", epochs=0)
+    assert (ft["lr"], ft["scheduler"]) == (sftc.api.UNLEARN_LR, "constant")
+    for name in sftc.list_methods():                           # every unlearning method: 3, 5e-4
+        cls = method_class(name)
+        if not cls.fresh_start:
+            assert (cls.default_epochs, cls.default_lr, cls.default_scheduler) == \
+                (sftc.api.UNLEARN_EPOCHS, sftc.api.UNLEARN_LR, "constant"), name
+    assert (sftc.api.TRAIN_EPOCHS, sftc.api.TRAIN_LR) == (Retrain.default_epochs, Retrain.default_lr)

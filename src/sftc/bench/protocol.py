@@ -131,9 +131,9 @@ class BenchmarkConfig(ReferenceConfig):
         methods = []
         for name, hparams in self.methods:
             cls = method_class(name)
-            if cls.name == "retrain":
-                raise SftcError("'retrain' is the RT reference row of every benchmark; leave it "
-                                "out of --methods")
+            if cls.fresh_start:
+                raise SftcError(f"{cls.name!r} starts from a fresh model: it is the RT reference "
+                                "row of every benchmark; leave it out of --methods")
             create_method(cls.name, **hparams)          # rejects unknown or invalid hparams
             methods.append((cls.name, dict(hparams)))
         keys = [method_key(n, h) for n, h in methods]

@@ -47,7 +47,7 @@ def register(sub) -> None:
 
 
 def chosen_methods(spec: str) -> list[str]:
-    names = [m for m in list_methods() if m != "retrain"] if spec == "all" else \
+    names = [m for m in list_methods() if not method_class(m).fresh_start] if spec == "all" else \
         [m.strip() for m in spec.split(",") if m.strip()]
     for name in names:
         method_class(name)  # unknown names fail here, before any work

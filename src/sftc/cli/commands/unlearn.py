@@ -29,7 +29,8 @@ def register(sub) -> None:
     p.add_argument("--retrained", default=None,
                    help="the oracle's model.pt (sftc train --subset retain); enables Eq. 5 and 6")
     p.add_argument("--optimizer", choices=("adam", "sgd"), default="adam")
-    p.add_argument("--scheduler", choices=("constant", "cosine"), default="constant")
+    p.add_argument("--scheduler", choices=("constant", "cosine"), default=None,
+                   help="default: the method's (constant; retrain: cosine)")
     add_evaluation_args(p)
     p.add_argument("--out", required=True, help="output directory for model.pt and run.json")
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
