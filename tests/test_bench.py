@@ -315,6 +315,23 @@ def test_presets_are_well_formed():
     assert dict(PRESETS["digits"].methods)["cf-k"] == {"k": 1}
 
 
+def test_k_for_the_model_is_one_rule_for_presets_and_methods():
+    from sftc.bench.presets import PRESETS, methods_for
+    from sftc.methods.cf_eu_k import K_DEFAULT, default_k, split_layers
+
+    assert default_k("small-cnn") == default_k("SmallCNN") == 1
+    assert default_k("resnet18") == default_k("efficientnet") == K_DEFAULT == 5
+    split_layers(sftc.create_model("small-cnn", in_channels=1, num_classes=4),
+                 default_k("small-cnn"), "cf-k")                 # leaves layers to train
+    for model in ("small-cnn", "resnet18"):
+        ks = {hp["k"] for _, hp in methods_for(model) if "k" in hp}
+        assert ks == {default_k(model)}
+    assert dict(PRESETS["fashion-mnist"].with_model("resnet18").methods)["cf-k"] == {"k": 5}
+    assert dict(PRESETS["paper-cifar10"].with_model("small-cnn").methods)["eu-k"] == {"k": 1}
+    assert dict(PRESETS["paper-cifar10"].with_model("efficientnet_b0").methods)["scrub"] == \
+        {"tau": 1.0}                                                # the paper-* settings stay
+
+
 def test_cells_that_read_the_same_share_a_mark():
     rows = [{"label": "A", "acc_dis": 0.00157}, {"label": "B", "acc_dis": 0.00158},
             {"label": "C", "acc_dis": 0.0031}, {"label": "D", "acc_dis": 0.0040}]

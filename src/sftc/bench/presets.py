@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+from ..methods.cf_eu_k import default_k
 from ..registry import Registry
 
 #: The paper's learning-rate grid (section 5.5): {5e-3, 4e-3, ..., 1e-3, 9e-4, ..., 1e-4, 9e-5, ...,
@@ -22,15 +23,11 @@ PAPER_METHODS: tuple[tuple[str, dict], ...] = (
     ("ft", {}), ("neggrad+", {}), ("cf-k", {"k": 5}), ("eu-k", {"k": 5}), ("scrub", {}),
     ("bad-teaching", {}), ("sftc", {}))
 
-#: CF-k / EU-k on the small CNN: it has 4 "layers" (stage1, stage2, stage3, head), so k = 5 cannot
-#: work; k = 1 freezes the first stage, the small CNN's counterpart of ResNet-18's k = 5 (stem and
-#: first stage; see sftc.methods.cf_eu_k). The rows then read CF-1 / EU-1.
-SMALL_CNN_K = 1
-
 
 def methods_for(model: str, k: int | None = None) -> tuple[tuple[str, dict], ...]:
-    """The Table-1 methods with k adapted to the architecture (5, or 1 on the small CNN)."""
-    k = k if k is not None else (SMALL_CNN_K if model == "small-cnn" else 5)
+    """The Table-1 methods with k adapted to the architecture
+    (:func:`sftc.methods.cf_eu_k.default_k`: 5, or 1 on the small CNN)."""
+    k = k if k is not None else default_k(model)
     return tuple((name, ({**hp, "k": k} if "k" in hp else dict(hp))) for name, hp in PAPER_METHODS)
 
 
@@ -65,10 +62,9 @@ class Preset:
         if model is None or model == self.model:
             return self
         ks = {hp.get("k") for _, hp in self.methods if "k" in hp}
-        k_default = SMALL_CNN_K if self.model == "small-cnn" else 5
-        # keep the preset's methods when it chose its own k, or when neither model is the small
-        # CNN (k = 5 fits ResNet-18 and EfficientNet-B0 alike; the paper-* settings stay)
-        keep_k = ks != {k_default} or "small-cnn" not in (model, self.model)
+        # keep the preset's methods when it chose its own k, or when both models take the same k
+        # (k = 5 fits ResNet-18 and EfficientNet-B0 alike; the paper-* settings stay)
+        keep_k = ks != {default_k(self.model)} or default_k(model) == default_k(self.model)
         methods = self.methods if keep_k else methods_for(model)
         return replace(self, model=model, methods=methods)
 

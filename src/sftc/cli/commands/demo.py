@@ -9,10 +9,11 @@ from ... import api
 from ...checkpoints import save_state_dict
 from ...data import load_split
 from ...io import atomic_write_json, atomic_write_text, output_directory
-from ...methods import list_methods, method_class
+from ...methods import create_method, list_methods, method_class
+from ...methods.cf_eu_k import default_k
 from ...records import run_record
 from ...report import convergence_figure
-from ...report.paper import PAPER_METHOD_ORDER, demo_hparams
+from ...report.paper import PAPER_METHOD_ORDER
 from ..common import recorded_args
 from ..render import METRIC_HELP, table1_text
 
@@ -78,12 +79,11 @@ def handle(args, extra) -> int:
                    disable=not progress, dynamic_ncols=True)
         for name in bar:
             bar.set_postfix(method=name)
-            hparams = demo_hparams(name, args.model)
+            hparams = {"k": default_k(args.model)} if "k" in method_class(name).hparams else {}
             result = api.unlearn(original.model, split, name, epochs=args.unlearn_epochs,
                                  lr=args.lr, track=TRACK, model_name=args.model, **hparams,
                                  **common)
-            label = method_class(name).label or name
-            label = label.replace("-k", f"-{hparams['k']}") if "k" in hparams else label
+            label = create_method(name, **hparams).label or name
             rows.append({"label": label, "method": name, **evaluate(result.model, result.seconds)})
             runs[label] = {"config": result.config, "history": result.history.rows,
                            "seconds": result.seconds}
