@@ -1,9 +1,10 @@
 """The paper's experiments: Table 1 and Figure 4 (run_benchmark), Figure 5 (run_sweep).
 
 Where things live: ``config`` (what determines the numbers; preset -> config), ``presets``,
-``store`` (the output directory, its manifest and resume), ``references`` (M and M_R per seed),
-``grid`` (the benchmark's runs), ``final`` (kept settings, JS/MIA, Table 1 as data),
-``benchmark`` and ``sweep`` (the two protocols). Tables and figures: :mod:`sftc.report`.
+``store`` (the output directory: manifest, resume, layout), ``session`` (what both protocols
+share), ``split``, ``references`` (M and M_R per seed, typed), ``grid`` (the benchmark's runs),
+``final`` (kept settings, JS/MIA: Table 1 as data), ``selection`` and ``stats`` (the rule, means
+over seeds), ``benchmark`` and ``sweep`` (the two protocols). Tables and figures: sftc.report.
 """
 from .benchmark import Benchmark, run_benchmark
 from .cache import TrainSpec, default_cache_dir, get_or_train

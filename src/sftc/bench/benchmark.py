@@ -15,41 +15,25 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..engine import resolve_device
-from .cache import default_cache_dir
 from .config import BenchmarkConfig
 from .final import Final
 from .grid import Grid
 from .progress import Progress, Unit
-from .references import References
-from .split import make_split
-from .store import Store
+from .session import Session
 
 
 class Benchmark:
     """One benchmark in one output directory (see the module docstring)."""
 
-    kind = "benchmark"
-
-    def __init__(self, config: BenchmarkConfig, out: str | Path, *, device: str = "auto",
-                 cache_dir: str | Path | None = None, progress: bool = True,
-                 resume: bool = False, command: str | None = None, split=None, log=None,
-                 preset=None):
-        config.validate()
+    def __init__(self, config: BenchmarkConfig, out: str | Path, *, preset=None, **kwargs):
+        self.session = Session(config, out, kind="benchmark", **kwargs)
         self.config = config
-        self.device = resolve_device(device)
-        self.device_name = device
-        self.progress_enabled = progress
-        self.command = command
-        self.log = log or (lambda text: None)
         self.preset = preset
-        self.store = Store.open(out, config, kind=self.kind, resume=resume)
-        self.split = split if split is not None else make_split(config)
-        cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-        self.references = References(config, self.split, self.store, cache_dir,
-                                     device_name=device, device=self.device, progress=progress)
-        self.grid = Grid(config, self.split, self.store, self.references, device_name=device,
-                         progress=progress, log=self.log)
+        self.store, self.split, self.references = (self.session.store, self.session.split,
+                                                   self.session.references)
+        self.grid = Grid(config, self.split, self.store, self.references,
+                         device_name=self.session.device_name, progress=self.session.progress,
+                         log=self.session.log)
         self.final = Final(config, self.split, self.store, self.references)
 
     @property
@@ -67,18 +51,10 @@ class Benchmark:
         table data (``rows``, ``per_row``, ``selection_grid``, ``results``)."""
         from ..report.benchmark import write_benchmark
 
-        self.store.begin_session(self.config, self.command, self.device)
-        units = self.units()
-        note = self.store.resume_note(units)
-        if note:
-            self.log(note)
-        progress = Progress(units, enabled=self.progress_enabled)
-        try:
-            results = self.grid.run(progress)
-            table = self.final.table(results, progress)
-        finally:
-            progress.close()
-        self.store.end_session()
+        def steps(progress: Progress) -> dict:
+            return self.final.table(self.grid.run(progress), progress)
+
+        table = self.session.run(self.units(), steps, desc="benchmark")
         write_benchmark(self.out, table, self.config.to_dict(), self.store.manifest, self.split,
                         self.preset)
         return table

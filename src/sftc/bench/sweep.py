@@ -12,17 +12,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..engine import resolve_device
 from ..report.sensitivity import SWEEP_KEYS
-from .cache import default_cache_dir
 from .config import DEFAULT_VALUES, PARAMS, SweepConfig, number_text
 from .evaluation import accuracies, accuracy_errors, costly_metrics, model_logits
 from .progress import Progress, Unit
-from .references import References, SeedReferences
+from .references import SeedReferences
 from .selection import selection_score
-from .split import make_split
+from .session import Session
 from .stats import aggregate
-from .store import Store
 from .unlearning import attempt_unlearn
 
 __all__ = ["DEFAULT_VALUES", "PARAMS", "SWEEP_KEYS", "Sweep", "SweepConfig", "run_sweep"]
@@ -31,23 +28,11 @@ __all__ = ["DEFAULT_VALUES", "PARAMS", "SWEEP_KEYS", "Sweep", "SweepConfig", "ru
 class Sweep:
     """One sweep in one output directory (see the module docstring)."""
 
-    kind = "sweep"
-
-    def __init__(self, config: SweepConfig, out: str | Path, *, device: str = "auto",
-                 cache_dir: str | Path | None = None, progress: bool = True,
-                 resume: bool = False, command: str | None = None, split=None, log=None):
-        config.validate()
+    def __init__(self, config: SweepConfig, out: str | Path, **kwargs):
+        self.session = Session(config, out, kind="sweep", **kwargs)
         self.config = config
-        self.device = resolve_device(device)
-        self.device_name = device
-        self.progress_enabled = progress
-        self.command = command
-        self.log = log or (lambda text: None)
-        self.store = Store.open(out, config, kind=self.kind, resume=resume)
-        self.split = split if split is not None else make_split(config)
-        cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-        self.references = References(config, self.split, self.store, cache_dir,
-                                     device_name=device, device=self.device, progress=progress)
+        self.store, self.split, self.references = (self.session.store, self.session.split,
+                                                   self.session.references)
 
     @property
     def out(self) -> Path:
@@ -79,14 +64,15 @@ class Sweep:
 
         def on_epoch_end(epoch, model, row):
             if epoch == c.epochs:
-                final["logits"] = model_logits(model, self.split, members, self.device)
+                final["logits"] = model_logits(model, self.split, members, self.session.device)
                 final["seconds"] = row["seconds"]
 
         status, reason = attempt_unlearn(ref, self.split, "sftc",
                                          {"tau": point["tau"], "c": point["c"]}, config=c,
                                          lr=point["lr"], epochs=c.epochs, seed=seed,
-                                         device=self.device_name, progress=self.progress_enabled,
-                                         on_epoch_end=on_epoch_end, log=self.log)
+                                         device=self.session.device_name,
+                                         progress=self.session.progress,
+                                         on_epoch_end=on_epoch_end, log=self.session.log)
         record = {"param": c.param, "value": value, "seed": seed, **point, "status": status,
                   "reason": reason}
         if status == "ok":
@@ -107,34 +93,30 @@ class Sweep:
         from ..report.sensitivity import write_sweep
 
         c = self.config
-        self.store.begin_session(c, self.command, self.device)
-        units = self.units()
-        note = self.store.resume_note(units)
-        if note:
-            self.log(note)
-        progress = Progress(units, enabled=self.progress_enabled, desc=f"sweep {c.param}")
-        records = []
-        try:
-            for seed in c.seeds:
-                pending = [v for v in c.values if self.load_point(v, seed) is None]
-                ref = self.references.get(seed, need_model=bool(pending), progress=progress)
-                for value in c.values:
-                    record = self.load_point(value, seed)
-                    if record is None:
-                        progress.start(self.point_key(value, seed))
-                        record = self.run_point(value, seed, ref)
-                        progress.finish(self.point_key(value, seed))
-                        if record["status"] != "ok":
-                            progress.write(f"{c.param}={number_text(value)} seed {seed}: "
-                                           f"{record['status']}: {record['reason']}")
-                    records.append(record)
-                ref.release()
-        finally:
-            progress.close()
-        self.store.end_session()
-        summary = self.summarise(records)
+        summary = self.summarise(self.session.run(self.units(), self.run_points,
+                                                  desc=f"sweep {c.param}"))
         write_sweep(self.out, summary, c.to_dict(), self.store.manifest, self.split)
         return summary
+
+    def run_points(self, progress: Progress) -> list[dict]:
+        """Every point's record, loaded when finished before, else run now."""
+        c = self.config
+        records = []
+        for seed in c.seeds:
+            pending = [v for v in c.values if self.load_point(v, seed) is None]
+            ref = self.references.get(seed, need_model=bool(pending), progress=progress)
+            for value in c.values:
+                record = self.load_point(value, seed)
+                if record is None:
+                    progress.start(self.point_key(value, seed))
+                    record = self.run_point(value, seed, ref)
+                    progress.finish(self.point_key(value, seed))
+                    if record["status"] != "ok":
+                        progress.write(f"{c.param}={number_text(value)} seed {seed}: "
+                                       f"{record['status']}: {record['reason']}")
+                records.append(record)
+            ref.release()
+        return records
 
     def summarise(self, records: list[dict]) -> dict:
         """Per value: the means and spreads over seeds (and what failed); the references' means."""
