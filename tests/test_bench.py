@@ -12,12 +12,14 @@ import torch
 import sftc
 from sftc.bench import BenchmarkConfig, SweepConfig, run_benchmark, run_sweep, select_setting
 from sftc.bench import cache as cache_mod
-from sftc.bench import protocol as protocol_mod
+from sftc.bench import grid as grid_mod
 from sftc.bench.selection import selection_score
 from sftc.cli import main
 from sftc.errors import DivergedError, SftcError
 from sftc.report import TABLE1_COLUMNS, format_table
+from sftc.report.benchmark import write_files
 from sftc.report.latex import latex_table
+from sftc.report.table1 import table1_files_from_json
 
 TINY = dict(dataset="digits", model="small-cnn", train_epochs=1, seeds=(0,), lrs=(1e-3, 5e-4),
             max_epochs=2, methods=(("ft", {}), ("sftc", {})), mia_iterations=10, mia_folds=2)
@@ -142,12 +144,19 @@ def test_benchmark_writes_agreeing_tables_and_figures(tmp_path, tiny_split):
     # kept settings come from the grid and the convergence history starts at the original
     for row in table["rows"][2:]:
         assert row["lr"] in TINY["lrs"] and 1 <= row["epoch"] <= TINY["max_epochs"]
-    assert "sftc benchmark" not in (out / "report.md").read_text() or True
+    report = (out / "report.md").read_text()
+    assert "(Python API)" in report and "## Results" in report   # no command: run from Python
+    assert md.split("\n", 1)[1].lstrip() in report                # the tables, as in table1.md
+    # the tables render again, byte for byte, from the data table1.json holds
+    for name, content in table1_files_from_json(out / "table1.json").items():
+        again = tmp_path / "again" / name
+        write_files(again.parent, {name: content})
+        assert again.read_bytes() == (out / name).read_bytes(), name
 
 
 def test_resume_after_interruption_redoes_nothing(tmp_path, tiny_split, monkeypatch):
     calls = []
-    real = protocol_mod.Benchmark.run_one
+    real = grid_mod.Grid.run_one
 
     def interrupted(self, name, hparams, lr, seed, ref):
         if len(calls) == 2:
@@ -155,7 +164,7 @@ def test_resume_after_interruption_redoes_nothing(tmp_path, tiny_split, monkeypa
         calls.append((name, lr, seed))
         return real(self, name, hparams, lr, seed, ref)
 
-    monkeypatch.setattr(protocol_mod.Benchmark, "run_one", interrupted)
+    monkeypatch.setattr(grid_mod.Grid, "run_one", interrupted)
     with pytest.raises(KeyboardInterrupt):
         bench(tmp_path, tiny_split)
     out = tmp_path / "out"
@@ -165,9 +174,8 @@ def test_resume_after_interruption_redoes_nothing(tmp_path, tiny_split, monkeypa
 
     done_first = list(calls)
     calls.clear()
-    monkeypatch.setattr(protocol_mod.Benchmark, "run_one",
-                        lambda self, *a: calls.append(a[:3] if False else (a[0], a[2], a[3]))
-                        or real(self, *a))
+    monkeypatch.setattr(grid_mod.Grid, "run_one",
+                        lambda self, *a: calls.append((a[0], a[2], a[3])) or real(self, *a))
     trained = []
     real_train = sftc.api.train
     monkeypatch.setattr(sftc.api, "train", lambda *a, **k: trained.append(k) or real_train(*a, **k))
@@ -265,11 +273,19 @@ def test_sweep_writes_csv_and_figure_and_resumes(tmp_path, tiny_split, monkeypat
     rows = list(csv.DictReader((tmp_path / "sw/sensitivity.csv").open()))
     assert [float(r["value"]) for r in rows] == [1.0, 2.0] and rows[0]["tau"] == "1.0"
     assert (tmp_path / "sw/sensitivity.png").read_bytes()[:4] == b"\x89PNG"
+    report = (tmp_path / "sw/report.md").read_text()
+    assert report.startswith("# Sensitivity of SFTC to tau") and "| 2 | " in report
+    manifest = json.loads((tmp_path / "sw/sweep.json").read_text())
+    assert manifest["kind"] == "sftc sweep" and manifest["sessions"][0]["finished"]
     from sftc.bench import sweep as sweep_mod
     monkeypatch.setattr(sweep_mod.Sweep, "run_point", lambda *a: pytest.fail("redone"))
-    run_sweep(SweepConfig(**{**config.to_dict(), "values": (1.0, 2.0), "seeds": (0,)}),
-              tmp_path / "sw", device="cpu", progress=False, split=tiny_split,
-              cache_dir=tmp_path / "cache")
+    again = run_sweep(SweepConfig(**{**config.to_dict(), "values": (1.0, 2.0), "seeds": (0,)}),
+                      tmp_path / "sw", device="cpu", progress=False, split=tiny_split,
+                      cache_dir=tmp_path / "cache")
+    assert again["points"] == summary["points"]
+    # a sweep directory is no benchmark's, and the other way round
+    with pytest.raises(SftcError, match="not a benchmark"):
+        bench(tmp_path, tiny_split, out="sw")
 
 
 # -- bad input --------------------------------------------------------------------------------
@@ -315,6 +331,23 @@ def test_presets_are_well_formed():
     assert dict(PRESETS["digits"].methods)["cf-k"] == {"k": 1}
 
 
+def test_k_for_the_model_is_one_rule_for_presets_and_methods():
+    from sftc.bench.presets import PRESETS, methods_for
+    from sftc.methods.cf_eu_k import K_DEFAULT, default_k, split_layers
+
+    assert default_k("small-cnn") == default_k("SmallCNN") == 1
+    assert default_k("resnet18") == default_k("efficientnet") == K_DEFAULT == 5
+    split_layers(sftc.create_model("small-cnn", in_channels=1, num_classes=4),
+                 default_k("small-cnn"), "cf-k")                 # leaves layers to train
+    for model in ("small-cnn", "resnet18"):
+        ks = {hp["k"] for _, hp in methods_for(model) if "k" in hp}
+        assert ks == {default_k(model)}
+    assert dict(PRESETS["fashion-mnist"].with_model("resnet18").methods)["cf-k"] == {"k": 5}
+    assert dict(PRESETS["paper-cifar10"].with_model("small-cnn").methods)["eu-k"] == {"k": 1}
+    assert dict(PRESETS["paper-cifar10"].with_model("efficientnet_b0").methods)["scrub"] == \
+        {"tau": 1.0}                                                # the paper-* settings stay
+
+
 def test_cells_that_read_the_same_share_a_mark():
     rows = [{"label": "A", "acc_dis": 0.00157}, {"label": "B", "acc_dis": 0.00158},
             {"label": "C", "acc_dis": 0.0031}, {"label": "D", "acc_dis": 0.0040}]
@@ -322,3 +355,86 @@ def test_cells_that_read_the_same_share_a_mark():
     cells = _md_cells(format_table(rows, cols, style="markdown"))
     assert cells["A"][0].startswith("**") and cells["B"][0].startswith("**")   # both read 0.0016
     assert cells["C"][0].startswith("<u>") and "**" not in cells["D"][0] and "<u>" not in cells["D"][0]
+
+
+# -- one way from a preset to a config --------------------------------------------------------
+
+def reference_fields(config) -> dict:
+    """What a benchmark and a sweep share (the data, the references' recipe, the attacker)."""
+    from dataclasses import fields
+
+    from sftc.bench.config import ReferenceConfig
+
+    return {f.name: getattr(config, f.name) for f in fields(ReferenceConfig)}
+
+
+def test_make_config_starts_from_the_preset_or_the_dataset_then_takes_given_options():
+    from sftc.bench import make_config
+    from sftc.bench.presets import get_preset
+
+    preset = get_preset("fashion-mnist")
+    config, chosen = make_config(BenchmarkConfig, "fashion-mnist", seeds=(3,), mia_features=None)
+    assert chosen is preset and config.seeds == (3,) and config.mia_features == "logits"
+    for name in ("dataset", "model", "train_epochs", "lrs", "max_epochs", "methods", "image_size",
+                 "mia_iterations"):
+        assert getattr(config, name) == getattr(preset, name), name
+    resnet, _ = make_config(BenchmarkConfig, "fashion-mnist", model="resnet-18")
+    assert resnet.model == "resnet18" and dict(resnet.methods)["cf-k"] == {"k": 5}
+    plain, none = make_config(BenchmarkConfig, dataset="digits", model="smallcnn", lrs=(1e-3,))
+    assert none is None and plain.model == "small-cnn" and dict(plain.methods)["eu-k"] == {"k": 1}
+    sweep, _ = make_config(SweepConfig, "fashion-mnist", param="c", seeds=(3,))
+    assert reference_fields(sweep) == reference_fields(config) and sweep.values   # paper's range
+    with pytest.raises(TypeError):
+        make_config(SweepConfig, lrs=(1e-3,))                   # a benchmark's field
+
+
+def test_both_commands_build_their_config_through_make_config(monkeypatch, tmp_path):
+    from sftc.bench import config as config_mod
+
+    seen = []
+    real = config_mod.make_config
+
+    def spy(cls, preset=None, **options):
+        seen.append((cls.__name__, preset, options))
+        raise SftcError("stop here")
+
+    monkeypatch.setattr(config_mod, "make_config", spy)
+    common = ["--preset", "digits", "--model", "small-cnn", "--train-epochs", "3",
+              "--forget-seed", "2", "--train-lr", "5e-4", "--out", str(tmp_path / "x")]
+    assert main(["benchmark", *common]) == 2 and main(["sweep", "--param", "c", *common]) == 2
+    (b_cls, b_preset, b_opts), (s_cls, s_preset, s_opts) = seen
+    assert (b_cls, s_cls, b_preset, s_preset) == ("BenchmarkConfig", "SweepConfig", "digits",
+                                                  "digits")
+    shared = {k: v for k, v in b_opts.items() if k in s_opts and k != "seeds"}
+    assert shared == {k: s_opts[k] for k in shared} and shared["train_epochs"] == 3
+    assert shared["forget_seed"] == 2 and shared["train_lr"] == 5e-4
+    assert b_opts["seeds"] is None and s_opts["seeds"] == (0,)  # sweep: --seeds defaults to 0
+    bench_config, _ = real(config_mod.BenchmarkConfig, "digits", **b_opts)
+    sweep_config, _ = real(config_mod.SweepConfig, "digits", **s_opts)
+    assert {**reference_fields(bench_config), "seeds": ()} == \
+        {**reference_fields(sweep_config), "seeds": ()}
+
+
+def test_references_are_typed_and_the_model_is_freed_after_the_grid(tmp_path, tiny_split):
+    from sftc.bench import Benchmark
+    from sftc.bench.references import SeedReferences
+
+    b = Benchmark(tiny_config(methods=(("ft", {}),), lrs=(1e-3,)), tmp_path / "out", device="cpu",
+                  progress=False, split=tiny_split, cache_dir=tmp_path / "cache")
+    b.run()
+    ref = b.references.get(0)
+    assert isinstance(ref, SeedReferences) and ref.original is None
+    assert set(ref.acc) == set(ref.logits) == {"original", "oracle"} and ref.retrain_seconds > 0
+    stored = json.loads(b.store.reference_path(0).read_text())
+    assert stored["acc"] == ref.acc and stored["retrain_seconds"] == ref.retrain_seconds
+    assert b.references.get(0, need_model=True).original is not None   # back from the cache
+
+
+@pytest.mark.parametrize("name", ["digits", "fashion-mnist", "fashion-mnist-resnet18-gpu"])
+def test_published_tables_render_again_byte_for_byte(name, tmp_path):
+    from pathlib import Path
+
+    published = Path(__file__).resolve().parents[1] / "docs" / "results" / name
+    write_files(tmp_path, table1_files_from_json(published / "table1.json"))
+    for file in ("table1.md", "table1.csv", "table1.json", "table1.tex"):
+        assert (tmp_path / file).read_bytes() == (published / file).read_bytes(), file

@@ -63,7 +63,7 @@ def test_unlearn_then_evaluate(trained, tmp_path, capsys):
 def test_demo_writes_table_report_and_figure(tmp_path, capsys):
     out = tmp_path / "demo"
     assert main(["demo", "--out", str(out), "--epochs", "2", "--unlearn-epochs", "1",
-                 "--methods", "sftc,ft", "--mia-iterations", "10", "--quiet",
+                 "--methods", "sftc,ft,cf-k", "--mia-iterations", "10", "--quiet",
                  "--device", "cpu"]) == 0
     printed = capsys.readouterr().out
     for label in ("ORI", "RT", "FT", "SFTC", "AccDis"):
@@ -72,7 +72,8 @@ def test_demo_writes_table_report_and_figure(tmp_path, capsys):
         assert (out / name).is_file(), name
     assert (out / "convergence.png").read_bytes()[:4] == b"\x89PNG"
     record = json.loads((out / "run.json").read_text())
-    assert [r["label"] for r in record["rows"]] == ["ORI", "RT", "FT", "SFTC"]
+    assert [r["label"] for r in record["rows"]] == ["ORI", "RT", "FT", "CF-1", "SFTC"]
+    assert record["runs"]["CF-1"]["config"]["k"] == 1          # k adapted to the small CNN
     assert record["metrics"]["acc_dis"] >= 0
 
 

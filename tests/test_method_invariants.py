@@ -346,3 +346,29 @@ def test_bad_teaching_loss_is_the_batch_mean_kl_to_both_teachers(tiny_split):
         log_student = F.log_softmax(logits / tau, dim=1)
         expected = (target * (target.log() - log_student)).sum() / len(plan.index)
         assert method.loss(ctx, batch, logits).item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_the_oracle_is_described_by_its_class_and_its_recipe_is_only_a_default(tiny_split):
+    from sftc.methods.supervised import Retrain, TrainOnRetain, TrainOriginal
+
+    assert [n for n in sftc.list_methods() if method_class(n).fresh_start] == ["retrain"]
+    assert method_class("retrain") is Retrain
+    assert "retrain" not in (TrainOnRetain.name, TrainOriginal.name)  # no second "retrain"
+    original = model_for(tiny_split, seed=1)
+
+    def config(method, **kwargs):
+        return sftc.unlearn(original, tiny_split, method, device="cpu", progress=False,
+                            model_name="small-cnn", **kwargs).config
+
+    oracle = config("retrain")                                 # the training recipe by default
+    assert (oracle["epochs"], oracle["lr"], oracle["scheduler"]) == (30, 1e-3, "cosine")
+    given = config("retrain", epochs=1, lr=5e-4, scheduler="constant")
+    assert (given["epochs"], given["lr"], given["scheduler"]) == (1, 5e-4, "constant")  # kept
+    ft = config("ft", epochs=1)
+    assert (ft["lr"], ft["scheduler"]) == (sftc.api.UNLEARN_LR, "constant")
+    for name in sftc.list_methods():                           # every unlearning method: 3, 5e-4
+        cls = method_class(name)
+        if not cls.fresh_start:
+            assert (cls.default_epochs, cls.default_lr, cls.default_scheduler) == \
+                (sftc.api.UNLEARN_EPOCHS, sftc.api.UNLEARN_LR, "constant"), name
+    assert (sftc.api.TRAIN_EPOCHS, sftc.api.TRAIN_LR) == (Retrain.default_epochs, Retrain.default_lr)

@@ -13,6 +13,7 @@ import sftc
 from sftc.cli import main
 from sftc.cli.common import parse_method_options
 from sftc.methods import create_method, method_class
+from sftc.methods.cf_eu_k import default_k
 
 METHODS = sftc.list_methods()
 #: the methods of issue #3 plus SFTC; the registry may hold more, never fewer
@@ -21,7 +22,7 @@ EXPECTED = {"ft", "neggrad+", "neggrad", "cf-k", "eu-k", "bad-teaching", "scrub"
 
 def small_cnn_hparams(name: str) -> dict:
     """CF-k/EU-k's default k = 5 is more layers than the small CNN's 4: freeze its first stage."""
-    return {"k": 1} if "k" in method_class(name).hparams else {}
+    return {"k": default_k("small-cnn")} if "k" in method_class(name).hparams else {}
 
 
 def original_model(split, arch: str = "small-cnn", seed: int = 1):

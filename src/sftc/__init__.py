@@ -7,10 +7,11 @@ from .api import RunResult, evaluate, load_model, retrain, train, unlearn
 from .data import ImageData, Split, list_datasets, load_dataset, load_split
 from .errors import DivergedError, SftcError
 from .methods import create_method, list_methods
-from .models import build_model, list_models
+from .models import build_model, create_model, list_models, register_model
 
 __version__ = "0.1.0"
 
 __all__ = ["RunResult", "evaluate", "load_model", "retrain", "train", "unlearn", "ImageData",
            "Split", "list_datasets", "load_dataset", "load_split", "DivergedError", "SftcError",
-           "create_method", "list_methods", "build_model", "list_models", "__version__"]
+           "create_method", "list_methods", "build_model", "create_model", "list_models",
+           "register_model", "__version__"]

@@ -12,18 +12,19 @@ from .checkpoints import check_finite, load_into
 from .data import Split
 from .engine import History, Recipe, run
 from .errors import SftcError
-from .methods import create_method
-from .methods.supervised import Retrain, TrainOnRetain, TrainOriginal
+from .methods import UnlearningMethod, create_method
+from .methods.supervised import TrainOnRetain, Training, TrainOriginal
 from .metrics import evaluate_models
-from .models import build_model, canonical_model_name
+from .models import canonical_model_name, create_model
 
-#: Unlearning defaults: the paper's batch size and Adam; a constant learning rate so that every
-#: epoch of a run is a valid stopping point (the benchmark evaluates after each epoch).
-UNLEARN_EPOCHS = 3
-UNLEARN_LR = 5e-4
+#: Unlearning defaults (every method's class attributes unless it says otherwise): the paper's
+#: batch size and Adam; a constant learning rate so that every epoch of a run is a valid stopping
+#: point (the benchmark evaluates after each epoch).
+UNLEARN_EPOCHS = UnlearningMethod.default_epochs
+UNLEARN_LR = UnlearningMethod.default_lr
 #: The paper's training recipe (section 5.2), also the oracle's.
-TRAIN_EPOCHS = 30
-TRAIN_LR = 1e-3
+TRAIN_EPOCHS = Training.default_epochs
+TRAIN_LR = Training.default_lr
 
 
 @dataclass
@@ -42,8 +43,12 @@ class RunResult:
 def _model_factory(name: str | None, split: Split):
     if name is None:
         return None
-    channels = split.data.channels or 1
-    return lambda seed: build_model(name, channels, split.data.num_classes, seed=seed)
+    return lambda seed: _new_model(name, split, seed)
+
+
+def _new_model(name: str, split: Split, seed: int | None = None) -> nn.Module:
+    return create_model(name, in_channels=split.data.channels or 1,
+                        num_classes=split.data.num_classes, seed=seed)
 
 
 def _check_epochs(epochs: int) -> None:
@@ -92,11 +97,10 @@ def train(split: Split, model: str | nn.Module = "small-cnn", *, epochs: int = T
         raise SftcError(f"subset must be 'train' or 'retain', got {subset!r}")
     _check_epochs(epochs)
     name = canonical_model_name(model) if isinstance(model, str) else None
-    module = (build_model(name, split.data.channels or 1, split.data.num_classes, seed=seed)
-              if name else model)
+    module = _new_model(name, split, seed) if name else model
     _check_model_fits(module, split, device)
     recipe = Recipe(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, device=device,
-                    augment=augment, scheduler="cosine")
+                    augment=augment, scheduler=Training.default_scheduler)
     method = TrainOriginal() if subset == "train" else TrainOnRetain()
     trained, history = run(method, module, split, recipe, track=track, progress=progress,
                            desc="train" if subset == "train" else "retrain")
@@ -111,7 +115,7 @@ def retrain(split: Split, model: str | nn.Module = "small-cnn", **kwargs) -> Run
 
 def unlearn(model: nn.Module, split: Split, method: str = "sftc", *, epochs: int | None = None,
             lr: float | None = None, batch_size: int = 64, seed: int = 0, device: str = "auto",
-            optimizer: str = "adam", scheduler: str = "constant", augment: bool = False,
+            optimizer: str = "adam", scheduler: str | None = None, augment: bool = False,
             track: Sequence[str] = (), progress: bool = True, model_name: str | None = None,
             on_epoch_end=None, **hparams) -> RunResult:
     """Unlearn ``split.forget`` from ``model`` with a registered method; returns a new model.
@@ -120,19 +124,19 @@ def unlearn(model: nn.Module, split: Split, method: str = "sftc", *, epochs: int
     ``tau``, ``c``); unknown ones are rejected. ``model_name`` lets methods that need a freshly
     initialised model (``retrain``, ``eu-k``) use the architecture's own initialisation.
     ``track`` names subsets whose accuracy is recorded per epoch (epoch 0 = the input model).
-    ``epochs``/``lr`` default to 3 and 5e-4, or to the training recipe (30, 1e-3, cosine) for
-    ``retrain``.
+    ``epochs``, ``lr`` and ``scheduler`` left out take the method's defaults: 3 epochs at a
+    constant 5e-4, or for ``retrain`` the training recipe (30 epochs, 1e-3, cosine); a value given
+    is always used.
     """
     algorithm = create_method(method, **hparams)
-    is_retrain = isinstance(algorithm, Retrain)
-    epochs = epochs if epochs is not None else (TRAIN_EPOCHS if is_retrain else UNLEARN_EPOCHS)
-    lr = lr if lr is not None else (TRAIN_LR if is_retrain else UNLEARN_LR)
-    _check_epochs(epochs)
     _check_model_fits(model, split, device)
-    recipe = Recipe(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, device=device,
-                    optimizer=optimizer, scheduler=scheduler, augment=augment)
-    if is_retrain:
-        recipe.scheduler = "cosine"
+    epochs = algorithm.default_epochs if epochs is None else epochs
+    _check_epochs(epochs)
+    recipe = Recipe(epochs=epochs,
+                    lr=algorithm.default_lr if lr is None else lr, batch_size=batch_size,
+                    seed=seed, device=device, optimizer=optimizer,
+                    scheduler=algorithm.default_scheduler if scheduler is None else scheduler,
+                    augment=augment)
     result, history = run(algorithm, model, split, recipe, track=track, progress=progress,
                           desc=algorithm.name, on_epoch_end=on_epoch_end,
                           fresh_model=_model_factory(model_name, split))
@@ -157,5 +161,5 @@ def evaluate(original: nn.Module, unlearned: nn.Module, split: Split,
 def load_model(path: str | Path, model: str, split: Split) -> nn.Module:
     """Build ``model`` for this dataset and load the checkpoint at ``path`` (weights only)."""
     name = canonical_model_name(model)
-    module = build_model(name, split.data.channels or 1, split.data.num_classes)
+    module = _new_model(name, split)
     return load_into(module, path, model_name=f"{name} for {split.data.num_classes} classes")

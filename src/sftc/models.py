@@ -1,4 +1,5 @@
-"""Model builders by name, and what "the first k layers" means for each (CF-k / EU-k).
+"""Model builders by name (``@register_model``, ``list_models``, ``create_model``), and what "the
+first k layers" means for each (CF-k / EU-k).
 
 ``resnet18`` and ``efficientnet_b0`` are torchvision's (``weights=None``), built as the paper's code
 builds them: ``num_classes`` set at construction and, for grayscale data, the first convolution
@@ -6,12 +7,23 @@ replaced by a one-channel convolution of the same shape. ``small-cnn`` is a comp
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Iterable
 
 import torch
 from torch import nn
 
-from .errors import SftcError
+from .registry import Registry
+
+#: Builders ``(in_channels, num_classes) -> nn.Module`` by name; names and aliases ignore case.
+MODELS: Registry[Callable[[int, int], nn.Module]] = Registry("model", sort=True, ignore_case=True)
+
+
+def register_model(name: str, aliases: Iterable[str] = ()):
+    """Decorator: make ``builder(in_channels, num_classes) -> nn.Module`` available as ``name``
+    (and ``aliases``) to :func:`create_model`, ``--model`` and the benchmark."""
+    def wrap(builder: Callable[[int, int], nn.Module]):
+        return MODELS.add(name, builder, aliases)
+    return wrap
 
 
 class SmallCNN(nn.Module):
@@ -38,6 +50,12 @@ class SmallCNN(nn.Module):
         return self.head(self.stage3(self.stage2(self.stage1(x))))
 
 
+@register_model("small-cnn", aliases=("smallcnn",))
+def _small_cnn(in_channels: int, num_classes: int) -> nn.Module:
+    return SmallCNN(in_channels, num_classes)
+
+
+@register_model("resnet18", aliases=("resnet-18",))
 def _resnet18(in_channels: int, num_classes: int) -> nn.Module:
     from torchvision.models import resnet18
 
@@ -49,6 +67,7 @@ def _resnet18(in_channels: int, num_classes: int) -> nn.Module:
     return model
 
 
+@register_model("efficientnet_b0", aliases=("efficientnet-b0", "efficientnet"))
 def _efficientnet_b0(in_channels: int, num_classes: int) -> nn.Module:
     from torchvision.models import efficientnet_b0
 
@@ -61,34 +80,29 @@ def _efficientnet_b0(in_channels: int, num_classes: int) -> nn.Module:
     return model
 
 
-_BUILDERS: dict[str, Callable[[int, int], nn.Module]] = {
-    "small-cnn": lambda c, k: SmallCNN(c, k),
-    "resnet18": _resnet18,
-    "efficientnet_b0": _efficientnet_b0,
-}
-_ALIASES = {"efficientnet-b0": "efficientnet_b0", "efficientnet": "efficientnet_b0",
-            "resnet-18": "resnet18", "smallcnn": "small-cnn"}
-
-
 def list_models() -> list[str]:
-    return sorted(_BUILDERS)
+    return MODELS.names()
 
 
 def canonical_model_name(name: str) -> str:
-    key = _ALIASES.get(name.lower(), name.lower())
-    if key not in _BUILDERS:
-        raise SftcError(f"unknown model {name!r}; choose one of: {', '.join(list_models())}")
-    return key
+    """The registered name of ``name`` or an alias (``efficientnet`` -> ``efficientnet_b0``)."""
+    return MODELS.canonical(name)
 
 
-def build_model(name: str, in_channels: int, num_classes: int, seed: int | None = None) -> nn.Module:
+def create_model(name: str, *, in_channels: int, num_classes: int,
+                 seed: int | None = None) -> nn.Module:
     """A freshly initialised model; ``seed`` makes the initialisation reproducible."""
-    builder = _BUILDERS[canonical_model_name(name)]
+    builder = MODELS.find(name)
     if seed is None:
         return builder(in_channels, num_classes)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return builder(in_channels, num_classes)
+
+
+def build_model(name: str, in_channels: int, num_classes: int, seed: int | None = None) -> nn.Module:
+    """:func:`create_model` with positional channels and classes (the older spelling)."""
+    return create_model(name, in_channels=in_channels, num_classes=num_classes, seed=seed)
 
 
 def layer_sequence(model: nn.Module) -> list[tuple[str, nn.Module]]:
@@ -102,7 +116,3 @@ def layer_sequence(model: nn.Module) -> list[tuple[str, nn.Module]]:
         return seq + [(n, m) for n, m in model.named_children() if n != "features"]
     return list(model.named_children())
 
-
-def architecture_of(model: nn.Module) -> dict:
-    """What a checkpoint must match: parameter names and shapes."""
-    return {k: tuple(v.shape) for k, v in model.state_dict().items()}

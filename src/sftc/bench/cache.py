@@ -23,7 +23,7 @@ import torch
 from ..checkpoints import load_into, save_state_dict
 from ..data import Split
 from ..io import atomic_write_json
-from ..models import build_model
+from ..models import create_model
 
 
 def default_cache_dir() -> Path:
@@ -113,7 +113,8 @@ def lookup(cache_dir: Path, spec: TrainSpec, split: Split) -> Reference | None:
         return None
     if meta.get("key") != key:
         return None
-    model = build_model(spec.model, split.data.channels or 1, split.data.num_classes, seed=spec.seed)
+    model = create_model(spec.model, in_channels=split.data.channels or 1,
+                         num_classes=split.data.num_classes, seed=spec.seed)
     load_into(model, entry / "model.pt", model_name=spec.model)
     return Reference(model, float(meta["seconds"]), meta.get("history", []), True, key, entry)
 

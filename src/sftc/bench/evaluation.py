@@ -1,4 +1,4 @@
-"""Cheap per-epoch evaluation from logits, and the costly metrics (JS, MIA) from stored logits.
+"""Per-epoch accuracies from logits, and the costly metrics (JS, MIA) from stored logits.
 
 After every epoch of every run the benchmark computes the model's logits on three sets and keeps
 them (small: ``|Df| + |Dt| + |members|`` rows of C floats):
@@ -13,8 +13,6 @@ kept setting only, from exactly the model that was evaluated, with no checkpoint
 """
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
@@ -24,9 +22,6 @@ from ..errors import DivergedError
 from ..metrics.js import js_divergence, js_paper
 from ..metrics.mia import balanced_sample, membership_inference
 from ..metrics.sape import acc_dis, acc_err_original, acc_err_retrain
-
-SETS = ("forget", "test", "members")
-
 
 def member_sample(split: Split, seed: int) -> torch.Tensor:
     """Indices (into the data) of the MIA's member sample: per class as many retain samples as
@@ -84,7 +79,3 @@ def costly_metrics(logits: dict[str, torch.Tensor], original_logits: dict[str, t
         out.update(mia=attack.mia, mia_attacker_acc=attack.attacker_acc, mia_features=attack.features,
                    mia_attacker=attack.attacker)
     return out
-
-
-def is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isnan(value)

@@ -1,4 +1,4 @@
-"""Named benchmark configurations (``sftc benchmark --preset NAME``).
+"""Named benchmark configurations (``--preset NAME``): register_preset, list_presets, get_preset.
 
 Every preset says in its description what it reduces against the paper's protocol (section 5.5:
 30 training epochs, 5 seeds, 23 learning rates from 5e-3 down to 1e-5, 1-4 unlearning epochs) and
@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from ..errors import SftcError
+from ..methods.cf_eu_k import default_k
+from ..registry import Registry
 
 #: The paper's learning-rate grid (section 5.5): {5e-3, 4e-3, ..., 1e-3, 9e-4, ..., 1e-4, 9e-5, ...,
 #: 1e-5}, largest first.
@@ -22,15 +23,11 @@ PAPER_METHODS: tuple[tuple[str, dict], ...] = (
     ("ft", {}), ("neggrad+", {}), ("cf-k", {"k": 5}), ("eu-k", {"k": 5}), ("scrub", {}),
     ("bad-teaching", {}), ("sftc", {}))
 
-#: CF-k / EU-k on the small CNN: it has 4 "layers" (stage1, stage2, stage3, head), so k = 5 cannot
-#: work; k = 1 freezes the first stage, the small CNN's counterpart of ResNet-18's k = 5 (stem and
-#: first stage; see sftc.methods.cf_eu_k). The rows then read CF-1 / EU-1.
-SMALL_CNN_K = 1
-
 
 def methods_for(model: str, k: int | None = None) -> tuple[tuple[str, dict], ...]:
-    """The Table-1 methods with k adapted to the architecture (5, or 1 on the small CNN)."""
-    k = k if k is not None else (SMALL_CNN_K if model == "small-cnn" else 5)
+    """The Table-1 methods with k adapted to the architecture
+    (:func:`sftc.methods.cf_eu_k.default_k`: 5, or 1 on the small CNN)."""
+    k = k if k is not None else default_k(model)
     return tuple((name, ({**hp, "k": k} if "k" in hp else dict(hp))) for name, hp in PAPER_METHODS)
 
 
@@ -65,10 +62,9 @@ class Preset:
         if model is None or model == self.model:
             return self
         ks = {hp.get("k") for _, hp in self.methods if "k" in hp}
-        k_default = SMALL_CNN_K if self.model == "small-cnn" else 5
-        # keep the preset's methods when it chose its own k, or when neither model is the small
-        # CNN (k = 5 fits ResNet-18 and EfficientNet-B0 alike; the paper-* settings stay)
-        keep_k = ks != {k_default} or "small-cnn" not in (model, self.model)
+        # keep the preset's methods when it chose its own k, or when both models take the same k
+        # (k = 5 fits ResNet-18 and EfficientNet-B0 alike; the paper-* settings stay)
+        keep_k = ks != {default_k(self.model)} or default_k(model) == default_k(self.model)
         methods = self.methods if keep_k else methods_for(model)
         return replace(self, model=model, methods=methods)
 
@@ -87,14 +83,24 @@ def _paper(dataset: str, what: str, image_size: int | None = None) -> Preset:
         models=("resnet18", "efficientnet_b0"))
 
 
-PRESETS: dict[str, Preset] = {}
+#: The presets by name, in registration order.
+PRESETS: Registry[Preset] = Registry("preset")
 
 
-def _add(preset: Preset) -> None:
-    PRESETS[preset.name] = preset
+def register_preset(preset: Preset) -> Preset:
+    """Make ``preset`` available by its name to ``--preset`` and :func:`get_preset`."""
+    return PRESETS.add(preset.name, preset)
 
 
-_add(Preset(
+def list_presets() -> list[str]:
+    return PRESETS.names()
+
+
+def get_preset(name: str) -> Preset:
+    return PRESETS.find(name)
+
+
+register_preset(Preset(
     name="digits",
     description=("scikit-learn digits (1,797 8x8 images, embedded; forget 10 % of each class), small "
                  "CNN; about 7 minutes on a 2-core CPU (12 minutes measured while two other jobs "
@@ -106,7 +112,7 @@ _add(Preset(
     lrs=(5e-3, 2e-3, 1e-3, 5e-4, 2e-4, 1e-4), max_epochs=4, methods=methods_for("small-cnn"),
     mia_iterations=1000, models=("small-cnn",)))
 
-_add(Preset(
+register_preset(Preset(
     name="fashion-mnist",
     description=("Fashion-MNIST, all 60,000 training images (forget 10 % of each class = 6,000; "
                  "val/test: the two halves of the 10,000 held-out images), small CNN; about 40 "
@@ -124,17 +130,7 @@ _add(Preset(
     lrs=(5e-4, 2e-4, 1e-4), max_epochs=2, methods=methods_for("small-cnn"), image_size=14,
     mia_iterations=1000, models=("small-cnn", "resnet18", "efficientnet_b0")))
 
-_add(_paper("cifar10", "CIFAR-10 (forget: 10 % of each class, 5,000 images)"))
-_add(_paper("fer2013", "FER-2013 (forget: the paper's 1,826 images of fear/sadness from minors)"))
-_add(_paper("mufac", "MUFAC (forget: the dataset's own forget split)"))
-
-
-def list_presets() -> list[str]:
-    return list(PRESETS)
-
-
-def get_preset(name: str) -> Preset:
-    try:
-        return PRESETS[name]
-    except KeyError:
-        raise SftcError(f"unknown preset {name!r}; choose one of: {', '.join(PRESETS)}") from None
+register_preset(_paper("cifar10", "CIFAR-10 (forget: 10 % of each class, 5,000 images)"))
+register_preset(_paper("fer2013", "FER-2013 (forget: the paper's 1,826 images of fear/sadness "
+                                  "from minors)"))
+register_preset(_paper("mufac", "MUFAC (forget: the dataset's own forget split)"))

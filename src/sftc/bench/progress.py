@@ -1,4 +1,4 @@
-"""Progress of a benchmark: runs done, running and left, with time estimates.
+"""Progress of a benchmark or sweep: steps done, running and left, with time estimates.
 
 Each unit of work (a reference training, an unlearning run, a final evaluation) has a kind and a
 weight (its expected cost in sample-epochs). The estimate of what is left uses the seconds per

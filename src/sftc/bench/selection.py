@@ -1,5 +1,8 @@
-"""The selection rule of section 5.5: per method, keep the (learning rate, epoch) whose
-Eq. 5 + Eq. 6 + Eq. 7 (AccErr{Mu,MR} + AccDis + AccErr{Mu,M}) is lowest averaged over seeds."""
+"""The selection rule of section 5.5: keep the (learning rate, epoch) of lowest mean Eq. 5+6+7.
+
+Per method, the setting whose Eq. 5 + Eq. 6 + Eq. 7 (AccErr{Mu,MR} + AccDis + AccErr{Mu,M}) is
+lowest averaged over seeds.
+"""
 from __future__ import annotations
 
 import math

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from ..errors import SftcError
+from ..registry import Registry
 from .forget import map_rows, read_path_list, resolve_forget, validate_positions
 from .images import ImageData
 from .split import Split
@@ -62,7 +63,8 @@ class LoadedDataset:
     skipped: list[str] = field(default_factory=list)
 
 
-_DATASETS: dict[str, DatasetInfo] = {}
+#: What the registry knows about each dataset, by name (listed alphabetically).
+DATASETS: Registry[DatasetInfo] = Registry("dataset", sort=True)
 
 
 def register_dataset(name: str, summary: str, default_forget: str, default_model: str = "small-cnn",
@@ -73,21 +75,18 @@ def register_dataset(name: str, summary: str, default_forget: str, default_model
     protocol's file comes from).
     """
     def wrap(fn):
-        _DATASETS[name] = DatasetInfo(name, fn, summary, default_forget, default_model,
-                                      default_image_size, forget_note)
+        DATASETS.add(name, DatasetInfo(name, fn, summary, default_forget, default_model,
+                                       default_image_size, forget_note))
         return fn
     return wrap
 
 
 def list_datasets() -> list[str]:
-    return sorted(_DATASETS)
+    return DATASETS.names()
 
 
 def dataset_info(name: str) -> DatasetInfo:
-    try:
-        return _DATASETS[name]
-    except KeyError:
-        raise SftcError(f"unknown dataset {name!r}; choose one of: {', '.join(list_datasets())}") from None
+    return DATASETS.find(name)
 
 
 def load_dataset(name: str, data_dir: str | Path | None = None, image_size: int | None = None,

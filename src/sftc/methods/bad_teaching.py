@@ -6,10 +6,10 @@ import torch
 from ..engine import Batch, RunContext
 from .base import Hyper, UnlearningMethod, positive, union_with_flags
 from .losses import kl_to_target
-from .registry import register
+from .registry import register_method
 
 
-@register
+@register_method
 class BadTeaching(UnlearningMethod):
     """Bad-Teaching, BD (Chundawat, Tarun, Mandal, Kankanhalli: Can Bad Teaching Induce
     Forgetting? Unlearning in Deep Networks Using an Incompetent Teacher, AAAI 2023; baseline of

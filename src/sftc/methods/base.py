@@ -50,6 +50,13 @@ class UnlearningMethod:
         hparams: hyperparameters with the paper's defaults.
         needs_original: the engine gives ``ctx.original``, a frozen copy of the starting model.
         sees_forget: whether the method reads forget samples at all (retrain and FT do not).
+        fresh_start: the method discards the input model's weights and starts from a newly
+            initialised model (the retrain-from-scratch oracle): a reference, not an unlearning
+            method to rank.
+        default_epochs, default_lr, default_scheduler: the recipe :func:`sftc.unlearn` uses where
+            the caller gives none: 3 epochs at a constant 5e-4 (every epoch a valid stopping
+            point); the oracle (and the training of the original): the training recipe, 30
+            epochs at 1e-3 with cosine annealing (section 5.2).
     """
 
     name: ClassVar[str] = ""
@@ -59,6 +66,10 @@ class UnlearningMethod:
     hparams: ClassVar[dict[str, Hyper]] = {}
     needs_original: ClassVar[bool] = False
     sees_forget: ClassVar[bool] = True
+    fresh_start: ClassVar[bool] = False
+    default_epochs: ClassVar[int] = 3
+    default_lr: ClassVar[float] = 5e-4
+    default_scheduler: ClassVar[str] = "constant"
 
     def __init__(self, **values: Any):
         unknown = sorted(set(values) - set(self.hparams))

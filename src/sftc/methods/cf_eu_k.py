@@ -5,12 +5,21 @@ from torch import nn
 
 from ..engine import RunContext
 from ..errors import SftcError
-from ..models import layer_sequence
+from ..models import canonical_model_name, layer_sequence
 from .base import Hyper, non_negative_int
 from .finetune import FineTune
-from .registry import register
+from .registry import register_method
 
 K_DEFAULT = 5  # the SFTC paper keeps k = 5 for both methods (section 5.5)
+#: k where the paper's 5 does not fit the architecture. The small CNN has 4 "layers" (stage1,
+#: stage2, stage3, head), so k = 5 cannot work; k = 1 freezes its first stage, the counterpart of
+#: ResNet-18's k = 5 (stem and first stage). Its rows then read CF-1 / EU-1.
+K_FOR_MODEL = {"small-cnn": 1}
+
+
+def default_k(model: str) -> int:
+    """The k of CF-k / EU-k for a registered architecture: 5 (the paper's), 1 on the small CNN."""
+    return K_FOR_MODEL.get(canonical_model_name(model), K_DEFAULT)
 
 
 def split_layers(model: nn.Module, k: int, who: str) -> tuple[list[tuple[str, nn.Module]],
@@ -31,7 +40,7 @@ def split_layers(model: nn.Module, k: int, who: str) -> tuple[list[tuple[str, nn
     return frozen, rest
 
 
-@register
+@register_method
 class CFk(FineTune):
     """CF-k, "catastrophically forgetting the last k layers" (Goel, Prabhu, Sanyal, Lim, Torr,
     Kumaraguru: Towards Adversarial Evaluations for Inexact Machine Unlearning, arXiv:2201.06640,
@@ -88,7 +97,7 @@ class CFk(FineTune):
         self.trained_names = [n for n, _ in rest]
 
 
-@register
+@register_method
 class EUk(CFk):
     """EU-k, "exact unlearning the last k layers" (Goel et al., arXiv:2201.06640, 2022; baseline
     of the SFTC paper, section 5.3).

@@ -1,11 +1,11 @@
 """FT: fine-tuning on the retain set (paper, section 5.3)."""
 from __future__ import annotations
 
-from .registry import register
+from .registry import register_method
 from .supervised import Supervised
 
 
-@register
+@register_method
 class FineTune(Supervised):
     """Fine-tuning (FT), the simplest baseline of the SFTC paper (Perifanis et al., EICC 2024,
     section 5.3; also Golatkar et al., CVPR 2020, and Kurmanji et al., NeurIPS 2023).

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 from ..engine import Batch, PlannedBatch, RunContext
 from .base import Hyper, UnlearningMethod, positive
-from .registry import register
+from .registry import register_method
 
 
 class RetainStream:
@@ -29,7 +29,7 @@ class RetainStream:
         return out
 
 
-@register
+@register_method
 class NegGradPlus(UnlearningMethod):
     """NegGrad+ ("advanced NegGrad"; Choi & Na, Towards Machine Unlearning Benchmarks: Forgetting
     the Personal Identities in Facial Recognition Systems, arXiv:2311.02240, 2023, after Golatkar et
@@ -91,7 +91,7 @@ class NegGradPlus(UnlearningMethod):
         return F.cross_entropy(logits[:n_retain], batch.y[:n_retain]) - self.forget_weight * forget_ce
 
 
-@register
+@register_method
 class NegGrad(NegGradPlus):
     """NegGrad: gradient ascent on the forget set only (Golatkar et al., Eternal Sunshine of the
     Spotless Net, CVPR 2020; the authors' ``neg_grad.py`` with ``advanced_neg_grad=False``).

@@ -1,29 +1,29 @@
-"""One registry of methods: ``list_methods()``, ``create_method(name, **hparams)``."""
+"""One registry of methods: ``@register_method``, ``list_methods()``, ``create_method(name, **hparams)``."""
 from __future__ import annotations
 
+from ..registry import Registry
 from .base import UnlearningMethod
-from ..errors import SftcError
 
-_METHODS: dict[str, type[UnlearningMethod]] = {}
+#: Method classes by their ``name`` (case-insensitive), listed in registration order.
+METHODS: Registry[type[UnlearningMethod]] = Registry("method", ignore_case=True)
 
 
-def register(cls: type[UnlearningMethod]) -> type[UnlearningMethod]:
+def register_method(cls: type[UnlearningMethod]) -> type[UnlearningMethod]:
     """Class decorator: make a method available by its ``name``."""
     if not cls.name:
         raise ValueError(f"{cls.__name__} has no name")
-    _METHODS[cls.name] = cls
-    return cls
+    return METHODS.add(cls.name, cls)
+
+
+register = register_method   # the older spelling
 
 
 def list_methods() -> list[str]:
-    return list(_METHODS)
+    return METHODS.names()
 
 
 def method_class(name: str) -> type[UnlearningMethod]:
-    try:
-        return _METHODS[name.lower()]
-    except KeyError:
-        raise SftcError(f"unknown method {name!r}; choose one of: {', '.join(_METHODS)}") from None
+    return METHODS.find(name)
 
 
 def create_method(name: str, **hparams) -> UnlearningMethod:

@@ -9,14 +9,14 @@ import torch.nn.functional as F
 from ..engine import Batch, RunContext
 from .base import Hyper, UnlearningMethod, non_negative_int, positive
 from .losses import kl_to_target
-from .registry import register
+from .registry import register_method
 
 
 def non_negative(value) -> str | None:
     return None if value >= 0 else "must be 0 or more"
 
 
-@register
+@register_method
 class SCRUB(UnlearningMethod):
     """SCRUB (Kurmanji, Triantafillou, Triantafillou: Towards Unbounded Machine Unlearning,
     NeurIPS 2023; baseline of the SFTC paper, section 5.3).

@@ -6,7 +6,7 @@ import torch.nn.functional as F
 
 from ..engine import Batch, RunContext
 from .base import Hyper, UnlearningMethod, in_unit_interval, positive, union_with_flags
-from .registry import register
+from .registry import register_method
 
 MAX_DRAWS = 32  # U(0.5, 1) draws per row; their sum (>= 16) exceeds any gap below |N(0,1)| = 16
 
@@ -69,7 +69,7 @@ def sftc_loss(student_logits: torch.Tensor, labels: torch.Tensor, flag: torch.Te
     return ce_retain + kl
 
 
-@register
+@register_method
 class SFTC(UnlearningMethod):
     """SFTC (Perifanis, Karypidis, Komodakis, Efraimidis; EICC 2024).
 

@@ -1,10 +1,23 @@
-"""The sensitivity figure (the paper's Figure 5): forget accuracy, test accuracy and MIA against
-one hyperparameter, the oracle's accuracies as dashed reference lines."""
+"""Everything a sweep writes: sensitivity.{csv,json}, report.md and sensitivity.png (Figure 5).
+
+The figure: forget accuracy, test accuracy and MIA against one hyperparameter, the oracle's
+accuracies as dashed reference lines.
+"""
 from __future__ import annotations
 
+import csv
+import io
 from pathlib import Path
 
+from ..io import atomic_write_json, atomic_write_text
+from ..metrics.mia import ATTACKER_NAMES
 from .plots import save_figure
+from .tables import fmt
+
+#: What a sweep point reports (mean and spread over seeds).
+SWEEP_KEYS = ("acc_retain", "acc_forget", "acc_test", "acc_err_retrain", "acc_dis",
+              "acc_err_original", "score", "js", "js_paper", "mia", "mia_attacker_acc",
+              "unlearn_seconds")
 
 SERIES = (("acc_forget", "forget accuracy", "tab:red", "o"),
           ("acc_test", "test accuracy", "tab:green", "s"),
@@ -56,3 +69,80 @@ def sensitivity_figure(points: list[dict], param: str, oracle: dict | None, path
     fig.suptitle(title or f"SFTC sensitivity to {PARAM_LABELS.get(param, param)}")
     fig.tight_layout()
     save_figure(fig, path)
+
+
+def write_sweep(out: Path, summary: dict, config: dict, manifest: dict, split) -> None:
+    """sensitivity.csv, sensitivity.json, sensitivity.png and report.md in ``out``."""
+    atomic_write_text(out / "sensitivity.csv", sensitivity_csv(summary["points"]))
+    atomic_write_json(out / "sensitivity.json", {"config": config, **summary})
+    ok_points = [p for p in summary["points"] if p.get("n_seeds")]
+    title = (f"SFTC on {config['dataset']} ({config['model']}, {config['epochs']} epochs, "
+             f"{len(config['seeds'])} seed(s)): {PARAM_LABELS[config['param']]}")
+    sensitivity_figure(ok_points, config["param"], summary["references"]["oracle"],
+                       out / "sensitivity.png", title=title)
+    atomic_write_text(out / "report.md", sweep_markdown(summary, config, manifest, split))
+
+
+def sensitivity_csv(points: list[dict]) -> str:
+    """One row per value: the point's parameters, then mean and spread of every reported key."""
+    columns = ["value", "lr", "tau", "c", "n_seeds"]
+    for key in SWEEP_KEYS:
+        columns += [key, f"{key}_std"]
+    columns.append("status")
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
+    writer.writeheader()
+    for p in points:
+        writer.writerow({k: ("" if p.get(k) is None else p.get(k)) for k in columns})
+    return buffer.getvalue()
+
+
+def sweep_markdown(summary: dict, c: dict, manifest: dict, split) -> str:
+    """report.md of a sweep: command, data, fixed values, attacker, machine, the references'
+    accuracies, the figure and one table row per value."""
+    param = c["param"]
+    last = manifest["sessions"][-1]
+    total = sum(s.get("wall_seconds") or 0.0 for s in manifest["sessions"])
+    fixed = {k: c[k] for k in ("lr", "tau", "c") if k != param}
+    ref_o, ref_r = summary["references"]["original"], summary["references"]["oracle"]
+    lines = [f"# Sensitivity of SFTC to {param}", "", "```", last.get("command") or
+             "(Python API)", "```", "",
+             f"- dataset {c['dataset']}" + (f" (training subset {c['train_subset']})"
+                                           if c["train_subset"] else "")
+             + f", image size {split.data.input_size}, forget `{split.forget_spec}` "
+             f"({len(split.forget)} samples); model {c['model']} trained {c['train_epochs']} "
+             f"epochs; seeds {', '.join(map(str, c['seeds']))}",
+             f"- SFTC {c['epochs']} epochs, fixed: "
+             + ", ".join(f"{k} = {v:g}" for k, v in fixed.items()),
+             f"- MIA: {ATTACKER_NAMES[c.get('mia_attacker', 'catboost')]} {c['mia_iterations']} "
+             f"iterations, {c['mia_folds']}-fold, {c['mia_features']}",
+             f"- device {last.get('device')}; machine: "
+             + ", ".join(f"{k} {v}" for k, v in (last.get("machine") or {}).items()),
+             "- versions: " + ", ".join(f"{k} {v}" for k, v in (last.get("versions") or {}).items()),
+             f"- wall time: {fmt(last.get('wall_seconds'), '{:.0f}')} s this session, "
+             f"{total:.0f} s in all", "",
+             f"Original: forget {fmt(ref_o.get('acc_forget'))}, test {fmt(ref_o.get('acc_test'))}; "
+             f"oracle: forget {fmt(ref_r.get('acc_forget'))}, test {fmt(ref_r.get('acc_test'))}.",
+             "", "![sensitivity](sensitivity.png)", "",
+             f"| {param} | forget acc | test acc | MIA | JS | Eq.5+6+7 | seconds |",
+             "|---:|---:|---:|---:|---:|---:|---:|"]
+    for p in summary["points"]:
+        if not p.get("n_seeds"):
+            lines.append(f"| {p['value']:g} | failed: {p.get('status')} | | | | | |")
+            continue
+        lines.append(f"| {p['value']:g} | {fmt(p.get('acc_forget'))} | {fmt(p.get('acc_test'))} | "
+                     f"{fmt(p.get('mia'))} | {fmt(p.get('js'))} | {fmt(p.get('score'))} | "
+                     f"{fmt(p.get('unlearn_seconds'), '{:.1f}')} |")
+    return "\n".join(lines) + "\n"
+
+
+def sweep_text(summary: dict) -> str:
+    """The points as aligned text (what ``sftc sweep`` prints)."""
+    lines = [f"{summary['param']:>8}  {'forget':>7}  {'test':>7}  {'MIA':>7}"]
+    for p in summary["points"]:
+        if p.get("n_seeds"):
+            lines.append(f"{p['value']:>8g}  {p['acc_forget']:7.4f}  {p['acc_test']:7.4f}  "
+                         f"{p.get('mia', float('nan')):7.4f}")
+        else:
+            lines.append(f"{p['value']:>8g}  failed: {p.get('status')}")
+    return "\n".join(lines)

@@ -33,6 +33,18 @@ ACCURACY_COLUMNS = (
 REFERENCE_ROWS = ("ORI", "RT")
 
 
+def fmt(value, spec: str = "{:.4f}") -> str:
+    """A value for prose and small tables: ``—`` when missing, ``∞`` when infinite."""
+    if value is None:
+        return "—"
+    if isinstance(value, float) and math.isinf(value):
+        return "∞"
+    try:
+        return spec.format(value)
+    except (ValueError, TypeError):
+        return str(value)
+
+
 def _value(row: dict, key: str):
     value = row.get(key)
     if isinstance(value, (int, float)) and not (isinstance(value, float) and math.isnan(value)):

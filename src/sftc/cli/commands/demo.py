@@ -9,12 +9,13 @@ from ... import api
 from ...checkpoints import save_state_dict
 from ...data import load_split
 from ...io import atomic_write_json, atomic_write_text, output_directory
-from ...methods import list_methods, method_class
+from ...methods import create_method, list_methods, method_class
+from ...methods.cf_eu_k import default_k
 from ...records import run_record
 from ...report import convergence_figure
-from ...report.paper import PAPER_METHOD_ORDER, demo_hparams
+from ...report.demo import PAPER_METHOD_ORDER, demo_markdown
 from ..common import add_seed_arg, note, positive_float, positive_int, recorded_args
-from ..render import METRIC_HELP, table1_text
+from ..render import table1_text
 
 TRACK = ("retain", "forget", "test")
 DEFAULT_FORGET = "random:0.1"
@@ -49,7 +50,7 @@ def register(sub) -> None:
 
 
 def chosen_methods(spec: str) -> list[str]:
-    names = [m for m in list_methods() if m != "retrain"] if spec == "all" else \
+    names = [m for m in list_methods() if not method_class(m).fresh_start] if spec == "all" else \
         [m.strip() for m in spec.split(",") if m.strip()]
     for name in names:
         method_class(name)  # unknown names fail here, before any work
@@ -82,12 +83,11 @@ def handle(args, extra) -> int:
                    disable=not progress, dynamic_ncols=True)
         for name in bar:
             bar.set_postfix(method=name)
-            hparams = demo_hparams(name, args.model)
+            hparams = {"k": default_k(args.model)} if "k" in method_class(name).hparams else {}
             result = api.unlearn(original.model, split, name, epochs=args.unlearn_epochs,
                                  lr=args.lr, track=TRACK, model_name=args.model, **hparams,
                                  **common)
-            label = method_class(name).label or name
-            label = label.replace("-k", f"-{hparams['k']}") if "k" in hparams else label
+            label = create_method(name, **hparams).label or name
             rows.append({"label": label, "method": name, **evaluate(result.model, result.seconds)})
             runs[label] = {"config": result.config, "history": result.history.rows,
                            "seconds": result.seconds}
@@ -112,7 +112,9 @@ def handle(args, extra) -> int:
         if sftc_row is not None:
             record["metrics"] = {k: v for k, v in sftc_row.items() if k not in ("label", "method")}
         atomic_write_json(tmp / "run.json", record)
-        atomic_write_text(tmp / "report.md", report_markdown(rows, split, args, record))
+        atomic_write_text(tmp / "report.md", demo_markdown(
+            rows, split, forget=args.forget, model=args.model, epochs=args.epochs,
+            unlearn_epochs=args.unlearn_epochs, lr=args.lr, out=args.out, record=record))
     print()
     print(f"Unlearning {len(split.forget)} of {len(split.train)} digits training samples "
           f"({args.model}; original and oracle trained {args.epochs} epochs; "
@@ -122,21 +124,3 @@ def handle(args, extra) -> int:
           f"({time.perf_counter() - started:.0f} s)")
     return 0
 
-
-def report_markdown(rows: list[dict], split, args, record: dict) -> str:
-    lines = [
-        "# sftc demo: unlearning on digits", "",
-        f"Forget set `{args.forget}`: {len(split.forget)} of {len(split.train)} training samples "
-        f"(class histogram {split.forget_summary()['class_histogram']}). Model `{args.model}`, "
-        f"original and oracle trained {args.epochs} epochs (Adam, lr 1e-3, cosine, batch 64); "
-        f"every method unlearns for {args.unlearn_epochs} epochs at lr {args.lr:g} (Adam, batch 64). "
-        "No learning-rate search here: `sftc benchmark --preset digits` runs the paper's protocol.",
-        "", table1_text(rows, style="markdown"), "",
-        "Bold: best, underlined: second best among the unlearning methods (ORI and RT are "
-        "references). Seconds: unlearning wall time; the oracle's row shows its training time.", "",
-        "![convergence](convergence.png)", "", "## Metrics", ""]
-    lines += [f"- `{key}`: {text}" for key, text in METRIC_HELP.items()]
-    lines += ["", "## Reproduce", "", "```", "sftc demo --out " + str(args.out) + " --overwrite",
-              "```", "", f"sftc {record['versions']['sftc']}, torch {record['versions']['torch']}, "
-              f"{record['machine']['platform']}."]
-    return "\n".join(lines) + "\n"

@@ -32,7 +32,8 @@ def register(sub) -> None:
     p.add_argument("--retrained", default=None,
                    help="the oracle's model.pt (sftc train --subset retain); enables Eq. 5 and 6")
     p.add_argument("--optimizer", choices=("adam", "sgd"), default="adam")
-    p.add_argument("--scheduler", choices=("constant", "cosine"), default="constant")
+    p.add_argument("--scheduler", choices=("constant", "cosine"), default=None,
+                   help="default: the method's (constant; retrain: cosine)")
     add_evaluation_args(p)
     p.add_argument("--out", required=True, help="output directory for model.pt and run.json "
                                                 "(never the folder of an input checkpoint)")
@@ -79,7 +80,7 @@ def handle(args, extra) -> int:
                                retrain_seconds=retrain_seconds_of(args.retrained))
         save_state_dict(result.model, tmp / "model.pt")
         config = {**recorded_args(args), **result.config, "model": model_name}
-        subset = "retain" if cls.name == "retrain" else "train"
+        subset = "retain" if cls.fresh_start else "train"   # the oracle never saw D_f
         atomic_write_json(tmp / "run.json", run_record(
             "unlearn", config, split, result.history, metrics,
             trained_on=trained_on(split, subset, forget=True), not_verified=notes))

@@ -1,0 +1,219 @@
+"""The configurations of a benchmark and a sweep, their checks, and preset -> config (make_config).
+
+A configuration holds everything that determines the numbers; the store compares it on resume.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields
+
+from ..data import dataset_info
+from ..errors import SftcError
+from ..methods import create_method, method_class
+from ..metrics.mia import ATTACKERS
+from ..models import canonical_model_name
+from .presets import Preset, get_preset, methods_for
+
+#: Parameters a sweep can vary, and the paper's ranges (section 5.6): learning rate 8e-5 ... 5e-3,
+#: τ in [0.5, 5] step 0.5, c in [0, 1] step 0.1.
+PARAMS = ("lr", "tau", "c")
+DEFAULT_VALUES = {
+    "lr": (8e-5, 9e-5) + tuple(m * 1e-4 for m in range(1, 10)) + tuple(m * 1e-3 for m in range(1, 6)),
+    "tau": tuple(0.5 * i for i in range(1, 11)),
+    "c": tuple(round(0.1 * i, 1) for i in range(0, 11)),
+}
+
+
+@dataclass
+class ReferenceConfig:
+    """What the benchmark and the sweep share: the data, the reference models' recipe, the seeds
+    and the attacker (all compared on resume)."""
+
+    dataset: str = "digits"
+    model: str = "small-cnn"
+    train_epochs: int = 30
+    train_lr: float = 1e-3
+    seeds: tuple[int, ...] = (0,)
+    batch_size: int = 64
+    image_size: int | None = None
+    train_subset: int | None = None
+    forget: str | None = None
+    forget_seed: int = 0
+    split_seed: int = 0
+    data_dir: str | None = None
+    augment: bool = False
+    mia_iterations: int = 1000
+    mia_features: str = "logits"
+    mia_attacker: str = "catboost"
+    mia_folds: int = 5
+
+    @classmethod
+    def from_preset(cls, preset: Preset):
+        """The configuration a preset describes: every field of the preset this class has."""
+        own = {f.name for f in fields(cls)}
+        return cls(**{f.name: getattr(preset, f.name) for f in fields(preset) if f.name in own})
+
+    def validate_reference(self) -> None:
+        dataset_info(self.dataset)
+        self.model = canonical_model_name(self.model)
+        self.seeds = tuple(int(s) for s in self.seeds)
+        if not self.seeds:
+            raise SftcError("no seeds given; pass --seeds 0,1,... (at least one)")
+        if len(set(self.seeds)) != len(self.seeds):
+            raise SftcError(f"--seeds repeats a seed: {list(self.seeds)}")
+        if self.train_subset is not None and self.train_subset < 2:
+            raise SftcError(f"--train-subset must be at least 2 images, got {self.train_subset}")
+        if self.train_epochs < 1:
+            raise SftcError(f"--train-epochs must be at least 1, got {self.train_epochs}")
+        if self.batch_size < 1:
+            raise SftcError(f"--batch-size must be at least 1, got {self.batch_size}")
+        if self.mia_iterations < 1:
+            raise SftcError(f"--mia-iterations must be at least 1, got {self.mia_iterations}")
+        if self.mia_attacker not in ATTACKERS:
+            raise SftcError(f"--mia-attacker must be one of {', '.join(ATTACKERS)}, "
+                            f"got {self.mia_attacker!r}")
+        if self.mia_features not in ("logits", "softmax"):
+            raise SftcError(f"--mia-features must be logits or softmax, got {self.mia_features!r}")
+
+    def reference_dict(self) -> dict:
+        d = asdict(self)
+        if d["mia_attacker"] == "catboost":  # the default: absent, so older outputs still resume
+            del d["mia_attacker"]
+        d["seeds"] = list(self.seeds)
+        return d
+
+
+@dataclass
+class BenchmarkConfig(ReferenceConfig):
+    """Everything that determines a benchmark's numbers (compared on resume)."""
+
+    lrs: tuple[float, ...] = (1e-3,)
+    max_epochs: int = 4
+    methods: tuple[tuple[str, dict], ...] = field(default_factory=lambda: methods_for("small-cnn"))
+    js: str = "textbook"
+
+    def validate(self) -> None:
+        self.validate_reference()
+        self.lrs = tuple(float(v) for v in self.lrs)
+        if not self.lrs:
+            raise SftcError("the learning-rate grid is empty; pass --lrs with at least one value")
+        bad = [v for v in self.lrs if not (v > 0 and math.isfinite(v))]
+        if bad:
+            raise SftcError(f"learning rates must be positive numbers, got {bad[0]!r} in --lrs")
+        if len(set(self.lrs)) != len(self.lrs):
+            raise SftcError(f"--lrs repeats a value: {list(self.lrs)}")
+        if self.max_epochs < 1:
+            raise SftcError(f"--max-epochs must be at least 1, got {self.max_epochs}")
+        if self.js not in ("textbook", "paper"):
+            raise SftcError(f"--js must be textbook or paper, got {self.js!r}")
+        if not self.methods:
+            raise SftcError("no methods given; pass --methods (see 'sftc methods')")
+        methods = []
+        for name, hparams in self.methods:
+            cls = method_class(name)
+            if cls.fresh_start:
+                raise SftcError(f"{cls.name!r} starts from a fresh model: it is the RT reference "
+                                "row of every benchmark; leave it out of --methods")
+            create_method(cls.name, **hparams)          # rejects unknown or invalid hparams
+            methods.append((cls.name, dict(hparams)))
+        keys = [method_key(n, h) for n, h in methods]
+        if len(set(keys)) != len(keys):
+            raise SftcError(f"--methods lists a method twice: {', '.join(keys)}")
+        self.methods = tuple(methods)
+
+    def to_dict(self) -> dict:
+        d = self.reference_dict()
+        d["lrs"] = list(self.lrs)
+        d["methods"] = [{"name": n, "hparams": dict(h)} for n, h in self.methods]
+        return d
+
+
+@dataclass
+class SweepConfig(ReferenceConfig):
+    """Everything that determines a sweep's numbers (compared on resume): the shared reference
+    settings plus the swept parameter, its values and the fixed ones."""
+
+    param: str = "lr"
+    values: tuple[float, ...] = ()
+    lr: float = 1e-3
+    tau: float = 1.0
+    c: float = 0.0
+    epochs: int = 2
+
+    def validate(self) -> None:
+        if self.param not in PARAMS:
+            raise SftcError(f"unknown sweep parameter {self.param!r}; choose one of: "
+                            f"{', '.join(PARAMS)}")
+        self.validate_reference()
+        if not self.values:
+            self.values = DEFAULT_VALUES[self.param]
+        self.values = tuple(float(v) for v in self.values)
+        if len(set(self.values)) != len(self.values):
+            raise SftcError(f"--values repeats a value: {list(self.values)}")
+        if self.epochs < 1:
+            raise SftcError(f"--epochs must be at least 1, got {self.epochs}")
+        for value in self.values:
+            point = self.point(value)
+            if not (point["lr"] > 0 and math.isfinite(point["lr"])):
+                raise SftcError(f"learning rates must be positive numbers, got {point['lr']!r}")
+            create_method("sftc", tau=point["tau"], c=point["c"])   # checks τ > 0, c in [0, 1]
+
+    def point(self, value: float) -> dict:
+        """SFTC's learning rate, τ and c at one value of the swept parameter."""
+        p = {"lr": self.lr, "tau": self.tau, "c": self.c}
+        p[self.param] = value
+        return p
+
+    def to_dict(self) -> dict:
+        d = self.reference_dict()
+        d["values"] = list(self.values)
+        return d
+
+
+def make_config(cls, preset: str | None = None, *, dataset: str | None = None,
+                model: str | None = None, **options):
+    """The configuration of class ``cls`` for a preset and options; returns (config, preset).
+
+    Start from the preset (for another ``model``, its variant for that architecture) or, without
+    one, from ``dataset`` (default digits) and ``model`` (default: the dataset's) with the paper's
+    methods for that model; then every option that is not None replaces the field of that name.
+    The result is validated.
+    """
+    chosen = get_preset(preset) if preset else None
+    if chosen is not None:
+        if model:
+            chosen = chosen.with_model(canonical_model_name(model))
+        config = cls.from_preset(chosen)
+    else:
+        dataset_name = dataset or "digits"
+        model_name = canonical_model_name(model or dataset_info(dataset_name).default_model)
+        config = cls(dataset=dataset_name, model=model_name)
+        if hasattr(config, "methods"):
+            config.methods = methods_for(model_name)
+    if dataset:
+        config.dataset = dataset
+    own = {f.name for f in fields(config)}
+    for name, value in options.items():
+        if name not in own:
+            raise TypeError(f"{cls.__name__} has no field {name!r}")
+        if value is not None:
+            setattr(config, name, value)
+    config.validate()
+    return config, chosen
+
+
+def method_key(name: str, hparams: dict) -> str:
+    """A file-system-safe key: ``sftc``, ``cf-k_k-1``, ``sftc_c-0.5_tau-2``."""
+    parts = [name.replace("+", "plus")]
+    parts += [f"{k}-{v:g}" if isinstance(v, float) else f"{k}-{v}" for k, v in sorted(hparams.items())]
+    return "_".join(parts)
+
+
+def method_label(name: str, hparams: dict) -> str:
+    """The Table-1 row label (``CF-5`` for cf-k with k = 5)."""
+    return create_method(name, **hparams).label or name
+
+
+def number_text(value: float) -> str:
+    """A learning rate or swept value as paths and labels write it (``0.001``, ``5e-05``)."""
+    return f"{value:g}"

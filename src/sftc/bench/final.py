@@ -1,0 +1,146 @@
+"""Table 1 as data: per method the kept setting, JS and MIA there, and means over seeds.
+
+From the grid's runs: the kept (learning rate, epoch) per method, JS and MIA at that setting for
+every seed (persisted under ``final/``), and each row's means and spreads over seeds.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from .config import BenchmarkConfig, method_key, method_label
+from .evaluation import accuracy_errors, costly_metrics
+from .grid import GridResults
+from .progress import Progress, Unit
+from .references import References
+from .selection import Setting, candidate_scores, select_setting
+from .stats import aggregate
+from .store import Store
+
+REFERENCE_ROWS = ("ORI", "RT")
+#: What a method's row keeps of its run at the kept epoch.
+KEPT = ("acc_retain", "acc_forget", "acc_test", "acc_err_retrain", "acc_dis", "acc_err_original",
+        "score")
+
+
+class Final:
+    def __init__(self, config: BenchmarkConfig, split, store: Store, references: References):
+        self.config = config
+        self.split = split
+        self.store = store
+        self.references = references
+
+    def row_keys(self) -> list[str]:
+        return list(REFERENCE_ROWS) + [method_key(n, h) for n, h in self.config.methods]
+
+    def units(self) -> list[Unit]:
+        return [Unit(f"final:{row}:{seed}", "final", f"JS/MIA {row} seed {seed}",
+                     0.5 * len(self.split.train), done=self.store.final_done(row, seed))
+                for row in self.row_keys() for seed in self.config.seeds]
+
+    def metrics(self, row: str, seed: int, setting: Setting | None, logits: dict, base: dict,
+                progress: Progress) -> dict:
+        """JS and MIA of one row and seed on top of ``base`` (stored; read back when present)."""
+        path = self.store.final_path(row, seed, setting)
+        stored = self.store.read_json(path)
+        if stored is not None:
+            return stored
+        unit = f"final:{row}:{seed}"
+        progress.start(unit)
+        ref = self.references.get(seed)
+        c = self.config
+        metrics = costly_metrics(logits, ref.logits["original"], self.split,
+                                 self.references.members(seed), seed=seed,
+                                 mia_iterations=c.mia_iterations, mia_features=c.mia_features,
+                                 mia_folds=c.mia_folds, mia_attacker=c.mia_attacker)
+        record = {**base, **metrics, "seed": seed}
+        self.store.write_json(path, record)
+        progress.finish(unit)
+        return record
+
+    def reference_rows(self, progress: Progress) -> dict[str, dict]:
+        ori, rt = [], []
+        for seed in self.config.seeds:
+            ref = self.references.get(seed)
+            acc_o, acc_r = ref.acc["original"], ref.acc["oracle"]
+            base_o = {**acc_o, **accuracy_errors(acc_o, acc_o, acc_r),
+                      "retrain_seconds": ref.retrain_seconds}
+            ori.append(self.metrics("ORI", seed, None, ref.logits["original"], base_o, progress))
+            base_r = {**acc_r, **accuracy_errors(acc_r, acc_o, acc_r),
+                      "unlearn_seconds": ref.retrain_seconds,
+                      "retrain_seconds": ref.retrain_seconds, "time_ratio": 1.0}
+            rt.append(self.metrics("RT", seed, None, ref.logits["oracle"], base_r, progress))
+        return {"ORI": {"label": "ORI", "method": "original", "seeds": ori},
+                "RT": {"label": "RT", "method": "retrain", "seeds": rt}}
+
+    def method_row(self, name: str, hp: dict, runs: dict, progress: Progress) -> tuple[dict, dict]:
+        """A method's row entry (kept setting, per-seed metrics) and its candidates' scores."""
+        c = self.config
+        mkey = method_key(name, hp)
+        points, problems = {}, []
+        for (lr, seed), result in runs.items():
+            if result["status"] != "ok":
+                problems.append({"lr": lr, "seed": seed, "status": result["status"],
+                                 "reason": result["reason"]})
+            for r in result["rows"]:
+                if r["epoch"] >= 1:
+                    points[(lr, r["epoch"], seed)] = r
+        setting = select_setting(points, c.seeds)
+        entry = {"label": method_label(name, hp), "method": name, "hparams": hp,
+                 "problems": problems, "setting": asdict(setting) if setting else None,
+                 "seeds": []}
+        if setting is None:
+            entry["failed"] = True
+            entry["reason"] = ("no learning rate and epoch finished on every seed"
+                               + (f" ({problems[0]['status']}: {problems[0]['reason']})"
+                                  if problems else ""))
+            for seed in c.seeds:
+                progress.finish(f"final:{mkey}:{seed}", measured=False)
+            return entry, candidate_scores(points, c.seeds)
+        for seed in c.seeds:
+            run = runs[(setting.lr, seed)]
+            row = next(r for r in run["rows"] if r["epoch"] == setting.epoch)
+            ref = self.references.get(seed)
+            logits = self.store.load_logits(self.store.run_dir(mkey, setting.lr, seed) / "logits.pt")
+            base = {k: row[k] for k in KEPT}
+            base["unlearn_seconds"] = row["seconds"]
+            base["retrain_seconds"] = ref.retrain_seconds
+            base["time_ratio"] = (row["seconds"] / ref.retrain_seconds
+                                  if ref.retrain_seconds else None)
+            entry["seeds"].append(self.metrics(mkey, seed, setting, logits[setting.epoch], base,
+                                               progress))
+        return entry, candidate_scores(points, c.seeds)
+
+    def table(self, results: GridResults, progress: Progress) -> dict:
+        """``rows`` (one aggregated row per Table-1 row), ``per_row`` (per-seed records),
+        ``selection_grid`` (every candidate's mean score) and the grid's ``results``."""
+        per_row = self.reference_rows(progress)
+        selection_grid = {}
+        for name, hp in self.config.methods:
+            mkey = method_key(name, hp)
+            per_row[mkey], selection_grid[mkey] = self.method_row(name, hp, results[mkey], progress)
+        rows = [table_row(key, entry, self.config.js) for key, entry in per_row.items()]
+        return {"rows": rows, "per_row": per_row, "selection_grid": selection_grid,
+                "results": results}
+
+
+def table_row(key: str, entry: dict, js: str) -> dict:
+    """One row of Table 1: label, means and spreads over seeds, the kept setting and problems."""
+    row = {"label": entry["label"], "key": key, "method": entry["method"],
+           "n_seeds": len(entry["seeds"])}
+    if entry.get("failed"):
+        row.update(failed=True, reason=entry["reason"])
+    else:
+        row.update(aggregate(entry["seeds"]))
+    if entry.get("setting"):
+        row["lr"] = entry["setting"]["lr"]
+        row["epoch"] = entry["setting"]["epoch"]
+    if entry.get("problems"):
+        row["problems"] = entry["problems"]
+    if entry.get("hparams"):
+        row["hparams"] = entry["hparams"]
+    if js == "paper":
+        row["js_textbook"] = row.get("js")
+        row["js"] = row.get("js_paper")
+        if "js_paper_std" in row:
+            row["js_std"] = row["js_paper_std"]
+    return row

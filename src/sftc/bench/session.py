@@ -1,0 +1,54 @@
+"""What a benchmark and a sweep share: opened store, split, references, one tracked session.
+
+Both compose a :class:`Session` (neither inherits the other): it validates the configuration,
+opens the output directory (:class:`~sftc.bench.store.Store`), loads the split and sets up the
+reference models, and :meth:`Session.run` records a session in the manifest around the steps,
+with the progress display.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, TypeVar
+
+from ..engine import resolve_device
+from .cache import default_cache_dir
+from .progress import Progress, Unit
+from .references import References
+from .split import make_split
+from .store import Store
+
+T = TypeVar("T")
+
+
+class Session:
+    def __init__(self, config, out: str | Path, *, kind: str, device: str = "auto",
+                 cache_dir: str | Path | None = None, progress: bool = True,
+                 resume: bool = False, command: str | None = None, split=None, log=None):
+        config.validate()
+        self.config = config
+        self.device = resolve_device(device)
+        self.device_name = device
+        self.progress = progress
+        self.command = command
+        self.log = log or (lambda text: None)
+        self.store = Store.open(out, config, kind=kind, resume=resume)
+        self.split = split if split is not None else make_split(config)
+        self.references = References(
+            config, self.split, self.store,
+            Path(cache_dir) if cache_dir is not None else default_cache_dir(),
+            device_name=device, device=self.device, progress=progress)
+
+    def run(self, units: list[Unit], steps: Callable[[Progress], T], desc: str) -> T:
+        """``steps(progress)`` inside a session of the manifest, with the progress display;
+        the session is marked finished only when the steps return."""
+        self.store.begin_session(self.config, self.command, self.device)
+        note = self.store.resume_note(units)
+        if note:
+            self.log(note)
+        progress = Progress(units, enabled=self.progress, desc=desc)
+        try:
+            result = steps(progress)
+        finally:
+            progress.close()
+        self.store.end_session()
+        return result

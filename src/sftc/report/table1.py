@@ -1,0 +1,157 @@
+"""A benchmark's Table 1 as files: table1.{md,csv,json,tex} and selection.csv.
+
+Rendered from the rows and the configuration, which table1.json holds, so the tables can be
+rendered again from it (:func:`table1_files_from_json`).
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from pathlib import Path
+
+from .latex import latex_table
+from .tables import TABLE1_COLUMNS, Column, fmt, format_table, rank_marks, table_rows_csv
+
+EXTRA_COLUMNS = (
+    Column("lr", "kept lr", fmt="{:g}"), Column("epoch", "kept epoch", fmt="{:d}"),
+    Column("acc_retain", "Acc retain"), Column("acc_forget", "Acc forget"),
+    Column("acc_test", "Acc test"), Column("js_paper", "JS (authors' code)"),
+    Column("mia_attacker_acc", "MIA attacker acc"),
+    Column("unlearn_seconds", "seconds", fmt="{:.2f}"),
+    Column("retrain_seconds", "retrain seconds", fmt="{:.2f}"),
+    Column("time_ratio", "time / retrain", fmt="{:.3f}"), Column("n_seeds", "seeds", fmt="{:d}"))
+#: The paper keeps every method's time under this fraction of the oracle's training time.
+TIME_BUDGET = 0.15
+
+
+def display_rows(rows: list[dict]) -> list[dict]:
+    """Rows for the human-readable tables: a method with failed or diverged runs gets a †."""
+    out = []
+    for row in rows:
+        r = dict(row)
+        r["display"] = row["label"] + (" †" if row.get("problems") and not row.get("failed") else "")
+        out.append(r)
+    return out
+
+
+def footnotes(rows: list[dict]) -> list[str]:
+    notes = []
+    for row in rows:
+        if row.get("failed"):
+            notes.append(f"{row['label']}: failed: {row.get('reason')}")
+        problems = row.get("problems") or []
+        if problems and not row.get("failed"):
+            shown = "; ".join(f"lr {p['lr']:g} seed {p['seed']}: {p['status']} ({p['reason']})"
+                              for p in problems[:3])
+            more = f"; and {len(problems) - 3} more" if len(problems) > 3 else ""
+            notes.append(f"† {row['label']}: {len(problems)} run(s) of the grid did not finish: "
+                         f"{shown}{more}. Settings they did not reach were not candidates.")
+    return notes
+
+
+def times_table(rows: list[dict]) -> str:
+    lines = ["| Method | kept lr | kept epochs | unlearning s | retraining s | time / retrain | "
+             f"≤ {TIME_BUDGET:.0%} |", "|---|---:|---:|---:|---:|---:|:---:|"]
+    for row in rows:
+        if row["label"] in ("ORI",) or row.get("failed"):
+            continue
+        ratio = row.get("time_ratio")
+        flag = "—" if ratio is None or row["label"] == "RT" else (
+            "yes" if ratio <= TIME_BUDGET else "**no, exceeds**")
+        lines.append(f"| {row['label']} | {fmt(row.get('lr'), '{:g}')} | "
+                     f"{fmt(row.get('epoch'), '{:d}')} | {fmt(row.get('unlearn_seconds'), '{:.2f}')} | "
+                     f"{fmt(row.get('retrain_seconds'), '{:.2f}')} | "
+                     f"{fmt(ratio, '{:.1%}')} | {flag} |")
+    return "\n".join(lines)
+
+
+def accuracy_table(rows: list[dict]) -> str:
+    """Accuracies behind the errors, and the MIA attacker's own cross-validated accuracy."""
+    lines = ["| Method | Acc retain | Acc forget | Acc test | MIA attacker acc | JS (authors' code) |",
+             "|---|---:|---:|---:|---:|---:|"]
+    for row in rows:
+        if row.get("failed"):
+            continue
+        lines.append(f"| {row['label']} | {fmt(row.get('acc_retain'))} | "
+                     f"{fmt(row.get('acc_forget'))} | {fmt(row.get('acc_test'))} | "
+                     f"{fmt(row.get('mia_attacker_acc'))} | {fmt(row.get('js_paper'))} |")
+    return "\n".join(lines)
+
+
+def table1_markdown(rows: list[dict], config: dict) -> str:
+    """table1.md: Table 1 with its marks and footnotes, the kept settings and times, and the
+    accuracies behind the errors."""
+    seeds = config["seeds"]
+    js_name = ("textbook Jensen-Shannon (Eq. 8, ≤ ln 2)" if config["js"] == "textbook" else
+               "the authors' code's JS (½KL(R‖P) + ½KL(R‖Q), unbounded)")
+    md = [f"# Table 1: {config['dataset']}, {config['model']}", "",
+          f"Mean ± standard deviation over {len(seeds)} seed(s) ({', '.join(map(str, seeds))}). "
+          "Best per column in **bold**, second <u>underlined</u>, among the unlearning methods "
+          "(ORI and RT are references, not ranked), as in the paper. JS is the " + js_name + ".",
+          "", format_table(display_rows(rows), TABLE1_COLUMNS, style="markdown",
+                           label_key="display"), ""]
+    notes = footnotes(rows)
+    if notes:
+        md += [*(f"- {n}" for n in notes), ""]
+    md += ["## Kept settings and unlearning time", "",
+           "Kept (learning rate, epochs): the argmin of Eq. 5 + 6 + 7 averaged over seeds. Time: "
+           "the method's own wall time (evaluation excluded) as a fraction of the oracle's "
+           f"training time; the paper keeps every method under {TIME_BUDGET:.0%}.", "",
+           times_table(rows), "",
+           "## Accuracies and the MIA attacker", "",
+           "Means over seeds. Retain accuracy is measured on the MIA's member sample (a class-"
+           "balanced sample of the retain set as large as the test set). The attacker's accuracy is "
+           "its own cross-validated accuracy at telling those members from test samples: near 0.5 "
+           "it cannot tell them apart even on the data it trained on, and its MIA column says "
+           "little about forgetting.", "", accuracy_table(rows), ""]
+    return "\n".join(md)
+
+
+def table1_files(rows: list[dict], config: dict) -> dict[str, str | dict]:
+    """``{file name: text}`` for table1.md, .csv and .tex, and the object of table1.json."""
+    marks = rank_marks(rows, TABLE1_COLUMNS)
+    caption = (f"Unlearning on {config['dataset']} with {config['model']}: mean over "
+               f"{len(config['seeds'])} seed(s); best in bold, second underlined.")
+    return {
+        "table1.md": table1_markdown(rows, config),
+        "table1.csv": table_rows_csv(rows, tuple(TABLE1_COLUMNS) + EXTRA_COLUMNS),
+        "table1.json": {
+            "dataset": config["dataset"], "model": config["model"],
+            "seeds": list(config["seeds"]),
+            "columns": [{"key": col.key, "header": col.header, "better": col.better}
+                        for col in TABLE1_COLUMNS],
+            "rows": [dict(r) for r in rows],
+            "marks": [{"row": rows[i]["label"], "column": key, "mark": mark}
+                      for (i, key), mark in sorted(marks.items())],
+            "js": config["js"], "config": config},
+        "table1.tex": latex_table(display_rows(rows), TABLE1_COLUMNS, caption=caption,
+                                  label=f"tab:{config['dataset']}-{config['model']}",
+                                  label_key="display"),
+    }
+
+
+def selection_csv(rows: list[dict], selection_grid: dict) -> str:
+    """selection.csv: every (method, lr, epoch) candidate, its mean score, and the kept one."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["method", "lr", "epoch", "mean_score_eq5_6_7", "kept"])
+    kept = {r["key"]: (r.get("lr"), r.get("epoch")) for r in rows}
+    for mkey, grid in selection_grid.items():
+        for (lr, epoch), score in sorted(grid.items()):
+            writer.writerow([mkey, f"{lr:g}", epoch, f"{score:.6f}",
+                             "yes" if kept.get(mkey) == (lr, epoch) else ""])
+    return buffer.getvalue()
+
+
+_NON_FINITE = {"inf": math.inf, "-inf": -math.inf, "nan": math.nan}
+
+
+def table1_files_from_json(path: str | Path) -> dict[str, str | dict]:
+    """:func:`table1_files` again from a written table1.json (non-finite numbers, which JSON
+    stores as ``"inf"``, read back as floats)."""
+    data = json.loads(Path(path).read_text())
+    rows = [{k: _NON_FINITE.get(v, v) if isinstance(v, str) and k != "label" else v
+             for k, v in row.items()} for row in data["rows"]]
+    return table1_files(rows, data["config"])
