@@ -10,6 +10,7 @@ import pytest
 import torch
 
 import sftc
+from sftc.errors import SftcError
 from sftc.bench import BenchmarkConfig, SweepConfig, run_benchmark, run_sweep, select_setting
 from sftc.bench import cache as cache_mod
 from sftc.bench import grid as grid_mod
@@ -438,3 +439,40 @@ def test_published_tables_render_again_byte_for_byte(name, tmp_path):
     write_files(tmp_path, table1_files_from_json(published / "table1.json"))
     for file in ("table1.md", "table1.csv", "table1.json", "table1.tex"):
         assert (tmp_path / file).read_bytes() == (published / file).read_bytes(), file
+
+
+def test_two_benchmarks_into_one_out_cannot_mix_their_grids(tmp_path, tiny_split):
+    """The second run into an --out that another run holds is refused at once (issue 8)."""
+    from sftc.io import run_lock
+
+    out = tmp_path / "shared"
+    with run_lock(out.resolve()):
+        with pytest.raises(SftcError, match="is writing --out"):
+            bench(tmp_path, tiny_split, out="shared")
+    assert not out.exists()
+    bench(tmp_path, tiny_split, out="shared")                 # free again: it runs
+    assert not (tmp_path / ".shared.lock").exists()           # and releases the lock
+
+
+def test_a_benchmark_removes_partial_files_of_a_killed_run(tmp_path, tiny_split):
+    bench(tmp_path, tiny_split)
+    partial = tmp_path / "out" / "runs" / ".result.json.abc123.partial"
+    partial.parent.mkdir(parents=True, exist_ok=True)
+    partial.write_text("{")
+    bench(tmp_path, tiny_split)                               # resumes, cleans up
+    assert not partial.exists()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--seeds", "0,-1"], "--seeds must be a whole number"),
+    (["--forget-seed", "-2"], "--forget-seed: must be at least 0"),
+    (["--max-epochs", "0"], "--max-epochs: must be at least 1"),
+    (["--train-subset", "1"], "--train-subset: must be at least 2"),
+])
+def test_benchmark_numbers_are_checked_before_work(argv, message, tmp_path, capsys):
+    from sftc.cli import main
+
+    code = main(["benchmark", "--out", str(tmp_path / "b"), *argv])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and message in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "b").exists()

@@ -54,9 +54,12 @@ class Benchmark:
         def steps(progress: Progress) -> dict:
             return self.final.table(self.grid.run(progress), progress)
 
-        table = self.session.run(self.units(), steps, desc="benchmark")
-        write_benchmark(self.out, table, self.config.to_dict(), self.store.manifest, self.split,
-                        self.preset)
+        try:
+            table = self.session.run(self.units(), steps, desc="benchmark")
+            write_benchmark(self.out, table, self.config.to_dict(), self.store.manifest,
+                            self.split, self.preset)
+        finally:
+            self.store.close()    # --out is free for the next run only now
         return table
 
 

@@ -22,7 +22,7 @@ import torch
 
 from ..checkpoints import load_into, save_state_dict
 from ..data import Split
-from ..io import atomic_write_json
+from ..io import atomic_write_json, run_lock
 from ..models import create_model
 
 
@@ -129,14 +129,19 @@ def get_or_train(cache_dir: Path | str | None, spec: TrainSpec, split: Split, de
     found = lookup(cache_dir, spec, split)
     if found is not None:
         return found
-    result = api.train(split, spec.model, epochs=spec.epochs, lr=spec.lr,
-                       batch_size=spec.batch_size, seed=spec.seed, device=device,
-                       augment=spec.augment, subset=spec.subset, progress=progress)
     key = cache_key(spec, split)
     entry = _entry_dir(cache_dir, spec, split, key)
-    save_state_dict(result.model, entry / "model.pt")
-    atomic_write_json(entry / "meta.json", {
-        "key": key, "inputs": spec.key_inputs(split), "seconds": result.seconds,
-        "history": result.history.rows, "device": str(next(result.model.parameters()).device),
-        "machine": machine()})
+    # Two runs that need the same entry train it once: the second waits, then loads it.
+    with run_lock(entry, what="the reference cache entry", wait=True):
+        found = lookup(cache_dir, spec, split)
+        if found is not None:
+            return found
+        result = api.train(split, spec.model, epochs=spec.epochs, lr=spec.lr,
+                           batch_size=spec.batch_size, seed=spec.seed, device=device,
+                           augment=spec.augment, subset=spec.subset, progress=progress)
+        save_state_dict(result.model, entry / "model.pt")
+        atomic_write_json(entry / "meta.json", {
+            "key": key, "inputs": spec.key_inputs(split), "seconds": result.seconds,
+            "history": result.history.rows, "device": str(next(result.model.parameters()).device),
+            "machine": machine()})
     return Reference(result.model, result.seconds, result.history.rows, False, key, entry)

@@ -8,6 +8,7 @@ import math
 from dataclasses import asdict, dataclass, field, fields
 
 from ..data import dataset_info
+from ..data.forget import check_seed
 from ..errors import SftcError
 from ..methods import create_method, method_class
 from ..metrics.mia import ATTACKERS
@@ -61,6 +62,10 @@ class ReferenceConfig:
             raise SftcError("no seeds given; pass --seeds 0,1,... (at least one)")
         if len(set(self.seeds)) != len(self.seeds):
             raise SftcError(f"--seeds repeats a seed: {list(self.seeds)}")
+        for seed in self.seeds:
+            check_seed(seed, "--seeds")
+        check_seed(self.forget_seed, "--forget-seed")
+        check_seed(self.split_seed, "--split-seed")
         if self.train_subset is not None and self.train_subset < 2:
             raise SftcError(f"--train-subset must be at least 2 images, got {self.train_subset}")
         if self.train_epochs < 1:

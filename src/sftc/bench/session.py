@@ -32,11 +32,15 @@ class Session:
         self.command = command
         self.log = log or (lambda text: None)
         self.store = Store.open(out, config, kind=kind, resume=resume)
-        self.split = split if split is not None else make_split(config)
-        self.references = References(
-            config, self.split, self.store,
-            Path(cache_dir) if cache_dir is not None else default_cache_dir(),
-            device_name=device, device=self.device, progress=progress)
+        try:
+            self.split = split if split is not None else make_split(config)
+            self.references = References(
+                config, self.split, self.store,
+                Path(cache_dir) if cache_dir is not None else default_cache_dir(),
+                device_name=device, device=self.device, progress=progress)
+        except BaseException:
+            self.store.close()
+            raise
 
     def run(self, units: list[Unit], steps: Callable[[Progress], T], desc: str) -> T:
         """``steps(progress)`` inside a session of the manifest, with the progress display;
@@ -48,7 +52,7 @@ class Session:
         progress = Progress(units, enabled=self.progress, desc=desc)
         try:
             result = steps(progress)
+            self.store.end_session()
         finally:
             progress.close()
-        self.store.end_session()
         return result

@@ -17,18 +17,21 @@ from __future__ import annotations
 import io
 import json
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 import torch
 
 from ..errors import SftcError
-from ..io import atomic_write_bytes, atomic_write_json
+from ..io import PARTIAL, atomic_write_bytes, atomic_write_json, run_lock
 from .config import number_text
 from .provenance import session_record
 
 
 class Store:
-    """One output directory; :meth:`open` is the one way in (it creates or checks ``out``)."""
+    """One output directory; :meth:`open` is the one way in (it locks ``out``, then creates or
+    checks it). The lock is held until :meth:`close`: two benchmarks into one ``--out`` cannot
+    mix their grids, the second is refused."""
 
     def __init__(self, out: str | Path, kind: str):
         self.out = Path(out)
@@ -37,14 +40,34 @@ class Store:
         self.manifest: dict | None = None
         self.resuming = False
         self._started = 0.0
+        self._lock = ExitStack()
 
     @classmethod
     def open(cls, out: str | Path, config, *, kind: str, resume: bool = False) -> "Store":
         """The store at ``out`` for ``config``: a new (empty) directory, or one holding the same
         ``kind`` with the same configuration (then ``resuming``). Anything else is refused."""
         store = cls(out, kind)
-        store.resuming = store._check(config, resume)
+        store._lock.enter_context(run_lock(store.out.resolve()))
+        try:
+            store.resuming = store._check(config, resume)
+            store._remove_partial_files()
+        except BaseException:
+            store.close()
+            raise
         return store
+
+    def close(self) -> None:
+        """Release ``out`` for other runs."""
+        self._lock.close()
+
+    def __del__(self):
+        self._lock.close()
+
+    def _remove_partial_files(self) -> None:
+        """Files a killed run was writing (never read: a result is whole or absent)."""
+        if self.out.is_dir():
+            for path in self.out.rglob(f".*{PARTIAL}"):
+                path.unlink(missing_ok=True)
 
     def _check(self, config, resume: bool) -> bool:
         out, path, kind = self.out, self.manifest_path, self.kind

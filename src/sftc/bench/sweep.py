@@ -93,9 +93,12 @@ class Sweep:
         from ..report.sensitivity import write_sweep
 
         c = self.config
-        summary = self.summarise(self.session.run(self.units(), self.run_points,
-                                                  desc=f"sweep {c.param}"))
-        write_sweep(self.out, summary, c.to_dict(), self.store.manifest, self.split)
+        try:
+            summary = self.summarise(self.session.run(self.units(), self.run_points,
+                                                      desc=f"sweep {c.param}"))
+            write_sweep(self.out, summary, c.to_dict(), self.store.manifest, self.split)
+        finally:
+            self.store.close()    # --out is free for the next run only now
         return summary
 
     def run_points(self, progress: Progress) -> list[dict]:

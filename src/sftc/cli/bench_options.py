@@ -8,6 +8,7 @@ import shlex
 import sys
 
 from ..errors import SftcError
+from .common import positive_float, positive_int, seed_value, whole
 
 #: Options that set the ReferenceConfig field of the same name when given.
 REFERENCE_OPTIONS = ("data_dir", "forget", "forget_seed", "image_size", "train_subset",
@@ -23,20 +24,20 @@ def add_reference_options(p):
                       help="dataset name (default: the preset's, else digits)")
     data.add_argument("--data-dir", default=None, help="directory of the dataset's files")
     data.add_argument("--forget", default=None, help="forget spec (default: the dataset's protocol)")
-    data.add_argument("--forget-seed", type=int, default=None,
+    data.add_argument("--forget-seed", type=seed_value, default=None,
                       help="seed of a random forget draw, the same for every seed (default 0)")
-    data.add_argument("--image-size", type=int, default=None, help="resize images to this side")
-    data.add_argument("--train-subset", type=int, default=None,
+    data.add_argument("--image-size", type=positive_int, default=None, help="resize images to this side")
+    data.add_argument("--train-subset", type=whole(2, "a whole number 2 or more"), default=None,
                       help="use a stratified subset of this many training images")
-    data.add_argument("--split-seed", type=int, default=None,
+    data.add_argument("--split-seed", type=seed_value, default=None,
                       help="seed of the train/val/test split")
     proto = p.add_argument_group("protocol")
     proto.add_argument("--model", default=None, help="architecture (default: the preset's)")
-    proto.add_argument("--train-epochs", type=int, default=None,
+    proto.add_argument("--train-epochs", type=positive_int, default=None,
                        help="epochs of the original model and the oracle (paper: 30)")
-    proto.add_argument("--train-lr", type=float, default=None, help="their learning rate (1e-3)")
-    proto.add_argument("--batch-size", type=int, default=None, help="batch size (64)")
-    proto.add_argument("--mia-iterations", type=int, default=None,
+    proto.add_argument("--train-lr", type=positive_float, default=None, help="their learning rate (1e-3)")
+    proto.add_argument("--batch-size", type=positive_int, default=None, help="batch size (64)")
+    proto.add_argument("--mia-iterations", type=positive_int, default=None,
                        help="CatBoost iterations of the MIA attacker (paper: 1000)")
     proto.add_argument("--mia-attacker", default=None,
                        choices=("catboost", "hist-gradient-boosting"),
@@ -102,6 +103,14 @@ def parse_methods(text: str | None) -> tuple[tuple[str, dict], ...] | None:
     if not methods:
         raise SftcError("--methods is empty; name at least one method (see 'sftc methods')")
     return tuple(methods)
+
+
+def forget_note(args, split) -> str | None:
+    """What the run forgets when --forget was not given: the dataset's protocol, said aloud."""
+    if args.forget is not None:
+        return None
+    return (f"forget set: {split.forget_spec} ({len(split.forget)} samples), the protocol of "
+            f"{split.data.name}; pass --forget to choose another")
 
 
 def command_line() -> str:

@@ -4,8 +4,9 @@ from __future__ import annotations
 import sys
 
 from ...errors import SftcError
-from ..bench_options import (add_reference_options, command_line, parse_list, parse_methods,
-                             reference_options)
+from ..bench_options import (add_reference_options, command_line, forget_note, parse_list,
+                             parse_methods, reference_options)
+from ..common import positive_int
 
 HELP_METHODS = ("comma-separated methods, each optionally with hyperparameters after colons, e.g. "
                 "'ft,neggrad+,cf-k:k=1,eu-k:k=1,scrub,bad-teaching,sftc:tau=1:c=0' (default: the "
@@ -37,7 +38,7 @@ def register(sub) -> None:
     proto.add_argument("--lrs", default=None,
                        help="comma-separated unlearning learning rates, or 'paper' for the "
                             "paper's 23 values 5e-3 ... 1e-5")
-    proto.add_argument("--max-epochs", type=int, default=None,
+    proto.add_argument("--max-epochs", type=positive_int, default=None,
                        help="unlearning epochs; every epoch 1..N is a candidate (paper: 4)")
     proto.add_argument("--methods", default=None, help=HELP_METHODS)
     proto.add_argument("--js", default=None, choices=("textbook", "paper"),
@@ -70,9 +71,13 @@ def handle(args, extra) -> int:
     if not args.out:
         raise SftcError("--out is required: the directory that receives the tables and runs")
     config, preset = build_config(args)
-    table = Benchmark(config, args.out, device=args.device, cache_dir=args.cache_dir,
+    log = lambda text: print(text, file=sys.stderr)  # noqa: E731
+    bench = Benchmark(config, args.out, device=args.device, cache_dir=args.cache_dir,
                       progress=not args.quiet, resume=args.resume, command=command_line(),
-                      log=lambda text: print(text, file=sys.stderr), preset=preset).run()
+                      log=log, preset=preset)
+    if forget_note(args, bench.split):
+        log(forget_note(args, bench.split))
+    table = bench.run()
     print(format_table(table["rows"], TABLE1_COLUMNS, style="plain"))
     print(f"\nwrote {args.out}/table1.md (also .csv, .json, .tex), convergence.png, report.md")
     return 0

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import sys
 
-from ..bench_options import add_reference_options, command_line, parse_list, reference_options
+from ..bench_options import (add_reference_options, command_line, forget_note, parse_list,
+                             reference_options)
+from ..common import positive_float, positive_int
 
 
 def register(sub) -> None:
@@ -23,12 +25,12 @@ def register(sub) -> None:
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--resume", action="store_true", help="require --out to hold this sweep already")
     proto = add_reference_options(p)
-    proto.add_argument("--lr", type=float, default=1e-3,
+    proto.add_argument("--lr", type=positive_float, default=1e-3,
                        help="learning rate when fixed (default 1e-3)")
     proto.add_argument("--tau", type=float, default=1.0, help="KL temperature when fixed (paper: 1)")
     proto.add_argument("--c", type=float, default=0.0,
                        help="confusion fraction when fixed (paper: 0)")
-    proto.add_argument("--epochs", type=int, default=2, help="SFTC epochs (paper: 2, MUFAC 3)")
+    proto.add_argument("--epochs", type=positive_int, default=2, help="SFTC epochs (paper: 2, MUFAC 3)")
     proto.add_argument("--seeds", default="0", help="comma-separated seeds (default 0)")
     p.set_defaults(handler=handle)
 
@@ -50,9 +52,12 @@ def handle(args, extra) -> int:
     from ...report.sensitivity import sweep_text
 
     config = build_config(args)
-    summary = Sweep(config, args.out, device=args.device, cache_dir=args.cache_dir,
-                    progress=not args.quiet, resume=args.resume, command=command_line(),
-                    log=lambda text: print(text, file=sys.stderr)).run()
+    log = lambda text: print(text, file=sys.stderr)  # noqa: E731
+    sweep = Sweep(config, args.out, device=args.device, cache_dir=args.cache_dir,
+                  progress=not args.quiet, resume=args.resume, command=command_line(), log=log)
+    if forget_note(args, sweep.split):
+        log(forget_note(args, sweep.split))
+    summary = sweep.run()
     print(sweep_text(summary))
     print(f"\nwrote {args.out}/sensitivity.png, sensitivity.csv, report.md")
     return 0
