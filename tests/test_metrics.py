@@ -239,3 +239,67 @@ def test_balanced_attacker_cannot_learn_membership_from_the_class_alone():
     result = membership_inference(as_logits(yr), yr, as_logits(yt), yt, as_logits(yr[:20]),
                                   iterations=30, attacker="hist-gradient-boosting")
     assert result.attacker_acc < 0.65
+
+
+def test_evaluate_returns_every_documented_key_and_times_only_when_given(scripted):
+    import sftc
+    from sftc.metrics import METRIC_KEYS
+
+    split, original, oracle, unlearned = lookup_split_and_models()
+    m = sftc.evaluate(original, unlearned, split, oracle, device="cpu", unlearn_seconds=1.0,
+                      retrain_seconds=0.5)
+    for key in METRIC_KEYS:
+        assert isinstance(m[key], float), key
+    assert m["time_ratio"] == pytest.approx(2.0)             # retrain under one second still counts
+    assert m["mia_attacker"] == "catboost" and m["mia_features"] == "logits"
+    untimed = sftc.evaluate(original, unlearned, split, device="cpu", mia=False,
+                            unlearn_seconds=1.0)
+    assert "retrain_seconds" not in untimed and "time_ratio" not in untimed
+    assert "acc_err_retrain" not in untimed and "acc_dis" not in untimed   # no oracle
+    assert sftc.evaluate(original, unlearned, split, device="cpu", mia=False,
+                         retrain_seconds=0.0, unlearn_seconds=1.0).get("time_ratio") is None
+    assert "unlearn_seconds" not in sftc.evaluate(original, unlearned, split, device="cpu",
+                                                  mia=False, retrain_seconds=2.0)
+
+
+def test_mia_defaults_are_the_papers_five_folds_and_catboost_at_1000_iterations(monkeypatch):
+    import sftc.metrics.mia as mia
+
+    made = []
+
+    def factory(name, iterations, seed, *rest):
+        made.append((name, iterations, seed))
+        return ScriptedAttacker
+
+    ScriptedAttacker.made = []
+    monkeypatch.setattr(mia, "_attacker_factory", factory)
+    retain, yr, test, yt, forget = _population()
+    result = membership_inference(retain, yr, test, yt, forget)
+    assert made == [("catboost", 1000, 0)] and result.attacker == "catboost"
+    assert len(ScriptedAttacker.made) == 5 and result.folds == 5
+    ScriptedAttacker.made = []
+    assert membership_inference(retain, yr, test, yt, forget, folds=3).folds == 3
+    assert len(ScriptedAttacker.made) == 3
+
+
+def test_balanced_sample_draws_distinct_members_and_non_members():
+    from sftc.metrics.mia import balanced_sample
+
+    retain = np.array([0] * 30 + [1] * 5)
+    test = np.array([0] * 10 + [1] * 20)
+    members, nonmembers = balanced_sample(retain, test, 2, seed=0)
+    assert len(set(members.tolist())) == len(members) == 15
+    assert len(set(nonmembers.tolist())) == len(nonmembers) == 15
+    assert np.bincount(retain[members]).tolist() == np.bincount(test[nonmembers]).tolist() == [10, 5]
+
+
+def test_the_catboost_attack_is_deterministic_for_a_seed():
+    retain, yr, test, yt, forget = _population()
+    a = membership_inference(retain, yr, test, yt, forget, iterations=20, seed=3)
+    b = membership_inference(retain, yr, test, yt, forget, iterations=20, seed=3)
+    assert (a.mia, a.attacker_acc) == (b.mia, b.attacker_acc)
+
+
+def test_js_of_no_samples_is_zero():
+    empty = torch.zeros(0, 3)
+    assert js_divergence(empty, empty) == 0.0 and js_paper(empty, empty) == 0.0
