@@ -581,3 +581,15 @@ def test_a_reference_cache_written_by_other_code_is_refused(runs, tmp_path, caps
     line = error_line(err)
     assert code == 2 and "was not written by this sftc" in line and f"rm -r {entry}" in line
     assert_nothing_written(out)
+
+
+def test_a_forgetting_score_of_too_few_models_is_refused(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(sftc.api, "train", lambda *a, **k: pytest.fail("training started"))
+    out = tmp_path / "score"
+    code, err = cli(capsys, "forgetting-score", "--forget", "random:0.1", "--models", "2",
+                    "--out", out, "--quiet")
+    assert code == 2 and "--models: must be at least 3" in error_line(err)
+    code, err = cli(capsys, "forgetting-score", "--forget", "random:0.1", "--method", "retrain",
+                    "--out", out, "--quiet", "--device", "cpu")
+    assert code == 2 and "retrain oracle itself" in error_line(err)
+    assert_nothing_written(out)
