@@ -38,6 +38,7 @@ class ForgettingResult:
     ulira: ULiraResult
     accuracies: dict                  # group -> subset -> per-model accuracies
     null_quality: float | None        # the quality of a perfect unlearner at this N
+    median_confidence: dict = field(default_factory=dict)   # group -> per-example medians of φ
     settings: dict = field(default_factory=dict)
     timings: dict = field(default_factory=dict)
 
@@ -46,6 +47,9 @@ class ForgettingResult:
                 for g, subsets in self.accuracies.items()}
         return {"final_score": self.score, **self.quality.to_dict(),
                 "null_quality": self.null_quality, "u_lira": self.ulira.to_dict(),
+                "median_confidence": {g: {"mean_over_examples": float(np.mean(v)),
+                                          "per_example": np.asarray(v).tolist()}
+                                      for g, v in self.median_confidence.items()},
                 "mean_accuracies": mean, "accuracies": self.accuracies,
                 "settings": self.settings, "timings": self.timings}
 
@@ -148,7 +152,8 @@ def forgetting_score(split: Split, method: str = "sftc", *, n_models: int = 16,
                 "train_lr": train_lr, "batch_size": batch_size, "unlearn_epochs": unlearn_epochs,
                 "unlearn_lr": unlearn_lr, "seed": seed, "device": str(device_t),
                 "forget": split.forget_summary()}
-    return ForgettingResult(score, quality, ulira, accs, ceiling, settings,
+    medians = {"unlearned": np.median(u, axis=0), "retrained": np.median(r, axis=0)}
+    return ForgettingResult(score, quality, ulira, accs, ceiling, medians, settings,
                             {"total_seconds": time.perf_counter() - started,
                              "metric_seconds": metric_seconds,
                              "unlearn_seconds_mean": float(np.mean(seconds["unlearn"])),

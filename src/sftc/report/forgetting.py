@@ -27,6 +27,7 @@ def forgetting_markdown(record: dict) -> str:
     s = record["settings"]
     acc = record["mean_accuracies"]
     forget = s["forget"]
+    medians = {g: v["mean_over_examples"] for g, v in record["median_confidence"].items()}
     lines = [f"# Forgetting score of `{s['method']}`: {record['final_score']:.4f}", "",
              "The NeurIPS 2023 Machine Unlearning challenge's score (google-deepmind/"
              "unlearning_evaluation): for each forget example, the ε of the best threshold attack "
@@ -47,6 +48,8 @@ def forgetting_markdown(record: dict) -> str:
               f"{acc['retrained']['test']:.4f} |",
               f"| forget accuracy: unlearned / retrained | {acc['unlearned']['forget']:.4f} / "
               f"{acc['retrained']['forget']:.4f} |",
+              f"| logit-scaled confidence on D_f (per-example median, mean over examples): "
+              f"unlearned / retrained | {medians['unlearned']:.2f} / {medians['retrained']:.2f} |",
               f"| U-LiRA AUC / accuracy (leave-one-out, 0.5 = like retraining) | "
               f"{record['u_lira']['auc']:.3f} / {record['u_lira']['accuracy']:.3f} |", "",
               f"Setting: {s['n_models']} unlearned models from {s['originals']} originals "
