@@ -52,7 +52,7 @@ def decide(power: Significance, target: Significance, alpha: float = ALPHA) -> V
     if target.p_two_sided < 2 * alpha:
         direction = "remembered" if target.p_greater <= target.p_less else "over-forgotten"
         what = ("D_f still scores higher than never-seen data" if direction == "remembered"
-                else "D_f scores lower than never-seen data (over-forgotten: it stands out)")
+                else "D_f scores lower than never-seen data, so it stands out")
         return Verdict("not-forgotten", direction,
                        f"{what} (two-sided p = {target.p_two_sided:.3g} < {2 * alpha:g})")
     return Verdict("forgotten", None,
