@@ -116,6 +116,9 @@ def test_refusals_come_before_any_training(memorising, monkeypatch):
     tiny = Split.create(split.data, split.train, split.val, split.test, [0])
     with pytest.raises(SftcError, match="can never reach p < 0.001"):
         audit(original, original, tiny, recipe=RECIPE, **FAST)
+    three = sftc.create_model("small-cnn", in_channels=1, num_classes=3)
+    with pytest.raises(SftcError, match="outputs \\(3,\\) values per sample but the dataset has 4"):
+        audit(original, three, split, recipe=RECIPE, **FAST)
 
 
 def test_sftc_audit_is_the_package_entry_point():

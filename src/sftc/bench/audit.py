@@ -267,6 +267,7 @@ def audit(original: nn.Module, unlearned: nn.Module, split: Split, *,
         models["oracle"] = oracle
     for role, model in models.items():
         check_finite(model.state_dict().items(), f"the {role} model")
+        api._check_model_fits(model, split, device)   # one line if it does not take this data
     notes = list(notes)
 
     # What was removed, and what was audited.
