@@ -38,6 +38,7 @@ from torch import nn
 
 from ..checkpoints import check_finite
 from ..data import Split
+from ..data.forget import check_seed
 from ..errors import SftcError
 from ..metrics.attacks import (ALPHA, Significance, Verdict, check_fprs, decide, lira_offline,
                                lira_online, logit_scaled_confidence, mann_whitney, resolvable,
@@ -154,6 +155,18 @@ def check_split(split: Split) -> None:
                         "population must be samples no model trained on")
 
 
+def check_mia_options(features: str, attacker: str, iterations) -> None:
+    """The paper's MIA options, checked before any reference model is trained."""
+    from ..metrics.mia import ATTACKERS, FEATURES
+
+    if features not in FEATURES:
+        raise SftcError(f"unknown MIA features {features!r}; use {' or '.join(FEATURES)}")
+    if attacker not in ATTACKERS:
+        raise SftcError(f"unknown MIA attacker {attacker!r}; use {' or '.join(ATTACKERS)}")
+    if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1:
+        raise SftcError(f"mia-iterations must be a whole number 1 or more, got {iterations!r}")
+
+
 def check_reachable(n_forget: int, n_test: int, alpha: float) -> None:
     """Refuse an audit that could only ever be inconclusive: even D_f scoring above every
     never-seen sample would not reach p < α."""
@@ -260,6 +273,9 @@ def audit(original: nn.Module, unlearned: nn.Module, split: Split, *,
     explicit = fprs is not None
     fprs = check_fprs(fprs, n_t) if explicit else DEFAULT_FPRS
     check_reachable(n_f, n_t, alpha)
+    check_seed(reference_seed, "--reference-seed")
+    if paper_metrics and mia:
+        check_mia_options(mia_features, mia_attacker, mia_iterations)
     recipe = _as_recipe(recipe)
     device_t = resolve_device(device)
     models = {"original": original, "unlearned": unlearned}
