@@ -1,9 +1,9 @@
 """The audit on a memorising setting, through the Python API (docs/evidence.md).
 
-A stratified Fashion-MNIST training subset (1,500 images by default), trained 50 epochs to ~100 %
-training accuracy without augmentation, forgets 10 % of every class. The original model, passed as the
-"unlearned" model, must be ``not-forgotten``; the retrained oracle must be ``forgotten``. The test
-split is a subset of the same size as the training set (so that each reference model, trained on
+A stratified Fashion-MNIST training subset (1,500 images by default), trained 50 epochs to
+~100 % training accuracy without augmentation, forgets 10 % of every class. The original model,
+passed as the "unlearned" model, must be ``not-forgotten``; the retrained oracle must be
+``forgotten``. The test split is a subset of the same size as the training set (so that each reference model, trained on
 half of train ∪ test, sees as many samples as the original), the population for RMIA the other
 5,000 held-out images.
 
@@ -49,7 +49,8 @@ def main() -> None:
     p.add_argument("--out", required=True)
     p.add_argument("--train", type=int, default=1500, help="training images (default 1500)")
     p.add_argument("--test", type=int, default=1500, help="never-seen test images (default 1500)")
-    p.add_argument("--epochs", type=int, default=50, help="training epochs (default 50: ~100 %% training accuracy)")
+    p.add_argument("--epochs", type=int, default=50,
+                   help="training epochs (default 50: ~100 %% training accuracy)")
     p.add_argument("--references", type=int, default=16)
     p.add_argument("--attack", default="rmia")
     p.add_argument("--seed", type=int, default=0)
@@ -68,7 +69,7 @@ def main() -> None:
     oracle = sftc.retrain(split, "small-cnn", epochs=args.epochs, seed=args.seed,
                           device=args.device).model
     times["train original and oracle"] = time.perf_counter() - t0
-    device = torch.device("cpu") if args.device == "cpu" else sftc.engine.resolve_device(args.device)
+    device = sftc.engine.resolve_device(args.device)
     for name, model in (("original", original), ("oracle", oracle)):
         acc = accuracies(subset_logits(model, split, device, ("retain", "forget", "test")), split)
         print(f"{name}: " + ", ".join(f"{k} {v:.4f}" for k, v in acc.items()), flush=True)

@@ -297,12 +297,13 @@ def test_a_perfect_unlearner_scores_well_below_one_with_few_models():
     assert 0.08 < null_quality(16, n_examples=60) < 0.3
 
 
-# -- U-LiRA -------------------------------------------------------------------------------------------
+# -- U-LiRA ------------------------------------------------------------------------------------
 
 def test_u_lira_tells_apart_only_what_differs():
     rng = np.random.default_rng(7)
     same = u_lira(rng.normal(size=(40, 200)), rng.normal(size=(40, 200)))
-    assert same.auc == pytest.approx(0.5, abs=0.04) and same.accuracy == pytest.approx(0.5, abs=0.04)
+    assert same.auc == pytest.approx(0.5, abs=0.04)
+    assert same.accuracy == pytest.approx(0.5, abs=0.04)
     apart = u_lira(np.array([[0.0], [1.0], [2.0]]), np.array([[10.0], [11.0], [12.0]]))
     assert apart.auc == 1.0 and apart.accuracy == 1.0
     with pytest.raises(SftcError, match="at least 3"):

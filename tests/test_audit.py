@@ -28,7 +28,8 @@ def memorising():
     split = sftc.Split.from_tensors(x[:100], y[:100], "random:0.2", val=(x[100:200], y[100:200]),
                                     test=(x[200:], y[200:]), num_classes=4)
     kw = dict(epochs=20, batch_size=16, device="cpu", progress=False)
-    return split, sftc.train(split, "small-cnn", **kw).model, sftc.retrain(split, "small-cnn", **kw).model
+    return (split, sftc.train(split, "small-cnn", **kw).model,
+            sftc.retrain(split, "small-cnn", **kw).model)
 
 
 def test_halves_are_balanced_complementary_pairs_and_nested():

@@ -296,7 +296,8 @@ def audit(original: nn.Module, unlearned: nn.Module, split: Split, *,
     described = {}
     for role in models:
         path = (checkpoints or {}).get(role)
-        described[role] = {"weights_sha256": digests[role], "checkpoint": str(path) if path else None,
+        described[role] = {"weights_sha256": digests[role],
+                           "checkpoint": str(path) if path else None,
                            "sha256": file_sha256(path) if path else None}
     if digests["unlearned"] == digests["original"]:
         notes.append("the unlearned model's weights are the original's: nothing was unlearned")

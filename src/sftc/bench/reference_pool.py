@@ -63,7 +63,8 @@ class ReferenceRecipe:
     def __post_init__(self):
         object.__setattr__(self, "model", canonical_model_name(self.model))
         if not isinstance(self.epochs, int) or self.epochs < 1:
-            raise SftcError(f"reference epochs must be a whole number 1 or more, got {self.epochs!r}")
+            raise SftcError(f"reference epochs must be a whole number 1 or more, got "
+                            f"{self.epochs!r}")
         if not (isinstance(self.lr, (int, float)) and self.lr > 0 and math.isfinite(self.lr)):
             raise SftcError(f"reference learning rate must be a positive number, got {self.lr!r}")
         if not isinstance(self.batch_size, int) or self.batch_size < 1:
@@ -154,8 +155,9 @@ class ReferenceLogits:
         try:
             return np.array([lookup[int(v)] for v in dataset_indices.tolist()], dtype=np.int64)
         except KeyError as missing:
-            raise SftcError(f"sample {missing} is neither in the reference pool (train ∪ test) nor "
-                            "in the population (validation): the references cannot score it") from None
+            raise SftcError(f"sample {missing} is neither in the reference pool (train ∪ test) "
+                            "nor in the population (validation): the references cannot score "
+                            "it") from None
 
 
 class ReferencePool:

@@ -60,7 +60,8 @@ def audit_summary(record: dict, out=None) -> list[str]:
              f"({removed['spec']}), SHA-256 {removed['sha256'][:16]}…",
              f"power: {power_text(record)}",
              f"unlearned: AUC {unlearned['auc']:.3f}, two-sided p = {_p(unlearned['p_two_sided'])} "
-             f"(D_f {len_or(record, 'n_positives')} vs never-seen D_t {len_or(record, 'n_negatives')})"]
+             f"(D_f {len_or(record, 'n_positives')} vs never-seen D_t "
+             f"{len_or(record, 'n_negatives')})"]
     if record.get("oracle_as_unlearned"):
         oracle = record["attacks"][record["decisive_attack"]]["oracle"]
         lines.append(f"oracle, audited the same way: {verdict_text(record['oracle_as_unlearned'])} "
@@ -155,8 +156,8 @@ def audit_markdown(record: dict) -> str:
                           "(0.5: it learned nothing, and its MIA proves little)."]
     recipe = refs["recipe"]
     lines += ["", "## Reference models", "",
-              f"- {refs['count']} models, each trained on a random half ({refs['members_per_reference']} "
-              f"samples) of the pool {refs['pool']} ({refs['pool_size']} samples) in "
+              f"- {refs['count']} models, each trained on a random half "
+              f"({refs['members_per_reference']} samples) of the pool {refs['pool']} ({refs['pool_size']} samples) in "
               f"complementary pairs: every pool sample is IN for exactly {refs['in_per_sample']} "
               "of them and OUT for the rest",
               f"- recipe: `{recipe['model']}`, {recipe['epochs']} epochs, Adam at lr "

@@ -20,9 +20,9 @@ loss of the best threshold attack that tells the two groups of N apart:
 * ε is the largest over all thresholds, clipped to [0, 50]; when the smaller group's range is below
   1 % of the larger one's, ε = 50 outright (a collapsed, "peaky" group).
 
-ε is then bucketed: buckets of width 0.5 from 0 up to ceil(ln(N − 1)) are worth 1, ½, ¼, ... points,
-and an ε beyond the last bucket earns none. The forgetting quality is the mean of the points over the
-forget examples (1: indistinguishable from retraining everywhere; 0: always told apart), and the
+ε is then bucketed: buckets of width 0.5 from 0 up to ceil(ln(N − 1)) are worth 1, ½, ¼, ...
+points, and an ε beyond the last bucket earns none. The forgetting quality is the mean of the
+points over the forget examples (1: indistinguishable from retraining everywhere; 0: always told apart), and the
 final score multiplies it by the ratios of mean retain accuracy and of mean test accuracy of the
 unlearned models to those of the retrained ones.
 
