@@ -508,3 +508,88 @@ def test_a_bad_checkpoint_for_the_model_names_tensor_and_shapes(tmp_path, capsys
     line = error_line(err)
     assert code == 2 and "stage1.0.weight is (32, 3, 3, 3) in the checkpoint" in line
     assert "(32, 1, 3, 3) in the model" in line and "input channels" in line
+
+
+# -- the audit (issue 10) ---------------------------------------------------------------------------
+
+AUDIT_FAST = ["--ref-epochs", "1", "--no-paper-metrics", "--quiet", "--device", "cpu"]
+
+
+def audit_argv(runs, out, *extra, unlearned=None):
+    return ["audit", "--original", runs / "orig" / "model.pt", "--unlearned",
+            unlearned or runs / "orig" / "model.pt", "--out", out, *extra]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--attack", "lira", "--references", "2"], "--attack lira needs at least 4 reference models"),
+    (["--references", "3"], "--references must be an even number"),
+    (["--fpr", "0.001"], "--fpr 0.001 cannot be resolved with 360 never-seen samples"),
+    (["--alpha", "0.5"], "--alpha must lie strictly between 0 and 0.25"),
+])
+def test_an_audit_without_the_references_or_samples_it_needs_is_refused(argv, message, runs,
+                                                                         tmp_path, capsys,
+                                                                         monkeypatch):
+    monkeypatch.setattr(sftc.api, "train", lambda *a, **k: pytest.fail("training started"))
+    out = tmp_path / "audit"
+    code, err = cli(capsys, *audit_argv(runs, out, *FORGET, *argv, *AUDIT_FAST))
+    assert code == 2 and message in error_line(err)
+    assert_nothing_written(out)
+
+
+def test_an_audit_of_a_model_of_another_dataset_or_forget_set_is_refused(runs, tmp_path, capsys):
+    out = tmp_path / "audit"
+    code, err = cli(capsys, *audit_argv(runs, out, *FORGET, *AUDIT_FAST,
+                                        unlearned=runs / "fashion" / "model.pt"))
+    assert code == 2 and "trained on 'fashion-mnist'" in error_line(err)
+    code, err = cli(capsys, *audit_argv(runs, out, "--forget", "classes:3", *AUDIT_FAST,
+                                        unlearned=runs / "rt" / "model.pt"))
+    assert code == 2 and "another forget set" in error_line(err)
+    assert_nothing_written(out)
+
+
+def test_an_audit_that_could_only_be_inconclusive_is_refused(runs, tmp_path, capsys):
+    out = tmp_path / "audit"
+    code, err = cli(capsys, *audit_argv(runs, out, "--forget",
+                                        write_forget(tmp_path, "one.json", "[0]"), *AUDIT_FAST))
+    assert code == 2 and "can never reach p < 0.001" in error_line(err)
+    assert_nothing_written(out)
+
+
+def test_a_forget_set_the_references_cannot_be_keyed_to_is_refused(runs):
+    split = sftc.load_split("digits", "random:0.1")
+    model = sftc.load_model(runs / "orig" / "model.pt", "small-cnn", split)
+    leaked = sftc.Split(split.data, split.train, split.retain, split.forget, split.val,
+                        torch.cat([split.test, split.forget[:2]]), split.forget_positions)
+    with pytest.raises(sftc.SftcError, match="2 forget sample.*also in the test split"):
+        sftc.audit(model, model, leaked, progress=False)
+    foreign = sftc.Split(split.data, split.train, split.retain, split.val[:5], split.val[5:],
+                         split.test, split.forget_positions)
+    with pytest.raises(sftc.SftcError, match="not in the training set, so the reference pool"):
+        sftc.audit(model, model, foreign, progress=False)
+
+
+def test_a_reference_cache_written_by_other_code_is_refused(runs, tmp_path, capsys):
+    cache = tmp_path / "cache"
+    first = cli(capsys, *audit_argv(runs, tmp_path / "a1", *FORGET, "--references", "2",
+                                    "--cache-dir", cache, *AUDIT_FAST))
+    assert first[0] == 0
+    entry = sorted((cache / "audit").iterdir())[0]
+    (entry / "meta.json").write_text('{"format": "not-sftc", "key": "x"}')
+    out = tmp_path / "a2"
+    code, err = cli(capsys, *audit_argv(runs, out, *FORGET, "--references", "2", "--cache-dir",
+                                        cache, *AUDIT_FAST))
+    line = error_line(err)
+    assert code == 2 and "was not written by this sftc" in line and f"rm -r {entry}" in line
+    assert_nothing_written(out)
+
+
+def test_a_forgetting_score_of_too_few_models_is_refused(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(sftc.api, "train", lambda *a, **k: pytest.fail("training started"))
+    out = tmp_path / "score"
+    code, err = cli(capsys, "forgetting-score", "--forget", "random:0.1", "--models", "2",
+                    "--out", out, "--quiet")
+    assert code == 2 and "--models: must be at least 3" in error_line(err)
+    code, err = cli(capsys, "forgetting-score", "--forget", "random:0.1", "--method", "retrain",
+                    "--out", out, "--quiet", "--device", "cpu")
+    assert code == 2 and "retrain oracle itself" in error_line(err)
+    assert_nothing_written(out)

@@ -33,6 +33,8 @@ A typical session on the embedded digits data:
                --retrained runs/retrained/model.pt --method sftc --out runs/sftc
   sftc evaluate --dataset digits --forget random:0.1 --original runs/original/model.pt \\
                --unlearned runs/sftc/model.pt --retrained runs/retrained/model.pt
+  sftc audit   --dataset digits --forget random:0.1 --original runs/original/model.pt \\
+               --unlearned runs/sftc/model.pt --retrained runs/retrained/model.pt --out runs/audit
 Run 'sftc COMMAND --help' for each command's options.
 """
 

@@ -1,0 +1,121 @@
+"""``sftc audit``: evidence that a forget set is forgotten, with one verdict (bench.audit)."""
+from __future__ import annotations
+
+import argparse
+
+from ...bench.audit import ATTACKS, audit
+from ...bench.reference_pool import ReferenceRecipe
+from ...data import load_dataset
+from ...data.registry import split_loaded
+from ...engine import resolve_device
+from ...io import atomic_write_json, atomic_write_text, output_directory
+from ...metrics.attacks import ALPHA
+from ...records import package_versions
+from ...report.audit import audit_markdown, audit_summary
+from ..common import (add_data_args, add_model_arg, add_seed_arg, forget_spec, note,
+                      positive_float, positive_int, recorded_args, seed_value)
+from ..models_io import load_checkpoint_for, record_beside
+from .unlearn import add_evaluation_args
+
+
+def fpr_list(text: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected rates such as 0.01,0.001, got {text!r}") from None
+    if not values or any(not 0 < v < 1 for v in values):
+        raise argparse.ArgumentTypeError(f"rates must lie strictly between 0 and 1, got {text!r}")
+    return values
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "audit", help="evidence that the forget set is forgotten: per-example membership attacks "
+                      "and one verdict",
+        description="Audit --unlearned for the forget set --forget (required): per-example "
+                    "membership attacks (RMIA, LiRA) calibrated on reference models tell D_f from "
+                    "never-seen test samples, first on --original (the attack's power), then on "
+                    "--unlearned (and --retrained, the oracle, when given). Verdict: forgotten, "
+                    "not-forgotten or inconclusive (no power). Writes audit.json and report.md "
+                    "into --out; the paper's metrics are reported beside the attacks.")
+    add_data_args(p)
+    add_model_arg(p)
+    p.add_argument("--original", required=True, help="the original model's model.pt")
+    p.add_argument("--unlearned", required=True, help="the unlearned model's model.pt")
+    p.add_argument("--retrained", "--oracle", dest="retrained", default=None,
+                   help="the retrain-from-scratch oracle's model.pt (optional; audited the same "
+                        "way, as a control)")
+    g = p.add_argument_group("attack")
+    g.add_argument("--references", type=positive_int, default=16,
+                   help="number of reference models, even (default 16; each trains on half of "
+                        "train ∪ test, cached)")
+    g.add_argument("--attack", choices=ATTACKS, default="rmia",
+                   help="the attack that decides the verdict: rmia (default, strong with few "
+                        "references) or lira (online; 4 references or more); both are reported")
+    g.add_argument("--alpha", type=positive_float, default=ALPHA,
+                   help=f"significance level α (default {ALPHA:g}): power needs one-sided p < α "
+                        "on the original, not-forgotten two-sided p < 2α")
+    g.add_argument("--fpr", type=fpr_list, default=None,
+                   help="false-positive rates for TPR@FPR, e.g. 0.01,0.001 (default: those two, "
+                        "n/a where the test split is too small; rates given here must be "
+                        "resolvable)")
+    g.add_argument("--reference-seed", type=seed_value, default=0,
+                   help="seed of the pool's random halves and the references' training (default 0)")
+    g.add_argument("--ref-epochs", type=positive_int, default=None,
+                   help="reference training epochs (default: the original's, from the run.json "
+                        "beside it, else 30)")
+    g.add_argument("--ref-lr", type=positive_float, default=None,
+                   help="reference learning rate (default: the original's, else 1e-3)")
+    g.add_argument("--ref-batch-size", type=positive_int, default=None,
+                   help="reference batch size (default: the original's, else 64)")
+    g.add_argument("--cache-dir", default=None,
+                   help="reference cache (default $SFTC_CACHE_DIR, else ~/.cache/sftc/references)")
+    add_seed_arg(p, "seed of the forget draw (as given to unlearn) and the CatBoost MIA (default 0)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_evaluation_args(p)
+    p.add_argument("--no-paper-metrics", action="store_true",
+                   help="skip the paper's metrics (accuracies, Eq. 5-7, JS, CatBoost MIA)")
+    p.add_argument("--out", required=True, help="directory for audit.json and report.md")
+    p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
+    p.set_defaults(handler=handle)
+
+
+def handle(args, extra) -> int:
+    resolve_device(args.device)
+    loaded = load_dataset(args.dataset, data_dir=args.data_dir, image_size=args.image_size,
+                          split_seed=args.split_seed, skip_bad=args.skip_bad_rows)
+    split = split_loaded(args.dataset, loaded, forget_spec(args), seed=args.seed,
+                         data_dir=args.data_dir)
+    if forget_spec(args) is None:
+        note(f"--forget protocol is {split.forget_spec} for {args.dataset}")
+    notes: list[str] = []
+    original, name = load_checkpoint_for(args.original, args, split, notes=notes)
+    unlearned, _ = load_checkpoint_for(args.unlearned, args, split, role="unlearned", notes=notes)
+    oracle = load_checkpoint_for(args.retrained, args, split, role="retrained",
+                                 notes=notes)[0] if args.retrained else None
+    recipe = ReferenceRecipe.from_record(record_beside(args.original), name,
+                                         epochs=args.ref_epochs, lr=args.ref_lr,
+                                         batch_size=args.ref_batch_size)
+    checkpoints = {"original": args.original, "unlearned": args.unlearned}
+    if args.retrained:
+        checkpoints["oracle"] = args.retrained
+    options = dict(oracle=oracle, references=args.references, attack=args.attack,
+                   recipe=recipe, fprs=args.fpr, alpha=args.alpha,
+                   reference_seed=args.reference_seed, cache_dir=args.cache_dir,
+                   device=args.device, paper_metrics=not args.no_paper_metrics,
+                   mia=not args.no_mia, mia_features=args.mia_features,
+                   mia_iterations=args.mia_iterations, mia_attacker=args.mia_attacker,
+                   seed=args.seed, train_names=loaded.train_names, checkpoints=checkpoints,
+                   notes=notes, progress=not args.quiet)
+    with output_directory(args.out, args.overwrite, inputs=list(checkpoints.values()),
+                          notify=note) as tmp:
+        result = audit(original, unlearned, split, **options)
+        record = {"command": "audit", **result.to_dict(),
+                  "config": {**recorded_args(args), "model": name},
+                  "versions": package_versions()}
+        atomic_write_json(tmp / "audit.json", record)
+        atomic_write_text(tmp / "report.md", audit_markdown(record))
+    for line in audit_summary(record, out=args.out):
+        print(line)
+    return 0
