@@ -1,7 +1,8 @@
 """Argument groups and helpers shared by the commands.
 
 Every option is validated where it is parsed (argparse types below), so that a bad value is a
-one-line error before any data is loaded or any model trained.
+one-line error before any data is loaded or any model trained. Nothing here imports torch at
+module level: building the parsers (``--help``) stays fast (see :mod:`sftc.cli.catalog`).
 """
 from __future__ import annotations
 
@@ -9,9 +10,8 @@ import argparse
 import math
 import sys
 
-from ..data import dataset_info, list_datasets, load_split
 from ..errors import SftcError
-from ..models import list_models
+from .catalog import DATASETS, MODEL_HELP
 
 #: ``--forget protocol``: the dataset's documented forget protocol, named explicitly.
 PROTOCOL = "protocol"
@@ -59,7 +59,8 @@ def add_data_args(parser: argparse.ArgumentParser, forget: str = "required") -> 
     ``default`` (data: the dataset's protocol when not given)."""
     group = parser.add_argument_group("data")
     group.add_argument("--dataset", default="digits",
-                       help=f"dataset name: {', '.join(list_datasets())} (default: digits, embedded)")
+                       help=f"dataset name: {', '.join(DATASETS)} or one registered by a plugin "
+                            "(default: digits, embedded)")
     group.add_argument("--data-dir", default=None,
                        help="directory holding the dataset's files (datasets read from disk)")
     needed = {"required": " (required: the samples to delete are never guessed)",
@@ -99,13 +100,15 @@ def add_seed_arg(parser, help_text: str) -> None:
 
 def add_model_arg(parser: argparse.ArgumentParser, required: bool = False) -> None:
     parser.add_argument("--model", default=None, required=required,
-                        help=f"architecture: {', '.join(list_models())} (default: the one recorded "
-                             "in the run.json beside the checkpoint, else the dataset's: small-cnn "
-                             "for digits, fashion-mnist and imagefolder, resnet18 for cifar10, "
-                             "fer2013 and mufac as in the paper)")
+                        help=f"{MODEL_HELP} (default: the one recorded in the run.json beside the "
+                             "checkpoint, else the dataset's: small-cnn for digits, fashion-mnist "
+                             "and imagefolder, resnet18 for cifar10, fer2013 and mufac as in the "
+                             "paper)")
 
 
 def resolve_model_name(args) -> str:
+    from ..data import dataset_info
+
     return args.model or dataset_info(args.dataset).default_model
 
 
@@ -122,6 +125,8 @@ def load_split_from_args(args, forget: str | None | bool = True):
 
     ``forget=True`` takes --forget (``protocol``: the dataset's own); pass a spec to override.
     """
+    from ..data import load_split
+
     spec = forget_spec(args) if forget is True else forget
     return load_split(args.dataset, forget=spec, data_dir=args.data_dir,
                       image_size=args.image_size, seed=getattr(args, "seed", 0),

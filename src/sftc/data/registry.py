@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from ..errors import SftcError
+from ..plugins import GROUPS
 from ..registry import Registry
 from .forget import map_rows, read_path_list, resolve_forget, validate_positions
 from .images import ImageData
@@ -63,8 +64,19 @@ class LoadedDataset:
     skipped: list[str] = field(default_factory=list)
 
 
-#: What the registry knows about each dataset, by name (listed alphabetically).
-DATASETS: Registry[DatasetInfo] = Registry("dataset", sort=True)
+def _adopt(name: str, info) -> None:
+    """An entry point that names a :class:`DatasetInfo` registers it (a module that calls
+    ``@register_dataset`` registers itself by being imported)."""
+    if not isinstance(info, DatasetInfo):
+        raise SftcError(f"plugin dataset {name!r} is a {type(info).__name__}; name the module "
+                        "that calls @register_dataset (or a DatasetInfo)")
+    DATASETS.add(info.name or name, info)
+
+
+#: What the registry knows about each dataset, by name (listed alphabetically). Installed
+#: packages add datasets through the entry-point group ``sftc.datasets`` (see :mod:`sftc.plugins`).
+DATASETS: Registry[DatasetInfo] = Registry("dataset", sort=True, group=GROUPS["dataset"],
+                                           adopt=_adopt)
 
 
 def register_dataset(name: str, summary: str, default_forget: str, default_model: str = "small-cnn",

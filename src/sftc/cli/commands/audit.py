@@ -3,18 +3,9 @@ from __future__ import annotations
 
 import argparse
 
-from ...bench.audit import ATTACKS, audit
-from ...bench.reference_pool import ReferenceRecipe
-from ...data import load_dataset
-from ...data.registry import split_loaded
-from ...engine import resolve_device
-from ...io import atomic_write_json, atomic_write_text, output_directory
-from ...metrics.attacks import ALPHA
-from ...records import package_versions
-from ...report.audit import audit_markdown, audit_summary
+from ..catalog import ALPHA, ATTACKS
 from ..common import (add_data_args, add_model_arg, add_seed_arg, forget_spec, note,
                       positive_float, positive_int, recorded_args, seed_value)
-from ..models_io import load_checkpoint_for, record_beside
 from .unlearn import add_evaluation_args
 
 
@@ -82,6 +73,16 @@ def register(sub) -> None:
 
 
 def handle(args, extra) -> int:
+    from ...bench.audit import audit
+    from ...bench.reference_pool import ReferenceRecipe
+    from ...data import load_dataset
+    from ...data.registry import split_loaded
+    from ...engine import resolve_device
+    from ...io import atomic_write_json, atomic_write_text, output_directory
+    from ...records import package_versions
+    from ...report.audit import audit_markdown, audit_summary
+    from ..models_io import load_checkpoint_for, record_beside
+
     resolve_device(args.device)
     loaded = load_dataset(args.dataset, data_dir=args.data_dir, image_size=args.image_size,
                           split_seed=args.split_seed, skip_bad=args.skip_bad_rows)

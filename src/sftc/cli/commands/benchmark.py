@@ -14,8 +14,6 @@ HELP_METHODS = ("comma-separated methods, each optionally with hyperparameters a
 
 
 def register(sub) -> None:
-    from ...bench.presets import PRESETS
-
     p = sub.add_parser(
         "benchmark", help="reproduce Table 1 and Figure 4: every method over a learning-rate grid",
         description="The protocol of section 5.5: for each seed the original model and the "
@@ -24,8 +22,9 @@ def register(sub) -> None:
                     "per method the (learning rate, epoch) with the lowest Eq. 5 + 6 + 7 averaged "
                     "over seeds is kept; JS and MIA are computed for the kept settings. Writes "
                     "table1.{md,csv,json,tex}, convergence.png, selection.csv and report.md into "
-                    "--out. Runs are saved as they finish: run the same command again to resume. "
-                    "Presets: " + "; ".join(f"{n}" for n in PRESETS) + " (--list-presets).")
+                    "--out. Runs are saved as they finish: run the same command again to resume; a "
+                    "run whose method's code changed since is run again. --list-presets names "
+                    "and describes the presets.")
     p.add_argument("--preset", default=None, help="a named configuration (see --list-presets); "
                    "options given on the command line override it")
     p.add_argument("--list-presets", action="store_true", help="describe the presets and exit")

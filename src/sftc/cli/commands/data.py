@@ -4,9 +4,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ...data import dataset_info, load_dataset, split_loaded
-from ...data.summary import SUBSETS, class_counts, class_names, distribution_png
-from ...io import atomic_write_bytes
 from ..common import add_data_args, add_seed_arg, forget_spec
 
 
@@ -26,6 +23,10 @@ def register(sub) -> None:
 
 
 def handle(args, extra) -> int:
+    from ...data import dataset_info, load_dataset, split_loaded
+    from ...data.summary import SUBSETS, class_counts, class_names, distribution_png
+    from ...io import atomic_write_bytes
+
     loaded = load_dataset(args.dataset, data_dir=args.data_dir, image_size=args.image_size,
                           split_seed=args.split_seed, skip_bad=args.skip_bad_rows)
     split = split_loaded(args.dataset, loaded, forget_spec(args), seed=args.seed,

@@ -3,19 +3,8 @@ from __future__ import annotations
 
 import time
 
-from tqdm.auto import tqdm
-
-from ... import api
-from ...checkpoints import save_state_dict
-from ...data import load_split
-from ...io import atomic_write_json, atomic_write_text, output_directory
-from ...methods import create_method, list_methods, method_class
-from ...methods.cf_eu_k import default_k
-from ...records import run_record
-from ...report import convergence_figure
-from ...report.demo import PAPER_METHOD_ORDER, demo_markdown
+from ..catalog import UNLEARN_EPOCHS, UNLEARN_LR
 from ..common import add_seed_arg, note, positive_float, positive_int, recorded_args
-from ..render import table1_text
 
 TRACK = ("retain", "forget", "test")
 DEFAULT_FORGET = "random:0.1"
@@ -35,10 +24,10 @@ def register(sub) -> None:
                    help=f"forget spec (default {DEFAULT_FORGET}: 10 %% of every class)")
     p.add_argument("--model", default="small-cnn", help="architecture (default small-cnn)")
     p.add_argument("--epochs", type=positive_int, default=20, help="training epochs of M and M_R (default 20)")
-    p.add_argument("--unlearn-epochs", type=positive_int, default=api.UNLEARN_EPOCHS,
-                   help=f"unlearning epochs (default {api.UNLEARN_EPOCHS})")
-    p.add_argument("--lr", type=positive_float, default=api.UNLEARN_LR,
-                   help=f"unlearning learning rate for every method (default {api.UNLEARN_LR:g}); "
+    p.add_argument("--unlearn-epochs", type=positive_int, default=UNLEARN_EPOCHS,
+                   help=f"unlearning epochs (default {UNLEARN_EPOCHS})")
+    p.add_argument("--lr", type=positive_float, default=UNLEARN_LR,
+                   help=f"unlearning learning rate for every method (default {UNLEARN_LR:g}); "
                         "'sftc benchmark' searches a grid per method instead")
     p.add_argument("--methods", default="all",
                    help="comma-separated methods to run (default all registered)")
@@ -50,6 +39,9 @@ def register(sub) -> None:
 
 
 def chosen_methods(spec: str) -> list[str]:
+    from ...methods import list_methods, method_class
+    from ...report.demo import PAPER_METHOD_ORDER
+
     names = [m for m in list_methods() if not method_class(m).fresh_start] if spec == "all" else \
         [m.strip() for m in spec.split(",") if m.strip()]
     for name in names:
@@ -59,6 +51,19 @@ def chosen_methods(spec: str) -> list[str]:
 
 
 def handle(args, extra) -> int:
+    from tqdm.auto import tqdm
+
+    from ... import api
+    from ...checkpoints import save_state_dict
+    from ...data import load_split
+    from ...io import atomic_write_json, atomic_write_text, output_directory
+    from ...methods import create_method, method_class
+    from ...methods.cf_eu_k import default_k
+    from ...records import run_record
+    from ...report import convergence_figure
+    from ...report.demo import demo_markdown
+    from ..render import table1_text
+
     started = time.perf_counter()
     methods = chosen_methods(args.methods)
     split = load_split("digits", forget=args.forget, seed=args.seed)

@@ -1,14 +1,8 @@
 """``sftc evaluate``: the paper's metrics for an (original, unlearned, optional retrained) triple."""
 from __future__ import annotations
 
-from ... import api
-from ...engine import resolve_device
-from ...io import atomic_write_json, output_directory
-from ...records import run_record
 from ..common import (add_data_args, add_model_arg, add_seed_arg, load_split_from_args, note,
                       recorded_args)
-from ..models_io import load_checkpoint_for, retrain_seconds_of, unlearn_seconds_of
-from ..render import print_metrics
 from .unlearn import add_evaluation_args
 
 
@@ -33,6 +27,12 @@ def register(sub) -> None:
 
 
 def handle(args, extra) -> int:
+    from ...engine import resolve_device
+    from ...io import atomic_write_json, output_directory
+    from ...records import run_record
+    from ..models_io import load_checkpoint_for
+    from ..render import print_metrics
+
     resolve_device(args.device)
     split = load_split_from_args(args)
     notes: list[str] = []
@@ -58,6 +58,9 @@ def handle(args, extra) -> int:
 
 
 def _evaluate(args, split, original, unlearned, retrained) -> dict:
+    from ... import api
+    from ..models_io import retrain_seconds_of, unlearn_seconds_of
+
     return api.evaluate(original, unlearned, split, retrained, device=args.device,
                         mia=not args.no_mia, mia_features=args.mia_features,
                         mia_iterations=args.mia_iterations, seed=args.seed,
