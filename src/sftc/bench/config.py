@@ -15,8 +15,9 @@ from ..metrics.mia import ATTACKERS
 from ..models import canonical_model_name
 from .presets import Preset, get_preset, methods_for
 
-#: Parameters a sweep can vary, and the paper's ranges (section 5.6): learning rate 8e-5 ... 5e-3,
-#: τ in [0.5, 5] step 0.5, c in [0, 1] step 0.1.
+#: The parameters of SFTC's sweep in the paper (any hyperparameter of any method can be swept), and
+#: the paper's ranges (section 5.6): learning rate 8e-5 ... 5e-3, τ in [0.5, 5] step 0.5, c in
+#: [0, 1] step 0.1.
 PARAMS = ("lr", "tau", "c")
 DEFAULT_VALUES = {
     "lr": (8e-5, 9e-5) + tuple(m * 1e-4 for m in range(1, 10)) + tuple(m * 1e-3 for m in range(1, 6)),
@@ -136,7 +137,9 @@ class BenchmarkConfig(ReferenceConfig):
 @dataclass
 class SweepConfig(ReferenceConfig):
     """Everything that determines a sweep's numbers (compared on resume): the shared reference
-    settings plus the swept parameter, its values and the fixed ones."""
+    settings plus the method, the swept parameter (``lr`` or any hyperparameter of the method),
+    its values and the fixed ones. ``tau`` and ``c`` are SFTC's fixed values (the paper's
+    Figure 5); another method's fixed hyperparameters are ``hparams``."""
 
     param: str = "lr"
     values: tuple[float, ...] = ()
@@ -144,34 +147,72 @@ class SweepConfig(ReferenceConfig):
     tau: float = 1.0
     c: float = 0.0
     epochs: int = 2
+    method: str = "sftc"
+    hparams: dict = field(default_factory=dict)
 
     def validate(self) -> None:
-        if self.param not in PARAMS:
-            raise SftcError(f"unknown sweep parameter {self.param!r}; choose one of: "
-                            f"{', '.join(PARAMS)}")
+        cls = method_class(self.method)
+        self.method = cls.name
+        if cls.fresh_start:
+            raise SftcError(f"{cls.name!r} starts from a fresh model (the oracle, every sweep's "
+                            "reference); sweep an unlearning method")
+        if self.param != "lr" and self.param not in cls.hparams:
+            raise SftcError(f"unknown sweep parameter {self.param!r}: method {cls.name!r} has no such "
+                            f"hyperparameter; sweep lr or one of: {', '.join(cls.hparams) or 'none'}")
+        if cls.name != "sftc" and (self.tau, self.c) != (1.0, 0.0):
+            raise SftcError(f"--tau and --c are SFTC's; fix {cls.name}'s hyperparameters with "
+                            f"--method {cls.name}:KEY=VALUE")
+        self.hparams = dict(self.hparams)
+        if self.param in self.hparams:
+            raise SftcError(f"{self.param} is the swept parameter; do not also fix it in "
+                            f"--method {cls.name}:{self.param}=...")
         self.validate_reference()
         if not self.values:
+            if self.param != "lr" and not (cls.name == "sftc" and self.param in DEFAULT_VALUES):
+                raise SftcError(f"--values is required: {cls.name}'s {self.param} has no range "
+                                "from the paper (e.g. --values 1,2,3)")
             self.values = DEFAULT_VALUES[self.param]
         self.values = tuple(float(v) for v in self.values)
         if len(set(self.values)) != len(self.values):
             raise SftcError(f"--values repeats a value: {list(self.values)}")
         if self.epochs < 1:
             raise SftcError(f"--epochs must be at least 1, got {self.epochs}")
+        kind = cls.hparams[self.param].type if self.param != "lr" else float
         for value in self.values:
+            if kind is int and not float(value).is_integer():
+                raise SftcError(f"{cls.name}'s {self.param} is a whole number, got {value:g} in "
+                                "--values")
             point = self.point(value)
             if not (point["lr"] > 0 and math.isfinite(point["lr"])):
                 raise SftcError(f"learning rates must be positive numbers, got {point['lr']!r}")
-            create_method("sftc", tau=point["tau"], c=point["c"])   # checks τ > 0, c in [0, 1]
+            create_method(cls.name, **self.hparams_at(value))   # checks every value
+
+    def fixed(self) -> dict:
+        """The method's hyperparameters held fixed (SFTC: τ and c, as in Figure 5)."""
+        base = {"tau": self.tau, "c": self.c} if self.method == "sftc" else {}
+        return {**base, **self.hparams}
+
+    def hparams_at(self, value: float) -> dict:
+        """The method's hyperparameters at one value of the swept parameter."""
+        values = self.fixed()
+        if self.param != "lr":
+            cls = method_class(self.method)
+            values[self.param] = cls.hparams[self.param].type(value)
+        return values
 
     def point(self, value: float) -> dict:
-        """SFTC's learning rate, τ and c at one value of the swept parameter."""
-        p = {"lr": self.lr, "tau": self.tau, "c": self.c}
-        p[self.param] = value
-        return p
+        """The learning rate and the method's hyperparameters at one value."""
+        return {"lr": value if self.param == "lr" else self.lr, **self.hparams_at(value)}
 
     def to_dict(self) -> dict:
         d = self.reference_dict()
         d["values"] = list(self.values)
+        if self.method == "sftc":      # the paper's sweep: as older sftc wrote it (resumable)
+            del d["method"]
+        else:
+            del d["tau"], d["c"]
+        if not self.hparams:
+            del d["hparams"]
         return d
 
 

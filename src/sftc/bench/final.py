@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
+from ..codeprint import run_code
 from .config import BenchmarkConfig, method_key, method_label
 from .evaluation import accuracy_errors, costly_metrics
 from .grid import GridResults
@@ -28,20 +29,24 @@ class Final:
         self.split = split
         self.store = store
         self.references = references
+        #: the code behind each row's numbers: the references' for ORI and RT, the runs' else
+        self.code = {row: references.code for row in REFERENCE_ROWS}
+        self.code.update({method_key(n, h): run_code(n, config.model) for n, h in config.methods})
 
     def row_keys(self) -> list[str]:
         return list(REFERENCE_ROWS) + [method_key(n, h) for n, h in self.config.methods]
 
     def units(self) -> list[Unit]:
         return [Unit(f"final:{row}:{seed}", "final", f"JS/MIA {row} seed {seed}",
-                     0.5 * len(self.split.train), done=self.store.final_done(row, seed))
+                     0.5 * len(self.split.train),
+                     done=self.store.final_done(row, seed, self.code[row]))
                 for row in self.row_keys() for seed in self.config.seeds]
 
     def metrics(self, row: str, seed: int, setting: Setting | None, logits: dict, base: dict,
                 progress: Progress) -> dict:
         """JS and MIA of one row and seed on top of ``base`` (stored; read back when present)."""
         path = self.store.final_path(row, seed, setting)
-        stored = self.store.read_json(path)
+        stored = self.store.read_result(path, self.code[row])
         if stored is not None:
             return stored
         unit = f"final:{row}:{seed}"
@@ -53,7 +58,7 @@ class Final:
                                  mia_iterations=c.mia_iterations, mia_features=c.mia_features,
                                  mia_folds=c.mia_folds, mia_attacker=c.mia_attacker)
         record = {**base, **metrics, "seed": seed}
-        self.store.write_json(path, record)
+        self.store.write_result(path, record, self.code[row])
         progress.finish(unit)
         return record
 

@@ -37,7 +37,7 @@ class Session:
             self.references = References(
                 config, self.split, self.store,
                 Path(cache_dir) if cache_dir is not None else default_cache_dir(),
-                device_name=device, device=self.device, progress=progress)
+                device_name=device, device=self.device, progress=progress, log=self.log)
         except BaseException:
             self.store.close()
             raise
@@ -46,9 +46,9 @@ class Session:
         """``steps(progress)`` inside a session of the manifest, with the progress display;
         the session is marked finished only when the steps return."""
         self.store.begin_session(self.config, self.command, self.device)
-        note = self.store.resume_note(units)
-        if note:
-            self.log(note)
+        for note in (self.store.resume_note(units), self.store.stale_note()):
+            if note:
+                self.log(note)
         progress = Progress(units, enabled=self.progress, desc=desc)
         try:
             result = steps(progress)
