@@ -48,6 +48,9 @@ class ReferenceConfig:
     mia_features: str = "logits"
     mia_attacker: str = "catboost"
     mia_folds: int = 5
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+    normalize: str | None = None
 
     @classmethod
     def from_preset(cls, preset: Preset):
@@ -78,6 +81,13 @@ class ReferenceConfig:
         if self.mia_attacker not in ATTACKERS:
             raise SftcError(f"--mia-attacker must be one of {', '.join(ATTACKERS)}, "
                             f"got {self.mia_attacker!r}")
+        if self.mean is not None or self.std is not None or self.normalize is not None:
+            from ..data.images import normalization
+
+            normalization(1 if self.mean is None or len(self.mean) == 1 else len(self.mean),
+                          self.mean, self.std, self.normalize)   # checked before any work
+            self.mean = tuple(self.mean) if self.mean is not None else None
+            self.std = tuple(self.std) if self.std is not None else None
         if self.mia_features not in ("logits", "softmax"):
             raise SftcError(f"--mia-features must be logits or softmax, got {self.mia_features!r}")
 
@@ -85,6 +95,11 @@ class ReferenceConfig:
         d = asdict(self)
         if d["mia_attacker"] == "catboost":  # the default: absent, so older outputs still resume
             del d["mia_attacker"]
+        for key in ("mean", "std", "normalize"):   # the dataset's own: absent, as before
+            if d[key] is None:
+                del d[key]
+            elif key != "normalize":
+                d[key] = list(d[key])
         d["seeds"] = list(self.seeds)
         return d
 

@@ -14,12 +14,13 @@ def make_split(config) -> Split:
     """The split of a :class:`~sftc.bench.config.ReferenceConfig`: the dataset, optionally a
     stratified subset of its training images (``train_subset``: the same share of every class,
     drawn with ``split_seed``), and the forget set drawn with ``forget_seed``."""
+    normalization = dict(mean=config.mean, std=config.std, normalize=config.normalize)
     if not getattr(config, "train_subset", None):
         return load_split(config.dataset, forget=config.forget, data_dir=config.data_dir,
                           image_size=config.image_size, seed=config.forget_seed,
-                          split_seed=config.split_seed)
+                          split_seed=config.split_seed, **normalization)
     loaded = load_dataset(config.dataset, data_dir=config.data_dir, image_size=config.image_size,
-                          split_seed=config.split_seed)
+                          split_seed=config.split_seed, **normalization)
     spec = (config.forget or getattr(loaded, "default_forget", None)
             or dataset_info(config.dataset).default_forget)
     if not isinstance(spec, str) or not spec.startswith(("random:", "classes:")):

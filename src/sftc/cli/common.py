@@ -76,9 +76,41 @@ def add_data_args(parser: argparse.ArgumentParser, forget: str = "required") -> 
                             "128 for cifar10, fer2013 and mufac as in the paper)")
     group.add_argument("--split-seed", type=seed_value, default=0,
                        help="seed of the train/val/test split where the dataset draws one (default 0)")
+    add_normalization_args(group)
     group.add_argument("--skip-bad-rows", action="store_true",
                        help="leave out malformed CSV rows and images that do not decode instead of "
                             "stopping at the first (the count skipped is reported)")
+
+
+def number_list(text: str) -> tuple[float, ...]:
+    """An argparse type: ``0.5`` or ``0.485,0.456,0.406``."""
+    try:
+        values = tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected numbers such as 0.5 or 0.5,0.5,0.5, got "
+                                         f"{text!r}") from None
+    if not values or not all(math.isfinite(v) for v in values):
+        raise argparse.ArgumentTypeError(f"expected finite numbers, got {text!r}")
+    return values
+
+
+def add_normalization_args(group) -> None:
+    """--mean, --std, --normalize: how images are normalised (default: the dataset's own, or the
+    one recorded beside the input checkpoint)."""
+    group.add_argument("--mean", type=number_list, default=None,
+                       help="per-channel mean in [0, 1] units, one value or one per channel, e.g. "
+                            "0.5 (default: the one recorded beside an input checkpoint, else the "
+                            "dataset's)")
+    group.add_argument("--std", type=number_list, default=None,
+                       help="per-channel standard deviation, as --mean (e.g. 0.5 for "
+                            "Normalize(0.5, 0.5))")
+    group.add_argument("--normalize", choices=("dataset", "none"), default=None,
+                       help="dataset: the dataset's own mean and std; none: pixels / 255 as they "
+                            "are (default: recorded beside an input checkpoint, else dataset)")
+
+
+def normalization_given(args) -> bool:
+    return any(getattr(args, k, None) is not None for k in ("mean", "std", "normalize"))
 
 
 def add_run_args(parser: argparse.ArgumentParser, epochs: int | None, lr: float | None,
@@ -120,17 +152,34 @@ def forget_spec(args) -> str | None:
     return None if spec is None or spec.strip().lower() == PROTOCOL else spec
 
 
-def load_split_from_args(args, forget: str | None | bool = True):
-    """The split named by --dataset/--data-dir/--forget/--image-size (forget draw seeded by --seed).
+def load_data_from_args(args, forget: str | None | bool = True, recorded: dict | None = None):
+    """(loaded dataset, split) named by --dataset/--data-dir/--forget/--image-size and
+    --mean/--std/--normalize (forget draw seeded by --seed).
 
     ``forget=True`` takes --forget (``protocol``: the dataset's own); pass a spec to override.
+    ``recorded``: the preprocessing recorded beside an input checkpoint (mean, std, image_size),
+    used for what the command line leaves out.
     """
-    from ..data import load_split
+    from ..data import load_dataset, split_loaded
 
     spec = forget_spec(args) if forget is True else forget
-    return load_split(args.dataset, forget=spec, data_dir=args.data_dir,
-                      image_size=args.image_size, seed=getattr(args, "seed", 0),
-                      split_seed=args.split_seed, skip_bad=getattr(args, "skip_bad_rows", False))
+    recorded = recorded or {}
+    normalization = dict(mean=args.mean, std=args.std, normalize=args.normalize)
+    if not normalization_given(args) and recorded.get("mean") and recorded.get("std"):
+        normalization = dict(mean=tuple(recorded["mean"]), std=tuple(recorded["std"]),
+                             normalize=None)
+    size = args.image_size if args.image_size is not None else recorded.get("image_size")
+    loaded = load_dataset(args.dataset, data_dir=args.data_dir, image_size=size,
+                          split_seed=args.split_seed, skip_bad=getattr(args, "skip_bad_rows", False),
+                          **normalization)
+    split = split_loaded(args.dataset, loaded, spec, seed=getattr(args, "seed", 0),
+                         data_dir=args.data_dir)
+    return loaded, split
+
+
+def load_split_from_args(args, forget: str | None | bool = True, recorded: dict | None = None):
+    """The split of :func:`load_data_from_args`."""
+    return load_data_from_args(args, forget, recorded)[1]
 
 
 def note(text: str) -> None:

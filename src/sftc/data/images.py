@@ -1,6 +1,7 @@
 """In-memory image dataset: compact uint8 storage, per-batch conversion, optional augmentation."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import torch
@@ -72,6 +73,23 @@ class ImageData:
     def device(self) -> torch.device:
         return self.images.device
 
+    def normalise_with(self, mean=None, std=None, normalize: str | None = None) -> "ImageData":
+        """Replace the per-channel ``mean``/``std`` (in [0, 1] units; one value for every channel
+        or one per channel); ``normalize="none"`` feeds pixels / 255 as they are (mean 0, std 1),
+        ``"dataset"`` or None keeps the dataset's own. Returns ``self``."""
+        chosen = normalization(self.channels if self.is_uint8 else None, mean, std, normalize)
+        if chosen is not None:
+            self.mean, self.std = chosen
+            self._norm = None
+        return self
+
+    @property
+    def preprocessing(self) -> dict:
+        """What a model trained on this data saw: mean, std and the side it was resized to."""
+        return {"mean": list(self.mean) if self.mean is not None else None,
+                "std": list(self.std) if self.std is not None else None,
+                "image_size": self.input_size or None}
+
     def to(self, device: torch.device | str) -> "ImageData":
         """Move the uint8 storage to ``device`` (cheap on GPU: one byte per pixel)."""
         self.images = self.images.to(device)
@@ -103,6 +121,45 @@ class ImageData:
                               align_corners=False, antialias=self.image_size < self.stored_size)
         mean, std = self._normaliser(device)
         return (x - mean) / std, y
+
+
+NORMALIZE = ("dataset", "none")
+
+
+def normalization(channels: int | None, mean=None, std=None,
+                  normalize: str | None = None) -> tuple[tuple, tuple] | None:
+    """The (mean, std) asked for, checked against ``channels`` (None: the data are not images);
+    None when the dataset's own are kept. One value is used for every channel."""
+    if normalize not in (None, *NORMALIZE):
+        raise SftcError(f"--normalize must be one of {', '.join(NORMALIZE)}, got {normalize!r}")
+    given = mean is not None or std is not None
+    if normalize == "none" and given:
+        raise SftcError("--normalize none feeds pixels unnormalised; drop --mean/--std, or drop "
+                        "--normalize none")
+    if not given and normalize != "none":
+        return None
+    if channels is None:
+        raise SftcError("--mean/--std/--normalize apply to images; these data are float inputs, "
+                        "used as they are")
+    if normalize == "none":
+        return (0.0,) * channels, (1.0,) * channels
+    if mean is None or std is None:
+        raise SftcError("--mean and --std go together (e.g. --mean 0.5 --std 0.5)")
+    values = []
+    for name, given_values in (("mean", mean), ("std", std)):
+        numbers = tuple(float(v) for v in (given_values if isinstance(given_values, (list, tuple))
+                                           else (given_values,)))
+        if len(numbers) == 1:
+            numbers = numbers * channels
+        if len(numbers) != channels:
+            need = "1 value" if channels == 1 else f"1 or {channels} values (one per channel)"
+            raise SftcError(f"--{name} needs {need} for these {channels}-channel images, got "
+                            f"{len(numbers)}")
+        if not all(math.isfinite(v) for v in numbers) or (name == "std" and min(numbers) <= 0):
+            raise SftcError(f"--{name} must be finite" + (" and positive" if name == "std" else "")
+                            + f", got {', '.join(f'{v:g}' for v in numbers)}")
+        values.append(numbers)
+    return values[0], values[1]
 
 
 def random_crop_flip(x: torch.Tensor, padding: int | None = None,

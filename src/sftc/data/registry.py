@@ -102,12 +102,14 @@ def dataset_info(name: str) -> DatasetInfo:
 
 
 def load_dataset(name: str, data_dir: str | Path | None = None, image_size: int | None = None,
-                 split_seed: int = 0, skip_bad: bool = False) -> LoadedDataset:
+                 split_seed: int = 0, skip_bad: bool = False, mean=None, std=None,
+                 normalize: str | None = None) -> LoadedDataset:
     """Load a dataset by name. ``image_size`` resizes per batch (None: the dataset's default).
 
     ``skip_bad=True`` leaves out malformed rows and images that do not decode instead of
     stopping at the first; each is listed in ``LoadedDataset.skipped`` and their count is
-    reported as a :class:`SkippedSamplesWarning`.
+    reported as a :class:`SkippedSamplesWarning`. ``mean``/``std`` (one value or one per channel,
+    in [0, 1] units) replace the dataset's normalisation; ``normalize="none"`` feeds pixels / 255.
     """
     info = dataset_info(name)
     size = image_size if image_size is not None else info.default_image_size
@@ -122,6 +124,7 @@ def load_dataset(name: str, data_dir: str | Path | None = None, image_size: int 
     loaded = info.loader(data_dir=Path(data_dir).expanduser() if data_dir else None,
                          split_seed=split_seed, **kwargs)
     loaded.data.image_size = size
+    loaded.data.normalise_with(mean, std, normalize)
     if loaded.skipped:
         warnings.warn(SkippedSamplesWarning(
             f"{name}: skipped {len(loaded.skipped)} unreadable sample(s) as asked; first: "
@@ -131,10 +134,12 @@ def load_dataset(name: str, data_dir: str | Path | None = None, image_size: int 
 
 def load_split(name: str, forget: str | None = None, data_dir: str | Path | None = None,
                image_size: int | None = None, seed: int = 0, split_seed: int = 0,
-               skip_bad: bool = False) -> Split:
-    """Load a dataset and carve its forget set (``forget=None``: the dataset's default spec)."""
+               skip_bad: bool = False, mean=None, std=None,
+               normalize: str | None = None) -> Split:
+    """Load a dataset and carve its forget set (``forget=None``: the dataset's default spec);
+    the other options as for :func:`load_dataset`."""
     loaded = load_dataset(name, data_dir=data_dir, image_size=image_size, split_seed=split_seed,
-                          skip_bad=skip_bad)
+                          skip_bad=skip_bad, mean=mean, std=std, normalize=normalize)
     return split_loaded(name, loaded, forget, seed=seed, data_dir=data_dir)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..common import add_data_args, add_seed_arg, forget_spec
+from ..common import add_data_args, add_seed_arg, load_data_from_args
 
 
 def register(sub) -> None:
@@ -23,14 +23,11 @@ def register(sub) -> None:
 
 
 def handle(args, extra) -> int:
-    from ...data import dataset_info, load_dataset, split_loaded
+    from ...data import dataset_info
     from ...data.summary import SUBSETS, class_counts, class_names, distribution_png
     from ...io import atomic_write_bytes
 
-    loaded = load_dataset(args.dataset, data_dir=args.data_dir, image_size=args.image_size,
-                          split_seed=args.split_seed, skip_bad=args.skip_bad_rows)
-    split = split_loaded(args.dataset, loaded, forget_spec(args), seed=args.seed,
-                         data_dir=args.data_dir)
+    loaded, split = load_data_from_args(args)
     counts = class_counts(split)
     names = class_names(split)
     forget = split.forget_summary()

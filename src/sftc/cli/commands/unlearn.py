@@ -55,20 +55,22 @@ def handle(args, extra) -> int:
     from ...io import atomic_write_json, output_directory
     from ...methods import create_method, method_class
     from ...records import run_record
-    from ..models_io import load_checkpoint_for, retrain_seconds_of
+    from ..models_io import (load_checkpoint_for, recorded_preprocessing, retrain_seconds_of,
+                             warn_preprocessing)
     from ..render import print_metrics
 
     cls = method_class(args.method)
     hparams = parse_method_options(cls, extra)
     create_method(cls.name, **hparams)    # bad values fail before anything loads
     resolve_device(args.device)
-    split = load_split_from_args(args)
+    split = load_split_from_args(args, recorded=recorded_preprocessing(args.checkpoint))
     notes: list[str] = []
     original, model_name = load_checkpoint_for(args.checkpoint, args, split, notes=notes)
     retrained = None
     if args.retrained:
         retrained, _ = load_checkpoint_for(args.retrained, args, split, role="retrained",
                                            notes=notes)
+    warn_preprocessing(args, split, {"--checkpoint": args.checkpoint, "--retrained": args.retrained})
     with output_directory(args.out, args.overwrite, inputs=(args.checkpoint, args.retrained),
                           notify=note) as tmp:
         result = api.unlearn(original, split, args.method, epochs=args.epochs, lr=args.lr,
