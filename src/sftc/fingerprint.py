@@ -20,10 +20,7 @@ ROLES = {"original": "--checkpoint", "unlearned": "--unlearned", "retrained": "-
 
 def input_shape(split: Split) -> list[int]:
     """The shape of one input as the model sees it (after the per-batch resize)."""
-    data = split.data
-    if data.images.dim() == 4:
-        return [data.channels, data.input_size, data.input_size]
-    return list(data.images.shape[1:])
+    return list(split.data.input_shape)
 
 
 def trained_on(split: Split, subset: str, forget: bool | None = None) -> dict:

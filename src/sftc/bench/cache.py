@@ -47,17 +47,10 @@ def split_fingerprint(split: Split) -> str:
     key = id(split)
     if key in _FINGERPRINTS:
         return _FINGERPRINTS[key]
-    h = hashlib.sha256()
-    data = split.data
-    for tensor in (data.images, data.labels):
-        t = tensor.detach().cpu().contiguous()
-        h.update(str(tuple(t.shape)).encode() + str(t.dtype).encode())
-        h.update(t.view(torch.uint8).numpy().tobytes() if t.dtype != torch.uint8 else t.numpy().tobytes())
+    h = hashlib.sha256(split.data.fingerprint().encode())
     for name in ("train", "retain", "forget", "val", "test"):
         h.update(name.encode())
         h.update(split.indices(name).cpu().numpy().astype("<i8").tobytes())
-    h.update(json.dumps({"mean": list(data.mean or ()), "std": list(data.std or ()),
-                         "classes": data.num_classes}).encode())
     digest = h.hexdigest()
     _FINGERPRINTS[key] = digest
     return digest

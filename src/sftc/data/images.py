@@ -29,6 +29,7 @@ class ImageData:
     name: str = "custom"
     image_size: int | None = None
     class_names: list[str] | None = None
+    ids: list[str] | None = field(default=None, repr=False)   # names of the samples, if any
     _norm: tuple[torch.Tensor, torch.Tensor] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -104,8 +105,60 @@ class ImageData:
             self._norm = (mean, std)
         return self._norm
 
+    @property
+    def input_shape(self) -> list[int]:
+        """The shape of one input as a model sees it (after the per-batch resize)."""
+        if self.images.dim() == 4:
+            return [self.channels, self.input_size, self.input_size]
+        return list(self.images.shape[1:])
+
+    @property
+    def train_deterministic(self) -> bool:
+        """A sample's input is the same every time it is read (augmentation is the run's
+        ``augment``, decided by the engine)."""
+        return True
+
+    def batches(self, indices, device: torch.device | str, augment: bool = False,
+                train: bool = False):
+        """``(x, y)`` for each index tensor of ``indices``, in order (the data-source interface,
+        :mod:`sftc.data.source`; ``train`` makes no difference in memory)."""
+        for index in indices:
+            yield self.batch(index, device, augment=augment)
+
+    def digest(self, index: torch.Tensor, label: str) -> str:
+        """SHA-256 of the samples at ``index``: their inputs and labels, in order."""
+        import hashlib
+
+        index = index.to(self.images.device)
+        h = hashlib.sha256()
+        h.update(f"{label}:{len(index)}:{self.num_classes}".encode())
+        for start in range(0, len(index), 4096):
+            chunk = index[start:start + 4096]
+            images = self.images[chunk].detach().cpu().contiguous()
+            if images.dtype == torch.bfloat16:
+                images = images.float()
+            h.update(images.numpy().tobytes())
+            h.update(self.labels[chunk].cpu().numpy().astype("<i8").tobytes())
+        return h.hexdigest()
+
+    def fingerprint(self) -> str:
+        """SHA-256 of every sample, label and the normalisation (what a cache key needs)."""
+        import hashlib
+        import json
+
+        h = hashlib.sha256()
+        for tensor in (self.images, self.labels):
+            t = tensor.detach().cpu().contiguous()
+            h.update(str(tuple(t.shape)).encode() + str(t.dtype).encode())
+            h.update(t.view(torch.uint8).numpy().tobytes() if t.dtype != torch.uint8
+                     else t.numpy().tobytes())
+        h.update(json.dumps({"mean": list(self.mean or ()), "std": list(self.std or ()),
+                             "classes": self.num_classes}).encode())
+        return h.hexdigest()
+
     def batch(self, index: torch.Tensor, device: torch.device | str, augment: bool = False,
-              generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+              generator: torch.Generator | None = None,
+              train: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         """Return ``(x, y)`` for the samples at ``index``: float, resized, normalised, on ``device``."""
         device = torch.device(device)
         idx = index.to(self.images.device)
