@@ -129,7 +129,6 @@ class DatasetSource:
                                  or int(self.labels.max()) >= self.num_classes):
             raise SftcError(f"labels must lie in [0, {self.num_classes - 1}]; got "
                             f"{int(self.labels.min())}..{int(self.labels.max())}")
-        self._loaders: dict[bool, tuple[DataLoader, PlannedBatches]] = {}
         self._shape: tuple[int, ...] | None = None
 
     # -- what the data is ------------------------------------------------------------------
@@ -196,12 +195,24 @@ class DatasetSource:
 
     def batches(self, indices: Sequence[torch.Tensor], device, augment: bool = False,
                 train: bool = False) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """The batches ``indices`` (in that order) through a DataLoader with ``workers``."""
+        """The batches ``indices`` (in that order) through a DataLoader with ``workers``.
+
+        Each call starts its workers afresh, seeded from the run's seed and the plan (never from
+        torch's global generator, which it leaves as it was): the same run gives the same
+        batches, random transforms included."""
         self._no_augment(augment)
         device = torch.device(device)
-        loader, sampler = self._loader(train, device)
         plan = [i.cpu() for i in indices]
+        if not plan:
+            return
+        sampler = PlannedBatches()
         sampler.plan = [i.tolist() for i in plan]
+        key = f"{torch.initial_seed()}:{len(plan)}:{sampler.plan[0][:16]}:{int(train)}"
+        seed = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "little") >> 1
+        loader = DataLoader(self.dataset if train else self.eval_dataset, batch_sampler=sampler,
+                            num_workers=self.workers, collate_fn=_collate_x,
+                            pin_memory=device.type == "cuda",
+                            generator=torch.Generator().manual_seed(seed))
         try:
             for index, x in zip(plan, loader):
                 yield x.to(device, non_blocking=True), self.labels[index].to(device)
@@ -209,18 +220,6 @@ class DatasetSource:
             raise
         except Exception as exc:  # a worker failed on the user's dataset: one line
             raise SftcError(f"{self.name} failed to give a batch: {_first_line(exc)}") from None
-
-    def _loader(self, train: bool, device: torch.device) -> tuple[DataLoader, PlannedBatches]:
-        if train not in self._loaders:
-            sampler = PlannedBatches()
-            dataset = self.dataset if train else self.eval_dataset
-            # its own generator: workers' seeds never draw from (and shift) torch's global one
-            loader = DataLoader(dataset, batch_sampler=sampler, num_workers=self.workers,
-                                collate_fn=_collate_x, pin_memory=device.type == "cuda",
-                                persistent_workers=self.workers > 0,
-                                generator=torch.Generator().manual_seed(0))
-            self._loaders[train] = (loader, sampler)
-        return self._loaders[train]
 
     def _no_augment(self, augment: bool) -> None:
         if augment:
@@ -337,6 +336,7 @@ def from_datasets(train: Dataset, val: Dataset | None = None, test: Dataset | No
                            deterministic=deterministic, workers=workers, name=name,
                            class_names=list(classes) if classes else None, ids=train_ids,
                            id_files=files)
+    source.sample_shape             # one sample read now: a dataset that cannot work says so here
     if in_memory not in ("auto", True, False):
         raise SftcError(f"in_memory must be 'auto', True or False, got {in_memory!r}")
     fits = in_memory is True or (in_memory == "auto" and deterministic and _fits(source))

@@ -91,8 +91,16 @@ class RunContext:
         return teacher
 
     def frozen_outputs(self, model: nn.Module, indices: torch.Tensor | None) -> FrozenOutputs:
-        """Per-batch outputs of a frozen model, precomputed for ``indices`` when not augmenting."""
-        return FrozenOutputs(model, self.split.data, indices, self.device, cache=not self.augment)
+        """Per-batch outputs of a frozen model, precomputed for ``indices`` when the training
+        inputs never change: no augmentation, and data whose training samples are deterministic
+        (a user's dataset with random transforms is treated as augmented)."""
+        return FrozenOutputs(model, self.split.data, indices, self.device,
+                             cache=self.inputs_fixed)
+
+    @property
+    def inputs_fixed(self) -> bool:
+        """Whether a training sample's input is the same every time it is loaded."""
+        return not self.augment and self.split.data.train_deterministic
 
     def permutation(self, n: int) -> torch.Tensor:
         return torch.randperm(n, generator=self.generator)

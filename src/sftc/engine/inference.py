@@ -4,19 +4,17 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..data import ImageData
+from ..data.source import Source
 
 
 @torch.no_grad()
-def predict_logits(model: nn.Module, data: ImageData, index: torch.Tensor, device: torch.device,
+def predict_logits(model: nn.Module, data: Source, index: torch.Tensor, device: torch.device,
                    batch_size: int = 512) -> torch.Tensor:
     """Logits ``[len(index), C]`` of ``model`` (in eval mode) on the samples at ``index``."""
     was_training = model.training
     model.eval()
-    outputs = []
-    for start in range(0, len(index), batch_size):
-        x, _ = data.batch(index[start:start + batch_size], device)
-        outputs.append(model(x).float())
+    chunks = [index[start:start + batch_size] for start in range(0, len(index), batch_size)]
+    outputs = [model(x).float() for x, _ in data.batches(chunks, device)]
     model.train(was_training)
     if not outputs:
         return torch.empty(0, data.num_classes, device=device)
@@ -32,7 +30,7 @@ class FrozenOutputs:
     the model on the batch as it is.
     """
 
-    def __init__(self, model: nn.Module, data: ImageData, indices: torch.Tensor | None,
+    def __init__(self, model: nn.Module, data: Source, indices: torch.Tensor | None,
                  device: torch.device, cache: bool, batch_size: int = 512):
         self.model = model
         self.cached = cache and indices is not None

@@ -170,9 +170,11 @@ def _run_epoch(method: Method, ctx: RunContext, planned: list[PlannedBatch],
     running = torch.zeros((), device=device)
     bar = tqdm(planned, desc=f"{label} epoch {epoch}/{recipe.epochs}", unit="batch",
                disable=not progress, leave=False, dynamic_ncols=True)
-    for step, plan in enumerate(bar, 1):
+    # the data source loads the planned batches in order (in memory, or streamed by workers)
+    loaded = data.batches([plan.index for plan in planned], device, augment=recipe.augment,
+                          train=True)
+    for step, (plan, (x, y)) in enumerate(zip(bar, loaded), 1):
         index = plan.index.to(device, non_blocking=True)
-        x, y = data.batch(index, device, augment=recipe.augment)
         flag = plan.flag.to(device, non_blocking=True) if plan.flag is not None else None
         n_forget = int(plan.flag.sum()) if plan.flag is not None else 0
         batch = Batch(x, y, index, flag, plan.phase, n_forget)
