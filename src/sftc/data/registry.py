@@ -63,6 +63,23 @@ class LoadedDataset:
     train_rows_total: int | None = None
     skipped: list[str] = field(default_factory=list)
 
+    @classmethod
+    def from_datasets(cls, train, val=None, test=None, *, source: str = "", **options):
+        """A user's own map-style datasets (e.g. torchvision's ``ImageFolder`` with their
+        transforms) as a registered dataset's loader returns them; ``options`` as for
+        :func:`sftc.data.source.from_datasets` (``train_eval``, ``deterministic``, ``workers``,
+        ``name``, ...). The training samples' ids (an ImageFolder's relative paths) name them in
+        ``--forget file:LIST.txt``."""
+        from .source import from_datasets
+
+        data, train_idx, val_idx, test_idx, ids = from_datasets(train, val, test, **options)
+        root = getattr(train, "root", None)
+        return cls(data, train_idx, val_idx, test_idx,
+                   source=source or str(root or type(train).__name__), train_names=ids,
+                   root=Path(root).parent if root else None,
+                   names_where=f"the training dataset{f' {root}' if root else ''}",
+                   name_aliases=(str(root), str(Path(root).resolve())) if root else ())
+
 
 def _adopt(name: str, info) -> None:
     """An entry point that names a :class:`DatasetInfo` registers it (a module that calls
@@ -123,7 +140,11 @@ def load_dataset(name: str, data_dir: str | Path | None = None, image_size: int 
         kwargs["skip_bad"] = skip_bad
     loaded = info.loader(data_dir=Path(data_dir).expanduser() if data_dir else None,
                          split_seed=split_seed, **kwargs)
-    loaded.data.image_size = size
+    if isinstance(loaded.data, ImageData):
+        loaded.data.image_size = size
+    elif image_size is not None and image_size != loaded.data.input_size:
+        raise SftcError(f"--image-size {image_size}: {name} gives {loaded.data.input_size}-pixel "
+                        "inputs from its own transforms; resize there, or drop --image-size")
     loaded.data.normalise_with(mean, std, normalize)
     if loaded.skipped:
         warnings.warn(SkippedSamplesWarning(

@@ -111,7 +111,7 @@ class DatasetSource:
                  eval_dataset: Dataset | None = None, deterministic: bool = False,
                  workers: int | None = None, name: str = "dataset",
                  class_names: list[str] | None = None, ids: list[str] | None = None,
-                 id_files: list[Path] | None = None):
+                 id_files: list[Path] | None = None, transforms: dict | None = None):
         self.dataset = dataset
         self.eval_dataset = eval_dataset if eval_dataset is not None else dataset
         self.labels = torch.as_tensor(labels, dtype=torch.long)
@@ -122,6 +122,8 @@ class DatasetSource:
         self.class_names = class_names
         self.ids = ids
         self.id_files = id_files
+        self.transforms = transforms or {
+            "train": _transform_text(dataset), "eval": _transform_text(self.eval_dataset)}
         if len(self.labels) != len(self.dataset) or len(self.eval_dataset) != len(self.dataset):
             raise SftcError(f"{name}: {len(self.dataset)} samples but {len(self.labels)} labels "
                             f"and {len(self.eval_dataset)} evaluation samples; they must match")
@@ -162,9 +164,9 @@ class DatasetSource:
     @property
     def preprocessing(self) -> dict:
         """The dataset's own transforms do the preprocessing: recorded as their text."""
-        transform = getattr(self.dataset, "transform", None)
         return {"mean": None, "std": None, "image_size": self.input_size or None,
-                "transform": repr(transform) if transform is not None else None}
+                "transform": self.transforms.get("train"),
+                "eval_transform": self.transforms.get("eval")}
 
     def normalise_with(self, mean=None, std=None, normalize=None) -> "DatasetSource":
         if mean is not None or std is not None or normalize not in (None, "dataset"):
@@ -253,6 +255,11 @@ class DatasetSource:
         return self.ids[i]
 
 
+def _transform_text(dataset) -> str | None:
+    transform = getattr(dataset, "transform", None)
+    return repr(transform) if transform is not None else None
+
+
 def dataset_labels(dataset: Dataset, what: str) -> torch.Tensor:
     """The labels of a dataset: its ``targets`` (torchvision's datasets), else read sample by
     sample."""
@@ -335,7 +342,9 @@ def from_datasets(train: Dataset, val: Dataset | None = None, test: Dataset | No
                            eval_dataset=ConcatDataset([train_eval or train] + parts[1:]),
                            deterministic=deterministic, workers=workers, name=name,
                            class_names=list(classes) if classes else None, ids=train_ids,
-                           id_files=files)
+                           id_files=files,
+                           transforms={"train": _transform_text(train),
+                                       "eval": _transform_text(train_eval or train)})
     source.sample_shape             # one sample read now: a dataset that cannot work says so here
     if in_memory not in ("auto", True, False):
         raise SftcError(f"in_memory must be 'auto', True or False, got {in_memory!r}")

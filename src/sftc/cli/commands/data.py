@@ -40,7 +40,8 @@ def handle(args, extra) -> int:
         print(json.dumps({
             "dataset": args.dataset, "source": loaded.source, "classes": names,
             "counts": counts, "sizes": split.sizes(), "forget": forget,
-            "stored_shape": list(data.images.shape[1:]), "input_size": data.input_size,
+            "stored_shape": list(data.images.shape[1:]) if hasattr(data, "images")
+            else None, "input_size": data.input_size,
             "mean": data.mean, "std": data.std, "skipped": len(loaded.skipped),
             "plot": str(plot) if plot else None}, indent=2))
         return 0
@@ -51,6 +52,10 @@ def handle(args, extra) -> int:
         c, h, w = data.images.shape[1:]
         print(f"images   {c}x{h}x{w} uint8 in memory, fed to models at {c}x{data.input_size}x"
               f"{data.input_size}; mean {_fmt(data.mean)}, std {_fmt(data.std)}")
+    elif not hasattr(data, "images"):
+        print(f"samples  {'x'.join(map(str, data.input_shape))} from the dataset's own "
+              f"transforms, streamed by {data.workers} DataLoader worker(s)"
+              + ("" if data.train_deterministic else "; training transforms random (augmented)"))
     print(f"forget   {forget['spec']}: {forget['size']} samples, sha256 {forget['sha256'][:16]}")
     if loaded.skipped:
         print(f"skipped  {len(loaded.skipped)} unreadable rows (--skip-bad-rows); first: "
