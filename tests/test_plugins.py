@@ -160,7 +160,8 @@ def test_entry_points_register_methods_models_and_datasets(isolated_registries, 
     assert result.config["method"] == "ep-ascent" and result.config["w"] == 0.1
 
 
-def test_a_broken_entry_point_is_one_line_naming_it(isolated_registries, tmp_path, monkeypatch):
+def test_a_broken_entry_point_is_one_line_naming_it(isolated_registries, tmp_path,
+                                                    monkeypatch):
     make_distribution(tmp_path, "[sftc.methods]\nbad = ep_broken:Thing\n",
                       {"ep_broken": "raise ImportError('the plugin needs libfoo')\n"})
     monkeypatch.syspath_prepend(str(tmp_path))

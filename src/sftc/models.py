@@ -8,7 +8,8 @@ replaced by a one-channel convolution of the same shape. ``small-cnn`` is a comp
 Besides the registered names, a model is named by a *spec* wherever a name is accepted
 (``--model``, presets, :func:`create_model`):
 
-``module.path:callable``   your own factory, called as ``callable(in_channels=C, num_classes=K)``;
+``module.path:callable``   your own factory, called as ``callable(in_channels=C,
+                           num_classes=K)``;
                            the module may be a ``.py`` path (``my_models.py:make_net``)
 ``timm:NAME``              an architecture of ``timm`` (optional extra ``pip install "sftc[timm]"``),
                            built with ``pretrained=False``: no weights are downloaded

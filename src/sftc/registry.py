@@ -108,7 +108,7 @@ class Registry(Mapping[str, T]):
                         f"{', '.join(self.names())}{more}")
 
     def find(self, name: str) -> T:
-        """The entry for ``name`` (an alias, or a spec); a one-line :class:`SftcError` if unknown."""
+        """The entry for ``name`` (an alias, or a spec); a one-line SftcError if unknown."""
         key = self.canonical(name)
         return self._entries[key] if key in self._entries else self._specs[key]
 

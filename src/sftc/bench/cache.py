@@ -123,8 +123,9 @@ def stale_entries(cache_dir: Path, spec: TrainSpec, split: Split) -> list[tuple[
             meta = json.loads(meta_path.read_text())
         except (OSError, json.JSONDecodeError):
             continue
-        if isinstance(meta, dict) and meta.get("key") != key \
-                and isinstance(meta.get("inputs"), dict) and identity_key(meta["inputs"]) == identity:
+        inputs = meta.get("inputs") if isinstance(meta, dict) else None
+        if isinstance(inputs, dict) and meta.get("key") != key \
+                and identity_key(inputs) == identity:
             found.append((meta_path.parent, code.changes(meta.get("code"))))
     return found
 

@@ -172,8 +172,9 @@ class SweepConfig(ReferenceConfig):
             raise SftcError(f"{cls.name!r} starts from a fresh model (the oracle, every sweep's "
                             "reference); sweep an unlearning method")
         if self.param != "lr" and self.param not in cls.hparams:
-            raise SftcError(f"unknown sweep parameter {self.param!r}: method {cls.name!r} has no such "
-                            f"hyperparameter; sweep lr or one of: {', '.join(cls.hparams) or 'none'}")
+            allowed = ", ".join(cls.hparams) or "none"
+            raise SftcError(f"unknown sweep parameter {self.param!r}: method {cls.name!r} has no "
+                            f"such hyperparameter; sweep lr or one of: {allowed}")
         if cls.name != "sftc" and (self.tau, self.c) != (1.0, 0.0):
             raise SftcError(f"--tau and --c are SFTC's; fix {cls.name}'s hyperparameters with "
                             f"--method {cls.name}:KEY=VALUE")

@@ -21,7 +21,8 @@ model's output on a sample against models that did and did not train on it. Here
   training, test and validation sets (:meth:`Split.content_sha256`), the queried indices, the
   reference's IN mask, its recipe and training seed, and the fingerprint of the code that trains
   it (:func:`sftc.codeprint.training_code`); an entry for the same reference made by other code
-  is left alone, trained again under the new key, and the run says so (a ``StaleCache`` warning). The forget set is not part of it: one pool
+  is left alone, trained again under the new key, and the run says so (a ``StaleCache``
+  warning). The forget set is not part of it: one pool
   serves every forget set of the same data. An entry that exists but was not written by this code
   for this key is refused in one line (remove it or choose another cache directory), never
   silently used or overwritten.

@@ -170,7 +170,8 @@ def load_data_from_args(args, forget: str | None | bool = True, recorded: dict |
                              normalize=None)
     size = args.image_size if args.image_size is not None else recorded.get("image_size")
     loaded = load_dataset(args.dataset, data_dir=args.data_dir, image_size=size,
-                          split_seed=args.split_seed, skip_bad=getattr(args, "skip_bad_rows", False),
+                          split_seed=args.split_seed,
+                          skip_bad=getattr(args, "skip_bad_rows", False),
                           **normalization)
     split = split_loaded(args.dataset, loaded, spec, seed=getattr(args, "seed", 0),
                          data_dir=args.data_dir)

@@ -1,4 +1,5 @@
-"""One registry of methods: ``@register_method``, ``list_methods()``, ``create_method(name, **hparams)``.
+"""One registry of methods: ``@register_method``, ``list_methods()``,
+``create_method(name, **hparams)``.
 
 Installed packages add methods through the entry-point group ``sftc.methods``, a user's own file
 through ``--plugin`` (see :mod:`sftc.plugins`).

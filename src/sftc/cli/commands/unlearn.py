@@ -70,7 +70,8 @@ def handle(args, extra) -> int:
     if args.retrained:
         retrained, _ = load_checkpoint_for(args.retrained, args, split, role="retrained",
                                            notes=notes)
-    warn_preprocessing(args, split, {"--checkpoint": args.checkpoint, "--retrained": args.retrained})
+    warn_preprocessing(args, split, {"--checkpoint": args.checkpoint,
+                                     "--retrained": args.retrained})
     with output_directory(args.out, args.overwrite, inputs=(args.checkpoint, args.retrained),
                           notify=note) as tmp:
         result = api.unlearn(original, split, args.method, epochs=args.epochs, lr=args.lr,
