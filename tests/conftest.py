@@ -44,6 +44,7 @@ def isolated_registries():
     """Whatever a test registers (plugins, entry points, specs) is gone afterwards: the methods,
     models and datasets registries and sys.modules are restored."""
     import sys
+    import tempfile
 
     from sftc.data.registry import DATASETS
     from sftc.methods.registry import METHODS
@@ -58,7 +59,8 @@ def isolated_registries():
     for registry, (entries, aliases, specs, loaded) in zip(registries, saved):
         registry._entries, registry._aliases, registry._specs = entries, aliases, specs
         registry._plugins_loaded = loaded
-    for name in set(sys.modules) - modules:
-        if not name.startswith(("sftc", "torch", "timm", "PIL", "numpy", "scipy", "sklearn")):
+    tmp = tempfile.gettempdir()
+    for name in set(sys.modules) - modules:      # the tests' plugin files, nothing installed
+        if (getattr(sys.modules[name], "__file__", None) or "").startswith(tmp):
             del sys.modules[name]
     sys.path[:] = path

@@ -191,3 +191,18 @@ def test_datasets_that_cannot_work_are_one_line(dataset, message, pngs):
     with pytest.raises(sftc.SftcError, match=message):
         sftc.Split.from_dataset(dataset(pngs / "train", None), [0],
                                 test=dataset(pngs / "test", None), workers=0)
+
+
+def test_a_dataset_where_a_split_belongs_says_how_to_make_one(pngs):
+    train = datasets.ImageFolder(pngs / "train", PLAIN)
+    model = sftc.create_model("small-cnn", in_channels=3, num_classes=3)
+    with pytest.raises(sftc.SftcError, match=r"x_train is ImageFolder, not a tensor; give "
+                                             r"Split.from_dataset\(dataset, forget"):
+        sftc.Split.from_tensors(train, train.targets, "random:0.1")
+    for given, how in ((torch.utils.data.DataLoader(train), r"from_dataset\(loader.dataset"),
+                       (train, r"from_dataset\(dataset"), (3, r"from_tensors\(x, y")):
+        with pytest.raises(sftc.SftcError, match=f"expected a sftc.Split .*got "
+                                                 f"{type(given).__name__}; make one with .*{how}"):
+            sftc.unlearn(model, given, "ft")
+    with pytest.raises(sftc.SftcError, match="expected the trained model as a torch.nn.Module"):
+        sftc.unlearn("model.pt", split_of(pngs), "ft")

@@ -154,7 +154,18 @@ def _closure(roots: tuple) -> dict[str, str]:
             target = _module_of(value)
             if target and target not in seen and _top(target) in tops:
                 todo.append(target)
-    return {_source_name(m): _digest(m) for m in seen.values()}
+    files = {_source_name(m): _digest(m) for m in seen.values()}
+    for root in roots:      # a class defined where its module has no file (a notebook): its text
+        for cls in (root.__mro__ if isinstance(root, type) else ()):
+            module = sys.modules.get(cls.__module__)
+            if cls is not object and not getattr(module, "__file__", None):
+                try:
+                    text = inspect.getsource(cls).encode()
+                except (OSError, TypeError):
+                    continue
+                files[f"{cls.__module__}:{cls.__qualname__}"] = \
+                    hashlib.sha256(text).hexdigest()[:16]
+    return files
 
 
 @lru_cache(maxsize=None)

@@ -52,6 +52,13 @@ class Split:
                      val: tuple[torch.Tensor, torch.Tensor] | None = None,
                      num_classes: int | None = None, mean=None, std=None, seed: int = 0) -> "Split":
         """A split over a user's own tensors (uint8 images ``[N,C,H,W]`` or float inputs)."""
+        for what, value in (("x_train", x_train), ("y_train", y_train)):
+            if not isinstance(value, (torch.Tensor, np.ndarray, list, tuple)):
+                how = ("Split.from_dataset(dataset, forget, test=...)"
+                       if hasattr(value, "__getitem__") and hasattr(value, "__len__") else
+                       "a tensor or array")
+                raise SftcError(f"{what} is {type(value).__name__}, not a tensor; give "
+                                f"{how}")
         parts = [(x_train, y_train)] + [p for p in (val, test) if p is not None]
         xs = torch.cat([torch.as_tensor(p[0]) for p in parts])
         ys = torch.cat([torch.as_tensor(p[1]).long() for p in parts])
