@@ -114,6 +114,10 @@ def test_workers_read_the_same_batches(pngs, both):
     state = torch.get_rng_state()
     list(two.data.batches(plan, "cpu", train=True))
     assert torch.equal(state, torch.get_rng_state())        # torch's global generator untouched
+    models = [sftc.unlearn(sftc.create_model("small-cnn", in_channels=3, num_classes=3, seed=0),
+                           split, "sftc", epochs=1, batch_size=16, device="cpu",
+                           progress=False).model for split in (stream, two)]
+    same_state(*models)                                     # a whole run through a worker
 
 
 def test_random_transforms_are_treated_as_augmentation(pngs):
