@@ -76,6 +76,17 @@ def test_the_readme_commands_run_on_the_users_data_model_and_method(workspace, c
     sweep = (workspace / "sweep/mine/sensitivity.csv").read_text().splitlines()
     assert sweep[0].startswith("value,lr,forget_weight") and len(sweep) == 3
 
+    # other transforms than the model was trained with are said aloud
+    data = workspace / "my_data.py"
+    data.write_text(data.read_text().replace("T.Normalize(0.5, 0.5)", "T.Normalize(0.4, 0.5)"))
+    sys.modules.pop("my_data")
+    evaluate = next(a for a in commands() if a[0] == "evaluate")
+    assert main([*evaluate, *FAST["evaluate"], "--device", "cpu"]) == 0
+    warned = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
+    assert len(warned) == 3 and "was evaluated on inputs transformed by Compose(" in warned[0]
+    data.write_text(data.read_text().replace("T.Normalize(0.4, 0.5)", "T.Normalize(0.5, 0.5)"))
+    sys.modules.pop("my_data")
+
     # the user edits the method: the next benchmark reruns it, and only it
     source = workspace / "my_method.py"
     source.write_text(source.read_text().replace("return ce[~forget].mean() + ",

@@ -96,6 +96,10 @@ def preprocessing_mismatch(record: dict | None, split: Split, flag: str,
     when they agree or nothing was recorded); ``why`` says where this data's comes from."""
     theirs = ((record or {}).get("trained_on") or {}).get("preprocessing") or {}
     here = split.data.preprocessing
+    if theirs.get("eval_transform") != here.get("eval_transform") and theirs:
+        return (f"{flag} was evaluated on inputs transformed by {theirs.get('eval_transform')}, "
+                f"but this data gives {here.get('eval_transform')}: its outputs on these inputs "
+                "may be shifted")
     if not theirs or (_close(theirs.get("mean"), here["mean"]) is not False
                       and _close(theirs.get("std"), here["std"]) is not False):
         return None
