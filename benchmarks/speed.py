@@ -23,8 +23,20 @@ Every figure is the median over --repeats; a warm-up (forward, backward and opti
 the model) runs before anything is timed. The model is freshly initialised: throughput does not
 depend on the weights.
 
+With --vs-authors it instead times whole SFTC runs against the authors'-style loop
+(benchmarks/authors_loop.py: per-item Dataset and DataLoader, teacher forward on every batch, the
+generator's per-sample NumPy loop, cross-entropy and KL as separate calls, per-epoch evaluation
+off) on the same model, weights and samples, for each model and epoch count, in one process:
+
+  authors_s, sftc_s, speedup
+      whole-run wall time of the authors'-style loop and of one sftc.unlearn(method="sftc") call
+      (median over --repeats), and the median of the per-repeat ratios authors_s / sftc_s. Every
+      sftc call starts with an empty decision cache, so it pays its own measurements (as a fresh
+      process would); the two alternate which runs first.
+
   python benchmarks/speed.py --model small-cnn --n 10000
   python benchmarks/speed.py --model resnet18 --n 2000 --repeats 3
+  python benchmarks/speed.py --vs-authors --threads 1 --repeats 3
 """
 from __future__ import annotations
 
@@ -85,6 +97,13 @@ def parse_args(argv=None):
     p.add_argument("--warmup-steps", type=int, default=5)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true", help="only the JSON line")
+    p.add_argument("--vs-authors", action="store_true",
+                   help="time whole SFTC runs against the authors'-style loop instead")
+    p.add_argument("--vs-models", default="small-cnn:6000,resnet18:2000",
+                   help="--vs-authors: model:n pairs (default small-cnn:6000,resnet18:2000)")
+    p.add_argument("--vs-epochs", default="1,3", help="--vs-authors: epoch counts (default 1,3)")
+    p.add_argument("--vs-lr", type=float, default=5e-4, help="--vs-authors: learning rate")
+    p.add_argument("--accel", default="auto", help="sftc's speed options: auto (default) or off")
     return p.parse_args(argv)
 
 
@@ -116,7 +135,8 @@ def warm_up(model, split, device, batch_size, steps):
 def time_one(name, hparams, model, split, args, model_name):
     method = Counting(TrainOriginal() if name == BASELINE else create_method(name, **hparams))
     recipe = Recipe(epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
-                    scheduler="constant", device=args.device, seed=args.seed)
+                    scheduler="constant", device=args.device, seed=args.seed,
+                    accel=sftc.api.as_accel(args.accel))
     fresh = lambda seed: build_model(model_name, split.data.channels or 1,  # noqa: E731
                                      split.data.num_classes, seed=seed)
     _, history = run(method, model, split, recipe, progress=False, desc=name, fresh_model=fresh)
@@ -125,10 +145,89 @@ def time_one(name, hparams, model, split, args, model_name):
             "samples": sum(method.samples) / args.epochs}
 
 
+def vs_authors(args) -> int:
+    """Whole SFTC runs: the authors'-style loop against sftc.unlearn, same model and samples."""
+    from authors_loop import authors_sftc
+    from sftc.engine import accel as accel_mod
+
+    if resolve_device(args.device).type != "cpu":
+        raise SystemExit("--vs-authors runs on the CPU only (the authors'-style loop is CPU code)")
+    models = [(m.split(":")[0], int(m.split(":")[1])) for m in args.vs_models.split(",")]
+    epoch_counts = [int(e) for e in args.vs_epochs.split(",")]
+    load_before = round(os.getloadavg()[0], 2)
+    out = {"mode": "vs-authors", "dataset": args.dataset, "batch_size": args.batch_size,
+           "lr": args.vs_lr, "tau": 1.0, "c": 0.0, "forget": args.forget, "repeats": args.repeats,
+           "torch_threads": torch.get_num_threads(), "accel": args.accel, "runs": []}
+    for model_name, n in models:
+        args.n = n
+        split = subset_split(args)
+        model_name = sftc.models.canonical_model_name(model_name)
+        model = build_model(model_name, split.data.channels or 1, split.data.num_classes,
+                            seed=args.seed)
+
+        def authors(epochs):
+            return authors_sftc(model, split, epochs, lr=args.vs_lr, batch_size=args.batch_size,
+                                seed=args.seed)
+
+        def ours(epochs):
+            accel_mod.clear_cache()  # every call measures, as a fresh process does
+            return sftc.unlearn(model, split, "sftc", epochs=epochs, lr=args.vs_lr, tau=1.0, c=0.0,
+                                batch_size=args.batch_size, device="cpu", seed=args.seed,
+                                progress=False, accel=args.accel)
+        # process-wide one-off costs (imports, kernel set-up) before anything is timed
+        warm = sftc.Split.create(split.data, split.train[:256], split.val, split.test,
+                                 "random:0.1", seed=args.seed)
+        authors_sftc(model, warm, 1, batch_size=args.batch_size)
+        sftc.unlearn(model, warm, "sftc", epochs=1, device="cpu", progress=False, accel=args.accel)
+        for epochs in epoch_counts:
+            rows = []
+            for repeat in range(args.repeats):
+                order = ("authors", "sftc") if repeat % 2 == 0 else ("sftc", "authors")
+                timed = {}
+                for who in order:
+                    start = time.perf_counter()
+                    result = authors(epochs) if who == "authors" else ours(epochs)
+                    timed[who] = (time.perf_counter() - start, result)
+                a_s, (_, a_hist) = timed["authors"][0], timed["authors"][1]
+                s_s, s_res = timed["sftc"]
+                rows.append({"authors_s": a_s, "sftc_s": s_s, "speedup": a_s / s_s,
+                             "authors_loss": a_hist[-1]["ce_retain"] + a_hist[-1]["kl"],
+                             "sftc_loss": s_res.history.rows[-1]["loss"],
+                             "sftc_setup_s": s_res.history.setup_seconds,
+                             "accel": s_res.history.accel})
+                if not args.quiet:
+                    print(f"[{repeat + 1}/{args.repeats}] {model_name} n={n} epochs={epochs}: "
+                          f"authors {a_s:6.2f} s  sftc {s_s:6.2f} s  speed-up {a_s / s_s:4.2f}  "
+                          f"(load {os.getloadavg()[0]:.2f})", file=sys.stderr)
+            med = lambda key: statistics.median(r[key] for r in rows)  # noqa: E731
+            out["runs"].append({
+                "model": model_name, "n": n, "retain_size": len(split.retain),
+                "forget_size": len(split.forget), "epochs": epochs,
+                "authors_s": round(med("authors_s"), 2), "sftc_s": round(med("sftc_s"), 2),
+                "speedup": round(med("speedup"), 2),
+                "each_repeat": [[round(r["authors_s"], 2), round(r["sftc_s"], 2)] for r in rows],
+                "sftc_setup_s": round(med("sftc_setup_s"), 2),
+                "final_epoch_loss": {"authors": round(rows[-1]["authors_loss"], 4),
+                                     "sftc": round(rows[-1]["sftc_loss"], 4)},
+                "sftc_choices": rows[-1]["accel"]})
+    out["load_average_1min"] = {"before": load_before, "after": round(os.getloadavg()[0], 2)}
+    out["torch"], out["sftc"] = torch.__version__, sftc.__version__
+    if not args.quiet:
+        print(f"\n{'model':10s} {'n':>6s} {'epochs':>6s} {'authors s':>10s} {'sftc s':>8s} "
+              f"{'speed-up':>8s}", file=sys.stderr)
+        for r in out["runs"]:
+            print(f"{r['model']:10s} {r['n']:6d} {r['epochs']:6d} {r['authors_s']:10.2f} "
+                  f"{r['sftc_s']:8.2f} {r['speedup']:8.2f}", file=sys.stderr)
+    print(json.dumps(out))
+    return 0
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.vs_authors:
+        return vs_authors(args)
     device = resolve_device(args.device)
     split = subset_split(args)
     if device.type == "cuda":

@@ -221,13 +221,40 @@ def test_measurements_leave_the_random_streams_alone(digits_split, digits_origin
     assert_same_run(first, second, digits_split, tol=1e-6)
 
 
-def test_a_tiny_run_without_enough_steps_still_decides(tiny_split):
+def test_runs_too_short_to_pay_for_measuring_take_the_plain_path(tiny_split):
     A.clear_cache()
     model = sftc.build_model("small-cnn", 1, 4, seed=0)
-    result = sftc.unlearn(model, tiny_split, "ft", epochs=1, batch_size=64, device="cpu",
-                          progress=False)  # 2 steps: too few to compare layouts
-    assert result.history.accel["train"]["channels_last"] is False
+    result = sftc.unlearn(model, tiny_split, "sftc", epochs=1, batch_size=64, device="cpu",
+                          progress=False)  # 2 steps, 80 teacher rows
+    train = result.history.accel["train"]
+    assert train["channels_last"] is False and train["fused_optimizer"] is False
+    assert train["measured_ms"] == {"skipped": "run too short to pay for measuring"}
+    assert result.history.accel["inference"][0]["fold_bn"] == "none"
     assert all(p.is_contiguous() for p in result.model.parameters())
+    # forced choices still apply
+    forced = sftc.unlearn(model, tiny_split, "sftc", epochs=1, device="cpu", progress=False,
+                          accel={"channels_last": "on"})
+    assert forced.history.accel["train"]["channels_last"] is True
+
+
+def test_the_layout_trial_spans_epochs_and_decides_on_what_it_timed(digits_split,
+                                                                   digits_original):
+    A.clear_cache()
+    plain = unlearn(digits_original.model, digits_split, "off", method="neggrad")
+    result = unlearn(digits_original.model, digits_split, only(channels_last="auto"),
+                     method="neggrad")  # 109 forget samples: 2 steps per epoch, 2 epochs
+    train = result.history.accel["train"]
+    # steps 2 (contiguous) and 4 (channels-last) were timed, over the two epochs
+    assert set(train["measured_ms"]["step_us_per_sample"]) == {"contiguous", "channels_last"}
+    assert train["channels_last"] in (True, False)
+    assert all(p.is_contiguous() for p in result.model.parameters())
+    assert_same_run(result, plain, digits_split)
+    A.clear_cache()
+    short = sftc.unlearn(digits_original.model, digits_split, "neggrad", epochs=1, device="cpu",
+                         progress=False, accel=only(channels_last="auto"), batch_size=48)
+    # 3 steps: only a contiguous step was timed, so the starting layout stays, undecided in cache
+    train = short.history.accel["train"]
+    assert train["channels_last"] is False and "step_us_per_sample" not in train["measured_ms"]
 
 
 def test_cross_entropy_matches_between_layouts_on_one_batch():

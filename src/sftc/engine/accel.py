@@ -47,6 +47,8 @@ from ..errors import SftcError
 from .device import synchronize
 
 SWITCHES = ("auto", "on", "off")
+MIN_STEPS_TO_MEASURE = 20   # a shorter run takes only cached (or forced) choices
+MIN_ROWS_TO_MEASURE = 512   # likewise for an inference pass over fewer samples
 
 
 @dataclass
@@ -76,6 +78,13 @@ class Accel:
             raise SftcError("accel cuda_graphs is not available in this build (it was never "
                             "measured on a GPU); leave it off")
 
+    def without_measuring(self) -> "Accel":
+        """Every ``auto`` as ``off`` (forced choices stay): for runs too short to pay for a
+        measurement."""
+        off = lambda v: "off" if v == "auto" else v  # noqa: E731
+        return Accel(off(self.channels_last), off(self.linear_convs), off(self.fused_optimizer),
+                     off(self.fold_bn), self.inference_batch, self.autocast, self.cuda_graphs)
+
     @classmethod
     def plain(cls) -> "Accel":
         """Every optimisation off: the reference path."""
@@ -85,9 +94,7 @@ class Accel:
         """The options with ``SFTC_ACCEL=off`` applied (every ``auto`` becomes ``off``)."""
         if os.environ.get("SFTC_ACCEL", "").lower() not in ("off", "0", "plain"):
             return self
-        off = lambda v: "off" if v == "auto" else v  # noqa: E731
-        return Accel(off(self.channels_last), off(self.linear_convs), off(self.fused_optimizer),
-                     off(self.fold_bn), self.inference_batch, self.autocast, self.cuda_graphs)
+        return self.without_measuring()
 
 
 _CACHE: dict[tuple, dict] = {}
@@ -183,8 +190,11 @@ def unpatch_linear_convs(model: nn.Module) -> None:
 
 
 def conv_input_sizes(model: nn.Module, x: torch.Tensor) -> dict[str, tuple[int, ...]]:
-    """Input shape of every ``nn.Conv2d`` of ``model`` on ``x`` (one eval-mode forward without
-    gradients; modules called more than once are left out). The model's modes are restored."""
+    """Input shape of every ``nn.Conv2d`` of ``model`` on a batch shaped like ``x`` (one eval-mode
+    forward of two rows without gradients; modules called more than once are left out). The
+    model's modes are restored."""
+    rows = x.shape[0]
+    x = x[:2]
     shapes: dict[str, list] = {}
     hooks = []
     for name, module in model.named_modules():
@@ -202,37 +212,40 @@ def conv_input_sizes(model: nn.Module, x: torch.Tensor) -> dict[str, tuple[int, 
             hook.remove()
         for module, mode in modes.items():
             module.training = mode
-    return {name: s[0] for name, s in shapes.items() if len(s) == 1}
+    return {name: (rows, *s[0][1:]) for name, s in shapes.items() if len(s) == 1}
 
 
-def linear_conv_candidates(model: nn.Module, x: torch.Tensor) -> dict[str, LinearConvPlan]:
+def linear_conv_candidates(model: nn.Module,
+                           x: torch.Tensor) -> dict[str, tuple[LinearConvPlan, tuple]]:
+    """The convolutions of ``model`` with a 1x1 output on batches shaped like ``x``: their plans
+    and input shapes."""
     modules = dict(model.named_modules())
     out = {}
     for name, shape in conv_input_sizes(model, x).items():
         plan = linear_conv_plan(modules[name], tuple(shape[-2:]))
         if plan is not None:
-            out[name] = plan
+            out[name] = (plan, shape)
     return out
 
 
-def _choose_linear_convs(model: nn.Module, candidates: dict[str, LinearConvPlan],
-                         shapes: dict[str, tuple], device: torch.device, backward: bool,
+def _choose_linear_convs(model: nn.Module, candidates: dict[str, tuple[LinearConvPlan, tuple]],
+                         device: torch.device, backward: bool,
                          fmt: torch.memory_format) -> tuple[list[str], dict]:
     """Time each candidate convolution alone, ordinary against matrix product."""
     chosen, timings = [], {}
     modules = dict(model.named_modules())
-    for name, plan in candidates.items():
+    for name, (plan, shape) in candidates.items():
         conv = copy.deepcopy(modules[name]).to(memory_format=fmt)
         linear = copy.deepcopy(conv)
         patch_linear_conv(linear, plan)
-        x = torch.randn(shapes[name], device=device).contiguous(memory_format=fmt)
+        x = torch.randn(shape, device=device).contiguous(memory_format=fmt)
         x.requires_grad_(backward)
 
         def run(module=None):
             out = module(x)
             if backward:
                 out.sum().backward()
-        t = _race({"conv": lambda: run(conv), "linear": lambda: run(linear)}, device, rounds=3)
+        t = _race({"conv": lambda: run(conv), "linear": lambda: run(linear)}, device, rounds=2)
         timings[name] = {k: round(v * 1e3, 3) for k, v in t.items()}
         if t["linear"] < t["conv"]:
             chosen.append(name)
@@ -259,6 +272,7 @@ class StepPlan:
     cached: bool = False
     seconds: float = 0.0
     key: tuple | None = field(default=None, repr=False)
+    conv_plans: dict | None = field(default=None, repr=False)
 
     @property
     def memory_format(self) -> torch.memory_format:
@@ -286,14 +300,15 @@ def autocast_context(accel: Accel, device: torch.device):
 
 def tune_training(model: nn.Module, x: torch.Tensor, accel: Accel,
                   make_optimizer: Callable[[list, bool], torch.optim.Optimizer],
-                  optimizer_name: str, device: torch.device) -> StepPlan:
+                  optimizer_name: str, device: torch.device, measure: bool = True) -> StepPlan:
     """Decide the training-step options for ``model`` on batches shaped like ``x``.
 
     Convolutions with a 1x1 output are timed one by one (forward and backward, on copies) and the
     optimizer's step on copies of the trainable parameters; the memory layout is left undecided
     (``channels_last`` None) when it is to be measured: :class:`LayoutTrial` times it on the run's
     first real steps, so no step is thrown away. The model, its state and the random-number
-    streams are left untouched."""
+    streams are left untouched. ``measure=False`` (a short run): cached choices, else every
+    ``auto`` is off."""
     started = time.perf_counter()
     accel = accel.effective()
     switches = (accel.channels_last, accel.linear_convs, accel.fused_optimizer, accel.autocast)
@@ -304,6 +319,9 @@ def tune_training(model: nn.Module, x: torch.Tensor, accel: Accel,
         plan.key = key
         plan.seconds = time.perf_counter() - started
         return plan
+    if not measure:
+        accel = accel.without_measuring()
+        key = None  # nothing measured: nothing to cache
     plan = StepPlan(autocast=accel.autocast)
     plan.key = key
     conv = has_conv(model) and x.dim() == 4
@@ -313,13 +331,12 @@ def tune_training(model: nn.Module, x: torch.Tensor, accel: Accel,
         candidates = linear_conv_candidates(model, x) if conv and accel.linear_convs != "off" \
             else {}
         if candidates:
+            plan.conv_plans = candidates
             if accel.linear_convs == "on":
                 plan.linear_convs = sorted(candidates)
             else:
-                shapes = conv_input_sizes(model, x)
                 plan.linear_convs, plan.measured["linear_convs"] = _choose_linear_convs(
-                    model, candidates, shapes, device, backward=True,
-                    fmt=torch.contiguous_format)
+                    model, candidates, device, backward=True, fmt=torch.contiguous_format)
         # 2. memory layout: measured on the first real steps (LayoutTrial) unless forced
         plan.channels_last = None if conv and accel.channels_last == "auto" else \
             (conv and accel.channels_last == "on")
@@ -340,8 +357,11 @@ def tune_training(model: nn.Module, x: torch.Tensor, accel: Accel,
                 plan.measured["optimizer_step"] = {k: round(v * 1e3, 3) for k, v in t.items()}
                 plan.fused_optimizer = t["fused"] < t["foreach"]
                 del options, copies
-    _CACHE[key] = {"channels_last": plan.channels_last, "linear_convs": plan.linear_convs,
-                   "fused_optimizer": plan.fused_optimizer, "measured": plan.measured}
+    if key is not None:
+        _CACHE[key] = {"channels_last": plan.channels_last, "linear_convs": plan.linear_convs,
+                       "fused_optimizer": plan.fused_optimizer, "measured": plan.measured}
+    else:
+        plan.measured["skipped"] = "run too short to pay for measuring"
     plan.seconds = time.perf_counter() - started
     return plan
 
@@ -424,11 +444,11 @@ class LayoutTrial:
 def apply_training(model: nn.Module, x: torch.Tensor, plan: StepPlan) -> None:
     """Put ``model`` in the plan's layout and patch its chosen convolutions."""
     if plan.linear_convs:
-        candidates = linear_conv_candidates(model, x)
+        candidates = plan.conv_plans or linear_conv_candidates(model, x)
         modules = dict(model.named_modules())
         for name in plan.linear_convs:
             if name in candidates:
-                patch_linear_conv(modules[name], candidates[name])
+                patch_linear_conv(modules[name], candidates[name][0])
     if plan.channels_last:
         model.to(memory_format=torch.channels_last)
 
@@ -479,8 +499,13 @@ class InferenceModel:
     :meth:`predict` for logits of many samples, or call it on one batch."""
 
     def __init__(self, model: nn.Module, sample: torch.Tensor, accel: Accel | None = None,
-                 device: torch.device | None = None):
+                 device: torch.device | None = None, measure: bool = True):
         accel = (accel or Accel()).effective()
+        if not measure:  # too few samples to pay for measuring: cached choices or none
+            key = _key("infer", model, sample[:1], (accel.channels_last, accel.linear_convs,
+                                                    accel.inference_batch, "fx"))
+            if key not in _CACHE:
+                accel = accel.without_measuring()
         self.accel = accel
         self.device = device or sample.device
         self.record: dict = {}
@@ -501,7 +526,9 @@ class InferenceModel:
                                                 accel.inference_batch, how))
         self.key = key
         cached = _CACHE.get(key)
-        candidates = linear_conv_candidates(self.model, sample) if (
+        rows = accel.inference_batch or INFERENCE_BATCHES[0]
+        candidates = linear_conv_candidates(
+            self.model, sample[:1].expand(rows, *sample.shape[1:])) if (
             conv and accel.linear_convs != "off") else {}
         if candidates:
             if cached is not None:
@@ -510,13 +537,12 @@ class InferenceModel:
                 self.linear_convs = sorted(candidates)
             else:
                 with torch.random.fork_rng(devices=[]), torch.inference_mode():
-                    shapes = conv_input_sizes(self.model, sample)
                     self.linear_convs, self.record["measured_linear_convs"] = \
-                        _choose_linear_convs(self.model, candidates, shapes, self.device,
+                        _choose_linear_convs(self.model, candidates, self.device,
                                              backward=False, fmt=torch.contiguous_format)
             modules = dict(self.model.named_modules())
             for name in self.linear_convs:
-                patch_linear_conv(modules[name], candidates[name])
+                patch_linear_conv(modules[name], candidates[name][0])
         self.record["linear_convs"] = list(self.linear_convs)
         formats = [torch.contiguous_format]
         if conv and accel.channels_last != "off":

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from ..data import ImageData
-from .accel import Accel, InferenceModel
+from .accel import MIN_ROWS_TO_MEASURE, Accel, InferenceModel
 
 
 @torch.no_grad()
@@ -23,7 +23,8 @@ def predict_logits(model: nn.Module, data: ImageData, index: torch.Tensor, devic
     if len(index) == 0:
         return torch.empty(0, data.num_classes, device=device)
     if accel is not None:
-        fast = InferenceModel(model, data.batch(index[:2], device)[0], accel, device)
+        fast = InferenceModel(model, data.batch(index[:2], device)[0], accel, device,
+                              measure=len(index) >= MIN_ROWS_TO_MEASURE)
         out = fast.predict(lambda idx: data.batch(idx, device)[0], index, data.num_classes)
         if record is not None:
             record.update(fast.record)

@@ -160,8 +160,6 @@ def run(method: Method, model: nn.Module, split: Split, recipe: Recipe, *,
             planned = list(method.plan(ctx, epoch))
             loss_sum, steps = _run_epoch(method, ctx, planned, optimizer, recipe, epoch,
                                          progress, label, step, trial)
-            if trial is not None:
-                trial.finish()
             if scheduler is not None:
                 scheduler.step()
         row = {"epoch": epoch, "loss": loss_sum / max(steps, 1), "lr": lr, "steps": steps,
@@ -171,6 +169,8 @@ def run(method: Method, model: nn.Module, split: Split, recipe: Recipe, *,
         history.rows.append(row)
         if on_epoch_end is not None:
             on_epoch_end(epoch, student, row)
+    if trial is not None:
+        trial.finish()  # a run shorter than the trial decides on what it timed
     history.seconds = clock.total
     history.accel = {"train": step.record(), "inference": ctx.accel_log}
     accel_mod.restore(student)
@@ -186,9 +186,10 @@ def _tune_step(ctx: RunContext, recipe: Recipe, params: list[nn.Parameter]) -> S
     if len(probe) < 2:
         return StepPlan(autocast=recipe.accel.autocast)
     x, _ = data.batch(probe, ctx.device)
+    steps = recipe.epochs * math.ceil(len(ctx.split.train) / recipe.batch_size)
     plan = accel_mod.tune_training(
         model, x, recipe.accel, lambda p, fused: _optimizer(p, recipe, fused),
-        recipe.optimizer, ctx.device)
+        recipe.optimizer, ctx.device, measure=steps >= accel_mod.MIN_STEPS_TO_MEASURE)
     accel_mod.apply_training(model, x, plan)
     return plan
 
