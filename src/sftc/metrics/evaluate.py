@@ -123,6 +123,13 @@ class Evaluator:
             self._accuracies[id(model)] = accuracies(self.logits(model), self.split)
         return self._accuracies[id(model)]
 
+    def reference_accuracies(self) -> dict[str, dict[str, float]]:
+        """The original's (and the oracle's) accuracies: the ``reference`` of every row."""
+        out = {"original": self._reference_accuracies(self.original)}
+        if self.retrained is not None:
+            out["retrained"] = self._reference_accuracies(self.retrained)
+        return out
+
     def submit(self, unlearned: nn.Module, unlearn_seconds: float | None = None,
                retrain_seconds: float | None = None) -> PendingMetrics:
         """Start evaluating ``unlearned``; ``.result()`` of the returned object gives the dict."""

@@ -43,11 +43,12 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto")
     p.add_argument("--mia-iterations", type=int, default=1000)
-    p.add_argument("--accel", choices=("off", "auto"), default="off",
+    p.add_argument("--accel", choices=("off", "auto", "bf16"), default="off",
                    help="speed choices of training and unlearning: off (default: the plain path, "
-                        "so that the table is the same on every machine and run) or auto (each "
-                        "optimisation where a measurement shows it pays; results differ from the "
-                        "plain path by float rounding, which the MIA's attacker can amplify)")
+                        "so that the table is the same run after run), auto (each optimisation "
+                        "where a measurement shows it pays; results differ from the plain path by "
+                        "float rounding, which the MIA's attacker can amplify) or bf16 (auto plus "
+                        "bfloat16 autocast of the training steps; see docs/performance.md)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(handler=handle)
 
@@ -66,7 +67,8 @@ def handle(args, extra) -> int:
     methods = chosen_methods(args.methods)
     split = load_split("digits", forget=args.forget, seed=args.seed)
     progress = not args.quiet
-    common = dict(seed=args.seed, device=args.device, progress=progress, accel=args.accel)
+    accel = {"autocast": "bf16"} if args.accel == "bf16" else args.accel
+    common = dict(seed=args.seed, device=args.device, progress=progress, accel=accel)
     say = print if progress else (lambda *a, **k: None)
     with output_directory(args.out, args.overwrite) as tmp:
         say(f"[1/4] training the original model and the oracle ({args.model}, {args.epochs} epochs)")
@@ -100,18 +102,19 @@ def handle(args, extra) -> int:
             pending = [(label, name, evaluator.submit(model, unlearn_seconds=seconds,
                                                       retrain_seconds=oracle.seconds))
                        for label, name, model, seconds in models]
+            # while the attackers fit: the models and the figure (they need no MIA)
+            save_state_dict(original.model, tmp / "models" / "original.pt")
+            save_state_dict(oracle.model, tmp / "models" / "retrained.pt")
+            if "sftc" in unlearned:
+                save_state_dict(unlearned["sftc"], tmp / "model.pt")
+            convergence_figure({label: run["history"] for label, run in runs.items()},
+                               evaluator.reference_accuracies()["retrained"],
+                               tmp / "convergence.png",
+                               title=f"Convergence on digits ({args.model}); dashed: the oracle")
             rows = [{"label": label, **({"method": name} if name else {}), **metrics.result()}
                     for label, name, metrics in tqdm(pending, desc="evaluating", unit="model",
                                                      disable=not progress, dynamic_ncols=True)]
         say("[4/4] writing the report")
-        save_state_dict(original.model, tmp / "models" / "original.pt")
-        save_state_dict(oracle.model, tmp / "models" / "retrained.pt")
-        if "sftc" in unlearned:
-            save_state_dict(unlearned["sftc"], tmp / "model.pt")
-        oracle_accs = rows[1]["reference"]["retrained"]
-        convergence_figure({label: run["history"] for label, run in runs.items()}, oracle_accs,
-                           tmp / "convergence.png",
-                           title=f"Convergence on digits ({args.model}); dashed: the oracle")
         config = {**recorded_args(args), "methods": methods}
         record = run_record("demo", config, split, original.history, None, rows=rows, runs=runs,
                             original={"seconds": original.seconds, "history": original.history.rows},
