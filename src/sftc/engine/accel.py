@@ -166,15 +166,59 @@ def linear_conv_plan(conv: nn.Conv2d, size: tuple[int, int]) -> LinearConvPlan |
     return LinearConvPlan((h, w), rows, cols, ph, pw)
 
 
+class _LinearConv(torch.autograd.Function):
+    """A convolution with a 1x1 output as a matrix product over its live taps. The weight's
+    gradient is written straight into one zero tensor laid out like the weight (autograd's slice
+    backward would build it in two steps, and in the contiguous layout)."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, plan: LinearConvPlan):
+        n = x.shape[0]
+        used = x if (plan.rows, plan.cols) == plan.size else x[:, :, :plan.rows, :plan.cols]
+        x2 = used.reshape(n, -1)
+        w2 = weight[:, :, plan.top:plan.top + plan.rows,
+                    plan.left:plan.left + plan.cols].reshape(weight.shape[0], -1)
+        out = F.linear(x2, w2, bias)
+        ctx.save_for_backward(x2, w2, weight)
+        ctx.plan, ctx.x_shape, ctx.x_dtype = plan, x.shape, x.dtype
+        ctx.has_bias = bias is not None
+        return out.view(n, -1, 1, 1)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        x2, w2, weight = ctx.saved_tensors
+        plan = ctx.plan
+        g = grad_out.reshape(grad_out.shape[0], -1)
+        grad_x = grad_w = grad_b = None
+        if ctx.needs_input_grad[0]:
+            gx = (g.to(w2.dtype) @ w2).view(ctx.x_shape[0], ctx.x_shape[1], plan.rows, plan.cols)
+            if (plan.rows, plan.cols) != plan.size:
+                full = gx.new_zeros(ctx.x_shape)
+                full[:, :, :plan.rows, :plan.cols] = gx
+                gx = full
+            grad_x = gx.to(ctx.x_dtype)
+        if ctx.needs_input_grad[1]:
+            grad_w = torch.zeros_like(weight)
+            grad_w[:, :, plan.top:plan.top + plan.rows, plan.left:plan.left + plan.cols] = \
+                (g.t().to(x2.dtype) @ x2).view(weight.shape[0], weight.shape[1], plan.rows,
+                                                plan.cols)
+        if ctx.has_bias and ctx.needs_input_grad[2]:
+            grad_b = g.sum(0)
+        return grad_x, grad_w, grad_b, None
+
+
 def _linear_conv_forward(self: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
     plan: LinearConvPlan = self._sftc_linear_plan
     if tuple(x.shape[-2:]) != plan.size or x.dim() != 4:
         return type(self).forward(self, x)  # another input size: the ordinary convolution
-    weight = self.weight[:, :, plan.top:plan.top + plan.rows, plan.left:plan.left + plan.cols]
-    if (plan.rows, plan.cols) != plan.size:
-        x = x[:, :, :plan.rows, :plan.cols]
-    out = F.linear(x.reshape(x.shape[0], -1), weight.reshape(weight.shape[0], -1), self.bias)
-    return out.view(x.shape[0], -1, 1, 1)
+    if torch.is_autocast_enabled(x.device.type):  # let autocast cast the product's operands
+        weight = self.weight[:, :, plan.top:plan.top + plan.rows,
+                             plan.left:plan.left + plan.cols]
+        used = x if (plan.rows, plan.cols) == plan.size else x[:, :, :plan.rows, :plan.cols]
+        out = F.linear(used.reshape(x.shape[0], -1), weight.reshape(weight.shape[0], -1),
+                       self.bias)
+        return out.view(x.shape[0], -1, 1, 1)
+    return _LinearConv.apply(x, self.weight, self.bias, plan)
 
 
 def patch_linear_conv(conv: nn.Conv2d, plan: LinearConvPlan) -> None:
