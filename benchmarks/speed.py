@@ -105,8 +105,14 @@ def parse_args(argv=None):
                    help="--vs-authors: model:n pairs (default small-cnn:6000,resnet18:2000)")
     p.add_argument("--vs-epochs", default="1,3", help="--vs-authors: epoch counts (default 1,3)")
     p.add_argument("--vs-lr", type=float, default=5e-4, help="--vs-authors: learning rate")
-    p.add_argument("--accel", default="auto", help="sftc's speed options: auto (default) or off")
+    p.add_argument("--accel", default="auto", choices=("auto", "off", "bf16"),
+                   help="sftc's speed options: auto (default: measured choices), off (the plain "
+                        "path) or bf16 (auto plus bfloat16 autocast of the training step)")
     return p.parse_args(argv)
+
+
+def accel_option(name: str):
+    return sftc.api.as_accel({"autocast": "bf16"} if name == "bf16" else name)
 
 
 def subset_split(args) -> sftc.Split:
@@ -139,7 +145,7 @@ def time_one(name, hparams, model, split, args, model_name, epochs=None):
     epochs = epochs or args.epochs
     recipe = Recipe(epochs=epochs, lr=args.lr, batch_size=args.batch_size,
                     scheduler="constant", device=args.device, seed=args.seed,
-                    accel=sftc.api.as_accel(args.accel))
+                    accel=accel_option(args.accel))
     fresh = lambda seed: build_model(model_name, split.data.channels or 1,  # noqa: E731
                                      split.data.num_classes, seed=seed)
     _, history = run(method, model, split, recipe, progress=False, desc=name, fresh_model=fresh)
@@ -177,12 +183,13 @@ def vs_authors(args) -> int:
             accel_mod.clear_cache()  # every call measures, as a fresh process does
             return sftc.unlearn(model, split, "sftc", epochs=epochs, lr=args.vs_lr, tau=1.0, c=0.0,
                                 batch_size=args.batch_size, device="cpu", seed=args.seed,
-                                progress=False, accel=args.accel)
+                                progress=False, accel=accel_option(args.accel))
         # process-wide one-off costs (imports, kernel set-up) before anything is timed
         warm = sftc.Split.create(split.data, split.train[:256], split.val, split.test,
                                  "random:0.1", seed=args.seed)
         authors_sftc(model, warm, 1, batch_size=args.batch_size)
-        sftc.unlearn(model, warm, "sftc", epochs=1, device="cpu", progress=False, accel=args.accel)
+        sftc.unlearn(model, warm, "sftc", epochs=1, device="cpu", progress=False,
+                     accel=accel_option(args.accel))
         for epochs in epoch_counts:
             rows = []
             for repeat in range(args.repeats):

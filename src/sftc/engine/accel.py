@@ -25,9 +25,9 @@ which ones train), input shape, dtype, device and thread count, and recorded in 
 (``History.accel``). ``Accel`` switches force each choice on or off; the environment variable
 ``SFTC_ACCEL=off`` turns every automatic choice off (the plain path).
 
-GPU options, off by default: ``autocast="bf16"`` (forward and loss under bfloat16 autocast; it
-changes results beyond float rounding, see docs/performance.md) and ``cuda_graphs`` (not
-implemented on this build: no GPU was available to measure it; asking for it is a one-line error).
+``autocast="bf16"`` (off by default) runs the forward pass and the loss under bfloat16 autocast;
+it changes results beyond float rounding (docs/performance.md measures how much). CUDA-graph
+capture of the step is not implemented: no GPU was available to measure it.
 """
 from __future__ import annotations
 
@@ -62,10 +62,9 @@ class Accel:
     fold_bn: str = "auto"
     inference_batch: int = 0
     autocast: str = "off"
-    cuda_graphs: str = "off"
 
     def validate(self) -> None:
-        for name in ("channels_last", "linear_convs", "fused_optimizer", "fold_bn", "cuda_graphs"):
+        for name in ("channels_last", "linear_convs", "fused_optimizer", "fold_bn"):
             if getattr(self, name) not in SWITCHES:
                 raise SftcError(f"accel {name} must be one of {', '.join(SWITCHES)}; "
                                 f"got {getattr(self, name)!r}")
@@ -74,21 +73,18 @@ class Accel:
         if self.inference_batch < 0:
             raise SftcError(f"accel inference_batch must be 0 (measured) or positive; "
                             f"got {self.inference_batch}")
-        if self.cuda_graphs == "on":
-            raise SftcError("accel cuda_graphs is not available in this build (it was never "
-                            "measured on a GPU); leave it off")
 
     def without_measuring(self) -> "Accel":
         """Every ``auto`` as ``off`` (forced choices stay): for runs too short to pay for a
         measurement."""
         off = lambda v: "off" if v == "auto" else v  # noqa: E731
         return Accel(off(self.channels_last), off(self.linear_convs), off(self.fused_optimizer),
-                     off(self.fold_bn), self.inference_batch, self.autocast, self.cuda_graphs)
+                     off(self.fold_bn), self.inference_batch, self.autocast)
 
     @classmethod
     def plain(cls) -> "Accel":
         """Every optimisation off: the reference path."""
-        return cls("off", "off", "off", "off", 0, "off", "off")
+        return cls("off", "off", "off", "off", 0, "off")
 
     def effective(self) -> "Accel":
         """The options with ``SFTC_ACCEL=off`` applied (every ``auto`` becomes ``off``)."""
@@ -109,6 +105,13 @@ def _key(kind: str, model: nn.Module, x: torch.Tensor, extra=()) -> tuple:
     params = tuple((n, tuple(p.shape), p.requires_grad) for n, p in model.named_parameters())
     return (kind, type(model).__qualname__, params, tuple(x.shape), str(x.dtype), str(x.device),
             torch.get_num_threads(), *extra)
+
+
+def _rng_devices(device: torch.device) -> list[int]:
+    """The CUDA devices whose random streams a measurement must leave alone (CPU: none)."""
+    if device.type != "cuda":
+        return []
+    return [device.index if device.index is not None else torch.cuda.current_device()]
 
 
 def _timed(fn: Callable[[], object], device: torch.device) -> float:
@@ -369,7 +372,7 @@ def tune_training(model: nn.Module, x: torch.Tensor, accel: Accel,
     plan = StepPlan(autocast=accel.autocast)
     plan.key = key
     conv = has_conv(model) and x.dim() == 4
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+    with torch.random.fork_rng(devices=_rng_devices(device)):
         torch.manual_seed(0)
         # 1. convolutions with a 1x1 output, each timed alone (forward and backward)
         candidates = linear_conv_candidates(model, x) if conv and accel.linear_convs != "off" \
@@ -580,7 +583,8 @@ class InferenceModel:
             elif accel.linear_convs == "on":
                 self.linear_convs = sorted(candidates)
             else:
-                with torch.random.fork_rng(devices=[]), torch.inference_mode():
+                with torch.random.fork_rng(devices=_rng_devices(self.device)), \
+                        torch.inference_mode():
                     self.linear_convs, self.record["measured_linear_convs"] = \
                         _choose_linear_convs(self.model, candidates, self.device,
                                              backward=False, fmt=torch.contiguous_format)
