@@ -34,11 +34,12 @@ off) on the same model, weights and samples, for each model and epoch count, in 
       whole-run wall time of the authors'-style loop and of one sftc.unlearn(method="sftc") call
       (median over --repeats), and the median of the per-repeat ratios authors_s / sftc_s. Every
       sftc call starts with an empty decision cache, so it pays its own measurements (as a fresh
-      process would); the two alternate which runs first.
+      process would); the two alternate which runs first. With --vs-plain, sftc also runs with
+      every speed choice off (plain_s, plain_speedup: the engine as it was before issue 12).
 
   python benchmarks/speed.py --model small-cnn --n 10000
   python benchmarks/speed.py --model resnet18 --n 2000 --repeats 3
-  python benchmarks/speed.py --vs-authors --threads 1 --repeats 3
+  python benchmarks/speed.py --vs-authors --vs-plain --threads 1 --repeats 3
 """
 from __future__ import annotations
 
@@ -105,6 +106,8 @@ def parse_args(argv=None):
                    help="--vs-authors: model:n pairs (default small-cnn:6000,resnet18:2000)")
     p.add_argument("--vs-epochs", default="1,3", help="--vs-authors: epoch counts (default 1,3)")
     p.add_argument("--vs-lr", type=float, default=5e-4, help="--vs-authors: learning rate")
+    p.add_argument("--vs-plain", action="store_true",
+                   help="--vs-authors: also time sftc with every speed choice off (--accel off)")
     p.add_argument("--accel", default="auto", choices=("auto", "off", "bf16"),
                    help="sftc's speed options: auto (default: measured choices), off (the plain "
                         "path) or bf16 (auto plus bfloat16 autocast of the training step)")
@@ -179,11 +182,11 @@ def vs_authors(args) -> int:
             return authors_sftc(model, split, epochs, lr=args.vs_lr, batch_size=args.batch_size,
                                 seed=args.seed)
 
-        def ours(epochs):
+        def ours(epochs, accel=args.accel):
             accel_mod.clear_cache()  # every call measures, as a fresh process does
             return sftc.unlearn(model, split, "sftc", epochs=epochs, lr=args.vs_lr, tau=1.0, c=0.0,
                                 batch_size=args.batch_size, device="cpu", seed=args.seed,
-                                progress=False, accel=accel_option(args.accel))
+                                progress=False, accel=accel_option(accel))
         # process-wide one-off costs (imports, kernel set-up) before anything is timed
         warm = sftc.Split.create(split.data, split.train[:256], split.val, split.test,
                                  "random:0.1", seed=args.seed)
@@ -191,25 +194,31 @@ def vs_authors(args) -> int:
         sftc.unlearn(model, warm, "sftc", epochs=1, device="cpu", progress=False,
                      accel=accel_option(args.accel))
         for epochs in epoch_counts:
-            rows = []
+            rows, rows_plain = [], []
+            who_runs = ("authors", "sftc", "plain") if args.vs_plain else ("authors", "sftc")
             for repeat in range(args.repeats):
-                order = ("authors", "sftc") if repeat % 2 == 0 else ("sftc", "authors")
+                k = repeat % len(who_runs)
+                order = who_runs[k:] + who_runs[:k]  # each goes first in turn
                 timed = {}
                 for who in order:
                     start = time.perf_counter()
-                    result = authors(epochs) if who == "authors" else ours(epochs)
+                    result = (authors(epochs) if who == "authors" else
+                              ours(epochs) if who == "sftc" else ours(epochs, "off"))
                     timed[who] = (time.perf_counter() - start, result)
                 a_s, (_, a_hist) = timed["authors"][0], timed["authors"][1]
                 s_s, s_res = timed["sftc"]
+                if args.vs_plain:
+                    rows_plain.append(timed["plain"][0])
                 rows.append({"authors_s": a_s, "sftc_s": s_s, "speedup": a_s / s_s,
                              "authors_loss": a_hist[-1]["ce_retain"] + a_hist[-1]["kl"],
                              "sftc_loss": s_res.history.rows[-1]["loss"],
                              "sftc_setup_s": s_res.history.setup_seconds,
                              "accel": s_res.history.accel})
                 if not args.quiet:
+                    plain = f"  plain path {rows_plain[-1]:6.2f} s" if args.vs_plain else ""
                     print(f"[{repeat + 1}/{args.repeats}] {model_name} n={n} epochs={epochs}: "
-                          f"authors {a_s:6.2f} s  sftc {s_s:6.2f} s  speed-up {a_s / s_s:4.2f}  "
-                          f"(load {os.getloadavg()[0]:.2f})", file=sys.stderr)
+                          f"authors {a_s:6.2f} s  sftc {s_s:6.2f} s  speed-up {a_s / s_s:4.2f}"
+                          f"{plain}  (load {os.getloadavg()[0]:.2f})", file=sys.stderr)
             med = lambda key: statistics.median(r[key] for r in rows)  # noqa: E731
             out["runs"].append({
                 "model": model_name, "n": n, "retain_size": len(split.retain),
@@ -221,14 +230,19 @@ def vs_authors(args) -> int:
                 "final_epoch_loss": {"authors": round(rows[-1]["authors_loss"], 4),
                                      "sftc": round(rows[-1]["sftc_loss"], 4)},
                 "sftc_choices": rows[-1]["accel"]})
+            if args.vs_plain:  # sftc with every speed choice off: the engine before issue 12
+                out["runs"][-1]["plain_s"] = round(statistics.median(rows_plain), 2)
+                out["runs"][-1]["plain_speedup"] = round(statistics.median(
+                    r["authors_s"] / p for r, p in zip(rows, rows_plain)), 2)
     out["load_average_1min"] = {"before": load_before, "after": round(os.getloadavg()[0], 2)}
     out["torch"], out["sftc"] = torch.__version__, sftc.__version__
     if not args.quiet:
         print(f"\n{'model':10s} {'n':>6s} {'epochs':>6s} {'authors s':>10s} {'sftc s':>8s} "
-              f"{'speed-up':>8s}", file=sys.stderr)
+              f"{'speed-up':>8s} {'plain s':>8s} {'speed-up':>8s}", file=sys.stderr)
         for r in out["runs"]:
             print(f"{r['model']:10s} {r['n']:6d} {r['epochs']:6d} {r['authors_s']:10.2f} "
-                  f"{r['sftc_s']:8.2f} {r['speedup']:8.2f}", file=sys.stderr)
+                  f"{r['sftc_s']:8.2f} {r['speedup']:8.2f} {r.get('plain_s', float('nan')):8.2f} "
+                  f"{r.get('plain_speedup', float('nan')):8.2f}", file=sys.stderr)
     print(json.dumps(out))
     return 0
 
