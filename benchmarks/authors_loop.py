@@ -72,7 +72,8 @@ class PseudoLabelled(Dataset):
 
 def generator_outputs(labels: torch.Tensor | None, n: int, num_classes: int) -> torch.Tensor:
     """The authors' biased random generator: |N(0, 1)| per class, then a per-row Python loop that
-    adds U(0.5, 1) to the label's class until it is the largest (no bias when ``labels`` is None)."""
+    adds U(0.5, 1) to the label's class until it is the largest (no bias when ``labels`` is
+    None)."""
     values = np.abs(np.random.normal(size=(n, num_classes)))
     if labels is not None:
         for i, label in enumerate(labels.tolist()):

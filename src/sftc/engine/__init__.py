@@ -6,5 +6,5 @@ from .device import resolve_device
 from .inference import FrozenOutputs, predict_logits
 from .loop import History, Recipe, run
 
-__all__ = ["Accel", "Batch", "PlannedBatch", "RunContext", "FrozenOutputs", "History", "Recipe", "run",
-           "predict_logits", "resolve_device"]
+__all__ = ["Accel", "Batch", "PlannedBatch", "RunContext", "FrozenOutputs", "History", "Recipe",
+           "run", "predict_logits", "resolve_device"]
