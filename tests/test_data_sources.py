@@ -73,7 +73,7 @@ def test_every_method_gives_the_same_model_on_both_paths(method, both):
     for split in (memory, stream):
         model = sftc.create_model("small-cnn", in_channels=3, num_classes=3, seed=0)
         results.append(sftc.unlearn(model, split, method, epochs=2, batch_size=16, device="cpu",
-                                    progress=False, model_name="small-cnn",
+                                    progress=False, model_name="small-cnn", accel="off",
                                     track=("retain", "forget", "test"), **hparams))
     same_state(results[0].model, results[1].model)
     for a, b in zip(results[0].history.rows, results[1].history.rows):
@@ -86,9 +86,9 @@ def test_every_method_gives_the_same_model_on_both_paths(method, both):
 def test_the_metrics_are_the_same_on_both_paths(both, pngs):
     memory, stream = both
     original = sftc.train(memory, "small-cnn", epochs=4, batch_size=16, device="cpu",
-                          progress=False).model
+                          progress=False, accel="off").model
     unlearned = sftc.unlearn(original, memory, "neggrad", epochs=1, lr=1e-3, device="cpu",
-                             progress=False).model
+                             progress=False, accel="off").model
     oracle = sftc.create_model("small-cnn", in_channels=3, num_classes=3, seed=2)
     found = [sftc.evaluate(original, unlearned, split, oracle, device="cpu",
                            mia_iterations=20, mia_folds=2, mia_attacker="hist-gradient-boosting",
@@ -116,7 +116,7 @@ def test_workers_read_the_same_batches(pngs, both):
     assert torch.equal(state, torch.get_rng_state())        # torch's global generator untouched
     models = [sftc.unlearn(sftc.create_model("small-cnn", in_channels=3, num_classes=3, seed=0),
                            split, "sftc", epochs=1, batch_size=16, device="cpu",
-                           progress=False).model for split in (stream, two)]
+                           progress=False, accel="off").model for split in (stream, two)]
     same_state(*models)                                     # a whole run through a worker
 
 
@@ -210,3 +210,16 @@ def test_a_dataset_where_a_split_belongs_says_how_to_make_one(pngs):
             sftc.unlearn(model, given, "ft")
     with pytest.raises(sftc.SftcError, match="expected the trained model as a torch.nn.Module"):
         sftc.unlearn("model.pt", split_of(pngs), "ft")
+
+
+def test_the_measured_inference_pass_reads_the_stream(both):
+    from sftc.engine import Accel, predict_logits
+
+    memory, stream = both
+    model = sftc.create_model("small-cnn", in_channels=3, num_classes=3, seed=0).eval()
+    index = torch.cat([memory.train, memory.test])
+    plain = predict_logits(model, memory.data, index, torch.device("cpu"))
+    for split in both:
+        fast = predict_logits(model, split.data, index, torch.device("cpu"), batch_size=8,
+                              accel=Accel(), record={})
+        assert torch.allclose(fast, plain, atol=1e-4)
