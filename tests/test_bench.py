@@ -17,7 +17,8 @@ from sftc.bench import grid as grid_mod
 from sftc.bench.selection import selection_score
 from sftc.cli import main
 from sftc.errors import DivergedError, SftcError
-from sftc.report import TABLE1_COLUMNS, format_table
+from sftc.report import TABLE1_COLUMNS, format_table, rank_marks
+from sftc.report.tables import ATTACK_COLUMNS, table1_columns
 from sftc.report.benchmark import write_files
 from sftc.report.latex import latex_table
 from sftc.report.table1 import table1_files_from_json
@@ -73,18 +74,28 @@ def test_ties_go_to_fewer_epochs_then_smaller_lr():
 # -- marks ------------------------------------------------------------------------------------
 
 ROWS = [
-    {"label": "ORI", "acc_err_retrain": 0.0, "acc_dis": 0.0, "acc_err_original": 0.0, "js": 9.0,
-     "mia": 0.99},
-    {"label": "RT", "acc_err_retrain": 0.0, "acc_dis": 0.0, "acc_err_original": 0.0, "js": 9.0,
-     "mia": 0.99},
-    {"label": "FT", "acc_err_retrain": 0.30, "acc_dis": 0.10, "acc_err_original": 0.5, "js": 0.1,
-     "mia": 0.50},
-    {"label": "BD", "acc_err_retrain": 0.10, "acc_dis": 0.30, "acc_err_original": 0.3, "js": 0.3,
-     "mia": 0.70},
-    {"label": "SFTC", "acc_err_retrain": 0.20, "acc_dis": 0.20, "acc_err_original": 0.1, "js": 0.2,
-     "mia": 0.60},
+    # hand-worked marks below; NG+ failed and is never ranked
+    {"label": "ORI", "acc_err_retrain": 0.30, "acc_dis": 0.20, "acc_err_original": 0.0,
+     "js": 0.0, "mia": 0.50, "rmia_auc": 0.80, "rmia_tpr": 0.20},
+    {"label": "RT", "acc_err_retrain": 0.0, "acc_dis": 0.0, "acc_err_original": 0.30, "js": 0.4,
+     "mia": 0.55, "rmia_auc": 0.50, "rmia_tpr": 0.01},
+    {"label": "FT", "acc_err_retrain": 0.10, "acc_dis": 0.25, "acc_err_original": 0.2, "js": 0.1,
+     "mia": 0.45, "rmia_auc": 0.20, "rmia_tpr": 0.0},
+    {"label": "BD", "acc_err_retrain": 0.05001, "acc_dis": 0.10, "acc_err_original": 0.1,
+     "js": 0.5, "mia": 0.50, "rmia_auc": 0.35, "rmia_tpr": 0.05},
+    {"label": "SFTC", "acc_err_retrain": 0.04999, "acc_dis": 0.05, "acc_err_original": 0.05,
+     "js": 0.3, "mia": 0.60, "rmia_auc": 0.45, "rmia_tpr": 0.02},
     {"label": "NG+", "failed": True},
 ]
+MARKED = {  # column -> {row: mark}; every other cell unmarked
+    "acc_err_retrain": {"RT": "best", "BD": "second", "SFTC": "second"},   # 0.0500 as printed
+    "acc_dis": {"RT": "best", "SFTC": "second"},            # FT (0.25) is worse than ORI (0.20)
+    "acc_err_original": {"ORI": "best", "SFTC": "second"},  # utility: ORI ranks like any row
+    "js": {"BD": "best", "RT": "second"},
+    "mia": {"SFTC": "best", "RT": "second"},                # BD = ORI (0.50): no better, no mark
+    "rmia_auc": {"RT": "best", "SFTC": "second"},           # |AUC - 0.5|; FT's 0.20 ties ORI's
+    "rmia_tpr": {"FT": "best", "RT": "second"},
+}
 
 
 def _md_cells(text):
@@ -92,21 +103,35 @@ def _md_cells(text):
     return {l.split("|")[1].strip(): [c.strip() for c in l.split("|")[2:-1]] for l in lines}
 
 
-def test_bold_and_underline_respect_direction_and_skip_references():
-    cells = _md_cells(format_table(ROWS, TABLE1_COLUMNS, style="markdown"))
-    # columns: AccErr{Mu,MR}↓, AccDis↓, AccErr{Mu,M}↓, JS↑, MIA↑
-    assert cells["BD"][0].startswith("**") and cells["SFTC"][0].startswith("<u>")
-    assert cells["FT"][1].startswith("**") and cells["SFTC"][1].startswith("<u>")
-    assert cells["SFTC"][2].startswith("**") and cells["BD"][2].startswith("<u>")
-    assert cells["BD"][3].startswith("**") and cells["SFTC"][3].startswith("<u>")   # ↑: larger wins
-    assert cells["BD"][4].startswith("**") and cells["SFTC"][4].startswith("<u>")
-    assert not any("**" in c or "<u>" in c for c in cells["ORI"] + cells["RT"])
-    assert cells["NG+"] == ["failed"] * 5
-    tex = latex_table(ROWS, TABLE1_COLUMNS)
-    assert r"\textbf{0.1000}" in tex.split("BD &")[1].splitlines()[0]
+def test_marking_rule_ranks_references_and_never_marks_what_does_no_better_than_ori():
+    columns = TABLE1_COLUMNS + ATTACK_COLUMNS
+    assert table1_columns(ROWS) == columns and table1_columns(ROWS[:1][:0] + [{"label": "X"}]) \
+        == TABLE1_COLUMNS
+    marks = rank_marks(ROWS, columns)
+    got = {}
+    for (i, key), mark in marks.items():
+        got.setdefault(key, {})[ROWS[i]["label"]] = mark
+    assert got == MARKED
+    cells = _md_cells(format_table(ROWS, columns, style="markdown"))
+    for j, col in enumerate(columns):
+        for label, row_cells in cells.items():
+            mark = MARKED[col.key].get(label)
+            cell = row_cells[j]
+            assert cell.startswith("**") == (mark == "best"), (label, col.key)
+            assert cell.startswith("<u>") == (mark == "second"), (label, col.key)
+    assert cells["NG+"] == ["failed"] * len(columns)
+    tex = latex_table(ROWS, columns)
     sftc_line = next(l for l in tex.splitlines() if l.startswith("SFTC"))
     assert sftc_line.count(r"\underline{") == 4 and sftc_line.count(r"\textbf{") == 1
-    assert "ORI" in tex and r"\textbf" not in next(l for l in tex.splitlines() if l.startswith("ORI"))
+    ori_line = next(l for l in tex.splitlines() if l.startswith("ORI"))
+    assert ori_line.count(r"\textbf{") == 1 and r"\underline" not in ori_line
+    # without an ORI row a forgetting column is ranked like any other
+    no_ori = rank_marks(ROWS[1:], (TABLE1_COLUMNS[4],))
+    assert {ROWS[1 + i]["label"]: m for (i, _), m in no_ori.items()} == \
+        {"SFTC": "best", "RT": "second"}
+    # a column in which nothing beats ORI has no marks at all
+    flat = [dict(r, mia=0.5) for r in ROWS if not r.get("failed")]
+    assert not [k for k in rank_marks(flat, TABLE1_COLUMNS) if k[1] == "mia"]
 
 
 # -- end to end: outputs, agreement, figures, resume -----------------------------------------

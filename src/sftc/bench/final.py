@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
+from .attack_columns import AttackColumns
 from .config import BenchmarkConfig, method_key, method_label
 from .evaluation import accuracy_errors, costly_metrics
 from .grid import GridResults
@@ -23,17 +24,20 @@ KEPT = ("acc_retain", "acc_forget", "acc_test", "acc_err_retrain", "acc_dis", "a
 
 
 class Final:
-    def __init__(self, config: BenchmarkConfig, split, store: Store, references: References):
+    def __init__(self, config: BenchmarkConfig, split, store: Store, references: References,
+                 attack: AttackColumns | None = None):
         self.config = config
         self.split = split
         self.store = store
         self.references = references
+        self.attack = attack
 
     def row_keys(self) -> list[str]:
         return list(REFERENCE_ROWS) + [method_key(n, h) for n, h in self.config.methods]
 
     def units(self) -> list[Unit]:
-        return [Unit(f"final:{row}:{seed}", "final", f"JS/MIA {row} seed {seed}",
+        attack = self.attack.units() if self.attack is not None else []
+        return attack + [Unit(f"final:{row}:{seed}", "final", f"JS/MIA {row} seed {seed}",
                      0.5 * len(self.split.train), done=self.store.final_done(row, seed))
                 for row in self.row_keys() for seed in self.config.seeds]
 
@@ -52,6 +56,9 @@ class Final:
                                  self.references.members(seed), seed=seed,
                                  mia_iterations=c.mia_iterations, mia_features=c.mia_features,
                                  mia_folds=c.mia_folds, mia_attacker=c.mia_attacker)
+        if self.attack is not None and self.attack.active:
+            self.attack.prepare(progress)
+            metrics.update(self.attack.metrics(logits))
         record = {**base, **metrics, "seed": seed}
         self.store.write_json(path, record)
         progress.finish(unit)
@@ -113,6 +120,8 @@ class Final:
     def table(self, results: GridResults, progress: Progress) -> dict:
         """``rows`` (one aggregated row per Table-1 row), ``per_row`` (per-seed records),
         ``selection_grid`` (every candidate's mean score) and the grid's ``results``."""
+        if self.attack is not None:
+            self.attack.prepare(progress)
         per_row = self.reference_rows(progress)
         selection_grid = {}
         for name, hp in self.config.methods:
@@ -120,7 +129,8 @@ class Final:
             per_row[mkey], selection_grid[mkey] = self.method_row(name, hp, results[mkey], progress)
         rows = [table_row(key, entry, self.config.js) for key, entry in per_row.items()]
         return {"rows": rows, "per_row": per_row, "selection_grid": selection_grid,
-                "results": results}
+                "results": results,
+                "attack": self.attack.describe() if self.attack is not None else None}
 
 
 def table_row(key: str, entry: dict, js: str) -> dict:

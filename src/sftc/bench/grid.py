@@ -59,7 +59,8 @@ class Grid:
         logits_by_epoch: dict[int, dict] = {}
 
         def on_epoch_end(epoch, model, row):
-            lg = model_logits(model, self.split, members, self.references.device)
+            lg = model_logits(model, self.split, members, self.references.device,
+                              population=bool(c.attack_references))
             acc = accuracies(lg, self.split, members)
             entry = {"epoch": epoch, "seconds": row["seconds"], "loss": row["loss"], **acc,
                      **accuracy_errors(acc, acc_o, acc_r)}

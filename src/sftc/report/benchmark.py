@@ -99,7 +99,11 @@ def report_markdown(c: dict, manifest: dict, split, table_md: str, preset=None) 
               f"- dataset: {c['dataset']} (sizes: " + ", ".join(f"{k} {v}" for k, v in sizes.items())
               + f"; forget `{split.forget_spec}`, drawn with seed {c['forget_seed']}, the same for "
               "every seed" + (f"; training set: a stratified subset of {len(split.train)} images"
-                              if c["train_subset"] else "") + "); image size: "
+                              if c["train_subset"] else "")
+              + (f"; test split: a stratified subset of {c['test_subset']} images"
+                 if c.get("test_subset") else "")
+              + (f"; validation split: a stratified subset of {c['val_subset']} images"
+                 if c.get("val_subset") else "") + "); image size: "
               + str(split.data.input_size),
               f"- model: {c['model']}; original and oracle: {c['train_epochs']} epochs, Adam lr "
               f"{c['train_lr']:g}, cosine annealing, batch {c['batch_size']}"
@@ -111,7 +115,13 @@ def report_markdown(c: dict, manifest: dict, split, table_md: str, preset=None) 
                   f" ({', '.join(f'{k}={v}' for k, v in m['hparams'].items())})"
                   if m["hparams"] else "") for m in c["methods"]),
               f"- MIA: {attacker}, {c['mia_iterations']} iterations, {c['mia_folds']}-fold CV, "
-              f"features: {c['mia_features']}; JS column: {c['js']}", ""]
+              f"features: {c['mia_features']}; JS column: {c['js']}",
+              ("- per-example attack: RMIA online with "
+               f"{c['attack_references']} reference models trained with the recipe of M and M_R, "
+               "each on a random half of train ∪ test (complementary pairs, pool seed 0), shared "
+               "by every seed and row and cached with `sftc audit`'s references; population: the "
+               f"validation split ({sizes.get('val')} images)" if c.get("attack_references")
+               else "- per-example attack: none (attack_references 0)"), ""]
     if preset is not None:
         lines += [f"Preset `{preset.name}`: {preset.description}", ""]
     lines += ["## Protocol", "",
