@@ -326,6 +326,8 @@ def test_sweep_writes_csv_and_figure_and_resumes(tmp_path, tiny_split, monkeypat
     (["benchmark", "--seeds", "0,0", "--out", "x"], "repeats"),
     (["benchmark", "--max-epochs", "0", "--out", "x"], "--max-epochs"),
     (["benchmark", "--preset", "digits"], "--out is required"),
+    (["benchmark", "--attack-references", "3", "--out", "x"], "--attack-references must be 0"),
+    (["benchmark", "--attack-references", "-2", "--out", "x"], "--attack-references must be 0"),
     (["sweep", "--param", "gamma", "--out", "x"], "unknown sweep parameter 'gamma'"),
     (["sweep", "--param", "c", "--values", "0.5,1.5", "--out", "x"], "c=1.5"),
     (["sweep", "--param", "tau", "--values", "", "--out", "x"], "empty"),
@@ -466,6 +468,51 @@ def test_published_tables_render_again_byte_for_byte(name, tmp_path):
         assert (tmp_path / file).read_bytes() == (published / file).read_bytes(), file
 
 
+def test_attack_columns_agree_with_the_audit_and_share_its_references(tmp_path, tiny_split):
+    """The ORI row's RMIA figures are those ``sftc.audit`` computes from the original model
+    itself, with the references the benchmark trained (the audit trains none)."""
+    from sftc.bench import Benchmark
+    from sftc.bench.reference_pool import ReferenceRecipe
+
+    config = tiny_config(methods=(("ft", {}),), lrs=(1e-3,), max_epochs=1, attack_references=2)
+    table = bench(tmp_path, tiny_split, config)
+    rows = {r["label"]: r for r in table["rows"]}
+    for row in rows.values():
+        assert 0.0 <= row["rmia_auc"] <= 1.0 and row["rmia_references"] == 2
+        assert row.get("rmia_tpr") is None        # 40 test samples cannot resolve 1 % FPR
+    assert table["attack"]["references"] == 2 and table["attack"]["population"] == "validation"
+    b = Benchmark(config, tmp_path / "out", device="cpu", progress=False, split=tiny_split,
+                  cache_dir=tmp_path / "cache")
+    original = b.references.get(0, need_model=True).original
+    b.store.close()
+    result = sftc.audit(original, original, tiny_split, references=2,
+                        recipe=ReferenceRecipe("small-cnn", epochs=1), cache_dir=tmp_path / "cache",
+                        paper_metrics=False, device="cpu", progress=False)
+    seen = result.attacks["rmia-online"]["original"]
+    assert rows["ORI"]["rmia_auc"] == pytest.approx(seen["auc"], abs=1e-12)
+    assert rows["ORI"]["rmia_p_greater"] == pytest.approx(seen["p_greater"], rel=1e-9)
+    assert result.references["trained_now"] == 0
+    md = (tmp_path / "out" / "table1.md").read_text()
+    assert "RMIA AUC →0.5" in md and "Gap to close" in md and "RMIA, 2 reference models" in md
+    data = json.loads((tmp_path / "out" / "table1.json").read_text())
+    assert [c["key"] for c in data["columns"]][-2:] == ["rmia_auc", "rmia_tpr"]
+    # a benchmark without attack references keeps the paper's five columns and no population
+    plain = bench(tmp_path, tiny_split, tiny_config(methods=(("ft", {}),), lrs=(1e-3,),
+                                                    max_epochs=1), out="plain")
+    assert all("rmia_auc" not in r for r in plain["rows"])
+    logits = torch.load(tmp_path / "plain/runs/ft/lr-0.001/seed-0/logits.pt", weights_only=True)
+    assert set(logits[1]) == {"forget", "test", "members"}
+
+
+def test_attack_columns_refuse_a_split_without_population(tmp_path, tiny_split):
+    empty_val = sftc.Split(tiny_split.data, tiny_split.train, tiny_split.retain,
+                           tiny_split.forget, tiny_split.val[:0], tiny_split.test,
+                           tiny_split.forget_positions, forget_spec="random:0.2")
+    with pytest.raises(SftcError, match="validation split is empty"):
+        bench(tmp_path, empty_val, tiny_config(attack_references=2))
+    assert not (tmp_path / "out" / "runs").exists()
+
+
 def test_two_benchmarks_into_one_out_cannot_mix_their_grids(tmp_path, tiny_split):
     """The second run into an --out that another run holds is refused at once (issue 8)."""
     from sftc.io import run_lock
@@ -493,6 +540,8 @@ def test_a_benchmark_removes_partial_files_of_a_killed_run(tmp_path, tiny_split)
     (["--forget-seed", "-2"], "--forget-seed: must be at least 0"),
     (["--max-epochs", "0"], "--max-epochs: must be at least 1"),
     (["--train-subset", "1"], "--train-subset: must be at least 2"),
+    (["--test-subset", "1"], "--test-subset: must be at least 2"),
+    (["--val-subset", "0"], "--val-subset: must be at least 2"),
 ])
 def test_benchmark_numbers_are_checked_before_work(argv, message, tmp_path, capsys):
     from sftc.cli import main
@@ -501,3 +550,29 @@ def test_benchmark_numbers_are_checked_before_work(argv, message, tmp_path, caps
     err = capsys.readouterr().err.strip()
     assert code == 2 and message in err and len(err.splitlines()) == 1
     assert not (tmp_path / "b").exists()
+
+
+def test_test_and_validation_subsets_are_stratified_disjoint_draws():
+    from sftc.bench.split import make_split
+
+    full = make_split(BenchmarkConfig(dataset="digits"))
+    config = BenchmarkConfig(dataset="digits", train_subset=300, test_subset=100, val_subset=60,
+                             forget="random:0.3")
+    split = make_split(config)
+    assert (len(split.train), len(split.forget)) == (299, 90)   # 10 classes, round() per class
+    labels = split.data.labels
+    for part, size in (("test", 100), ("val", 60)):
+        sub, whole = getattr(split, part), getattr(full, part)
+        assert abs(len(sub) - size) <= 5 and set(sub.tolist()) <= set(whole.tolist())
+        share = len(sub) / len(whole)
+        for c in range(10):     # every class keeps its share, to within an image
+            assert abs(int((labels[sub] == c).sum()) - share * int((labels[whole] == c).sum())) <= 1
+    assert not set(split.test.tolist()) & set(split.val.tolist())
+    again = make_split(config)
+    assert torch.equal(again.test, split.test) and torch.equal(again.val, split.val)
+    # the training subset does not depend on whether test or validation are subsets too
+    only_train = make_split(BenchmarkConfig(dataset="digits", train_subset=300, forget="random:0.3"))
+    assert torch.equal(only_train.train, split.train) and torch.equal(only_train.test, full.test)
+    # absent subsets leave the configuration's dict as it was (older outputs still resume)
+    assert "test_subset" not in BenchmarkConfig().to_dict()
+    assert "attack_references" not in BenchmarkConfig().to_dict()
