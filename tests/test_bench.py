@@ -576,3 +576,31 @@ def test_test_and_validation_subsets_are_stratified_disjoint_draws():
     # absent subsets leave the configuration's dict as it was (older outputs still resume)
     assert "test_subset" not in BenchmarkConfig().to_dict()
     assert "attack_references" not in BenchmarkConfig().to_dict()
+
+
+def test_verdicts_from_stored_figures_are_the_audits_even_without_p_less():
+    from sftc.bench.attack_columns import verdict
+    from sftc.metrics.attacks import Significance, decide, mann_whitney
+
+    rng = torch.Generator().manual_seed(0)
+    never = torch.rand(300, generator=rng).numpy()
+    cases = {"remembered": torch.rand(60, generator=rng).numpy() * 0.5 + 0.5,
+             "over": torch.rand(60, generator=rng).numpy() * 0.5,
+             "same": torch.rand(60, generator=rng).numpy()}
+    figs = {}
+    for name, scores in cases.items():
+        sig = mann_whitney(scores, never)
+        figs[name] = (sig, {"rmia_p_greater": sig.p_greater, "rmia_p_less": sig.p_less,
+                            "rmia_p_two_sided": sig.p_two_sided})
+    original = figs["remembered"][1]
+    expected = {"remembered": "not-forgotten (remembered)",
+                "over": "not-forgotten (over-forgotten)", "same": "forgotten"}
+    for name, (sig, record) in figs.items():
+        d = decide(figs["remembered"][0], sig)
+        audit_says = d.verdict + (f" ({d.direction})" if d.direction else "")
+        assert verdict(original, record) == audit_says == expected[name]
+        older = {k: v for k, v in record.items() if k != "rmia_p_less"}   # written before p_less
+        assert verdict(original, older) == audit_says
+    # no power on the original: inconclusive, whatever the row shows
+    assert verdict(figs["same"][1], figs["remembered"][1]) == "inconclusive"
+    assert verdict({}, figs["same"][1]) is None

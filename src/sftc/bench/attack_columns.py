@@ -25,7 +25,8 @@ import numpy as np
 import torch
 
 from ..errors import SftcError
-from ..metrics.attacks import mann_whitney, rmia, roc_figures, true_class_log_prob
+from ..metrics.attacks import (ALPHA, Significance, decide, mann_whitney, rmia, roc_figures,
+                               true_class_log_prob)
 from .progress import Progress, Unit
 from .reference_pool import ReferencePool, ReferenceRecipe, half_masks
 
@@ -36,12 +37,15 @@ POOL_SEED = 0
 
 
 class AttackColumns:
-    """RMIA online for the benchmark's rows; inactive when ``config.attack_references`` is 0."""
+    """RMIA online for the benchmark's rows (or any models of one split: :meth:`for_recipe`);
+    inactive when ``config.attack_references`` is 0."""
 
-    def __init__(self, config, split, cache_dir, *, device_name: str):
+    def __init__(self, config, split, cache_dir, *, device_name: str,
+                 recipe: ReferenceRecipe | None = None):
         self.config = config
         self.split = split
         self.references = int(getattr(config, "attack_references", 0) or 0)
+        self._recipe = recipe
         self._pool: ReferencePool | None = None
         self._cache_dir = cache_dir
         self._device_name = device_name
@@ -55,7 +59,18 @@ class AttackColumns:
     def active(self) -> bool:
         return self.references > 0
 
+    @classmethod
+    def for_recipe(cls, split, recipe: ReferenceRecipe, references: int, cache_dir=None, *,
+                   device_name: str = "auto") -> "AttackColumns":
+        """The attack for models of ``split`` whose original was trained with ``recipe``."""
+        from types import SimpleNamespace
+
+        return cls(SimpleNamespace(attack_references=references, train_epochs=recipe.epochs),
+                   split, cache_dir, device_name=device_name, recipe=recipe)
+
     def recipe(self) -> ReferenceRecipe:
+        if self._recipe is not None:
+            return self._recipe
         c = self.config
         return ReferenceRecipe(c.model, int(c.train_epochs), float(c.train_lr), int(c.batch_size),
                                bool(c.augment), source="the benchmark's recipe of M and M_R")
@@ -124,10 +139,22 @@ class AttackColumns:
         sig = mann_whitney(scores["forget"], scores["test"])
         tpr = figures["tpr_at_fpr"].get(f"{ATTACK_FPR:g}")
         return {"rmia_auc": float(figures["auc"]), "rmia_tpr": tpr,
-                "rmia_p_greater": sig.p_greater, "rmia_p_two_sided": sig.p_two_sided,
+                "rmia_p_greater": sig.p_greater, "rmia_p_less": sig.p_less,
+                "rmia_p_two_sided": sig.p_two_sided,
                 "rmia_mean_score_forget": float(np.mean(scores["forget"])),
                 "rmia_mean_score_test": float(np.mean(scores["test"])),
                 "rmia_references": self.references}
+
+    def model_metrics(self, model, device) -> dict:
+        """:meth:`metrics` of a model itself (its logits on forget, test and population)."""
+        from ..engine import predict_logits
+        from ..metrics.evaluate import on_device
+
+        model = on_device(model, device)
+        logits = {name: predict_logits(model, self.split.data, idx.to(device), device).float().cpu()
+                  for name, idx in (("forget", self.split.forget), ("test", self.split.test),
+                                    ("population", self.split.val))}
+        return self.metrics(logits)
 
     def describe(self) -> dict | None:
         """What the references were (for the report): count, recipe, pool, cache entries."""
@@ -138,3 +165,25 @@ class AttackColumns:
                 "pool_size": self._refs.n_pool, "population": "validation",
                 "population_size": len(self.split.val), "fpr": ATTACK_FPR,
                 "cache_entries": [e["entry"] for e in self._refs.entries]}
+
+
+def _significance(figures: dict) -> Significance:
+    """The Mann–Whitney p-values of a record; a record without ``rmia_p_less`` (written before it
+    was kept) has it restored where the verdict needs it: when the two-sided p is not the
+    doubled ``p_greater``, it is the doubled ``p_less``."""
+    greater, two = figures["rmia_p_greater"], figures["rmia_p_two_sided"]
+    less = figures.get("rmia_p_less")
+    if less is None:
+        less = two / 2 if greater > (two / 2) * (1 + 1e-9) else 1.0
+    return Significance(greater, less, two)
+
+
+def verdict(original: dict, target: dict, alpha: float = ALPHA) -> str | None:
+    """``sftc audit``'s verdict on ``target`` from the attack's figures (:meth:`AttackColumns.
+    metrics`) on the original and on the target: ``forgotten``, ``not-forgotten (remembered)``,
+    ``not-forgotten (over-forgotten)`` or ``inconclusive``; None without the figures."""
+    keys = ("rmia_p_greater", "rmia_p_two_sided")
+    if any(original.get(k) is None for k in keys) or any(target.get(k) is None for k in keys):
+        return None
+    result = decide(_significance(original), _significance(target), alpha)
+    return result.verdict + (f" ({result.direction})" if result.direction else "")

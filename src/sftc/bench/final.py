@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from .attack_columns import AttackColumns
+from .attack_columns import AttackColumns, verdict
 from .config import BenchmarkConfig, method_key, method_label
 from .evaluation import accuracy_errors, costly_metrics
 from .grid import GridResults
@@ -127,10 +127,22 @@ class Final:
         for name, hp in self.config.methods:
             mkey = method_key(name, hp)
             per_row[mkey], selection_grid[mkey] = self.method_row(name, hp, results[mkey], progress)
+        add_verdicts(per_row)
         rows = [table_row(key, entry, self.config.js) for key, entry in per_row.items()]
         return {"rows": rows, "per_row": per_row, "selection_grid": selection_grid,
                 "results": results,
                 "attack": self.attack.describe() if self.attack is not None else None}
+
+
+def add_verdicts(per_row: dict) -> None:
+    """Each seed's ``sftc audit`` verdict (RMIA online, α = 0.001) on every row, against the
+    attack's power on that seed's original (nothing when the benchmark has no attack)."""
+    originals = {r["seed"]: r for r in per_row["ORI"]["seeds"]}
+    for entry in per_row.values():
+        for record in entry["seeds"]:
+            found = verdict(originals.get(record["seed"], {}), record)
+            if found is not None:
+                record["rmia_verdict"] = found
 
 
 def table_row(key: str, entry: dict, js: str) -> dict:
@@ -141,6 +153,9 @@ def table_row(key: str, entry: dict, js: str) -> dict:
         row.update(failed=True, reason=entry["reason"])
     else:
         row.update(aggregate(entry["seeds"]))
+        found = [r["rmia_verdict"] for r in entry["seeds"] if r.get("rmia_verdict")]
+        if found:
+            row["rmia_verdicts"] = {v: found.count(v) for v in sorted(set(found))}
     if entry.get("setting"):
         row["lr"] = entry["setting"]["lr"]
         row["epoch"] = entry["setting"]["epoch"]

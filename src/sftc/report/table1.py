@@ -69,16 +69,28 @@ def times_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def verdicts_text(counts: dict | None, n_seeds: int) -> str:
+    if not counts:
+        return "—"
+    return ", ".join(f"{v} {n}/{n_seeds}" for v, n in sorted(counts.items(),
+                                                              key=lambda kv: (-kv[1], kv[0])))
+
+
 def accuracy_table(rows: list[dict]) -> str:
-    """Accuracies behind the errors, and the MIA attacker's own cross-validated accuracy."""
-    lines = ["| Method | Acc retain | Acc forget | Acc test | MIA attacker acc | JS (authors' code) |",
-             "|---|---:|---:|---:|---:|---:|"]
+    """Accuracies behind the errors, the MIA attacker's own cross-validated accuracy and, with
+    the attack, the audit's verdict per seed."""
+    attack = any(r.get("rmia_verdicts") for r in rows)
+    lines = ["| Method | Acc retain | Acc forget | Acc test | MIA attacker acc | JS (authors' code) |"
+             + (" audit verdict (RMIA, per seed) |" if attack else ""),
+             "|---|---:|---:|---:|---:|---:|" + ("---|" if attack else "")]
     for row in rows:
         if row.get("failed"):
             continue
         lines.append(f"| {row['label']} | {fmt(row.get('acc_retain'))} | "
                      f"{fmt(row.get('acc_forget'))} | {fmt(row.get('acc_test'))} | "
-                     f"{fmt(row.get('mia_attacker_acc'))} | {fmt(row.get('js_paper'))} |")
+                     f"{fmt(row.get('mia_attacker_acc'))} | {fmt(row.get('js_paper'))} |"
+                     + (f" {verdicts_text(row.get('rmia_verdicts'), row['n_seeds'])} |"
+                        if attack else ""))
     return "\n".join(lines)
 
 
@@ -142,7 +154,13 @@ def table1_markdown(rows: list[dict], config: dict) -> str:
            "balanced sample of the retain set as large as the test set). The attacker's accuracy is "
            "its own cross-validated accuracy at telling those members from test samples: near 0.5 "
            "it cannot tell them apart even on the data it trained on, and its MIA column says "
-           "little about forgetting.", "", accuracy_table(rows), ""]
+           "little about forgetting."
+           + (" The audit verdict is `sftc audit`'s rule applied to each seed's figures "
+              "(docs/evidence.md): inconclusive when the attack cannot tell the original's D_f "
+              "from D_t (one-sided p ≥ 0.001), else not-forgotten when the row's D_f and D_t "
+              "differ (two-sided p < 0.002; remembered: D_f scores higher, over-forgotten: "
+              "lower), else forgotten." if any(r.get("rmia_verdicts") for r in rows) else ""),
+           "", accuracy_table(rows), ""]
     return "\n".join(md)
 
 
