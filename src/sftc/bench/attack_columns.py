@@ -41,11 +41,12 @@ class AttackColumns:
     inactive when ``config.attack_references`` is 0."""
 
     def __init__(self, config, split, cache_dir, *, device_name: str,
-                 recipe: ReferenceRecipe | None = None):
+                 recipe: ReferenceRecipe | None = None, progress: bool = False):
         self.config = config
         self.split = split
         self.references = int(getattr(config, "attack_references", 0) or 0)
         self._recipe = recipe
+        self._progress = progress
         self._pool: ReferencePool | None = None
         self._cache_dir = cache_dir
         self._device_name = device_name
@@ -61,12 +62,13 @@ class AttackColumns:
 
     @classmethod
     def for_recipe(cls, split, recipe: ReferenceRecipe, references: int, cache_dir=None, *,
-                   device_name: str = "auto") -> "AttackColumns":
-        """The attack for models of ``split`` whose original was trained with ``recipe``."""
+                   device_name: str = "auto", progress: bool = True) -> "AttackColumns":
+        """The attack for models of ``split`` whose original was trained with ``recipe``
+        (``progress``: the pool's progress bar while references train)."""
         from types import SimpleNamespace
 
         return cls(SimpleNamespace(attack_references=references, train_epochs=recipe.epochs),
-                   split, cache_dir, device_name=device_name, recipe=recipe)
+                   split, cache_dir, device_name=device_name, recipe=recipe, progress=progress)
 
     def recipe(self) -> ReferenceRecipe:
         if self._recipe is not None:
@@ -78,7 +80,8 @@ class AttackColumns:
     def pool(self) -> ReferencePool:
         if self._pool is None:
             self._pool = ReferencePool(self.split, self.recipe(), cache_dir=self._cache_dir,
-                                       seed=POOL_SEED, device=self._device_name, progress=False)
+                                       seed=POOL_SEED, device=self._device_name,
+                                       progress=self._progress)
         return self._pool
 
     def _pair_cached(self, pair: int) -> bool:
@@ -97,17 +100,19 @@ class AttackColumns:
                      done=self._pair_cached(pair))
                 for pair in range(self.references // 2)]
 
-    def prepare(self, progress: Progress) -> None:
-        """Train (or load) the references, a pair at a time, and their signals."""
+    def prepare(self, progress: Progress | None = None) -> None:
+        """Train (or load) the references, a pair at a time (with the benchmark's ``progress``;
+        without one, the pool's own progress bar), and their signals."""
         if not self.active or self._refs is not None:
             return
         pool = self.pool()
-        for pair in range(self.references // 2):
-            key = f"attack-ref:{pair}"
-            progress.start(key)
-            cached = self._pair_cached(pair)
-            pool.get(2 * pair + 2)             # references 0 .. 2·pair + 1 (earlier pairs cached)
-            progress.finish(key, measured=not cached)
+        if progress is not None:
+            for pair in range(self.references // 2):
+                key = f"attack-ref:{pair}"
+                progress.start(key)
+                cached = self._pair_cached(pair)
+                pool.get(2 * pair + 2)         # references 0 .. 2·pair + 1 (earlier pairs cached)
+                progress.finish(key, measured=not cached)
         refs = pool.get(self.references)
         labels = self.split.data.labels.cpu()[refs.index]
         self._refs = refs

@@ -1,4 +1,9 @@
-"""``sftc demo``: the main job on the embedded default (digits), end to end."""
+"""``sftc demo``: the main job on the embedded default (digits), end to end.
+
+The setting is one where the original memorises its training data (the digits-memorising
+benchmark preset's data: 300 training images, 30 epochs, a forget set of 30 % of each class), so
+that there is something to forget: the per-example attack tells the original's forget set from
+never-seen data and not the oracle's."""
 from __future__ import annotations
 
 import time
@@ -7,34 +12,57 @@ from tqdm.auto import tqdm
 
 from ... import api
 from ...checkpoints import save_state_dict
-from ...data import load_split
+from ...bench.attack_columns import AttackColumns, verdict
+from ...bench.config import ReferenceConfig
+from ...bench.reference_pool import ReferenceRecipe
+from ...bench.split import make_split
 from ...io import atomic_write_json, atomic_write_text, output_directory
 from ...methods import create_method, list_methods, method_class
 from ...methods.cf_eu_k import default_k
 from ...records import run_record
 from ...report import convergence_figure
-from ...report.demo import PAPER_METHOD_ORDER, demo_markdown
+from ...report.demo import PAPER_METHOD_ORDER, attack_figure, demo_markdown
+from ...report.table1 import gap_text
+from ...engine import resolve_device
+from ...errors import SftcError
 from ..common import add_seed_arg, note, positive_float, positive_int, recorded_args
 from ..render import table1_text
 
 TRACK = ("retain", "forget", "test")
-DEFAULT_FORGET = "random:0.1"
+DEFAULT_FORGET = "random:0.3"
+#: The demo's data: the digits-memorising preset's subsets (docs/benchmark.md).
+TRAIN_SUBSET, TEST_SUBSET, REFERENCES = 300, 300, 8
 
 
 def register(sub) -> None:
     p = sub.add_parser(
         "demo", help="train, unlearn with every method, evaluate and report, on digits",
-        description="The whole pipeline on the embedded digits data: train the original model and "
-                    "the retrain-from-scratch oracle, forget 10%% of every class with every method "
-                    "(SFTC and the baselines), evaluate all of them with the paper's metrics, print "
-                    "a table shaped like the paper's Table 1 and write run.json, report.md, "
-                    "convergence.png and the models into --out. A few minutes on a 2-core CPU.")
+        description="The whole pipeline on the embedded digits data, in a setting where the "
+                    "original memorises its training data (300 training images, 30 epochs): "
+                    "train the original model and the retrain-from-scratch oracle, forget 30%% of "
+                    "every class with every method (SFTC and the baselines), evaluate all of them "
+                    "with the paper's metrics and the per-example attack (RMIA, against reference "
+                    "models), print the gap to close and a table shaped like the paper's Table 1, "
+                    "and write run.json, report.md, convergence.png, attack.png and the models into "
+                    "--out. About a minute on a 2-core CPU.")
     p.add_argument("--out", default="demo-out", help="output directory (default demo-out)")
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
     p.add_argument("--forget", default=DEFAULT_FORGET,
-                   help=f"forget spec (default {DEFAULT_FORGET}: 10 %% of every class)")
+                   help=f"forget spec (default {DEFAULT_FORGET}: 30 %% of every class)")
+    p.add_argument("--train-subset", type=positive_int, default=TRAIN_SUBSET,
+                   help=f"a stratified subset of this many training images (default "
+                        f"{TRAIN_SUBSET}: few enough that the original memorises them)")
+    p.add_argument("--test-subset", type=positive_int, default=TEST_SUBSET,
+                   help=f"a stratified subset of this many test images (default {TEST_SUBSET})")
+    p.add_argument("--references", type=int, default=REFERENCES,
+                   help=f"reference models of the per-example attack, even; 0: no attack "
+                        f"(default {REFERENCES})")
+    p.add_argument("--cache-dir", default=None,
+                   help="where the attack's reference models are cached (default $SFTC_CACHE_DIR "
+                        "or ~/.cache/sftc/references)")
     p.add_argument("--model", default="small-cnn", help="architecture (default small-cnn)")
-    p.add_argument("--epochs", type=positive_int, default=20, help="training epochs of M and M_R (default 20)")
+    p.add_argument("--epochs", type=positive_int, default=30,
+                   help="training epochs of M and M_R (default 30, the paper's)")
     p.add_argument("--unlearn-epochs", type=positive_int, default=api.UNLEARN_EPOCHS,
                    help=f"unlearning epochs (default {api.UNLEARN_EPOCHS})")
     p.add_argument("--lr", type=positive_float, default=api.UNLEARN_LR,
@@ -61,12 +89,20 @@ def chosen_methods(spec: str) -> list[str]:
 def handle(args, extra) -> int:
     started = time.perf_counter()
     methods = chosen_methods(args.methods)
-    split = load_split("digits", forget=args.forget, seed=args.seed)
+    if args.references < 0 or args.references % 2:
+        raise SftcError(f"--references must be 0 (no attack) or an even number 2 or more, got "
+                        f"{args.references}")
+    data = ReferenceConfig(dataset="digits", train_subset=args.train_subset,
+                           test_subset=args.test_subset, forget=args.forget,
+                           forget_seed=args.seed)
+    data.validate_reference()
+    split = make_split(data)
     progress = not args.quiet
     common = dict(seed=args.seed, device=args.device, progress=progress)
     say = print if progress else (lambda *a, **k: None)
+    steps = 4 if args.references else 3
     with output_directory(args.out, args.overwrite, notify=note) as tmp:
-        say(f"[1/3] training the original model and the oracle ({args.model}, {args.epochs} epochs)")
+        say(f"[1/{steps}] training the original model and the oracle ({args.model}, {args.epochs} epochs)")
         original = api.train(split, args.model, epochs=args.epochs, track=TRACK, **common)
         oracle = api.retrain(split, args.model, epochs=args.epochs, track=TRACK, **common)
         evaluate = lambda model, seconds=None: api.evaluate(  # noqa: E731
@@ -75,8 +111,9 @@ def handle(args, extra) -> int:
             retrain_seconds=oracle.seconds)
         rows = [{"label": "ORI", **evaluate(original.model)},
                 {"label": "RT", **evaluate(oracle.model, oracle.seconds)}]
+        models = {"ORI": original.model, "RT": oracle.model}
         runs, unlearned = {}, {}
-        say(f"[2/3] unlearning {len(split.forget)} samples (forget set {args.forget}"
+        say(f"[2/{steps}] unlearning {len(split.forget)} samples (forget set {args.forget}"
             f"{', the demo default' if args.forget == DEFAULT_FORGET else ''}) with "
             f"{len(methods)} methods")
         bar = tqdm(methods, desc="methods (unlearn + evaluate)", unit="method",
@@ -93,8 +130,21 @@ def handle(args, extra) -> int:
                            "seconds": result.seconds}
             save_state_dict(result.model, tmp / "models" / f"{name}.pt")
             unlearned[name] = result.model
+            models[label] = result.model
         bar.close()
-        say("[3/3] writing the report")
+        if args.references:
+            say(f"[3/{steps}] the per-example attack (RMIA) on every model, {args.references} "
+                "reference models (cached after the first run)")
+            attack = AttackColumns.for_recipe(
+                split, ReferenceRecipe(args.model, epochs=args.epochs, source="the demo's original"),
+                args.references, args.cache_dir, device_name=args.device, progress=progress)
+            attack.prepare()
+            device = resolve_device(args.device)
+            for row in rows:
+                row.update(attack.model_metrics(models[row["label"]], device))
+            for row in rows:
+                row["rmia_verdict"] = verdict(rows[0], row)
+        say(f"[{steps}/{steps}] writing the report")
         save_state_dict(original.model, tmp / "models" / "original.pt")
         save_state_dict(oracle.model, tmp / "models" / "retrained.pt")
         if "sftc" in unlearned:
@@ -103,6 +153,8 @@ def handle(args, extra) -> int:
         convergence_figure({label: run["history"] for label, run in runs.items()}, oracle_accs,
                            tmp / "convergence.png",
                            title=f"Convergence on digits ({args.model}); dashed: the oracle")
+        if args.references:
+            attack_figure(rows, tmp / "attack.png", references=args.references)
         config = {**recorded_args(args), "methods": methods}
         record = run_record("demo", config, split, original.history, None, rows=rows, runs=runs,
                             original={"seconds": original.seconds, "history": original.history.rows},
@@ -118,9 +170,15 @@ def handle(args, extra) -> int:
     print()
     print(f"Unlearning {len(split.forget)} of {len(split.train)} digits training samples "
           f"({args.model}; original and oracle trained {args.epochs} epochs; "
-          f"{args.unlearn_epochs} unlearning epochs at lr {args.lr:g}):")
+          f"{args.unlearn_epochs} unlearning epochs at lr {args.lr:g}).")
+    print(gap_text(rows, {"attack_references": args.references}))
+    print()
     print(table1_text(rows))
-    print(f"\nwrote {args.out}/: run.json, report.md, convergence.png, model.pt (SFTC), models/ "
-          f"({time.perf_counter() - started:.0f} s)")
+    if args.references:
+        print("audit verdict (RMIA): " + "; ".join(f"{r['label']} {r['rmia_verdict']}"
+                                                    for r in rows))
+    print(f"\nwrote {args.out}/: run.json, report.md, convergence.png"
+          + (", attack.png" if args.references else "")
+          + f", model.pt (SFTC), models/ ({time.perf_counter() - started:.0f} s)")
     return 0
 
