@@ -458,7 +458,8 @@ def test_references_are_typed_and_the_model_is_freed_after_the_grid(tmp_path, ti
     assert b.references.get(0, need_model=True).original is not None   # back from the cache
 
 
-@pytest.mark.parametrize("name", ["digits", "fashion-mnist", "fashion-mnist-resnet18-gpu"])
+@pytest.mark.parametrize("name", ["digits", "fashion-mnist", "fashion-mnist-resnet18-gpu",
+                                  "digits-memorising"])
 def test_published_tables_render_again_byte_for_byte(name, tmp_path):
     from pathlib import Path
 
