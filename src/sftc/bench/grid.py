@@ -91,6 +91,10 @@ class Grid:
             pending = [(n, h, lr) for n, h in c.methods for lr in c.lrs
                        if self.load(n, h, lr, seed) is None]
             ref = self.references.get(seed, need_model=bool(pending), progress=progress)
+            acc_o, acc_r = ref.acc["original"], ref.acc["oracle"]
+            progress.write(f"seed {seed}: the gap to close: forget accuracy {acc_o['acc_forget']:.4f} "
+                           f"(original) against {acc_r['acc_forget']:.4f} (oracle); test "
+                           f"{acc_o['acc_test']:.4f} against {acc_r['acc_test']:.4f}")
             for name, hp in c.methods:
                 for lr in c.lrs:
                     result = self.load(name, hp, lr, seed)
