@@ -605,3 +605,20 @@ def test_verdicts_from_stored_figures_are_the_audits_even_without_p_less():
     # no power on the original: inconclusive, whatever the row shows
     assert verdict(figs["same"][1], figs["remembered"][1]) == "inconclusive"
     assert verdict({}, figs["same"][1]) is None
+
+
+def test_gap_to_close_quotes_the_original_against_the_oracle():
+    from sftc.report.table1 import gap_text
+
+    rows = [{"label": "ORI", "acc_forget": 1.0, "acc_test": 0.97, "acc_dis": 0.0131,
+             "rmia_auc": 0.7687, "rmia_tpr": 0.1111, "rmia_p_greater": 1.9e-14, "mia": 0.3711,
+             "mia_attacker_acc": 0.5463},
+            {"label": "RT", "acc_forget": 0.9741, "acc_test": 0.96, "rmia_auc": 0.4712,
+             "rmia_tpr": 0.0037}]
+    text = gap_text(rows, {"attack_references": 8})
+    for part in ("original (ORI) is at 1.0000", "oracle (RT) at 0.9741", "AccDis 0.0131",
+                 "RMIA, 8 reference models", "AUC 0.769", "TPR@1% FPR 0.111", "p 1.9e-14",
+                 "oracle with AUC 0.471", "MIA on the original: 0.3711"):
+        assert part in text, part
+    plain = gap_text([{k: v for k, v in r.items() if not k.startswith("rmia")} for r in rows], {})
+    assert "without attack references" in plain and "RMIA" not in plain
