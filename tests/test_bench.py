@@ -495,6 +495,8 @@ def test_attack_columns_agree_with_the_audit_and_share_its_references(tmp_path, 
     assert result.references["trained_now"] == 0
     md = (tmp_path / "out" / "table1.md").read_text()
     assert "RMIA AUC →0.5" in md and "Gap to close" in md and "RMIA, 2 reference models" in md
+    assert (tmp_path / "out" / "attack.png").read_bytes()[:4] == b"\x89PNG"
+    assert "![attack](attack.png)" in (tmp_path / "out" / "report.md").read_text()
     data = json.loads((tmp_path / "out" / "table1.json").read_text())
     assert [c["key"] for c in data["columns"]][-2:] == ["rmia_auc", "rmia_tpr"]
     # a benchmark without attack references keeps the paper's five columns and no population

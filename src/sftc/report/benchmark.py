@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ..io import atomic_write_json, atomic_write_text
 from ..metrics.mia import ATTACKER_NAMES
-from .plots import convergence_figure
+from .plots import attack_figure, convergence_figure
 from .table1 import selection_csv, table1_files
 from .tables import fmt
 
@@ -22,12 +22,18 @@ def write_files(out: Path, files: dict[str, str | dict]) -> None:
 
 def write_benchmark(out: Path, table: dict, config: dict, manifest: dict, split,
                     preset=None) -> None:
-    """table1.{md,csv,json,tex}, selection.csv, convergence.png and report.md in ``out``."""
+    """table1.{md,csv,json,tex}, selection.csv, convergence.png, attack.png (with the attack's
+    columns) and report.md in ``out``."""
     rows = table["rows"]
     files = table1_files(rows, config)
     write_files(out, files)
     atomic_write_text(out / "selection.csv", selection_csv(rows, table["selection_grid"]))
     convergence_png(out / "convergence.png", rows, table["results"], config)
+    if any(r.get("rmia_auc") is not None for r in rows):
+        attack_figure(rows, out / "attack.png", config.get("attack_references"),
+                      title=f"Per-example attack (RMIA, {config.get('attack_references')} "
+                            f"references) on every row of {config['dataset']}: mean ± std over "
+                            f"{len(config['seeds'])} seed(s); colour: the most frequent verdict")
     atomic_write_text(out / "report.md", report_markdown(config, manifest, split, files["table1.md"],
                                                          preset))
 
@@ -140,4 +146,10 @@ def report_markdown(c: dict, manifest: dict, split, table_md: str, preset=None) 
               "Each panel: retain (blue), test (green) and forget (red) accuracy per epoch at the "
               "method's kept learning rate, epoch 0 being the original model, mean over seeds; "
               "dashed: the oracle's accuracies.", ""]
+    if c.get("attack_references"):
+        lines += ["## The per-example attack", "", "![attack](attack.png)", "",
+                  "Per row at its kept setting: RMIA's AUC of D_f against never-seen D_t (bars grow "
+                  "from 0.5, a model that never saw D_f) and its TPR at 1 % FPR (chance 0.01), "
+                  "mean ± standard deviation over seeds, coloured by the audit verdict most seeds "
+                  "gave.", ""]
     return "\n".join(lines) + "\n"

@@ -21,7 +21,8 @@ from ...methods import create_method, list_methods, method_class
 from ...methods.cf_eu_k import default_k
 from ...records import run_record
 from ...report import convergence_figure
-from ...report.demo import PAPER_METHOD_ORDER, attack_figure, demo_markdown
+from ...report.demo import PAPER_METHOD_ORDER, demo_markdown
+from ...report.plots import attack_figure
 from ...report.table1 import gap_text
 from ...engine import resolve_device
 from ...errors import SftcError
