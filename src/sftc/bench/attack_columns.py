@@ -8,8 +8,8 @@ reference models that did and did not train on each sample?
 
 * **References**: :class:`sftc.bench.reference_pool.ReferencePool` with the benchmark's own
   recipe of M and M_R (architecture, epochs, learning rate, batch size, augmentation), pool seed 0:
-  K models, each on a random half of train ∪ test, in complementary pairs. They are shared by every
-  seed and every row (calibration of the attack, fixed like the forget set; the seeds vary the
+  K models, each on a random half of train ∪ test, in complementary pairs. They are shared by
+  every seed and every row (calibration of the attack, fixed like the forget set; the seeds vary the
   models that are attacked) and cached with the audit's references, so ``sftc audit`` on the same
   data and recipe reuses them.
 * **Population** (RMIA's z): the validation split. The benchmark keeps every evaluated model's

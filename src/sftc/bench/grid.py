@@ -92,8 +92,8 @@ class Grid:
                        if self.load(n, h, lr, seed) is None]
             ref = self.references.get(seed, need_model=bool(pending), progress=progress)
             acc_o, acc_r = ref.acc["original"], ref.acc["oracle"]
-            progress.write(f"seed {seed}: the gap to close: forget accuracy {acc_o['acc_forget']:.4f} "
-                           f"(original) against {acc_r['acc_forget']:.4f} (oracle); test "
+            progress.write(f"seed {seed}: the gap to close: forget accuracy "
+                           f"{acc_o['acc_forget']:.4f} (original) against {acc_r['acc_forget']:.4f} (oracle); test "
                            f"{acc_o['acc_test']:.4f} against {acc_r['acc_test']:.4f}")
             for name, hp in c.methods:
                 for lr in c.lrs:

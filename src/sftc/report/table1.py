@@ -167,8 +167,9 @@ def table1_markdown(rows: list[dict], config: dict) -> str:
 def attack_text(rows: list[dict], config: dict) -> str:
     if not any(r.get("rmia_auc") is not None for r in rows):
         return ""
-    return (f" RMIA AUC: how well the per-example attack (RMIA online, {config.get('attack_references')}"
-            " reference models) tells D_f from never-seen test data D_t in the row's model; 0.5 is "
+    k = config.get("attack_references")
+    return (f" RMIA AUC: how well the per-example attack (RMIA online, {k} reference models)"
+            " tells D_f from never-seen test data D_t in the row's model; 0.5 is "
             "a model that never saw D_f, above 0.5 D_f is still remembered, below 0.5 it stands "
             "out as less familiar than unseen data (over-forgetting), so the best is the closest "
             "to 0.5. RMIA TPR@1%: the share of D_f the attack flags at a 1 % false-positive rate "

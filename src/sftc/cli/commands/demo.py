@@ -137,7 +137,8 @@ def handle(args, extra) -> int:
             say(f"[3/{steps}] the per-example attack (RMIA) on every model, {args.references} "
                 "reference models (cached after the first run)")
             attack = AttackColumns.for_recipe(
-                split, ReferenceRecipe(args.model, epochs=args.epochs, source="the demo's original"),
+                split,
+                ReferenceRecipe(args.model, epochs=args.epochs, source="the demo's original"),
                 args.references, args.cache_dir, device_name=args.device, progress=progress)
             attack.prepare()
             device = resolve_device(args.device)
