@@ -459,7 +459,7 @@ def test_references_are_typed_and_the_model_is_freed_after_the_grid(tmp_path, ti
 
 
 @pytest.mark.parametrize("name", ["digits", "fashion-mnist", "fashion-mnist-resnet18-gpu",
-                                  "digits-memorising"])
+                                  "digits-memorising", "fashion-mnist-memorising"])
 def test_published_tables_render_again_byte_for_byte(name, tmp_path):
     from pathlib import Path
 
