@@ -20,11 +20,26 @@ Prints one JSON line on stdout (a readable table goes to stderr unless --quiet):
       over the forget set, FT/CF-k/EU-k/retrain read the retain set only).
 
 Every figure is the median over --repeats; a warm-up (forward, backward and optimizer steps on
-the model) runs before anything is timed. The model is freshly initialised: throughput does not
-depend on the weights.
+the model, then one untimed fine-tuning epoch through the engine, which makes and caches its
+measured speed choices: "choices" in the JSON) runs before anything is timed, so the epochs are
+steady-state ones; --accel off times the plain path instead. The model is freshly initialised:
+throughput does not depend on the weights.
+
+With --vs-authors it instead times whole SFTC runs against the authors'-style loop
+(benchmarks/authors_loop.py: per-item Dataset and DataLoader, teacher forward on every batch, the
+generator's per-sample NumPy loop, cross-entropy and KL as separate calls, per-epoch evaluation
+off) on the same model, weights and samples, for each model and epoch count, in one process:
+
+  authors_s, sftc_s, speedup
+      whole-run wall time of the authors'-style loop and of one sftc.unlearn(method="sftc") call
+      (median over --repeats), and the median of the per-repeat ratios authors_s / sftc_s. Every
+      sftc call starts with an empty decision cache, so it pays its own measurements (as a fresh
+      process would); the two alternate which runs first. With --vs-plain, sftc also runs with
+      every speed choice off (plain_s, plain_speedup: the engine as it was before issue 12).
 
   python benchmarks/speed.py --model small-cnn --n 10000
   python benchmarks/speed.py --model resnet18 --n 2000 --repeats 3
+  python benchmarks/speed.py --vs-authors --vs-plain --threads 1 --repeats 3
 """
 from __future__ import annotations
 
@@ -85,7 +100,22 @@ def parse_args(argv=None):
     p.add_argument("--warmup-steps", type=int, default=5)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true", help="only the JSON line")
+    p.add_argument("--vs-authors", action="store_true",
+                   help="time whole SFTC runs against the authors'-style loop instead")
+    p.add_argument("--vs-models", default="small-cnn:6000,resnet18:2000",
+                   help="--vs-authors: model:n pairs (default small-cnn:6000,resnet18:2000)")
+    p.add_argument("--vs-epochs", default="1,3", help="--vs-authors: epoch counts (default 1,3)")
+    p.add_argument("--vs-lr", type=float, default=5e-4, help="--vs-authors: learning rate")
+    p.add_argument("--vs-plain", action="store_true",
+                   help="--vs-authors: also time sftc with every speed choice off (--accel off)")
+    p.add_argument("--accel", default="auto", choices=("auto", "off", "bf16"),
+                   help="sftc's speed options: auto (default: measured choices), off (the plain "
+                        "path) or bf16 (auto plus bfloat16 autocast of the training step)")
     return p.parse_args(argv)
+
+
+def accel_option(name: str):
+    return sftc.api.as_accel({"autocast": "bf16"} if name == "bf16" else name)
 
 
 def subset_split(args) -> sftc.Split:
@@ -113,22 +143,116 @@ def warm_up(model, split, device, batch_size, steps):
         torch.cuda.synchronize(device)
 
 
-def time_one(name, hparams, model, split, args, model_name):
+def time_one(name, hparams, model, split, args, model_name, epochs=None):
     method = Counting(TrainOriginal() if name == BASELINE else create_method(name, **hparams))
-    recipe = Recipe(epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
-                    scheduler="constant", device=args.device, seed=args.seed)
+    epochs = epochs or args.epochs
+    recipe = Recipe(epochs=epochs, lr=args.lr, batch_size=args.batch_size,
+                    scheduler="constant", device=args.device, seed=args.seed,
+                    accel=accel_option(args.accel))
     fresh = lambda seed: build_model(model_name, split.data.channels or 1,  # noqa: E731
                                      split.data.num_classes, seed=seed)
     _, history = run(method, model, split, recipe, progress=False, desc=name, fresh_model=fresh)
-    epoch_s = (history.seconds - history.setup_seconds) / args.epochs
+    tuning = history.accel["train"]["tuning_seconds"]
+    epoch_s = (history.seconds - history.setup_seconds - tuning) / epochs
     return {"epoch_s": epoch_s, "setup_s": history.setup_seconds,
-            "samples": sum(method.samples) / args.epochs}
+            "samples": sum(method.samples) / epochs, "accel": history.accel}
+
+
+def vs_authors(args) -> int:
+    """Whole SFTC runs: the authors'-style loop against sftc.unlearn, same model and samples."""
+    from authors_loop import authors_sftc
+    from sftc.engine import accel as accel_mod
+
+    if resolve_device(args.device).type != "cpu":
+        raise SystemExit("--vs-authors runs on the CPU only (the authors'-style loop is CPU code)")
+    models = [(m.split(":")[0], int(m.split(":")[1])) for m in args.vs_models.split(",")]
+    epoch_counts = [int(e) for e in args.vs_epochs.split(",")]
+    load_before = round(os.getloadavg()[0], 2)
+    out = {"mode": "vs-authors", "dataset": args.dataset, "batch_size": args.batch_size,
+           "lr": args.vs_lr, "tau": 1.0, "c": 0.0, "forget": args.forget, "repeats": args.repeats,
+           "torch_threads": torch.get_num_threads(), "accel": args.accel, "runs": []}
+    for model_name, n in models:
+        args.n = n
+        split = subset_split(args)
+        model_name = sftc.models.canonical_model_name(model_name)
+        model = build_model(model_name, split.data.channels or 1, split.data.num_classes,
+                            seed=args.seed)
+
+        def authors(epochs):
+            return authors_sftc(model, split, epochs, lr=args.vs_lr, batch_size=args.batch_size,
+                                seed=args.seed)
+
+        def ours(epochs, accel=args.accel):
+            accel_mod.clear_cache()  # every call measures, as a fresh process does
+            return sftc.unlearn(model, split, "sftc", epochs=epochs, lr=args.vs_lr, tau=1.0, c=0.0,
+                                batch_size=args.batch_size, device="cpu", seed=args.seed,
+                                progress=False, accel=accel_option(accel))
+        # process-wide one-off costs (imports, kernel set-up) before anything is timed
+        warm = sftc.Split.create(split.data, split.train[:256], split.val, split.test,
+                                 "random:0.1", seed=args.seed)
+        authors_sftc(model, warm, 1, batch_size=args.batch_size)
+        sftc.unlearn(model, warm, "sftc", epochs=1, device="cpu", progress=False,
+                     accel=accel_option(args.accel))
+        for epochs in epoch_counts:
+            rows, rows_plain = [], []
+            who_runs = ("authors", "sftc", "plain") if args.vs_plain else ("authors", "sftc")
+            for repeat in range(args.repeats):
+                k = repeat % len(who_runs)
+                order = who_runs[k:] + who_runs[:k]  # each goes first in turn
+                timed = {}
+                for who in order:
+                    start = time.perf_counter()
+                    result = (authors(epochs) if who == "authors" else
+                              ours(epochs) if who == "sftc" else ours(epochs, "off"))
+                    timed[who] = (time.perf_counter() - start, result)
+                a_s, (_, a_hist) = timed["authors"][0], timed["authors"][1]
+                s_s, s_res = timed["sftc"]
+                if args.vs_plain:
+                    rows_plain.append(timed["plain"][0])
+                rows.append({"authors_s": a_s, "sftc_s": s_s, "speedup": a_s / s_s,
+                             "authors_loss": a_hist[-1]["ce_retain"] + a_hist[-1]["kl"],
+                             "sftc_loss": s_res.history.rows[-1]["loss"],
+                             "sftc_setup_s": s_res.history.setup_seconds,
+                             "accel": s_res.history.accel})
+                if not args.quiet:
+                    plain = f"  plain path {rows_plain[-1]:6.2f} s" if args.vs_plain else ""
+                    print(f"[{repeat + 1}/{args.repeats}] {model_name} n={n} epochs={epochs}: "
+                          f"authors {a_s:6.2f} s  sftc {s_s:6.2f} s  speed-up {a_s / s_s:4.2f}"
+                          f"{plain}  (load {os.getloadavg()[0]:.2f})", file=sys.stderr)
+            med = lambda key: statistics.median(r[key] for r in rows)  # noqa: E731
+            out["runs"].append({
+                "model": model_name, "n": n, "retain_size": len(split.retain),
+                "forget_size": len(split.forget), "epochs": epochs,
+                "authors_s": round(med("authors_s"), 2), "sftc_s": round(med("sftc_s"), 2),
+                "speedup": round(med("speedup"), 2),
+                "each_repeat": [[round(r["authors_s"], 2), round(r["sftc_s"], 2)] for r in rows],
+                "sftc_setup_s": round(med("sftc_setup_s"), 2),
+                "final_epoch_loss": {"authors": round(rows[-1]["authors_loss"], 4),
+                                     "sftc": round(rows[-1]["sftc_loss"], 4)},
+                "sftc_choices": rows[-1]["accel"]})
+            if args.vs_plain:  # sftc with every speed choice off: the engine before issue 12
+                out["runs"][-1]["plain_s"] = round(statistics.median(rows_plain), 2)
+                out["runs"][-1]["plain_speedup"] = round(statistics.median(
+                    r["authors_s"] / p for r, p in zip(rows, rows_plain)), 2)
+    out["load_average_1min"] = {"before": load_before, "after": round(os.getloadavg()[0], 2)}
+    out["torch"], out["sftc"] = torch.__version__, sftc.__version__
+    if not args.quiet:
+        print(f"\n{'model':10s} {'n':>6s} {'epochs':>6s} {'authors s':>10s} {'sftc s':>8s} "
+              f"{'speed-up':>8s} {'plain s':>8s} {'speed-up':>8s}", file=sys.stderr)
+        for r in out["runs"]:
+            print(f"{r['model']:10s} {r['n']:6d} {r['epochs']:6d} {r['authors_s']:10.2f} "
+                  f"{r['sftc_s']:8.2f} {r['speedup']:8.2f} {r.get('plain_s', float('nan')):8.2f} "
+                  f"{r.get('plain_speedup', float('nan')):8.2f}", file=sys.stderr)
+    print(json.dumps(out))
+    return 0
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.vs_authors:
+        return vs_authors(args)
     device = resolve_device(args.device)
     split = subset_split(args)
     if device.type == "cuda":
@@ -143,6 +267,9 @@ def main(argv=None) -> int:
     hparams = {n: ({"k": k} if "k" in method_class(n).hparams else {}) for n in names}
 
     warm_up(model, split, device, args.batch_size, args.warmup_steps)
+    # one untimed epoch makes the engine's speed choices (measured once per process and cached),
+    # so that every timed epoch runs with them and none pays for measuring
+    choices = time_one(BASELINE, {}, model, split, args, model_name, epochs=1)["accel"]
     results: dict[str, list[dict]] = {n: [] for n in order}
     for repeat in range(args.repeats):
         for name in order:
@@ -181,6 +308,8 @@ def main(argv=None) -> int:
         "setup_s": {n: round(med(n, "setup_s"), 3) for n in order},
         "samples_per_epoch": {n: int(samples[n]) for n in order},
         "load_average_1min": round(os.getloadavg()[0], 2),
+        "accel": args.accel, "choices": choices["train"],
+        "sftc_teacher_pass": results["sftc"][-1]["accel"]["inference"],
         "torch": torch.__version__, "sftc": sftc.__version__,
     }
     if not args.quiet:

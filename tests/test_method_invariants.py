@@ -176,9 +176,9 @@ def test_frozen_models_run_only_on_samples_whose_outputs_are_read(name, hparams,
     calls = []
     predict = inference.predict_logits
 
-    def recording(model, data, index, device, batch_size=512):
+    def recording(model, data, index, device, batch_size=512, **kwargs):
         calls.append((model, set(index.tolist())))
-        return predict(model, data, index, device, batch_size)
+        return predict(model, data, index, device, batch_size, **kwargs)
 
     monkeypatch.setattr(inference, "predict_logits", recording)
     model = model_for(tiny_split)

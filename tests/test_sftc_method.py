@@ -102,7 +102,10 @@ def test_teacher_runs_once_on_retain_only(tiny_split):
             seen.append(len(x))
             return self.inner(x)
 
-    result = sftc.unlearn(Spy(model), tiny_split, "sftc", epochs=2, device="cpu", progress=False)
+    # the plain path (no measurement runs); with measurements on, predict_logits is checked in
+    # test_frozen_models_run_only_on_samples_whose_outputs_are_read
+    result = sftc.unlearn(Spy(model), tiny_split, "sftc", epochs=2, device="cpu", progress=False,
+                          accel="off")
     # the student forward runs once per batch; the teacher only in setup, on retain samples
     assert result.history.rows[-1]["epoch"] == 2
     student_steps = sum(r["steps"] for r in result.history.rows)

@@ -10,7 +10,7 @@ from torch import nn
 
 from .checkpoints import check_finite, load_into
 from .data import Split
-from .engine import History, Recipe, run
+from .engine import Accel, History, Recipe, run
 from .errors import SftcError
 from .methods import UnlearningMethod, create_method
 from .methods.supervised import TrainOnRetain, Training, TrainOriginal
@@ -38,6 +38,19 @@ class RunResult:
     @property
     def seconds(self) -> float:
         return self.history.seconds
+
+
+def as_accel(accel: Accel | dict | str | None) -> Accel:
+    """``None``/``"auto"``: measured choices; ``"off"``: the plain path; a dict: ``Accel`` fields."""
+    if accel is None or accel == "auto":
+        return Accel()
+    if accel == "off":
+        return Accel.plain()
+    if isinstance(accel, dict):
+        return Accel(**accel)
+    if isinstance(accel, Accel):
+        return accel
+    raise SftcError(f"accel must be 'auto', 'off', a dict or an Accel; got {accel!r}")
 
 
 def _model_factory(name: str | None, split: Split):
@@ -86,12 +99,14 @@ def _check_model_fits(model: nn.Module, split: Split, device: str) -> None:
 def train(split: Split, model: str | nn.Module = "small-cnn", *, epochs: int = TRAIN_EPOCHS,
           lr: float = TRAIN_LR,
           batch_size: int = 64, seed: int = 0, device: str = "auto", augment: bool = False,
-          subset: str = "train", track: Sequence[str] = (), progress: bool = True) -> RunResult:
+          subset: str = "train", track: Sequence[str] = (), progress: bool = True,
+          accel: Accel | dict | str | None = None) -> RunResult:
     """Train a model from scratch with the paper's recipe (Adam, cosine annealing; section 5.2).
 
     ``subset="train"`` trains the original model M on D; ``subset="retain"`` trains the
     retrain-from-scratch oracle M_R on D_r. ``model`` is a name (``small-cnn``, ``resnet18``,
-    ``efficientnet_b0``) or a freshly built module.
+    ``efficientnet_b0``) or a freshly built module. ``accel``: the speed options
+    (:class:`sftc.engine.Accel`; default measured per model, ``"off"`` for the plain path).
     """
     if subset not in ("train", "retain"):
         raise SftcError(f"subset must be 'train' or 'retain', got {subset!r}")
@@ -100,7 +115,7 @@ def train(split: Split, model: str | nn.Module = "small-cnn", *, epochs: int = T
     module = _new_model(name, split, seed) if name else model
     _check_model_fits(module, split, device)
     recipe = Recipe(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, device=device,
-                    augment=augment, scheduler=Training.default_scheduler)
+                    augment=augment, scheduler=Training.default_scheduler, accel=as_accel(accel))
     method = TrainOriginal() if subset == "train" else TrainOnRetain()
     trained, history = run(method, module, split, recipe, track=track, progress=progress,
                            desc="train" if subset == "train" else "retrain")
@@ -117,7 +132,7 @@ def unlearn(model: nn.Module, split: Split, method: str = "sftc", *, epochs: int
             lr: float | None = None, batch_size: int = 64, seed: int = 0, device: str = "auto",
             optimizer: str = "adam", scheduler: str | None = None, augment: bool = False,
             track: Sequence[str] = (), progress: bool = True, model_name: str | None = None,
-            on_epoch_end=None, **hparams) -> RunResult:
+            on_epoch_end=None, accel: Accel | dict | str | None = None, **hparams) -> RunResult:
     """Unlearn ``split.forget`` from ``model`` with a registered method; returns a new model.
 
     The input model is never modified. ``hparams`` are the method's hyperparameters (for SFTC:
@@ -126,7 +141,9 @@ def unlearn(model: nn.Module, split: Split, method: str = "sftc", *, epochs: int
     ``track`` names subsets whose accuracy is recorded per epoch (epoch 0 = the input model).
     ``epochs``, ``lr`` and ``scheduler`` left out take the method's defaults: 3 epochs at a
     constant 5e-4, or for ``retrain`` the training recipe (30 epochs, 1e-3, cosine); a value given
-    is always used.
+    is always used. ``accel``: the speed options (:class:`sftc.engine.Accel`; default: each
+    optimisation is taken where a quick measurement shows it pays; ``"off"``: the plain path);
+    the choices made are in ``result.history.accel``.
     """
     algorithm = create_method(method, **hparams)
     _check_model_fits(model, split, device)
@@ -136,7 +153,7 @@ def unlearn(model: nn.Module, split: Split, method: str = "sftc", *, epochs: int
                     lr=algorithm.default_lr if lr is None else lr, batch_size=batch_size,
                     seed=seed, device=device, optimizer=optimizer,
                     scheduler=algorithm.default_scheduler if scheduler is None else scheduler,
-                    augment=augment)
+                    augment=augment, accel=as_accel(accel))
     result, history = run(algorithm, model, split, recipe, track=track, progress=progress,
                           desc=algorithm.name, on_epoch_end=on_epoch_end,
                           fresh_model=_model_factory(model_name, split))

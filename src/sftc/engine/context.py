@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from ..data import Split
+from .accel import Accel
 from .inference import FrozenOutputs
 
 
@@ -65,6 +66,8 @@ class RunContext:
     epochs: int = 0
     frozen: list[nn.Module] = field(default_factory=list)
     fresh_model: Callable[[int], nn.Module] | None = None
+    accel: Accel = field(default_factory=Accel)
+    accel_log: list[dict] = field(default_factory=list)  # frozen models' inference choices
 
     def new_model(self, seed: int) -> nn.Module:
         """A freshly initialised model of the same architecture (the builder's own initialisation
@@ -91,8 +94,14 @@ class RunContext:
         return teacher
 
     def frozen_outputs(self, model: nn.Module, indices: torch.Tensor | None) -> FrozenOutputs:
-        """Per-batch outputs of a frozen model, precomputed for ``indices`` when not augmenting."""
-        return FrozenOutputs(model, self.split.data, indices, self.device, cache=not self.augment)
+        """Per-batch outputs of a frozen model, precomputed for ``indices`` when not augmenting.
+
+        The model runs as an inference-only copy (batch norm folded, measured layout and batch
+        size; see :class:`sftc.engine.accel.InferenceModel`); ``model`` itself is not changed."""
+        outputs = FrozenOutputs(model, self.split.data, indices, self.device,
+                                cache=not self.augment, accel=self.accel)
+        self.accel_log.append(outputs.record)
+        return outputs
 
     def permutation(self, n: int) -> torch.Tensor:
         return torch.randperm(n, generator=self.generator)

@@ -1,16 +1,34 @@
 """Forward passes without gradients: logits of a model on a subset, and cached teacher outputs."""
 from __future__ import annotations
 
+import time
+
 import torch
 from torch import nn
 
 from ..data import ImageData
+from .accel import MIN_ROWS_TO_MEASURE, Accel, InferenceModel
 
 
 @torch.no_grad()
 def predict_logits(model: nn.Module, data: ImageData, index: torch.Tensor, device: torch.device,
-                   batch_size: int = 512) -> torch.Tensor:
-    """Logits ``[len(index), C]`` of ``model`` (in eval mode) on the samples at ``index``."""
+                   batch_size: int = 512, accel: Accel | None = None,
+                   record: dict | None = None) -> torch.Tensor:
+    """Logits ``[len(index), C]`` of ``model`` (in eval mode) on the samples at ``index``.
+
+    With ``accel`` the pass runs on an inference-only copy (batch norm folded into convolutions,
+    measured layout and batch size: :class:`sftc.engine.accel.InferenceModel`), equal to the plain
+    pass up to float rounding, and ``record`` (a dict) receives its choices. ``model`` is never
+    changed."""
+    if len(index) == 0:
+        return torch.empty(0, data.num_classes, device=device)
+    if accel is not None:
+        fast = InferenceModel(model, data.batch(index[:2], device)[0], accel, device,
+                              measure=len(index) >= MIN_ROWS_TO_MEASURE)
+        out = fast.predict(lambda idx: data.batch(idx, device)[0], index, data.num_classes)
+        if record is not None:
+            record.update(fast.record)
+        return out
     was_training = model.training
     model.eval()
     outputs = []
@@ -18,8 +36,6 @@ def predict_logits(model: nn.Module, data: ImageData, index: torch.Tensor, devic
         x, _ = data.batch(index[start:start + batch_size], device)
         outputs.append(model(x).float())
     model.train(was_training)
-    if not outputs:
-        return torch.empty(0, data.num_classes, device=device)
     return torch.cat(outputs)
 
 
@@ -29,20 +45,33 @@ class FrozenOutputs:
     A frozen model's output on an un-augmented sample never changes, so the engine computes it
     once for the samples a method will ask about (``indices``) instead of every epoch (DESIGN.md,
     "teacher outputs on retain samples ... computed once"). With augmentation on, every call runs
-    the model on the batch as it is.
+    the model on the batch as it is. Either way the model runs as an inference-only copy
+    (:class:`sftc.engine.accel.InferenceModel`: batch norm folded into the convolutions, measured
+    layout and batch size); ``record`` says what was chosen.
     """
 
     def __init__(self, model: nn.Module, data: ImageData, indices: torch.Tensor | None,
-                 device: torch.device, cache: bool, batch_size: int = 512):
-        self.model = model
+                 device: torch.device, cache: bool, accel: Accel | None = None):
+        started = time.perf_counter()
         self.cached = cache and indices is not None
         self._table: torch.Tensor | None = None
         self._row: torch.Tensor | None = None
+        self.model: InferenceModel | None = None
+        self.record: dict = {}
+        accel = accel or Accel()
         if self.cached:
             indices = indices.to(device)
-            self._table = predict_logits(model, data, indices, device, batch_size)
+            self._table = predict_logits(model, data, indices, device, accel=accel,
+                                         record=self.record)
             self._row = torch.full((len(data),), -1, dtype=torch.long, device=device)
             self._row[indices] = torch.arange(len(indices), device=device)
+        else:
+            probe = indices if indices is not None and len(indices) else \
+                torch.arange(min(len(data), 2))
+            self.model = InferenceModel(model, data.batch(probe[:2], device)[0], accel, device)
+            self.record = self.model.record
+        self.record["rows"] = len(indices) if self.cached else 0
+        self.record["seconds"] = round(time.perf_counter() - started, 3)
 
     @torch.no_grad()
     def __call__(self, x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
@@ -50,5 +79,4 @@ class FrozenOutputs:
         must be masked by the caller); uncached: a forward pass on ``x`` as given."""
         if self.cached:
             return self._table[self._row[index].clamp(min=0)]
-        self.model.eval()
-        return self.model(x).float()
+        return self.model(x)

@@ -11,6 +11,8 @@ from tqdm.auto import tqdm
 
 from ..data import Split
 from ..errors import DivergedError, SftcError
+from . import accel as accel_mod
+from .accel import Accel, StepPlan
 from .context import Batch, PlannedBatch, RunContext
 from .device import Stopwatch, resolve_device
 from .inference import predict_logits
@@ -34,6 +36,7 @@ class Recipe:
     augment: bool = False
     seed: int = 0
     device: str = "auto"
+    accel: Accel = field(default_factory=Accel)  # measured speed choices; Accel.plain(): none
 
     def validate(self) -> None:
         if self.epochs < 0:
@@ -48,6 +51,9 @@ class Recipe:
             raise SftcError(f"unknown optimizer {self.optimizer!r}; use adam or sgd")
         if self.scheduler not in ("cosine", "constant"):
             raise SftcError(f"unknown scheduler {self.scheduler!r}; use cosine or constant")
+        if isinstance(self.accel, dict):
+            self.accel = Accel(**self.accel)
+        self.accel.validate()
 
 
 class Method(Protocol):
@@ -68,21 +74,27 @@ class History:
     """Per-epoch rows (epoch 0 = the starting model when accuracies are tracked) and timings.
 
     ``seconds`` is the wall time of the method itself (setup and optimisation), without the
-    accuracy tracking that the caller asked for."""
+    accuracy tracking that the caller asked for. ``accel`` records the speed choices the run made
+    and what was measured to make them (``train``: the step; ``inference``: frozen models' passes;
+    see :mod:`sftc.engine.accel`)."""
 
     rows: list[dict] = field(default_factory=list)
     seconds: float = 0.0
     setup_seconds: float = 0.0
+    accel: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-def _optimizer(params: list[nn.Parameter], recipe: Recipe) -> torch.optim.Optimizer:
+def _optimizer(params: list[nn.Parameter], recipe: Recipe,
+               fused: bool = False) -> torch.optim.Optimizer:
+    """The recipe's optimizer; ``fused``: PyTorch's single-kernel implementation (same update)."""
+    extra = {"fused": True} if fused else {}
     if recipe.optimizer == "sgd":
         return torch.optim.SGD(params, lr=recipe.lr, momentum=recipe.momentum,
-                               weight_decay=recipe.weight_decay)
-    return torch.optim.Adam(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
+                               weight_decay=recipe.weight_decay, **extra)
+    return torch.optim.Adam(params, lr=recipe.lr, weight_decay=recipe.weight_decay, **extra)
 
 
 def track_accuracies(model: nn.Module, split: Split, subsets: Sequence[str],
@@ -119,7 +131,7 @@ def run(method: Method, model: nn.Module, split: Split, recipe: Recipe, *,
     student = copy.deepcopy(model).to(device)
     ctx = RunContext(model=student, split=split, device=device, batch_size=recipe.batch_size,
                      augment=recipe.augment, generator=torch.Generator().manual_seed(recipe.seed),
-                     epochs=recipe.epochs, fresh_model=fresh_model)
+                     epochs=recipe.epochs, fresh_model=fresh_model, accel=recipe.accel)
     history = History()
     clock = Stopwatch(device)
     label = desc or getattr(method, "name", "run")
@@ -130,12 +142,16 @@ def run(method: Method, model: nn.Module, split: Split, recipe: Recipe, *,
         method.setup(ctx)
     history.setup_seconds = clock.total
     student = ctx.model.to(device)
-    if track:
-        history.rows.append({"epoch": 0, **track_accuracies(student, split, track, device)})
     params = [p for p in student.parameters() if p.requires_grad]
     if not params:
         raise SftcError(f"{label}: no trainable parameters are left (all layers frozen?)")
-    optimizer = _optimizer(params, recipe)
+    with clock:
+        step = _tune_step(ctx, recipe, params)
+        optimizer = _optimizer(params, recipe, fused=step.fused_optimizer)
+        trial = accel_mod.LayoutTrial(student, optimizer, step, device) \
+            if step.channels_last is None else None
+    if track:
+        history.rows.append({"epoch": 0, **track_accuracies(student, split, track, device)})
     scheduler = (torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(recipe.epochs, 1))
                  if recipe.scheduler == "cosine" else None)
 
@@ -145,7 +161,7 @@ def run(method: Method, model: nn.Module, split: Split, recipe: Recipe, *,
         with clock:
             planned = list(method.plan(ctx, epoch))
             loss_sum, steps = _run_epoch(method, ctx, planned, optimizer, recipe, epoch,
-                                         progress, label)
+                                         progress, label, step, trial)
             if scheduler is not None:
                 scheduler.step()
         row = {"epoch": epoch, "loss": loss_sum / max(steps, 1), "lr": lr, "steps": steps,
@@ -155,32 +171,68 @@ def run(method: Method, model: nn.Module, split: Split, recipe: Recipe, *,
         history.rows.append(row)
         if on_epoch_end is not None:
             on_epoch_end(epoch, student, row)
+    if trial is not None:
+        trial.finish()  # a run shorter than the trial decides on what it timed
     history.seconds = clock.total
+    history.accel = {"train": step.record(), "inference": ctx.accel_log}
+    accel_mod.restore(student)
     student.eval()
     return student, history
 
 
+def _tune_step(ctx: RunContext, recipe: Recipe, params: list[nn.Parameter]) -> StepPlan:
+    """Measure (or recall) the step's speed choices on a real batch and apply them to the model."""
+    model, data = ctx.model, ctx.split.data
+    # retain samples: every method may read them (FT, CF-k, EU-k and retrain never load forget)
+    probe = ctx.split.retain[:recipe.batch_size]
+    if len(probe) < 2:
+        return StepPlan(autocast=recipe.accel.autocast)
+    x, _ = data.batch(probe, ctx.device)
+    steps = recipe.epochs * math.ceil(len(ctx.split.train) / recipe.batch_size)
+    plan = accel_mod.tune_training(
+        model, x, recipe.accel, lambda p, fused: _optimizer(p, recipe, fused),
+        recipe.optimizer, ctx.device, measure=steps >= accel_mod.MIN_STEPS_TO_MEASURE)
+    accel_mod.apply_training(model, x, plan)
+    return plan
+
+
 def _run_epoch(method: Method, ctx: RunContext, planned: list[PlannedBatch],
                optimizer: torch.optim.Optimizer, recipe: Recipe, epoch: int, progress: bool,
-               label: str) -> tuple[float, int]:
+               label: str, step_plan: StepPlan | None = None,
+               trial: accel_mod.LayoutTrial | None = None) -> tuple[float, int]:
     model, device, data = ctx.model, ctx.device, ctx.split.data
     model.train()
     for module in ctx.frozen:
         module.eval()  # frozen layers keep their batch-norm statistics too
     running = torch.zeros((), device=device)
+    step_plan = step_plan or StepPlan()
+    trial = trial if trial is not None and not trial.done else None
+    layout = torch.channels_last if step_plan.channels_last else None
+    autocast = accel_mod.autocast_context(Accel(autocast=step_plan.autocast), device)
     bar = tqdm(planned, desc=f"{label} epoch {epoch}/{recipe.epochs}", unit="batch",
                disable=not progress, leave=False, dynamic_ncols=True)
     for step, plan in enumerate(bar, 1):
+        if trial is not None:  # the first steps of a run also time the two memory layouts
+            trial.before_step()
+            layout = trial.memory_format
         index = plan.index.to(device, non_blocking=True)
         x, y = data.batch(index, device, augment=recipe.augment)
+        if layout is not None and x.dim() == 4:
+            x = x.contiguous(memory_format=layout)
         flag = plan.flag.to(device, non_blocking=True) if plan.flag is not None else None
         n_forget = int(plan.flag.sum()) if plan.flag is not None else 0
         batch = Batch(x, y, index, flag, plan.phase, n_forget)
-        logits = model(x)
-        loss = method.loss(ctx, batch, logits)
+        with autocast:
+            logits = model(x)
+            loss = method.loss(ctx, batch, logits)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+        if trial is not None:
+            trial.after_step(len(plan.index))
+            if trial.done:
+                layout = torch.channels_last if step_plan.channels_last else None
+                trial = None
         running += loss.detach()
         if step % NAN_CHECK_EVERY == 0 or step == len(planned):
             total = float(running)

@@ -19,6 +19,7 @@ from ...bench.split import make_split
 from ...io import atomic_write_json, atomic_write_text, output_directory
 from ...methods import create_method, list_methods, method_class
 from ...methods.cf_eu_k import default_k
+from ...metrics import Evaluator
 from ...records import run_record
 from ...report import convergence_figure
 from ...report.demo import PAPER_METHOD_ORDER, demo_markdown
@@ -74,6 +75,12 @@ def register(sub) -> None:
     add_seed_arg(p, "seed of initialisation, shuffling and the forget draw (default 0)")
     p.add_argument("--device", default="auto")
     p.add_argument("--mia-iterations", type=positive_int, default=1000)
+    p.add_argument("--accel", choices=("off", "auto", "bf16"), default="off",
+                   help="speed choices of training and unlearning: off (default: the plain path, "
+                        "so that the table is the same run after run), auto (each optimisation "
+                        "where a measurement shows it pays; results differ from the plain path by "
+                        "float rounding, which the MIA's attacker can amplify) or bf16 (auto plus "
+                        "bfloat16 autocast of the training steps; see docs/performance.md)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(handler=handle)
 
@@ -99,25 +106,21 @@ def handle(args, extra) -> int:
     data.validate_reference()
     split = make_split(data)
     progress = not args.quiet
-    common = dict(seed=args.seed, device=args.device, progress=progress)
+    accel = {"autocast": "bf16"} if args.accel == "bf16" else args.accel
+    common = dict(seed=args.seed, device=args.device, progress=progress, accel=accel)
     say = print if progress else (lambda *a, **k: None)
-    steps = 4 if args.references else 3
+    steps = 4
     with output_directory(args.out, args.overwrite, notify=note) as tmp:
-        say(f"[1/{steps}] training the original model and the oracle ({args.model}, {args.epochs} epochs)")
+        say(f"[1/{steps}] training the original model and the oracle ({args.model}, "
+            f"{args.epochs} epochs)")
         original = api.train(split, args.model, epochs=args.epochs, track=TRACK, **common)
         oracle = api.retrain(split, args.model, epochs=args.epochs, track=TRACK, **common)
-        evaluate = lambda model, seconds=None: api.evaluate(  # noqa: E731
-            original.model, model, split, oracle.model, device=args.device,
-            mia_iterations=args.mia_iterations, seed=args.seed, unlearn_seconds=seconds,
-            retrain_seconds=oracle.seconds)
-        rows = [{"label": "ORI", **evaluate(original.model)},
-                {"label": "RT", **evaluate(oracle.model, oracle.seconds)}]
-        models = {"ORI": original.model, "RT": oracle.model}
+        models = [("ORI", None, original.model, None), ("RT", None, oracle.model, oracle.seconds)]
         runs, unlearned = {}, {}
         say(f"[2/{steps}] unlearning {len(split.forget)} samples (forget set {args.forget}"
             f"{', the demo default' if args.forget == DEFAULT_FORGET else ''}) with "
             f"{len(methods)} methods")
-        bar = tqdm(methods, desc="methods (unlearn + evaluate)", unit="method",
+        bar = tqdm(methods, desc="methods", unit="method",
                    disable=not progress, dynamic_ncols=True)
         for name in bar:
             bar.set_postfix(method=name)
@@ -126,37 +129,52 @@ def handle(args, extra) -> int:
                                  lr=args.lr, track=TRACK, model_name=args.model, **hparams,
                                  **common)
             label = create_method(name, **hparams).label or name
-            rows.append({"label": label, "method": name, **evaluate(result.model, result.seconds)})
+            models.append((label, name, result.model, result.seconds))
             runs[label] = {"config": result.config, "history": result.history.rows,
                            "seconds": result.seconds}
             save_state_dict(result.model, tmp / "models" / f"{name}.pt")
             unlearned[name] = result.model
-            models[label] = result.model
         bar.close()
+        # evaluated after every timed run, so that no timing shares the CPU with the attackers;
+        # one evaluator for all rows: the references' logits once, the MIA's CatBoost fits on a
+        # thread pool (the same numbers as api.evaluate row by row)
+        say(f"[3/{steps}] evaluating {len(models)} models"
+            + (f" (the paper's metrics, and the per-example attack with {args.references} "
+               "reference models, cached after the first run)" if args.references else ""))
+        with Evaluator(original.model, split, oracle.model, device=args.device,
+                       mia_iterations=args.mia_iterations, seed=args.seed) as evaluator:
+            pending = [(label, name, evaluator.submit(model, unlearn_seconds=seconds,
+                                                      retrain_seconds=oracle.seconds))
+                       for label, name, model, seconds in models]
+            # while the attackers fit: the models, the figure and the per-example attack (they
+            # need no MIA)
+            save_state_dict(original.model, tmp / "models" / "original.pt")
+            save_state_dict(oracle.model, tmp / "models" / "retrained.pt")
+            if "sftc" in unlearned:
+                save_state_dict(unlearned["sftc"], tmp / "model.pt")
+            convergence_figure({label: run["history"] for label, run in runs.items()},
+                               evaluator.reference_accuracies()["retrained"],
+                               tmp / "convergence.png",
+                               title=f"Convergence on digits ({args.model}); dashed: the oracle")
+            attacked = {}
+            if args.references:
+                attack = AttackColumns.for_recipe(
+                    split,
+                    ReferenceRecipe(args.model, epochs=args.epochs, source="the demo's original"),
+                    args.references, args.cache_dir, device_name=args.device, progress=progress)
+                attack.prepare()
+                device = resolve_device(args.device)
+                attacked = {label: attack.model_metrics(model, device)
+                            for label, _, model, _ in models}
+            rows = [{"label": label, **({"method": name} if name else {}), **metrics.result(),
+                     **attacked.get(label, {})}
+                    for label, name, metrics in tqdm(pending, desc="evaluating", unit="model",
+                                                     disable=not progress, dynamic_ncols=True)]
         if args.references:
-            say(f"[3/{steps}] the per-example attack (RMIA) on every model, {args.references} "
-                "reference models (cached after the first run)")
-            attack = AttackColumns.for_recipe(
-                split,
-                ReferenceRecipe(args.model, epochs=args.epochs, source="the demo's original"),
-                args.references, args.cache_dir, device_name=args.device, progress=progress)
-            attack.prepare()
-            device = resolve_device(args.device)
-            for row in rows:
-                row.update(attack.model_metrics(models[row["label"]], device))
             for row in rows:
                 row["rmia_verdict"] = verdict(rows[0], row)
-        say(f"[{steps}/{steps}] writing the report")
-        save_state_dict(original.model, tmp / "models" / "original.pt")
-        save_state_dict(oracle.model, tmp / "models" / "retrained.pt")
-        if "sftc" in unlearned:
-            save_state_dict(unlearned["sftc"], tmp / "model.pt")
-        oracle_accs = rows[1]["reference"]["retrained"]
-        convergence_figure({label: run["history"] for label, run in runs.items()}, oracle_accs,
-                           tmp / "convergence.png",
-                           title=f"Convergence on digits ({args.model}); dashed: the oracle")
-        if args.references:
             attack_figure(rows, tmp / "attack.png", references=args.references)
+        say(f"[{steps}/{steps}] writing the report")
         config = {**recorded_args(args), "methods": methods}
         record = run_record("demo", config, split, original.history, None, rows=rows, runs=runs,
                             original={"seconds": original.seconds, "history": original.history.rows},
