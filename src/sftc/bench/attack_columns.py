@@ -41,12 +41,13 @@ class AttackColumns:
     inactive when ``config.attack_references`` is 0."""
 
     def __init__(self, config, split, cache_dir, *, device_name: str,
-                 recipe: ReferenceRecipe | None = None, progress: bool = False):
+                 recipe: ReferenceRecipe | None = None, progress: bool = False, accel=None):
         self.config = config
         self.split = split
         self.references = int(getattr(config, "attack_references", 0) or 0)
         self._recipe = recipe
         self._progress = progress
+        self._accel = accel
         self._pool: ReferencePool | None = None
         self._cache_dir = cache_dir
         self._device_name = device_name
@@ -62,13 +63,16 @@ class AttackColumns:
 
     @classmethod
     def for_recipe(cls, split, recipe: ReferenceRecipe, references: int, cache_dir=None, *,
-                   device_name: str = "auto", progress: bool = True) -> "AttackColumns":
+                   device_name: str = "auto", progress: bool = True,
+                   accel=None) -> "AttackColumns":
         """The attack for models of ``split`` whose original was trained with ``recipe``
-        (``progress``: the pool's progress bar while references train)."""
+        (``progress``: the pool's progress bar while references train; ``accel``: the engine's
+        speed options for training them, None: auto)."""
         from types import SimpleNamespace
 
         return cls(SimpleNamespace(attack_references=references, train_epochs=recipe.epochs),
-                   split, cache_dir, device_name=device_name, recipe=recipe, progress=progress)
+                   split, cache_dir, device_name=device_name, recipe=recipe, progress=progress,
+                   accel=accel)
 
     def recipe(self) -> ReferenceRecipe:
         if self._recipe is not None:
@@ -81,7 +85,7 @@ class AttackColumns:
         if self._pool is None:
             self._pool = ReferencePool(self.split, self.recipe(), cache_dir=self._cache_dir,
                                        seed=POOL_SEED, device=self._device_name,
-                                       progress=self._progress)
+                                       progress=self._progress, accel=self._accel)
         return self._pool
 
     def _pair_cached(self, pair: int) -> bool:

@@ -161,7 +161,8 @@ def handle(args, extra) -> int:
                 attack = AttackColumns.for_recipe(
                     split,
                     ReferenceRecipe(args.model, epochs=args.epochs, source="the demo's original"),
-                    args.references, args.cache_dir, device_name=args.device, progress=progress)
+                    args.references, args.cache_dir, device_name=args.device, progress=progress,
+                    accel=accel)
                 attack.prepare()
                 device = resolve_device(args.device)
                 attacked = {label: attack.model_metrics(model, device)
