@@ -39,6 +39,8 @@ class ReferenceConfig:
     batch_size: int = 64
     image_size: int | None = None
     train_subset: int | None = None
+    test_subset: int | None = None
+    val_subset: int | None = None
     forget: str | None = None
     forget_seed: int = 0
     split_seed: int = 0
@@ -70,8 +72,10 @@ class ReferenceConfig:
             check_seed(seed, "--seeds")
         check_seed(self.forget_seed, "--forget-seed")
         check_seed(self.split_seed, "--split-seed")
-        if self.train_subset is not None and self.train_subset < 2:
-            raise SftcError(f"--train-subset must be at least 2 images, got {self.train_subset}")
+        for part in ("train", "test", "val"):
+            size = getattr(self, f"{part}_subset")
+            if size is not None and size < 2:
+                raise SftcError(f"--{part}-subset must be at least 2 images, got {size}")
         if self.train_epochs < 1:
             raise SftcError(f"--train-epochs must be at least 1, got {self.train_epochs}")
         if self.batch_size < 1:
@@ -100,6 +104,9 @@ class ReferenceConfig:
                 del d[key]
             elif key != "normalize":
                 d[key] = list(d[key])
+        for name in ("test_subset", "val_subset"):   # absent when unused, as above
+            if d[name] is None:
+                del d[name]
         d["seeds"] = list(self.seeds)
         return d
 
@@ -112,9 +119,15 @@ class BenchmarkConfig(ReferenceConfig):
     max_epochs: int = 4
     methods: tuple[tuple[str, dict], ...] = field(default_factory=lambda: methods_for("small-cnn"))
     js: str = "textbook"
+    #: Reference models of the per-example attack (RMIA) columns; 0: no attack columns.
+    attack_references: int = 0
 
     def validate(self) -> None:
         self.validate_reference()
+        k = self.attack_references
+        if isinstance(k, bool) or not isinstance(k, int) or k < 0 or k % 2:
+            raise SftcError(f"--attack-references must be 0 (no attack columns) or an even number "
+                            f"2 or more (every sample is IN for half of them), got {k!r}")
         self.lrs = tuple(float(v) for v in self.lrs)
         if not self.lrs:
             raise SftcError("the learning-rate grid is empty; pass --lrs with at least one value")
@@ -144,6 +157,8 @@ class BenchmarkConfig(ReferenceConfig):
 
     def to_dict(self) -> dict:
         d = self.reference_dict()
+        if not d["attack_references"]:    # absent when unused: older outputs still resume
+            del d["attack_references"]
         d["lrs"] = list(self.lrs)
         d["methods"] = [{"name": n, "hparams": dict(h)} for n, h in self.methods]
         return d

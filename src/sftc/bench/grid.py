@@ -64,7 +64,8 @@ class Grid:
         logits_by_epoch: dict[int, dict] = {}
 
         def on_epoch_end(epoch, model, row):
-            lg = model_logits(model, self.split, members, self.references.device)
+            lg = model_logits(model, self.split, members, self.references.device,
+                              population=bool(c.attack_references))
             acc = accuracies(lg, self.split, members)
             entry = {"epoch": epoch, "seconds": row["seconds"], "loss": row["loss"], **acc,
                      **accuracy_errors(acc, acc_o, acc_r)}
@@ -96,6 +97,10 @@ class Grid:
             pending = [(n, h, lr) for n, h in c.methods for lr in c.lrs
                        if self.load(n, h, lr, seed) is None]
             ref = self.references.get(seed, need_model=bool(pending), progress=progress)
+            acc_o, acc_r = ref.acc["original"], ref.acc["oracle"]
+            progress.write(f"seed {seed}: the gap to close: forget accuracy "
+                           f"{acc_o['acc_forget']:.4f} (original) against {acc_r['acc_forget']:.4f} (oracle); test "
+                           f"{acc_o['acc_test']:.4f} against {acc_r['acc_test']:.4f}")
             for name, hp in c.methods:
                 for lr in c.lrs:
                     result = self.load(name, hp, lr, seed)

@@ -169,13 +169,14 @@ class ReferencePool:
     """Reference models for ``split`` trained with ``recipe``, from the cache or trained now."""
 
     def __init__(self, split: Split, recipe: ReferenceRecipe, *, cache_dir=None, seed: int = 0,
-                 device: str = "auto", progress: bool = True):
+                 device: str = "auto", progress: bool = True, accel=None):
         self.split = split
         self.recipe = recipe
         self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
         self.seed = seed
         self.device = device
         self.progress = progress
+        self.accel = accel      # the engine's speed options (None: auto); not part of the key
         self.pool, self.population = pool_indices(split)
         self.index = torch.cat([self.pool, self.population])
         self._base: dict | None = None
@@ -286,7 +287,7 @@ class ReferencePool:
             r = self.recipe
             result = api.train(half, r.model, epochs=r.epochs, lr=r.lr, batch_size=r.batch_size,
                                seed=inputs["train_seed"], device=self.device, augment=r.augment,
-                               progress=False)
+                               progress=False, accel=self.accel)
             device = resolve_device(self.device)
             logits = predict_logits(result.model, self.split.data, self.index.to(device),
                                     device).float().cpu()

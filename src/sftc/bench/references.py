@@ -103,7 +103,8 @@ class References:
             models[role] = found.model
             info[role] = {"seconds": found.seconds, "cached": found.cached, "key": found.key,
                           "cache_entry": str(found.path), "history": found.history}
-        logits = {role: model_logits(m, self.split, members, self.device)
+        population = bool(getattr(self.config, "attack_references", 0))
+        logits = {role: model_logits(m, self.split, members, self.device, population)
                   for role, m in models.items()}
         acc = {role: accuracies(logits[role], self.split, members) for role in models}
         ref = SeedReferences(seed, acc, logits, info["original"]["seconds"],

@@ -13,6 +13,7 @@ from .common import add_normalization_args, positive_float, positive_int, seed_v
 
 #: Options that set the ReferenceConfig field of the same name when given.
 REFERENCE_OPTIONS = ("data_dir", "forget", "forget_seed", "image_size", "train_subset",
+                     "test_subset", "val_subset",
                      "split_seed", "train_epochs", "train_lr", "batch_size", "mia_iterations",
                      "mia_features", "mia_attacker", "mean", "std", "normalize")
 
@@ -30,6 +31,11 @@ def add_reference_options(p):
     data.add_argument("--image-size", type=positive_int, default=None, help="resize images to this side")
     data.add_argument("--train-subset", type=whole(2, "a whole number 2 or more"), default=None,
                       help="use a stratified subset of this many training images")
+    data.add_argument("--test-subset", type=whole(2, "a whole number 2 or more"), default=None,
+                      help="use a stratified subset of this many test images (D_t)")
+    data.add_argument("--val-subset", type=whole(2, "a whole number 2 or more"), default=None,
+                      help="use a stratified subset of this many validation images (the attack's "
+                           "population)")
     data.add_argument("--split-seed", type=seed_value, default=None,
                       help="seed of the train/val/test split")
     add_normalization_args(data)

@@ -40,6 +40,9 @@ def register(sub) -> None:
     proto.add_argument("--max-epochs", type=positive_int, default=None,
                        help="unlearning epochs; every epoch 1..N is a candidate (paper: 4)")
     proto.add_argument("--methods", default=None, help=HELP_METHODS)
+    proto.add_argument("--attack-references", type=int, default=None,
+                       help="reference models of the per-example attack (RMIA) columns, an even "
+                            "number; 0: none (default: the preset's)")
     proto.add_argument("--js", default=None, choices=("textbook", "paper"),
                        help="JS column: textbook (Eq. 8, default) or paper (the authors' code)")
     p.set_defaults(handler=handle)
@@ -55,13 +58,15 @@ def build_config(args):
     return make_config(BenchmarkConfig, args.preset, dataset=args.dataset, model=args.model,
                        seeds=parse_list(args.seeds, int, "--seeds"), lrs=lrs,
                        max_epochs=args.max_epochs, methods=parse_methods(args.methods),
-                       js=args.js, **reference_options(args))
+                       js=args.js, attack_references=args.attack_references,
+                       **reference_options(args))
 
 
 def handle(args, extra) -> int:
     from ...bench.benchmark import Benchmark
     from ...bench.presets import PRESETS
-    from ...report import TABLE1_COLUMNS, format_table
+    from ...report.table1 import gap_text
+    from ...report.tables import format_table, table1_columns
 
     if args.list_presets:
         for preset in PRESETS.values():
@@ -77,6 +82,7 @@ def handle(args, extra) -> int:
     if forget_note(args, bench.split):
         log(forget_note(args, bench.split))
     table = bench.run()
-    print(format_table(table["rows"], TABLE1_COLUMNS, style="plain"))
+    print(gap_text(table["rows"], config.to_dict()) + "\n")
+    print(format_table(table["rows"], table1_columns(table["rows"]), style="plain"))
     print(f"\nwrote {args.out}/table1.md (also .csv, .json, .tex), convergence.png, report.md")
     return 0
