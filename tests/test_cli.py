@@ -203,3 +203,21 @@ def test_help_is_readable(capsys):
     text = capsys.readouterr().out
     for command in ("train", "unlearn", "evaluate", "demo"):
         assert command in text
+
+
+def test_subsets_on_the_command_line_are_recorded_and_reused(tmp_path, capsys):
+    """--train-subset/--test-subset carve the memorising settings; later commands take them from
+    the run.json beside the checkpoint, so the audit sees the split the model was trained on."""
+    data = ["--train-subset", "80", "--test-subset", "40", "--forget", "random:0.2"]
+    assert main(["train", "--out", str(tmp_path / "o"), *data, *FAST]) == 0
+    record = json.loads((tmp_path / "o" / "run.json").read_text())
+    assert record["trained_on"]["subsets"] == {"train": 80, "test": 40}
+    assert record["dataset"]["sizes"]["train"] == 80 and record["dataset"]["sizes"]["test"] == 40
+    capsys.readouterr()
+    assert main(["evaluate", "--original", str(tmp_path / "o" / "model.pt"), "--unlearned",
+                 str(tmp_path / "o" / "model.pt"), "--forget", "random:0.2", "--no-mia",
+                 "--device", "cpu"]) == 0                  # no subset flags: reused, not refused
+    code = main(["evaluate", "--original", str(tmp_path / "o" / "model.pt"), "--unlearned",
+                 str(tmp_path / "o" / "model.pt"), "--forget", "random:0.2", "--no-mia",
+                 "--device", "cpu", "--train-subset", "90"])
+    assert code == 2 and "another training set" in _error(capsys)

@@ -34,6 +34,8 @@ def trained_on(split: Split, subset: str, forget: bool | None = None) -> dict:
               "input_shape": input_shape(split), "train_size": int(len(split.train)),
               "train_sha256": split.content_sha256("train"), "subset": subset,
               "preprocessing": data.preprocessing}
+    if split.subsets:
+        record["subsets"] = dict(split.subsets)
     if forget if forget is not None else subset == "retain":
         record["forget_sha256"] = split.forget_summary()["sha256"]
         record["forget_spec"] = split.forget_spec

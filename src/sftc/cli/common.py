@@ -76,6 +76,12 @@ def add_data_args(parser: argparse.ArgumentParser, forget: str = "required") -> 
                             "128 for cifar10, fer2013 and mufac as in the paper)")
     group.add_argument("--split-seed", type=seed_value, default=0,
                        help="seed of the train/val/test split where the dataset draws one (default 0)")
+    for part, what in (("train", "training"), ("test", "test"), ("val", "validation")):
+        group.add_argument(f"--{part}-subset", type=whole(2, "a whole number 2 or more"),
+                           default=None,
+                           help=f"a stratified subset of this many {what} images, drawn with "
+                                "--split-seed (the memorising presets' settings; default: all, or "
+                                "the subsets recorded beside an input checkpoint)")
     add_normalization_args(group)
     group.add_argument("--skip-bad-rows", action="store_true",
                        help="leave out malformed CSV rows and images that do not decode instead of "
@@ -157,10 +163,12 @@ def load_data_from_args(args, forget: str | None | bool = True, recorded: dict |
     --mean/--std/--normalize (forget draw seeded by --seed).
 
     ``forget=True`` takes --forget (``protocol``: the dataset's own); pass a spec to override.
-    ``recorded``: the preprocessing recorded beside an input checkpoint (mean, std, image_size),
-    used for what the command line leaves out.
+    ``recorded``: the preprocessing recorded beside an input checkpoint (mean, std, image_size,
+    and the stratified subsets of --train-subset/--test-subset/--val-subset), used for what the
+    command line leaves out.
     """
-    from ..data import load_dataset, split_loaded
+    from ..data import load_dataset
+    from ..data.subsets import subset_split
 
     spec = forget_spec(args) if forget is True else forget
     recorded = recorded or {}
@@ -173,8 +181,11 @@ def load_data_from_args(args, forget: str | None | bool = True, recorded: dict |
                           split_seed=args.split_seed,
                           skip_bad=getattr(args, "skip_bad_rows", False),
                           **normalization)
-    split = split_loaded(args.dataset, loaded, spec, seed=getattr(args, "seed", 0),
-                         data_dir=args.data_dir)
+    subsets = {part: getattr(args, f"{part}_subset", None) for part in ("train", "test", "val")}
+    if not any(subsets.values()) and recorded.get("subsets"):
+        subsets = {part: recorded["subsets"].get(part) for part in subsets}
+    split = subset_split(args.dataset, loaded, spec, forget_seed=getattr(args, "seed", 0),
+                         split_seed=args.split_seed, data_dir=args.data_dir, **subsets)
     return loaded, split
 
 

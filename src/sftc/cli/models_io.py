@@ -51,12 +51,16 @@ def load_checkpoint_for(checkpoint: str, args, split, role: str = "original",
 
 
 def recorded_preprocessing(checkpoint: str | None) -> dict | None:
-    """The preprocessing (mean, std, image_size) recorded beside ``checkpoint``, if any: what a
-    command reuses where --mean/--std/--normalize/--image-size are not given."""
+    """The preprocessing (mean, std, image_size, and the data's subsets) recorded beside
+    ``checkpoint``, if any: what a command reuses where --mean/--std/--normalize/--image-size and
+    --train-subset/--test-subset/--val-subset are not given."""
     if not checkpoint:
         return None
-    record = record_beside(checkpoint) or {}
-    return (record.get("trained_on") or {}).get("preprocessing")
+    trained_on = (record_beside(checkpoint) or {}).get("trained_on") or {}
+    preprocessing = trained_on.get("preprocessing")
+    if trained_on.get("subsets"):
+        preprocessing = {**(preprocessing or {}), "subsets": trained_on["subsets"]}
+    return preprocessing
 
 
 def warn_preprocessing(args, split, checkpoints: dict) -> None:

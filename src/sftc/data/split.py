@@ -29,6 +29,8 @@ class Split:
     test: torch.Tensor
     forget_positions: torch.Tensor
     forget_spec: str = "custom"
+    #: stratified subset sizes this split was carved from (``{"train": 300, ...}``), if any
+    subsets: dict | None = field(default=None, compare=False)
     _digests: dict = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
