@@ -38,6 +38,7 @@ import numpy as np
 import torch
 
 from ..checkpoints import save_state_dict
+from .. import distributed
 from ..data import Split
 from ..errors import SftcError
 from ..fingerprint import input_shape
@@ -272,7 +273,8 @@ class ReferencePool:
 
     def get(self, references: int) -> ReferenceLogits:
         """The logits of references 0 .. ``references`` − 1, training those the cache lacks
-        (with a progress bar: models done, rate, ETA)."""
+        (with a progress bar: models done, rate, ETA). Under torchrun every rank must call it:
+        each trains its share of the missing references, and all return every reference."""
         from tqdm.auto import tqdm
 
         references = check_reference_count(references)
@@ -283,17 +285,25 @@ class ReferencePool:
             plans.append((k, inputs, self.key(inputs)))
         found = {k: self.lookup(key) for k, _, key in plans}
         missing = [p for p in plans if found[p[0]] is None]
+        spread = distributed.active()   # under torchrun: each rank trains its share
+        share = distributed.mine(distributed.share(missing)) if spread else missing
         bar = tqdm(total=references, initial=references - len(missing), unit="model",
-                   desc="reference models", disable=not self.progress or not missing,
-                   dynamic_ncols=True)
+                   desc="reference models", dynamic_ncols=True,
+                   disable=not self.progress or not missing or not distributed.is_main())
         try:
-            for k, inputs, key in missing:
+            for k, inputs, key in share:
                 bar.set_postfix_str(f"training #{k}")
                 logits, meta = self._train(k, masks[k], key, inputs)
                 found[k] = (logits, {**meta, "trained_now": True})
                 bar.update(1)
         finally:
             bar.close()
+        if spread:
+            distributed.barrier("training the audit's reference models")
+            for k, _, key in missing:
+                if found[k] is None:   # trained by another rank of this job
+                    logits, meta = self.lookup(key)
+                    found[k] = (logits, {**meta, "trained_now": True})
         entries = [{"reference": k, "key": key, "entry": str(self.entry_dir(key)),
                     "cached": not found[k][1].get("trained_now", False),
                     "seconds": found[k][1].get("seconds"), "members": int(masks[k].sum())}

@@ -43,7 +43,7 @@ def register(sub) -> None:
     proto.add_argument("--methods", default=None, help=HELP_METHODS)
     proto.add_argument("--js", default=None, choices=("textbook", "paper"),
                        help="JS column: textbook (Eq. 8, default) or paper (the authors' code)")
-    p.set_defaults(handler=handle)
+    p.set_defaults(handler=handle, distributed=True)
 
 
 def build_config(args):
@@ -78,6 +78,8 @@ def handle(args, extra) -> int:
     if forget_note(args, bench.split):
         log(forget_note(args, bench.split))
     table = bench.run()
+    if table is None:   # under torchrun, a rank other than 0: rank 0 reports
+        return 0
     print(format_table(table["rows"], TABLE1_COLUMNS, style="plain"))
     print(f"\nwrote {args.out}/table1.md (also .csv, .json, .tex), convergence.png, report.md")
     return 0
