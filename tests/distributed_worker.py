@@ -1,8 +1,9 @@
-"""One rank of the data-parallel equivalence test (tests/test_distributed.py starts N of them).
+"""One rank of the data-parallel checks (tests/test_distributed.py starts N of them).
 
-Every registered method (and the training of an original) runs once inside one process group,
-under :func:`sftc.distributed.data_parallel`; rank 0 saves each resulting state_dict, its
-history, and the teacher table of SFTC, for the test to compare with one process.
+Inside one process group: every registered method (and the training of an original) runs once
+under :func:`sftc.distributed.data_parallel`, and rank 0 saves each resulting state_dict and
+history, for the test to compare with one process; a batch that does not split over the ranks
+is tried; and the audit's reference pool trains its references spread over the ranks.
 
     python tests/distributed_worker.py ORIGINAL.pt OUT_DIR
 """
@@ -56,8 +57,17 @@ def run_one(split, original, method, hparams, optimizer, batch_size):
                         optimizer=optimizer, model_name="small-cnn", **hparams)
 
 
+def reference_pool(split, cache_dir):
+    """The audit's pool of 2 references (1 epoch each) in ``cache_dir``."""
+    from sftc.bench.reference_pool import ReferencePool, ReferenceRecipe
+
+    recipe = ReferenceRecipe("small-cnn", epochs=1, batch_size=BATCH)
+    return ReferencePool(split, recipe, cache_dir=cache_dir, device="cpu", progress=False).get(2)
+
+
 def main(original_path: str, out: str, batch_size: int = BATCH) -> None:
     torch.set_num_threads(1)
+    out = Path(out)
     split = small_split()
     original = sftc.create_model("small-cnn", in_channels=1, num_classes=10)
     original.load_state_dict(torch.load(original_path, weights_only=True))
@@ -68,7 +78,18 @@ def main(original_path: str, out: str, batch_size: int = BATCH) -> None:
             if distributed.is_main():
                 torch.save({"state": result.model.state_dict(), "rows": result.history.rows,
                             "parallel": result.history.accel.get("data_parallel")},
-                           Path(out) / f"{label}.pt")
+                           out / f"{label}.pt")
+        try:
+            with distributed.data_parallel():
+                run_one(split, original, "ft", {}, "sgd", 13)
+            refused = None
+        except sftc.SftcError as exc:
+            refused = str(exc)
+        pool = reference_pool(split, out / "cache")
+        mine = [e for e in pool.entries if e["cached"] is False]
+        if distributed.is_main():
+            torch.save({"refused": refused, "logits": pool.logits, "trained_now": len(mine)},
+                       out / "checks.pt")
 
 
 if __name__ == "__main__":

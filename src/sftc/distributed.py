@@ -325,11 +325,13 @@ def _judge(payloads: list[dict]) -> None:
             if mine_.get(key) != theirs.get(key):
                 raise _stop(f"the ranks of this job disagree on the {key}: "
                             f"{_difference(mine_.get(key), theirs.get(key), r)}; "
-                            f"{HINTS.get(_hint_key(key), 'give every rank the same input')}")
+                            f"{_hint(key)}")
 
 
-def _hint_key(key: str) -> str:
-    return key if key in HINTS else key.split(" ")[0]
+def _hint(key: str) -> str:
+    if key.startswith("--"):   # an input file
+        return "give every rank the same file (one shared file system, or identical copies)"
+    return HINTS.get(key, "give every rank the same input")
 
 
 def _difference(ours, theirs, r: int) -> str:

@@ -28,14 +28,15 @@ from . import run_command, silenced
 
 def run_as_rank(args, extra, name: str) -> int:
     rank = distributed.env_rank()
+    stderr = sys.stderr   # the real one: the other ranks' is silenced while the command runs
 
     def report(text: str, exc: BaseException | None = None) -> None:
         own = exc is not None and not isinstance(exc, (SftcError, KeyboardInterrupt)) \
             and not distributed.is_comm_failure(exc)
         if rank == 0:
-            print(text, file=sys.__stderr__, flush=True)
+            print(text, file=stderr, flush=True)
         elif own:
-            print(f"[rank {rank}] {text}", file=sys.__stderr__, flush=True)
+            print(f"[rank {rank}] {text}", file=stderr, flush=True)
 
     if not getattr(args, "distributed", False):
         report(f"{name}: error: {name} runs as one process; start it without torchrun (under "
