@@ -37,3 +37,30 @@ def digits_original(digits_split):
 @pytest.fixture(scope="session")
 def digits_retrained(digits_split):
     return sftc.retrain(digits_split, "small-cnn", epochs=8, seed=0, device="cpu", progress=False)
+
+
+@pytest.fixture
+def isolated_registries():
+    """Whatever a test registers (plugins, entry points, specs) is gone afterwards: the methods,
+    models and datasets registries and sys.modules are restored."""
+    import sys
+    import tempfile
+
+    from sftc.data.registry import DATASETS
+    from sftc.methods.registry import METHODS
+    from sftc.models import MODELS
+
+    registries = (METHODS, MODELS, DATASETS)
+    saved = [(dict(r._entries), dict(r._aliases), dict(r._specs), r._plugins_loaded)
+             for r in registries]
+    modules = set(sys.modules)
+    path = list(sys.path)
+    yield registries
+    for registry, (entries, aliases, specs, loaded) in zip(registries, saved):
+        registry._entries, registry._aliases, registry._specs = entries, aliases, specs
+        registry._plugins_loaded = loaded
+    tmp = tempfile.gettempdir()
+    for name in set(sys.modules) - modules:      # the tests' plugin files, nothing installed
+        if (getattr(sys.modules[name], "__file__", None) or "").startswith(tmp):
+            del sys.modules[name]
+    sys.path[:] = path

@@ -17,7 +17,8 @@ from sftc.bench import grid as grid_mod
 from sftc.bench.selection import selection_score
 from sftc.cli import main
 from sftc.errors import DivergedError, SftcError
-from sftc.report import TABLE1_COLUMNS, format_table
+from sftc.report import TABLE1_COLUMNS, format_table, rank_marks
+from sftc.report.tables import ATTACK_COLUMNS, table1_columns
 from sftc.report.benchmark import write_files
 from sftc.report.latex import latex_table
 from sftc.report.table1 import table1_files_from_json
@@ -73,18 +74,28 @@ def test_ties_go_to_fewer_epochs_then_smaller_lr():
 # -- marks ------------------------------------------------------------------------------------
 
 ROWS = [
-    {"label": "ORI", "acc_err_retrain": 0.0, "acc_dis": 0.0, "acc_err_original": 0.0, "js": 9.0,
-     "mia": 0.99},
-    {"label": "RT", "acc_err_retrain": 0.0, "acc_dis": 0.0, "acc_err_original": 0.0, "js": 9.0,
-     "mia": 0.99},
-    {"label": "FT", "acc_err_retrain": 0.30, "acc_dis": 0.10, "acc_err_original": 0.5, "js": 0.1,
-     "mia": 0.50},
-    {"label": "BD", "acc_err_retrain": 0.10, "acc_dis": 0.30, "acc_err_original": 0.3, "js": 0.3,
-     "mia": 0.70},
-    {"label": "SFTC", "acc_err_retrain": 0.20, "acc_dis": 0.20, "acc_err_original": 0.1, "js": 0.2,
-     "mia": 0.60},
+    # hand-worked marks below; NG+ failed and is never ranked
+    {"label": "ORI", "acc_err_retrain": 0.30, "acc_dis": 0.20, "acc_err_original": 0.0,
+     "js": 0.0, "mia": 0.50, "rmia_auc": 0.80, "rmia_tpr": 0.20},
+    {"label": "RT", "acc_err_retrain": 0.0, "acc_dis": 0.0, "acc_err_original": 0.30, "js": 0.4,
+     "mia": 0.55, "rmia_auc": 0.50, "rmia_tpr": 0.01},
+    {"label": "FT", "acc_err_retrain": 0.10, "acc_dis": 0.25, "acc_err_original": 0.2, "js": 0.1,
+     "mia": 0.45, "rmia_auc": 0.20, "rmia_tpr": 0.0},
+    {"label": "BD", "acc_err_retrain": 0.05001, "acc_dis": 0.10, "acc_err_original": 0.1,
+     "js": 0.5, "mia": 0.50, "rmia_auc": 0.35, "rmia_tpr": 0.05},
+    {"label": "SFTC", "acc_err_retrain": 0.04999, "acc_dis": 0.05, "acc_err_original": 0.05,
+     "js": 0.3, "mia": 0.60, "rmia_auc": 0.45, "rmia_tpr": 0.02},
     {"label": "NG+", "failed": True},
 ]
+MARKED = {  # column -> {row: mark}; every other cell unmarked
+    "acc_err_retrain": {"RT": "best", "BD": "second", "SFTC": "second"},   # 0.0500 as printed
+    "acc_dis": {"RT": "best", "SFTC": "second"},            # FT (0.25) is worse than ORI (0.20)
+    "acc_err_original": {"ORI": "best", "SFTC": "second"},  # utility: ORI ranks like any row
+    "js": {"BD": "best", "RT": "second"},
+    "mia": {"SFTC": "best", "RT": "second"},                # BD = ORI (0.50): no better, no mark
+    "rmia_auc": {"RT": "best", "SFTC": "second"},           # |AUC - 0.5|; FT's 0.20 ties ORI's
+    "rmia_tpr": {"FT": "best", "RT": "second"},
+}
 
 
 def _md_cells(text):
@@ -92,21 +103,35 @@ def _md_cells(text):
     return {l.split("|")[1].strip(): [c.strip() for c in l.split("|")[2:-1]] for l in lines}
 
 
-def test_bold_and_underline_respect_direction_and_skip_references():
-    cells = _md_cells(format_table(ROWS, TABLE1_COLUMNS, style="markdown"))
-    # columns: AccErr{Mu,MR}↓, AccDis↓, AccErr{Mu,M}↓, JS↑, MIA↑
-    assert cells["BD"][0].startswith("**") and cells["SFTC"][0].startswith("<u>")
-    assert cells["FT"][1].startswith("**") and cells["SFTC"][1].startswith("<u>")
-    assert cells["SFTC"][2].startswith("**") and cells["BD"][2].startswith("<u>")
-    assert cells["BD"][3].startswith("**") and cells["SFTC"][3].startswith("<u>")   # ↑: larger wins
-    assert cells["BD"][4].startswith("**") and cells["SFTC"][4].startswith("<u>")
-    assert not any("**" in c or "<u>" in c for c in cells["ORI"] + cells["RT"])
-    assert cells["NG+"] == ["failed"] * 5
-    tex = latex_table(ROWS, TABLE1_COLUMNS)
-    assert r"\textbf{0.1000}" in tex.split("BD &")[1].splitlines()[0]
+def test_marking_rule_ranks_references_and_never_marks_what_does_no_better_than_ori():
+    columns = TABLE1_COLUMNS + ATTACK_COLUMNS
+    assert table1_columns(ROWS) == columns and table1_columns(ROWS[:1][:0] + [{"label": "X"}]) \
+        == TABLE1_COLUMNS
+    marks = rank_marks(ROWS, columns)
+    got = {}
+    for (i, key), mark in marks.items():
+        got.setdefault(key, {})[ROWS[i]["label"]] = mark
+    assert got == MARKED
+    cells = _md_cells(format_table(ROWS, columns, style="markdown"))
+    for j, col in enumerate(columns):
+        for label, row_cells in cells.items():
+            mark = MARKED[col.key].get(label)
+            cell = row_cells[j]
+            assert cell.startswith("**") == (mark == "best"), (label, col.key)
+            assert cell.startswith("<u>") == (mark == "second"), (label, col.key)
+    assert cells["NG+"] == ["failed"] * len(columns)
+    tex = latex_table(ROWS, columns)
     sftc_line = next(l for l in tex.splitlines() if l.startswith("SFTC"))
     assert sftc_line.count(r"\underline{") == 4 and sftc_line.count(r"\textbf{") == 1
-    assert "ORI" in tex and r"\textbf" not in next(l for l in tex.splitlines() if l.startswith("ORI"))
+    ori_line = next(l for l in tex.splitlines() if l.startswith("ORI"))
+    assert ori_line.count(r"\textbf{") == 1 and r"\underline" not in ori_line
+    # without an ORI row a forgetting column is ranked like any other
+    no_ori = rank_marks(ROWS[1:], (TABLE1_COLUMNS[4],))
+    assert {ROWS[1 + i]["label"]: m for (i, _), m in no_ori.items()} == \
+        {"SFTC": "best", "RT": "second"}
+    # a column in which nothing beats ORI has no marks at all
+    flat = [dict(r, mia=0.5) for r in ROWS if not r.get("failed")]
+    assert not [k for k in rank_marks(flat, TABLE1_COLUMNS) if k[1] == "mia"]
 
 
 # -- end to end: outputs, agreement, figures, resume -----------------------------------------
@@ -301,6 +326,8 @@ def test_sweep_writes_csv_and_figure_and_resumes(tmp_path, tiny_split, monkeypat
     (["benchmark", "--seeds", "0,0", "--out", "x"], "repeats"),
     (["benchmark", "--max-epochs", "0", "--out", "x"], "--max-epochs"),
     (["benchmark", "--preset", "digits"], "--out is required"),
+    (["benchmark", "--attack-references", "3", "--out", "x"], "--attack-references must be 0"),
+    (["benchmark", "--attack-references", "-2", "--out", "x"], "--attack-references must be 0"),
     (["sweep", "--param", "gamma", "--out", "x"], "unknown sweep parameter 'gamma'"),
     (["sweep", "--param", "c", "--values", "0.5,1.5", "--out", "x"], "c=1.5"),
     (["sweep", "--param", "tau", "--values", "", "--out", "x"], "empty"),
@@ -431,7 +458,8 @@ def test_references_are_typed_and_the_model_is_freed_after_the_grid(tmp_path, ti
     assert b.references.get(0, need_model=True).original is not None   # back from the cache
 
 
-@pytest.mark.parametrize("name", ["digits", "fashion-mnist", "fashion-mnist-resnet18-gpu"])
+@pytest.mark.parametrize("name", ["digits", "fashion-mnist", "fashion-mnist-resnet18-gpu",
+                                  "digits-memorising", "fashion-mnist-memorising"])
 def test_published_tables_render_again_byte_for_byte(name, tmp_path):
     from pathlib import Path
 
@@ -439,6 +467,53 @@ def test_published_tables_render_again_byte_for_byte(name, tmp_path):
     write_files(tmp_path, table1_files_from_json(published / "table1.json"))
     for file in ("table1.md", "table1.csv", "table1.json", "table1.tex"):
         assert (tmp_path / file).read_bytes() == (published / file).read_bytes(), file
+
+
+def test_attack_columns_agree_with_the_audit_and_share_its_references(tmp_path, tiny_split):
+    """The ORI row's RMIA figures are those ``sftc.audit`` computes from the original model
+    itself, with the references the benchmark trained (the audit trains none)."""
+    from sftc.bench import Benchmark
+    from sftc.bench.reference_pool import ReferenceRecipe
+
+    config = tiny_config(methods=(("ft", {}),), lrs=(1e-3,), max_epochs=1, attack_references=2)
+    table = bench(tmp_path, tiny_split, config)
+    rows = {r["label"]: r for r in table["rows"]}
+    for row in rows.values():
+        assert 0.0 <= row["rmia_auc"] <= 1.0 and row["rmia_references"] == 2
+        assert row.get("rmia_tpr") is None        # 40 test samples cannot resolve 1 % FPR
+    assert table["attack"]["references"] == 2 and table["attack"]["population"] == "validation"
+    b = Benchmark(config, tmp_path / "out", device="cpu", progress=False, split=tiny_split,
+                  cache_dir=tmp_path / "cache")
+    original = b.references.get(0, need_model=True).original
+    b.store.close()
+    result = sftc.audit(original, original, tiny_split, references=2,
+                        recipe=ReferenceRecipe("small-cnn", epochs=1), cache_dir=tmp_path / "cache",
+                        paper_metrics=False, device="cpu", progress=False)
+    seen = result.attacks["rmia-online"]["original"]
+    assert rows["ORI"]["rmia_auc"] == pytest.approx(seen["auc"], abs=1e-12)
+    assert rows["ORI"]["rmia_p_greater"] == pytest.approx(seen["p_greater"], rel=1e-9)
+    assert result.references["trained_now"] == 0
+    md = (tmp_path / "out" / "table1.md").read_text()
+    assert "RMIA AUC →0.5" in md and "Gap to close" in md and "RMIA, 2 reference models" in md
+    assert (tmp_path / "out" / "attack.png").read_bytes()[:4] == b"\x89PNG"
+    assert "![attack](attack.png)" in (tmp_path / "out" / "report.md").read_text()
+    data = json.loads((tmp_path / "out" / "table1.json").read_text())
+    assert [c["key"] for c in data["columns"]][-2:] == ["rmia_auc", "rmia_tpr"]
+    # a benchmark without attack references keeps the paper's five columns and no population
+    plain = bench(tmp_path, tiny_split, tiny_config(methods=(("ft", {}),), lrs=(1e-3,),
+                                                    max_epochs=1), out="plain")
+    assert all("rmia_auc" not in r for r in plain["rows"])
+    logits = torch.load(tmp_path / "plain/runs/ft/lr-0.001/seed-0/logits.pt", weights_only=True)
+    assert set(logits[1]) == {"forget", "test", "members"}
+
+
+def test_attack_columns_refuse_a_split_without_population(tmp_path, tiny_split):
+    empty_val = sftc.Split(tiny_split.data, tiny_split.train, tiny_split.retain,
+                           tiny_split.forget, tiny_split.val[:0], tiny_split.test,
+                           tiny_split.forget_positions, forget_spec="random:0.2")
+    with pytest.raises(SftcError, match="validation split is empty"):
+        bench(tmp_path, empty_val, tiny_config(attack_references=2))
+    assert not (tmp_path / "out" / "runs").exists()
 
 
 def test_two_benchmarks_into_one_out_cannot_mix_their_grids(tmp_path, tiny_split):
@@ -468,6 +543,8 @@ def test_a_benchmark_removes_partial_files_of_a_killed_run(tmp_path, tiny_split)
     (["--forget-seed", "-2"], "--forget-seed: must be at least 0"),
     (["--max-epochs", "0"], "--max-epochs: must be at least 1"),
     (["--train-subset", "1"], "--train-subset: must be at least 2"),
+    (["--test-subset", "1"], "--test-subset: must be at least 2"),
+    (["--val-subset", "0"], "--val-subset: must be at least 2"),
 ])
 def test_benchmark_numbers_are_checked_before_work(argv, message, tmp_path, capsys):
     from sftc.cli import main
@@ -476,3 +553,74 @@ def test_benchmark_numbers_are_checked_before_work(argv, message, tmp_path, caps
     err = capsys.readouterr().err.strip()
     assert code == 2 and message in err and len(err.splitlines()) == 1
     assert not (tmp_path / "b").exists()
+
+
+def test_test_and_validation_subsets_are_stratified_disjoint_draws():
+    from sftc.bench.split import make_split
+
+    full = make_split(BenchmarkConfig(dataset="digits"))
+    config = BenchmarkConfig(dataset="digits", train_subset=300, test_subset=100, val_subset=60,
+                             forget="random:0.3")
+    split = make_split(config)
+    assert (len(split.train), len(split.forget)) == (299, 90)   # 10 classes, round() per class
+    labels = split.data.labels
+    for part, size in (("test", 100), ("val", 60)):
+        sub, whole = getattr(split, part), getattr(full, part)
+        assert abs(len(sub) - size) <= 5 and set(sub.tolist()) <= set(whole.tolist())
+        share = len(sub) / len(whole)
+        for c in range(10):     # every class keeps its share, to within an image
+            assert abs(int((labels[sub] == c).sum()) - share * int((labels[whole] == c).sum())) <= 1
+    assert not set(split.test.tolist()) & set(split.val.tolist())
+    again = make_split(config)
+    assert torch.equal(again.test, split.test) and torch.equal(again.val, split.val)
+    # the training subset does not depend on whether test or validation are subsets too
+    only_train = make_split(BenchmarkConfig(dataset="digits", train_subset=300, forget="random:0.3"))
+    assert torch.equal(only_train.train, split.train) and torch.equal(only_train.test, full.test)
+    # absent subsets leave the configuration's dict as it was (older outputs still resume)
+    assert "test_subset" not in BenchmarkConfig().to_dict()
+    assert "attack_references" not in BenchmarkConfig().to_dict()
+
+
+def test_verdicts_from_stored_figures_are_the_audits_even_without_p_less():
+    from sftc.bench.attack_columns import verdict
+    from sftc.metrics.attacks import Significance, decide, mann_whitney
+
+    rng = torch.Generator().manual_seed(0)
+    never = torch.rand(300, generator=rng).numpy()
+    cases = {"remembered": torch.rand(60, generator=rng).numpy() * 0.5 + 0.5,
+             "over": torch.rand(60, generator=rng).numpy() * 0.5,
+             "same": torch.rand(60, generator=rng).numpy()}
+    figs = {}
+    for name, scores in cases.items():
+        sig = mann_whitney(scores, never)
+        figs[name] = (sig, {"rmia_p_greater": sig.p_greater, "rmia_p_less": sig.p_less,
+                            "rmia_p_two_sided": sig.p_two_sided})
+    original = figs["remembered"][1]
+    expected = {"remembered": "not-forgotten (remembered)",
+                "over": "not-forgotten (over-forgotten)", "same": "forgotten"}
+    for name, (sig, record) in figs.items():
+        d = decide(figs["remembered"][0], sig)
+        audit_says = d.verdict + (f" ({d.direction})" if d.direction else "")
+        assert verdict(original, record) == audit_says == expected[name]
+        older = {k: v for k, v in record.items() if k != "rmia_p_less"}   # written before p_less
+        assert verdict(original, older) == audit_says
+    # no power on the original: inconclusive, whatever the row shows
+    assert verdict(figs["same"][1], figs["remembered"][1]) == "inconclusive"
+    assert verdict({}, figs["same"][1]) is None
+
+
+def test_gap_to_close_quotes_the_original_against_the_oracle():
+    from sftc.report.table1 import gap_text
+
+    rows = [{"label": "ORI", "acc_forget": 1.0, "acc_test": 0.97, "acc_dis": 0.0131,
+             "rmia_auc": 0.7687, "rmia_tpr": 0.1111, "rmia_p_greater": 1.9e-14, "mia": 0.3711,
+             "mia_attacker_acc": 0.5463},
+            {"label": "RT", "acc_forget": 0.9741, "acc_test": 0.96, "rmia_auc": 0.4712,
+             "rmia_tpr": 0.0037}]
+    text = gap_text(rows, {"attack_references": 8})
+    for part in ("original (ORI) is at 1.0000", "oracle (RT) at 0.9741", "AccDis 0.0131",
+                 "RMIA, 8 reference models", "AUC 0.769", "TPR@1% FPR 0.111", "p 1.9e-14",
+                 "oracle with AUC 0.471", "MIA on the original: 0.3711"):
+        assert part in text, part
+    plain = gap_text([{k: v for k, v in r.items() if not k.startswith("rmia")} for r in rows], {})
+    assert "without attack references" in plain and "RMIA" not in plain

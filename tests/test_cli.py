@@ -64,17 +64,32 @@ def test_demo_writes_table_report_and_figure(tmp_path, capsys):
     out = tmp_path / "demo"
     assert main(["demo", "--out", str(out), "--epochs", "2", "--unlearn-epochs", "1",
                  "--methods", "sftc,ft,cf-k", "--mia-iterations", "10", "--quiet",
-                 "--device", "cpu"]) == 0
+                 "--device", "cpu", "--references", "2", "--cache-dir",
+                 str(tmp_path / "cache")]) == 0
     printed = capsys.readouterr().out
-    for label in ("ORI", "RT", "FT", "SFTC", "AccDis"):
+    for label in ("ORI", "RT", "FT", "SFTC", "AccDis", "Gap to close", "RMIA AUC",
+                  "audit verdict (RMIA): ORI "):
         assert label in printed
-    for name in ("run.json", "report.md", "convergence.png", "model.pt", "models/sftc.pt"):
+    for name in ("run.json", "report.md", "convergence.png", "attack.png", "model.pt",
+                 "models/sftc.pt"):
         assert (out / name).is_file(), name
-    assert (out / "convergence.png").read_bytes()[:4] == b"\x89PNG"
+    for name in ("convergence.png", "attack.png"):
+        assert (out / name).read_bytes()[:4] == b"\x89PNG"
     record = json.loads((out / "run.json").read_text())
     assert [r["label"] for r in record["rows"]] == ["ORI", "RT", "FT", "CF-1", "SFTC"]
     assert record["runs"]["CF-1"]["config"]["k"] == 1          # k adapted to the small CNN
     assert record["metrics"]["acc_dis"] >= 0
+    # the memorising setting: 300 training images (299 stratified), 30 % of each class forgotten
+    assert record["dataset"]["sizes"]["train"] == 299 and record["forget"]["size"] == 90
+    assert all(0 <= r["rmia_auc"] <= 1 and r["rmia_references"] == 2 for r in record["rows"])
+    assert "attack.png" in (out / "report.md").read_text()
+    assert len(list((tmp_path / "cache" / "audit").iterdir())) == 2     # the references, cached
+
+
+def test_demo_refuses_an_odd_reference_count(tmp_path, capsys):
+    assert main(["demo", "--out", str(tmp_path / "d"), "--references", "3", "--quiet"]) == 2
+    assert "--references must be 0" in capsys.readouterr().err
+    assert not (tmp_path / "d").exists()
 
 
 def _error(capsys) -> str:
@@ -188,3 +203,21 @@ def test_help_is_readable(capsys):
     text = capsys.readouterr().out
     for command in ("train", "unlearn", "evaluate", "demo"):
         assert command in text
+
+
+def test_subsets_on_the_command_line_are_recorded_and_reused(tmp_path, capsys):
+    """--train-subset/--test-subset carve the memorising settings; later commands take them from
+    the run.json beside the checkpoint, so the audit sees the split the model was trained on."""
+    data = ["--train-subset", "80", "--test-subset", "40", "--forget", "random:0.2"]
+    assert main(["train", "--out", str(tmp_path / "o"), *data, *FAST]) == 0
+    record = json.loads((tmp_path / "o" / "run.json").read_text())
+    assert record["trained_on"]["subsets"] == {"train": 80, "test": 40}
+    assert record["dataset"]["sizes"]["train"] == 80 and record["dataset"]["sizes"]["test"] == 40
+    capsys.readouterr()
+    assert main(["evaluate", "--original", str(tmp_path / "o" / "model.pt"), "--unlearned",
+                 str(tmp_path / "o" / "model.pt"), "--forget", "random:0.2", "--no-mia",
+                 "--device", "cpu"]) == 0                  # no subset flags: reused, not refused
+    code = main(["evaluate", "--original", str(tmp_path / "o" / "model.pt"), "--unlearned",
+                 str(tmp_path / "o" / "model.pt"), "--forget", "random:0.2", "--no-mia",
+                 "--device", "cpu", "--train-subset", "90"])
+    assert code == 2 and "another training set" in _error(capsys)

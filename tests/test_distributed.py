@@ -118,7 +118,7 @@ def ddp_results(tmp_path_factory):
 @pytest.mark.parametrize("world", [2, 3])
 def test_data_parallel_runs_equal_one_process(ddp_results, world):
     root, split, original = ddp_results
-    for label, method, hparams, optimizer in worker.runs():
+    for label, method, hparams, optimizer in worker.runs(world):
         alone = worker.run_one(split, original, method, hparams, optimizer, worker.BATCH)
         spread = torch.load(root / str(world) / f"{label}.pt", weights_only=False)
         assert spread["parallel"]["world_size"] == world
@@ -160,40 +160,48 @@ def test_a_batch_that_does_not_split_over_the_ranks_is_refused(ddp_results):
 
 # -- bad input and dead ranks on the command line -------------------------------------------------
 
-def test_ranks_that_disagree_on_the_checkpoint_all_stop_with_one_line(tmp_path):
-    out = tmp_path / "out"
-    for rank in (0, 1):   # the same relative path, different files (e.g. two machines)
-        (tmp_path / f"node{rank}").mkdir()
+@pytest.fixture(scope="module")
+def failing_jobs(tmp_path_factory):
+    """Two jobs of 2 ranks at once: one whose ranks hold different checkpoints at the same path
+    (as two machines could), one whose rank 1 is killed while training."""
+    root = tmp_path_factory.mktemp("failing")
+    disagree, dies = root / "disagree", root / "dies"
+    for rank in (0, 1):
+        (disagree / f"node{rank}").mkdir(parents=True)
         model = sftc.create_model("small-cnn", in_channels=1, num_classes=10, seed=rank)
-        torch.save(model.state_dict(), tmp_path / f"node{rank}" / "m.pt")
-    procs = start_ranks(2, lambda r: sftc_argv(
-        "unlearn", "--checkpoint", "m.pt", "--forget", "random:0.1", "--out", str(out),
-        "--epochs", "1", "--quiet", "--device", "cpu", "--no-mia"),
-        cwd_of=lambda r: tmp_path / f"node{r}")
-    (code0, _, err0), (code1, _, err1) = finish(procs)
+        torch.save(model.state_dict(), disagree / f"node{rank}" / "m.pt")
+    first = start_ranks(2, lambda r: sftc_argv(
+        "unlearn", "--checkpoint", "m.pt", "--forget", "random:0.1", "--out",
+        str(disagree / "out"), "--epochs", "1", "--quiet", "--device", "cpu", "--no-mia"),
+        cwd_of=lambda r: disagree / f"node{r}")
+    dies.mkdir()
+    second = start_ranks(2, lambda r: sftc_argv("train", "--epochs", "500", "--out",
+                                                str(dies / "model"), "--quiet", "--device", "cpu"))
+    deadline = time.monotonic() + LIMIT
+    while not any(dies.glob(".model.tmp-*")):   # rank 0 is at work
+        assert time.monotonic() < deadline and second[0].poll() is None, second[0].stderr.read()
+        time.sleep(0.05)
+    time.sleep(1.0)
+    second[1].send_signal(signal.SIGKILL)
+    return {"disagree": (disagree, finish(first)), "dies": (dies, finish(second, limit=90))}
+
+
+def test_ranks_that_disagree_on_the_checkpoint_all_stop_with_one_line(failing_jobs):
+    root, [(code0, _, err0), (code1, _, err1)] = failing_jobs["disagree"]
     assert code0 == 2 and code1 == 2
     assert len(lines(err0)) == 1 and lines(err1) == [], err1
     assert lines(err0)[0].startswith("sftc unlearn: error: the ranks of this job disagree on "
                                      "the --checkpoint m.pt: SHA-256 ")
     assert "on rank 1" in err0 and "same file" in err0
-    assert not out.exists() and not any(tmp_path.glob(".out*"))
+    assert not (root / "out").exists() and not any(root.glob(".out*"))
 
 
-def test_a_rank_that_dies_stops_the_others_and_leaves_nothing(tmp_path):
-    out = tmp_path / "model"
-    procs = start_ranks(2, lambda r: sftc_argv("train", "--epochs", "500", "--out", str(out),
-                                               "--quiet", "--device", "cpu"))
-    deadline = time.monotonic() + LIMIT
-    while not any(tmp_path.glob(".model.tmp-*")):   # rank 0 is at work
-        assert time.monotonic() < deadline and procs[0].poll() is None, procs[0].stderr.read()
-        time.sleep(0.05)
-    time.sleep(1.0)
-    procs[1].send_signal(signal.SIGKILL)
-    (code0, _, err0), (code1, _, _) = finish(procs, limit=90)
+def test_a_rank_that_dies_stops_the_others_and_leaves_nothing(failing_jobs):
+    root, [(code0, _, err0), (code1, _, _)] = failing_jobs["dies"]
     assert code1 == -signal.SIGKILL and code0 == 1
     assert len(lines(err0)) == 1, err0
     assert lines(err0)[0].startswith("sftc train: error: lost contact with the other processes")
-    assert sorted(p.name for p in tmp_path.iterdir()) == []   # no output, temporary, nor lock
+    assert sorted(p.name for p in root.iterdir()) == []   # no output, temporary, nor lock
 
 
 def test_commands_that_run_as_one_process_refuse_torchrun(monkeypatch, capsys):
@@ -212,7 +220,7 @@ def test_commands_that_run_as_one_process_refuse_torchrun(monkeypatch, capsys):
 # -- the benchmark over ranks: killed, resumed, the table of one process ----------------------------
 
 BENCH = ["--seeds", "0,1", "--lrs", "1e-3,5e-4", "--max-epochs", "2", "--train-epochs", "2",
-         "--train-subset", "300", "--methods", "ft,sftc", "--mia-attacker",
+         "--train-subset", "200", "--methods", "ft,sftc", "--mia-attacker",
          "hist-gradient-boosting", "--mia-iterations", "20", "--quiet", "--device", "cpu"]
 TIMES = ("unlearn_seconds", "retrain_seconds", "time_ratio")
 

@@ -30,7 +30,8 @@ def test_every_registry_lists_finds_and_refuses_alike(which):
         assert lookup(name) is registry[name] and name in registry
     with pytest.raises(SftcError) as err:
         lookup("nope")
-    assert str(err.value) == f"unknown {kind} 'nope'; choose one of: {', '.join(names)}"
+    specs = f" (or {registry.spec_help})" if registry.spec_help else ""
+    assert str(err.value) == f"unknown {kind} 'nope'; choose one of: {', '.join(names)}{specs}"
     assert "nope" not in registry and registry.get("nope") is None
     with pytest.raises(KeyError):
         registry["nope"]

@@ -2,32 +2,51 @@
 
 SFTC (Selective Fine-tuning and Targeted Confusion, EICC 2024), its baselines, the
 retrain-from-scratch oracle and the paper's evaluation, on one engine.
+
+Every public name is imported on first use (PEP 562), so that ``import sftc`` and the command
+line's ``--help`` do not pay for torch, torchvision and scikit-learn until something needs them.
 """
-from .api import RunResult, evaluate, load_model, retrain, train, unlearn
-from .data import ImageData, Split, list_datasets, load_dataset, load_split
+from __future__ import annotations
+
+import importlib
+
 from .errors import DivergedError, SftcError
-from .methods import create_method, list_methods
-from .models import build_model, create_model, list_models, register_model
 
 __version__ = "0.1.0"
 
-#: Names served lazily from sftc.bench, which sits above the api layer (import cycles otherwise).
-_LAZY = {"audit": ("sftc.bench.audit", "audit"), "AuditResult": ("sftc.bench.audit", "AuditResult"),
-         "ReferenceRecipe": ("sftc.bench.reference_pool", "ReferenceRecipe"),
-         "forgetting_score": ("sftc.bench.forgetting", "forgetting_score")}
+#: Public names and the module each is served from, imported on first use.
+_LAZY = {
+    **{name: "sftc.api" for name in ("RunResult", "evaluate", "load_model", "retrain", "train",
+                                     "unlearn")},
+    **{name: "sftc.data" for name in ("ImageData", "Split", "list_datasets", "load_dataset",
+                                      "load_split", "register_dataset")},
+    **{name: "sftc.methods" for name in ("create_method", "list_methods", "register_method",
+                                         "UnlearningMethod", "Hyper")},
+    **{name: "sftc.models" for name in ("build_model", "create_model", "list_models",
+                                        "register_model")},
+    "load_plugin": "sftc.plugins",
+    "audit": "sftc.bench.audit", "AuditResult": "sftc.bench.audit",
+    "ReferenceRecipe": "sftc.bench.reference_pool",
+    "forgetting_score": "sftc.bench.forgetting",
+}
 
 
 def __getattr__(name: str):
-    """``sftc.audit`` (and the other names of :data:`_LAZY`), imported on first use."""
+    """``sftc.unlearn`` (and every name of :data:`_LAZY`, or a submodule), imported on first use."""
     if name in _LAZY:
-        import importlib
-
-        module, attr = _LAZY[name]
-        return getattr(importlib.import_module(module), attr)
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    try:
+        return importlib.import_module(f"{__name__}.{name}")
+    except ModuleNotFoundError as exc:
+        if exc.name != f"{__name__}.{name}":
+            raise
     raise AttributeError(f"module 'sftc' has no attribute {name!r}")
 
-__all__ = ["RunResult", "evaluate", "load_model", "retrain", "train", "unlearn", "ImageData",
-           "Split", "list_datasets", "load_dataset", "load_split", "DivergedError", "SftcError",
-           "create_method", "list_methods", "build_model", "create_model", "list_models",
-           "register_model", "__version__", "audit", "AuditResult", "ReferenceRecipe",
-           "forgetting_score"]
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
+
+__all__ = ["DivergedError", "SftcError", "__version__", *_LAZY]

@@ -70,6 +70,21 @@ def _check_epochs(epochs: int) -> None:
                         "input model unchanged)")
 
 
+def _check_split(split) -> None:
+    """A Split, or one line saying how to make one from what was given."""
+    if isinstance(split, Split):
+        return
+    what = type(split).__name__
+    if isinstance(split, torch.utils.data.DataLoader):
+        how = "Split.from_dataset(loader.dataset, forget, test=...)"
+    elif hasattr(split, "__getitem__") and hasattr(split, "__len__"):
+        how = "Split.from_dataset(dataset, forget, test=...)"
+    else:
+        how = "Split.from_tensors(x, y, forget, ...) or sftc.load_split(name, forget)"
+    raise SftcError(f"expected a sftc.Split (the data with its forget set), got {what}; make "
+                    f"one with sftc.{how}")
+
+
 def _check_model_fits(model: nn.Module, split: Split, device: str) -> None:
     """Fail early, in one line, when the model does not take these inputs or classes (probed where
     the model's parameters are, so the caller's model is not moved)."""
@@ -108,6 +123,7 @@ def train(split: Split, model: str | nn.Module = "small-cnn", *, epochs: int = T
     ``efficientnet_b0``) or a freshly built module. ``accel``: the speed options
     (:class:`sftc.engine.Accel`; default measured per model, ``"off"`` for the plain path).
     """
+    _check_split(split)
     if subset not in ("train", "retain"):
         raise SftcError(f"subset must be 'train' or 'retain', got {subset!r}")
     _check_epochs(epochs)
@@ -145,6 +161,10 @@ def unlearn(model: nn.Module, split: Split, method: str = "sftc", *, epochs: int
     optimisation is taken where a quick measurement shows it pays; ``"off"``: the plain path);
     the choices made are in ``result.history.accel``.
     """
+    _check_split(split)
+    if not isinstance(model, nn.Module):
+        raise SftcError(f"expected the trained model as a torch.nn.Module, got a "
+                        f"{type(model).__name__}")
     algorithm = create_method(method, **hparams)
     _check_model_fits(model, split, device)
     epochs = algorithm.default_epochs if epochs is None else epochs
@@ -163,6 +183,7 @@ def unlearn(model: nn.Module, split: Split, method: str = "sftc", *, epochs: int
 def evaluate(original: nn.Module, unlearned: nn.Module, split: Split,
              retrained: nn.Module | None = None, **kwargs) -> dict:
     """All metrics of section 5.4 (see :func:`sftc.metrics.evaluate_models` for the options)."""
+    _check_split(split)
     for key, low in (("mia_iterations", 1), ("mia_folds", 2)):
         value = kwargs.get(key)
         if value is not None and (not isinstance(value, int) or value < low):

@@ -60,33 +60,64 @@ def check_finite(named_tensors, what: str) -> None:
                             "(it probably comes from a training run that diverged)")
 
 
+OWN_MODEL = "--model module.path:callable for your own architecture"
+
+
 def load_into(model: nn.Module, path: str | Path, model_name: str = "the model") -> nn.Module:
-    """Load ``path`` into ``model`` after checking that every name and shape matches."""
+    """Load ``path`` into ``model`` after checking that every name and shape matches.
+
+    A mismatch is one line naming the first tensor that differs (both shapes) and what the
+    difference means: other input channels or classes (another dataset), a first layer of another
+    shape (a variant of the architecture, e.g. a 3x3 first convolution), or another architecture.
+    """
     state = load_state_dict(path)
     expected = model.state_dict()
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]
     if missing or unexpected:
         what = f"missing {missing[0]!r}" if missing else f"unexpected {unexpected[0]!r}"
-        raise SftcError(f"checkpoint {path} is not a {model_name} ({what}); pass the --model the "
-                        "checkpoint was trained with")
+        raise SftcError(f"checkpoint {path} is not a {model_name} ({what}): another architecture; "
+                        f"pass the --model it was trained with, or {OWN_MODEL}")
     for key, tensor in expected.items():
-        if tuple(state[key].shape) != tuple(tensor.shape):
-            raise SftcError(f"checkpoint {path} does not fit {model_name}: {key} is "
-                            f"{tuple(state[key].shape)} in the checkpoint and "
-                            f"{tuple(tensor.shape)} in the model{_shape_hint(key, model)}")
+        theirs, ours = tuple(state[key].shape), tuple(tensor.shape)
+        if theirs != ours:
+            raise SftcError(f"checkpoint {path} does not fit {model_name}: {key} is {theirs} in "
+                            f"the checkpoint and {ours} in the model "
+                            f"({shape_hint(key, theirs, ours, model)})")
     model.load_state_dict(state)
     return model
 
 
-def _shape_hint(key: str, model: nn.Module) -> str:
-    """Say what a mismatch of the first or last layer usually means."""
-    names = [k for k, v in model.state_dict().items() if v.dim() > 1]
-    if names and key == names[0]:
-        return " (its input channels or first layer differ: another dataset or architecture?)"
-    if names and key in (names[-1], names[-1].replace("weight", "bias")):
-        return " (its number of classes differs: another dataset?)"
-    return " (another architecture or variant?)"
+def shape_hint(key: str, theirs: tuple, ours: tuple, model: nn.Module) -> str:
+    """What a shape mismatch of ``key`` means, judged from where the tensor sits and which of its
+    dimensions differ (never a guess that the shapes contradict)."""
+    weights = [k for k, v in model.state_dict().items() if v.dim() > 1]
+    differ = [i for i, (a, b) in enumerate(zip(theirs, ours)) if a != b] \
+        if len(theirs) == len(ours) else None
+    variant = f"a variant of the architecture: pass the --model it was trained with, or {OWN_MODEL}"
+    if weights and key == weights[0] and differ is not None:
+        if differ == [1]:
+            return (f"its number of input channels differs: {theirs[1]} in the checkpoint, "
+                    f"{ours[1]} in this data: another dataset?")
+        layer = "convolution" if isinstance(_owner(model, key), nn.modules.conv._ConvNd) \
+            else "layer"
+        if differ and min(differ) >= 2:
+            kernel = lambda shape: "x".join(str(v) for v in shape[2:])  # noqa: E731
+            return (f"the first {layer} differs: a {kernel(theirs)} kernel in the checkpoint, "
+                    f"{kernel(ours)} in the model; {variant}")
+        return f"the first {layer} differs; {variant}"
+    if weights and key in (weights[-1], weights[-1].rsplit(".", 1)[0] + ".bias") \
+            and differ == [0]:
+        return (f"its number of classes differs: {theirs[0]} in the checkpoint, {ours[0]} in this "
+                "data: another dataset?")
+    return f"another architecture or {variant}"
+
+
+def _owner(model: nn.Module, key: str) -> nn.Module | None:
+    try:
+        return model.get_submodule(key.rsplit(".", 1)[0]) if "." in key else model
+    except AttributeError:
+        return None
 
 
 def save_state_dict(model: nn.Module, path: str | Path) -> None:

@@ -20,10 +20,7 @@ ROLES = {"original": "--checkpoint", "unlearned": "--unlearned", "retrained": "-
 
 def input_shape(split: Split) -> list[int]:
     """The shape of one input as the model sees it (after the per-batch resize)."""
-    data = split.data
-    if data.images.dim() == 4:
-        return [data.channels, data.input_size, data.input_size]
-    return list(data.images.shape[1:])
+    return list(split.data.input_shape)
 
 
 def trained_on(split: Split, subset: str, forget: bool | None = None) -> dict:
@@ -36,9 +33,9 @@ def trained_on(split: Split, subset: str, forget: bool | None = None) -> dict:
     record = {"dataset": data.name, "num_classes": data.num_classes,
               "input_shape": input_shape(split), "train_size": int(len(split.train)),
               "train_sha256": split.content_sha256("train"), "subset": subset,
-              "preprocessing": {"mean": list(data.mean) if data.mean is not None else None,
-                                "std": list(data.std) if data.std is not None else None,
-                                "image_size": data.input_size or None}}
+              "preprocessing": data.preprocessing}
+    if split.subsets:
+        record["subsets"] = dict(split.subsets)
     if forget if forget is not None else subset == "retain":
         record["forget_sha256"] = split.forget_summary()["sha256"]
         record["forget_spec"] = split.forget_spec
@@ -88,12 +85,34 @@ def verify(record: dict | None, split: Split, role: str, path: str | Path) -> li
     elif subset == "retain":
         notes.append(f"{flag} is an oracle (trained without its forget set), not an original "
                      "model trained on all the data")
-    mean, std = here["preprocessing"]["mean"], here["preprocessing"]["std"]
-    theirs = fingerprint.get("preprocessing") or {}
-    if theirs and (_close(theirs.get("mean"), mean) is False or _close(theirs.get("std"), std) is False):
-        notes.append(f"{flag} was trained on inputs normalised with mean {theirs.get('mean')}, std "
-                     f"{theirs.get('std')}; this data uses mean {mean}, std {std}")
     return notes
+
+
+class PreprocessingMismatch(UserWarning):
+    """A checkpoint meets inputs normalised otherwise than those it was trained on."""
+
+
+def preprocessing_mismatch(record: dict | None, split: Split, flag: str,
+                           why: str = "") -> str | None:
+    """What differs between the normalisation recorded beside a checkpoint and this data's (None
+    when they agree or nothing was recorded); ``why`` says where this data's comes from."""
+    theirs = ((record or {}).get("trained_on") or {}).get("preprocessing") or {}
+    here = split.data.preprocessing
+    if theirs.get("eval_transform") != here.get("eval_transform") and theirs:
+        return (f"{flag} was evaluated on inputs transformed by {theirs.get('eval_transform')}, "
+                f"but this data gives {here.get('eval_transform')}: its outputs on these inputs "
+                "may be shifted")
+    if not theirs or (_close(theirs.get("mean"), here["mean"]) is not False
+                      and _close(theirs.get("std"), here["std"]) is not False):
+        return None
+    return (f"{flag} was trained on inputs normalised with mean {_values(theirs.get('mean'))}, "
+            f"std {_values(theirs.get('std'))}, but this run normalises with mean "
+            f"{_values(here['mean'])}, std {_values(here['std'])}{why}: its outputs on these "
+            "inputs are shifted")
+
+
+def _values(values) -> str:
+    return "(" + ", ".join(f"{float(v):.4g}" for v in values) + ")" if values else "?"
 
 
 def _same_forget(fingerprint: dict, split: Split, flag: str, verb: str) -> None:

@@ -1,9 +1,21 @@
-"""Model builders by name (``@register_model``, ``list_models``, ``create_model``), and what "the
-first k layers" means for each (CF-k / EU-k).
+"""Model builders by name (``@register_model``, ``list_models``, ``create_model``), model specs,
+and what "the first k layers" means for each (CF-k / EU-k).
 
 ``resnet18`` and ``efficientnet_b0`` are torchvision's (``weights=None``), built as the paper's code
 builds them: ``num_classes`` set at construction and, for grayscale data, the first convolution
 replaced by a one-channel convolution of the same shape. ``small-cnn`` is a compact CNN for CPU work.
+
+Besides the registered names, a model is named by a *spec* wherever a name is accepted
+(``--model``, presets, :func:`create_model`):
+
+``module.path:callable``   your own factory, called as ``callable(in_channels=C,
+                           num_classes=K)``;
+                           the module may be a ``.py`` path (``my_models.py:make_net``)
+``timm:NAME``              an architecture of ``timm`` (optional extra ``pip install "sftc[timm]"``),
+                           built with ``pretrained=False``: no weights are downloaded
+
+Installed packages add models through the entry-point group ``sftc.models`` (see
+:mod:`sftc.plugins`).
 """
 from __future__ import annotations
 
@@ -12,10 +24,72 @@ from typing import Callable, Iterable
 import torch
 from torch import nn
 
+from .errors import SftcError
+from .plugins import GROUPS, import_object
 from .registry import Registry
 
+Builder = Callable[[int, int], nn.Module]
+TIMM_HINT = 'pip install "sftc[timm]"'
+
+
+def _resolve_spec(spec: str) -> Builder | None:
+    """The builder a model spec names (``module.path:callable`` or ``timm:NAME``); None for a
+    plain name. A spec that cannot be resolved is a one-line :class:`SftcError`."""
+    prefix, colon, rest = spec.partition(":")
+    if not colon:
+        return None
+    if prefix.strip().lower() == "timm":
+        return _timm_builder(rest.strip())
+    factory = import_object(spec, "model spec")
+    if not callable(factory):
+        raise SftcError(f"model spec {spec}: {type(factory).__name__} object is not callable; name "
+                        "a function or class called as f(in_channels=C, num_classes=K)")
+
+    def build(in_channels: int, num_classes: int) -> nn.Module:
+        try:
+            model = factory(in_channels=in_channels, num_classes=num_classes)
+        except TypeError as exc:
+            raise SftcError(f"model spec {spec} must accept the keywords in_channels and "
+                            f"num_classes: {str(exc).splitlines()[0]}") from None
+        if not isinstance(model, nn.Module):
+            raise SftcError(f"model spec {spec} returned a {type(model).__name__}, not a "
+                            "torch.nn.Module")
+        return model
+
+    build.factory = factory
+    return build
+
+
+def _timm_builder(name: str) -> Builder:
+    if not name:
+        raise SftcError("model spec timm: needs an architecture name, e.g. timm:resnet18")
+    try:
+        import timm
+    except ImportError:
+        raise SftcError(f"model timm:{name} needs timm, an optional extra: {TIMM_HINT}") from None
+    if not timm.is_model(name):
+        raise SftcError(f"timm has no architecture {name!r}; see timm.list_models() (e.g. "
+                        "timm:resnet18, timm:efficientnet_b0)")
+
+    def build(in_channels: int, num_classes: int) -> nn.Module:
+        return timm.create_model(name, pretrained=False, num_classes=num_classes,
+                                 in_chans=in_channels)
+
+    build.factory = timm.create_model
+    return build
+
+
+def _adopt(name: str, builder) -> None:
+    if not callable(builder):
+        raise SftcError(f"plugin model {name!r} is a {type(builder).__name__}, not a builder "
+                        "(in_channels, num_classes) -> nn.Module")
+    MODELS.add(name, builder)
+
+
 #: Builders ``(in_channels, num_classes) -> nn.Module`` by name; names and aliases ignore case.
-MODELS: Registry[Callable[[int, int], nn.Module]] = Registry("model", sort=True, ignore_case=True)
+MODELS: Registry[Builder] = Registry(
+    "model", sort=True, ignore_case=True, group=GROUPS["model"], adopt=_adopt,
+    resolve=_resolve_spec, spec_help="module.path:callable, or timm:NAME")
 
 
 def register_model(name: str, aliases: Iterable[str] = ()):
@@ -81,17 +155,25 @@ def _efficientnet_b0(in_channels: int, num_classes: int) -> nn.Module:
 
 
 def list_models() -> list[str]:
+    """The registered model names (specs such as ``timm:NAME`` are accepted besides these)."""
     return MODELS.names()
 
 
 def canonical_model_name(name: str) -> str:
-    """The registered name of ``name`` or an alias (``efficientnet`` -> ``efficientnet_b0``)."""
+    """The registered name of ``name`` or an alias (``efficientnet`` -> ``efficientnet_b0``); a
+    spec (``my_pkg.models:make_net``, ``timm:resnet18``) is checked and returned as given."""
     return MODELS.canonical(name)
+
+
+def model_builder(name: str) -> Builder:
+    """The builder of a registered name, an alias or a spec."""
+    return MODELS.find(name)
 
 
 def create_model(name: str, *, in_channels: int, num_classes: int,
                  seed: int | None = None) -> nn.Module:
-    """A freshly initialised model; ``seed`` makes the initialisation reproducible."""
+    """A freshly initialised model of ``name`` (a registered name or a spec, see the module
+    docstring); ``seed`` makes the initialisation reproducible."""
     builder = MODELS.find(name)
     if seed is None:
         return builder(in_channels, num_classes)
@@ -116,3 +198,11 @@ def layer_sequence(model: nn.Module) -> list[tuple[str, nn.Module]]:
         return seq + [(n, m) for n, m in model.named_children() if n != "features"]
     return list(model.named_children())
 
+
+
+def known_layers(model: nn.Module) -> bool:
+    """Whether :func:`layer_sequence` follows a rule written for this architecture (torchvision's
+    ResNet and EfficientNet, the small CNN) rather than the fallback (top-level children)."""
+    from torchvision.models import EfficientNet, ResNet
+
+    return isinstance(model, (SmallCNN, ResNet, EfficientNet))

@@ -17,6 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .. import distributed
+from .attack_columns import AttackColumns
 from .config import BenchmarkConfig
 from .final import Final
 from .grid import Grid
@@ -37,7 +38,9 @@ class Benchmark:
         self.grid = Grid(config, self.split, self.store, self.references,
                          device_name=self.session.device_name, progress=self.session.progress,
                          log=self.session.log)
-        self.final = Final(config, self.split, self.store, self.references)
+        self.attack = AttackColumns(config, self.split, self.references.cache_dir,
+                                    device_name=self.session.device_name)
+        self.final = Final(config, self.split, self.store, self.references, self.attack)
 
     @property
     def out(self) -> Path:

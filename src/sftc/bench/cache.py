@@ -3,9 +3,12 @@
 Each is keyed by everything that determines it: the data (a SHA-256 of the image and label tensors
 and of the train/val/test/forget indices), the image size, the architecture, the training recipe
 (epochs, learning rate, batch size, optimiser, scheduler, augmentation), the subset it is trained on
-(train for M, retain for M_R) and the seed. A change to any of these trains a new model; anything
-else (output directory, device, progress display) reuses the cached one. The device is recorded in
-the entry but is not part of the key.
+(train for M, retain for M_R), the seed, and the fingerprint of the code that trains it
+(:func:`sftc.codeprint.training_code`: the training method, the engine, the architecture's
+builder). A change to any of these trains a new model; anything else (output directory, device,
+progress display) reuses the cached one. The device is recorded in the entry but is not part of
+the key. An entry for the same model made by other code is *stale*: it is left for the code that
+made it, a new one is trained, and the run says so (``log``).
 
 Layout: ``CACHE_DIR/<subset>-<model>-<dataset>-<key[:16]>/`` holding ``model.pt`` (weights only)
 and ``meta.json`` (written last, so an entry without it is incomplete and ignored).
@@ -15,12 +18,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from ..checkpoints import load_into, save_state_dict
+from ..codeprint import StaleCache, training_code
 from ..data import Split
 from ..io import atomic_write_json, run_lock
 from ..models import create_model
@@ -42,17 +47,10 @@ def split_fingerprint(split: Split) -> str:
     key = id(split)
     if key in _FINGERPRINTS:
         return _FINGERPRINTS[key]
-    h = hashlib.sha256()
-    data = split.data
-    for tensor in (data.images, data.labels):
-        t = tensor.detach().cpu().contiguous()
-        h.update(str(tuple(t.shape)).encode() + str(t.dtype).encode())
-        h.update(t.view(torch.uint8).numpy().tobytes() if t.dtype != torch.uint8 else t.numpy().tobytes())
+    h = hashlib.sha256(split.data.fingerprint().encode())
     for name in ("train", "retain", "forget", "val", "test"):
         h.update(name.encode())
         h.update(split.indices(name).cpu().numpy().astype("<i8").tobytes())
-    h.update(json.dumps({"mean": list(data.mean or ()), "std": list(data.std or ()),
-                         "classes": data.num_classes}).encode())
     digest = h.hexdigest()
     _FINGERPRINTS[key] = digest
     return digest
@@ -80,9 +78,15 @@ class TrainSpec:
                 "scheduler": self.scheduler}
 
 
+def identity_key(inputs: dict) -> str:
+    """The key of what determines a model besides its code (the same for stale entries)."""
+    inputs = {k: v for k, v in inputs.items() if k != "code"}
+    return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
+
+
 def cache_key(spec: TrainSpec, split: Split) -> str:
-    blob = json.dumps(spec.key_inputs(split), sort_keys=True).encode()
-    return hashlib.sha256(blob).hexdigest()
+    inputs = {**spec.key_inputs(split), "code": training_code(spec.model).sha256}
+    return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
 
 
 @dataclass
@@ -95,9 +99,35 @@ class Reference:
     path: Path
 
 
+def safe_name(text: str) -> str:
+    """``text`` as one file-name component (a model spec such as ``my_pkg.models:make`` too)."""
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in text)[:60]
+
+
+def _prefix(spec: TrainSpec, split: Split) -> str:
+    return f"{spec.subset}-{safe_name(spec.model)}-{safe_name(split.data.name)}-"
+
+
 def _entry_dir(cache_dir: Path, spec: TrainSpec, split: Split, key: str) -> Path:
-    dataset = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in split.data.name)
-    return cache_dir / f"{spec.subset}-{spec.model}-{dataset}-{key[:16]}"
+    return cache_dir / f"{_prefix(spec, split)}{key[:16]}"
+
+
+def stale_entries(cache_dir: Path, spec: TrainSpec, split: Split) -> list[tuple[Path, list[str]]]:
+    """Entries for the same model (same data, recipe, seed) made by other code, with what
+    changed (:meth:`sftc.codeprint.CodePrint.changes`)."""
+    key, identity = cache_key(spec, split), identity_key(spec.key_inputs(split))
+    code = training_code(spec.model)
+    found = []
+    for meta_path in sorted(Path(cache_dir).glob(f"{_prefix(spec, split)}*/meta.json")):
+        try:
+            meta = json.loads(meta_path.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        inputs = meta.get("inputs") if isinstance(meta, dict) else None
+        if isinstance(inputs, dict) and meta.get("key") != key \
+                and identity_key(inputs) == identity:
+            found.append((meta_path.parent, code.changes(meta.get("code"))))
+    return found
 
 
 def lookup(cache_dir: Path, spec: TrainSpec, split: Split) -> Reference | None:
@@ -120,8 +150,9 @@ def lookup(cache_dir: Path, spec: TrainSpec, split: Split) -> Reference | None:
 
 
 def get_or_train(cache_dir: Path | str | None, spec: TrainSpec, split: Split, device: str = "auto",
-                 progress: bool = False) -> Reference:
-    """Load the reference model from the cache, or train it (and store it) when absent."""
+                 progress: bool = False, log=None) -> Reference:
+    """Load the reference model from the cache, or train it (and store it) when absent; when an
+    entry made by other code exists, ``log`` is told (one line) that it is trained again."""
     from .. import api
     from ..records import machine
 
@@ -136,12 +167,26 @@ def get_or_train(cache_dir: Path | str | None, spec: TrainSpec, split: Split, de
         found = lookup(cache_dir, spec, split)
         if found is not None:
             return found
+        stale = stale_entries(cache_dir, spec, split)
+        if stale:
+            role = "oracle M_R" if spec.subset == "retain" else "original M"
+            say(log, f"the {role} of seed {spec.seed} cached in {stale[0][0]} was trained by "
+                     f"other code (changed: {', '.join(stale[0][1][:4])}); training it again")
         result = api.train(split, spec.model, epochs=spec.epochs, lr=spec.lr,
                            batch_size=spec.batch_size, seed=spec.seed, device=device,
                            augment=spec.augment, subset=spec.subset, progress=progress)
         save_state_dict(result.model, entry / "model.pt")
         atomic_write_json(entry / "meta.json", {
-            "key": key, "inputs": spec.key_inputs(split), "seconds": result.seconds,
+            "key": key, "inputs": spec.key_inputs(split),
+            "code": training_code(spec.model).to_dict(), "seconds": result.seconds,
             "history": result.history.rows, "device": str(next(result.model.parameters()).device),
             "machine": machine()})
     return Reference(result.model, result.seconds, result.history.rows, False, key, entry)
+
+
+def say(log, text: str) -> None:
+    """``log(text)``, or a :class:`~sftc.codeprint.StaleCache` warning without a ``log``."""
+    if log is not None:
+        log(text)
+    else:
+        warnings.warn(StaleCache(text), stacklevel=3)

@@ -15,8 +15,9 @@ from ..metrics.mia import ATTACKERS
 from ..models import canonical_model_name
 from .presets import Preset, get_preset, methods_for
 
-#: Parameters a sweep can vary, and the paper's ranges (section 5.6): learning rate 8e-5 ... 5e-3,
-#: τ in [0.5, 5] step 0.5, c in [0, 1] step 0.1.
+#: The parameters of SFTC's sweep in the paper (any hyperparameter of any method can be swept), and
+#: the paper's ranges (section 5.6): learning rate 8e-5 ... 5e-3, τ in [0.5, 5] step 0.5, c in
+#: [0, 1] step 0.1.
 PARAMS = ("lr", "tau", "c")
 DEFAULT_VALUES = {
     "lr": (8e-5, 9e-5) + tuple(m * 1e-4 for m in range(1, 10)) + tuple(m * 1e-3 for m in range(1, 6)),
@@ -38,6 +39,8 @@ class ReferenceConfig:
     batch_size: int = 64
     image_size: int | None = None
     train_subset: int | None = None
+    test_subset: int | None = None
+    val_subset: int | None = None
     forget: str | None = None
     forget_seed: int = 0
     split_seed: int = 0
@@ -47,6 +50,9 @@ class ReferenceConfig:
     mia_features: str = "logits"
     mia_attacker: str = "catboost"
     mia_folds: int = 5
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+    normalize: str | None = None
 
     @classmethod
     def from_preset(cls, preset: Preset):
@@ -66,8 +72,10 @@ class ReferenceConfig:
             check_seed(seed, "--seeds")
         check_seed(self.forget_seed, "--forget-seed")
         check_seed(self.split_seed, "--split-seed")
-        if self.train_subset is not None and self.train_subset < 2:
-            raise SftcError(f"--train-subset must be at least 2 images, got {self.train_subset}")
+        for part in ("train", "test", "val"):
+            size = getattr(self, f"{part}_subset")
+            if size is not None and size < 2:
+                raise SftcError(f"--{part}-subset must be at least 2 images, got {size}")
         if self.train_epochs < 1:
             raise SftcError(f"--train-epochs must be at least 1, got {self.train_epochs}")
         if self.batch_size < 1:
@@ -77,6 +85,13 @@ class ReferenceConfig:
         if self.mia_attacker not in ATTACKERS:
             raise SftcError(f"--mia-attacker must be one of {', '.join(ATTACKERS)}, "
                             f"got {self.mia_attacker!r}")
+        if self.mean is not None or self.std is not None or self.normalize is not None:
+            from ..data.images import normalization
+
+            normalization(1 if self.mean is None or len(self.mean) == 1 else len(self.mean),
+                          self.mean, self.std, self.normalize)   # checked before any work
+            self.mean = tuple(self.mean) if self.mean is not None else None
+            self.std = tuple(self.std) if self.std is not None else None
         if self.mia_features not in ("logits", "softmax"):
             raise SftcError(f"--mia-features must be logits or softmax, got {self.mia_features!r}")
 
@@ -84,6 +99,14 @@ class ReferenceConfig:
         d = asdict(self)
         if d["mia_attacker"] == "catboost":  # the default: absent, so older outputs still resume
             del d["mia_attacker"]
+        for key in ("mean", "std", "normalize"):   # the dataset's own: absent, as before
+            if d[key] is None:
+                del d[key]
+            elif key != "normalize":
+                d[key] = list(d[key])
+        for name in ("test_subset", "val_subset"):   # absent when unused, as above
+            if d[name] is None:
+                del d[name]
         d["seeds"] = list(self.seeds)
         return d
 
@@ -96,9 +119,15 @@ class BenchmarkConfig(ReferenceConfig):
     max_epochs: int = 4
     methods: tuple[tuple[str, dict], ...] = field(default_factory=lambda: methods_for("small-cnn"))
     js: str = "textbook"
+    #: Reference models of the per-example attack (RMIA) columns; 0: no attack columns.
+    attack_references: int = 0
 
     def validate(self) -> None:
         self.validate_reference()
+        k = self.attack_references
+        if isinstance(k, bool) or not isinstance(k, int) or k < 0 or k % 2:
+            raise SftcError(f"--attack-references must be 0 (no attack columns) or an even number "
+                            f"2 or more (every sample is IN for half of them), got {k!r}")
         self.lrs = tuple(float(v) for v in self.lrs)
         if not self.lrs:
             raise SftcError("the learning-rate grid is empty; pass --lrs with at least one value")
@@ -128,6 +157,8 @@ class BenchmarkConfig(ReferenceConfig):
 
     def to_dict(self) -> dict:
         d = self.reference_dict()
+        if not d["attack_references"]:    # absent when unused: older outputs still resume
+            del d["attack_references"]
         d["lrs"] = list(self.lrs)
         d["methods"] = [{"name": n, "hparams": dict(h)} for n, h in self.methods]
         return d
@@ -136,7 +167,9 @@ class BenchmarkConfig(ReferenceConfig):
 @dataclass
 class SweepConfig(ReferenceConfig):
     """Everything that determines a sweep's numbers (compared on resume): the shared reference
-    settings plus the swept parameter, its values and the fixed ones."""
+    settings plus the method, the swept parameter (``lr`` or any hyperparameter of the method),
+    its values and the fixed ones. ``tau`` and ``c`` are SFTC's fixed values (the paper's
+    Figure 5); another method's fixed hyperparameters are ``hparams``."""
 
     param: str = "lr"
     values: tuple[float, ...] = ()
@@ -144,34 +177,73 @@ class SweepConfig(ReferenceConfig):
     tau: float = 1.0
     c: float = 0.0
     epochs: int = 2
+    method: str = "sftc"
+    hparams: dict = field(default_factory=dict)
 
     def validate(self) -> None:
-        if self.param not in PARAMS:
-            raise SftcError(f"unknown sweep parameter {self.param!r}; choose one of: "
-                            f"{', '.join(PARAMS)}")
+        cls = method_class(self.method)
+        self.method = cls.name
+        if cls.fresh_start:
+            raise SftcError(f"{cls.name!r} starts from a fresh model (the oracle, every sweep's "
+                            "reference); sweep an unlearning method")
+        if self.param != "lr" and self.param not in cls.hparams:
+            allowed = ", ".join(cls.hparams) or "none"
+            raise SftcError(f"unknown sweep parameter {self.param!r}: method {cls.name!r} has no "
+                            f"such hyperparameter; sweep lr or one of: {allowed}")
+        if cls.name != "sftc" and (self.tau, self.c) != (1.0, 0.0):
+            raise SftcError(f"--tau and --c are SFTC's; fix {cls.name}'s hyperparameters with "
+                            f"--method {cls.name}:KEY=VALUE")
+        self.hparams = dict(self.hparams)
+        if self.param in self.hparams:
+            raise SftcError(f"{self.param} is the swept parameter; do not also fix it in "
+                            f"--method {cls.name}:{self.param}=...")
         self.validate_reference()
         if not self.values:
+            if self.param != "lr" and not (cls.name == "sftc" and self.param in DEFAULT_VALUES):
+                raise SftcError(f"--values is required: {cls.name}'s {self.param} has no range "
+                                "from the paper (e.g. --values 1,2,3)")
             self.values = DEFAULT_VALUES[self.param]
         self.values = tuple(float(v) for v in self.values)
         if len(set(self.values)) != len(self.values):
             raise SftcError(f"--values repeats a value: {list(self.values)}")
         if self.epochs < 1:
             raise SftcError(f"--epochs must be at least 1, got {self.epochs}")
+        kind = cls.hparams[self.param].type if self.param != "lr" else float
         for value in self.values:
+            if kind is int and not float(value).is_integer():
+                raise SftcError(f"{cls.name}'s {self.param} is a whole number, got {value:g} in "
+                                "--values")
             point = self.point(value)
             if not (point["lr"] > 0 and math.isfinite(point["lr"])):
                 raise SftcError(f"learning rates must be positive numbers, got {point['lr']!r}")
-            create_method("sftc", tau=point["tau"], c=point["c"])   # checks τ > 0, c in [0, 1]
+            create_method(cls.name, **self.hparams_at(value))   # checks every value
+
+    def fixed(self) -> dict:
+        """The method's hyperparameters held fixed (SFTC: τ and c, as in Figure 5)."""
+        base = {"tau": self.tau, "c": self.c} if self.method == "sftc" else {}
+        return {**base, **self.hparams}
+
+    def hparams_at(self, value: float) -> dict:
+        """The method's hyperparameters at one value of the swept parameter."""
+        values = self.fixed()
+        if self.param != "lr":
+            cls = method_class(self.method)
+            values[self.param] = cls.hparams[self.param].type(value)
+        return values
 
     def point(self, value: float) -> dict:
-        """SFTC's learning rate, τ and c at one value of the swept parameter."""
-        p = {"lr": self.lr, "tau": self.tau, "c": self.c}
-        p[self.param] = value
-        return p
+        """The learning rate and the method's hyperparameters at one value."""
+        return {"lr": value if self.param == "lr" else self.lr, **self.hparams_at(value)}
 
     def to_dict(self) -> dict:
         d = self.reference_dict()
         d["values"] = list(self.values)
+        if self.method == "sftc":      # the paper's sweep: as older sftc wrote it (resumable)
+            del d["method"]
+        else:
+            del d["tau"], d["c"]
+        if not self.hparams:
+            del d["hparams"]
         return d
 
 

@@ -1,7 +1,8 @@
 """Per-epoch accuracies from logits, and the costly metrics (JS, MIA) from stored logits.
 
 After every epoch of every run the benchmark computes the model's logits on three sets and keeps
-them (small: ``|Df| + |Dt| + |members|`` rows of C floats):
+them (small: ``|Df| + |Dt| + |members|`` rows of C floats), and on a fourth when the per-example
+attack columns are asked for:
 
 * ``forget``: D_f (forget accuracy, AccDis, JS);
 * ``test``: D_t (test accuracy, AccErr{Mu,MR}, AccErr{Mu,M}, the non-members of the MIA);
@@ -34,9 +35,12 @@ def member_sample(split: Split, seed: int) -> torch.Tensor:
 
 
 def model_logits(model: nn.Module, split: Split, members: torch.Tensor,
-                 device: torch.device) -> dict[str, torch.Tensor]:
-    """Logits (CPU, float32) of ``model`` on forget, test and the member sample."""
+                 device: torch.device, population: bool = False) -> dict[str, torch.Tensor]:
+    """Logits (CPU, float32) of ``model`` on forget, test and the member sample, and on the
+    validation split (``population``) when asked."""
     index = {"forget": split.forget, "test": split.test, "members": members}
+    if population:
+        index["population"] = split.val
     out = {name: predict_logits(model, split.data, idx.to(device), device).float().cpu()
            for name, idx in index.items()}
     for name, values in out.items():
@@ -50,6 +54,8 @@ def accuracies(logits: dict[str, torch.Tensor], split: Split, members: torch.Ten
     index = {"forget": split.forget.cpu(), "test": split.test.cpu(), "members": members.cpu()}
     out = {}
     for name, values in logits.items():
+        if name not in index:          # the attack's population: no accuracy of its own
+            continue
         y = labels[index[name]]
         acc = float((values.argmax(1) == y).float().mean()) if len(y) else float("nan")
         out["acc_retain" if name == "members" else f"acc_{name}"] = acc

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
+from ..codeprint import code_print, combine, run_code
+from .attack_columns import AttackColumns, verdict
 from .config import BenchmarkConfig, method_key, method_label
 from .evaluation import accuracy_errors, costly_metrics
 from .grid import GridResults
@@ -23,25 +25,36 @@ KEPT = ("acc_retain", "acc_forget", "acc_test", "acc_err_retrain", "acc_dis", "a
 
 
 class Final:
-    def __init__(self, config: BenchmarkConfig, split, store: Store, references: References):
+    def __init__(self, config: BenchmarkConfig, split, store: Store, references: References,
+                 attack: AttackColumns | None = None):
         self.config = config
         self.split = split
         self.store = store
         self.references = references
+        self.attack = attack
+        #: the code behind each row's numbers: the references' for ORI and RT, the runs' else,
+        #: and the per-example attack's when its columns are computed
+        self.code = {row: references.code for row in REFERENCE_ROWS}
+        self.code.update({method_key(n, h): run_code(n, config.model) for n, h in config.methods})
+        if attack is not None and attack.active:
+            attack_code = code_print("sftc.bench.attack_columns")
+            self.code = {row: combine(code, attack_code) for row, code in self.code.items()}
 
     def row_keys(self) -> list[str]:
         return list(REFERENCE_ROWS) + [method_key(n, h) for n, h in self.config.methods]
 
     def units(self) -> list[Unit]:
-        return [Unit(f"final:{row}:{seed}", "final", f"JS/MIA {row} seed {seed}",
-                     0.5 * len(self.split.train), done=self.store.final_done(row, seed))
+        attack = self.attack.units() if self.attack is not None else []
+        return attack + [Unit(f"final:{row}:{seed}", "final", f"JS/MIA {row} seed {seed}",
+                              0.5 * len(self.split.train),
+                              done=self.store.final_done(row, seed, self.code[row]))
                 for row in self.row_keys() for seed in self.config.seeds]
 
     def metrics(self, row: str, seed: int, setting: Setting | None, logits: dict, base: dict,
                 progress: Progress) -> dict:
         """JS and MIA of one row and seed on top of ``base`` (stored; read back when present)."""
         path = self.store.final_path(row, seed, setting)
-        stored = self.store.read_json(path)
+        stored = self.store.read_result(path, self.code[row])
         if stored is not None:
             return stored
         unit = f"final:{row}:{seed}"
@@ -52,8 +65,11 @@ class Final:
                                  self.references.members(seed), seed=seed,
                                  mia_iterations=c.mia_iterations, mia_features=c.mia_features,
                                  mia_folds=c.mia_folds, mia_attacker=c.mia_attacker)
+        if self.attack is not None and self.attack.active:
+            self.attack.prepare(progress)
+            metrics.update(self.attack.metrics(logits))
         record = {**base, **metrics, "seed": seed}
-        self.store.write_json(path, record)
+        self.store.write_result(path, record, self.code[row])
         progress.finish(unit)
         return record
 
@@ -113,14 +129,29 @@ class Final:
     def table(self, results: GridResults, progress: Progress) -> dict:
         """``rows`` (one aggregated row per Table-1 row), ``per_row`` (per-seed records),
         ``selection_grid`` (every candidate's mean score) and the grid's ``results``."""
+        if self.attack is not None:
+            self.attack.prepare(progress)
         per_row = self.reference_rows(progress)
         selection_grid = {}
         for name, hp in self.config.methods:
             mkey = method_key(name, hp)
             per_row[mkey], selection_grid[mkey] = self.method_row(name, hp, results[mkey], progress)
+        add_verdicts(per_row)
         rows = [table_row(key, entry, self.config.js) for key, entry in per_row.items()]
         return {"rows": rows, "per_row": per_row, "selection_grid": selection_grid,
-                "results": results}
+                "results": results,
+                "attack": self.attack.describe() if self.attack is not None else None}
+
+
+def add_verdicts(per_row: dict) -> None:
+    """Each seed's ``sftc audit`` verdict (RMIA online, α = 0.001) on every row, against the
+    attack's power on that seed's original (nothing when the benchmark has no attack)."""
+    originals = {r["seed"]: r for r in per_row["ORI"]["seeds"]}
+    for entry in per_row.values():
+        for record in entry["seeds"]:
+            found = verdict(originals.get(record["seed"], {}), record)
+            if found is not None:
+                record["rmia_verdict"] = found
 
 
 def table_row(key: str, entry: dict, js: str) -> dict:
@@ -131,6 +162,9 @@ def table_row(key: str, entry: dict, js: str) -> dict:
         row.update(failed=True, reason=entry["reason"])
     else:
         row.update(aggregate(entry["seeds"]))
+        found = [r["rmia_verdict"] for r in entry["seeds"] if r.get("rmia_verdict")]
+        if found:
+            row["rmia_verdicts"] = {v: found.count(v) for v in sorted(set(found))}
     if entry.get("setting"):
         row["lr"] = entry["setting"]["lr"]
         row["epoch"] = entry["setting"]["epoch"]

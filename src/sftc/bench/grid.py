@@ -1,13 +1,15 @@
 """The benchmark's grid: one persisted unlearning run per (method, learning rate, seed).
 
 Each run lasts ``max_epochs`` epochs and is evaluated after every epoch (the model after epoch e is
-that of an e-epoch run); it is persisted as it finishes, so a resumed benchmark redoes no finished
-run.
+that of an e-epoch run); it is persisted as it finishes, with the fingerprint of the code that made
+it (:func:`sftc.codeprint.run_code`), so a resumed benchmark redoes no finished run, and a run whose
+method (or the engine under it) changed since is run again.
 """
 from __future__ import annotations
 
 import time
 
+from ..codeprint import run_code
 from .config import BenchmarkConfig, method_key, method_label, number_text
 from .evaluation import accuracies, accuracy_errors, model_logits
 from .progress import Progress, Unit
@@ -30,6 +32,8 @@ class Grid:
         self.device_name = device_name
         self.progress_enabled = progress
         self.log = log
+        #: the code of each method's runs, fixed when the benchmark starts
+        self.code = {method_key(n, h): run_code(n, config.model) for n, h in config.methods}
 
     @staticmethod
     def unit_key(name: str, hparams: dict, lr: float, seed: int) -> str:
@@ -44,9 +48,10 @@ class Grid:
                 for name, hp in c.methods for lr in c.lrs]
 
     def load(self, name: str, hparams: dict, lr: float, seed: int) -> dict | None:
-        """The finished run's result, or None."""
-        return self.store.read_json(self.store.run_dir(method_key(name, hparams), lr, seed)
-                                    / "result.json")
+        """The finished run's result, or None (also when other code computed it)."""
+        mkey = method_key(name, hparams)
+        return self.store.read_result(self.store.run_dir(mkey, lr, seed) / "result.json",
+                                      self.code[mkey])
 
     def run_one(self, name: str, hparams: dict, lr: float, seed: int,
                 ref: SeedReferences) -> dict:
@@ -59,7 +64,8 @@ class Grid:
         logits_by_epoch: dict[int, dict] = {}
 
         def on_epoch_end(epoch, model, row):
-            lg = model_logits(model, self.split, members, self.references.device)
+            lg = model_logits(model, self.split, members, self.references.device,
+                              population=bool(c.attack_references))
             acc = accuracies(lg, self.split, members)
             entry = {"epoch": epoch, "seconds": row["seconds"], "loss": row["loss"], **acc,
                      **accuracy_errors(acc, acc_o, acc_r)}
@@ -79,7 +85,8 @@ class Grid:
                   "wall_seconds": time.perf_counter() - started}
         run_dir = self.store.run_dir(method_key(name, hparams), lr, seed)
         self.store.save_logits(run_dir / "logits.pt", logits_by_epoch)
-        self.store.write_json(run_dir / "result.json", result)   # last: marks the run finished
+        self.store.write_result(run_dir / "result.json", result,   # last: marks the run finished
+                                self.code[method_key(name, hparams)])
         return result
 
     def run(self, progress: Progress) -> GridResults:
@@ -90,6 +97,10 @@ class Grid:
             pending = [(n, h, lr) for n, h in c.methods for lr in c.lrs
                        if self.load(n, h, lr, seed) is None]
             ref = self.references.get(seed, need_model=bool(pending), progress=progress)
+            acc_o, acc_r = ref.acc["original"], ref.acc["oracle"]
+            progress.write(f"seed {seed}: the gap to close: forget accuracy "
+                           f"{acc_o['acc_forget']:.4f} (original) against {acc_r['acc_forget']:.4f} (oracle); test "
+                           f"{acc_o['acc_test']:.4f} against {acc_r['acc_test']:.4f}")
             for name, hp in c.methods:
                 for lr in c.lrs:
                     result = self.load(name, hp, lr, seed)

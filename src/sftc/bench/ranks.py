@@ -9,7 +9,9 @@ writes each result atomically into the shared output directory (or cache) as it 
 1. **References**: the original M and the oracle M_R of every seed (one unit each), then the
    per-seed record of their accuracies and logits (one unit per seed).
 2. **Grid**: every (method, learning rate, seed) run.
-3. **Final**: JS and MIA of every (Table-1 row, seed) at the kept setting; then rank 0 alone
+3. **Final**: the per-example attack's reference models when the benchmark has attack columns
+   (spread like the audit's, :meth:`sftc.bench.reference_pool.ReferencePool.get`), then JS, MIA
+   (and the attack's figures) of every (Table-1 row, seed) at the kept setting; then rank 0 alone
    reads everything back and writes the tables.
 
 A job that dies (one rank or all) leaves only whole files; running the same command again, with
@@ -51,7 +53,11 @@ def _run_units(items, run, what: str, bench, progress: Progress) -> None:
 
 def references(bench, progress: Progress) -> None:
     refs, split, store, seeds = bench.references, bench.split, bench.store, bench.config.seeds
-    missing = [(seed, role, subset) for seed in seeds if not store.reference_path(seed).is_file()
+
+    def recorded(seed: int) -> bool:
+        return store.read_result(store.reference_path(seed), refs.code) is not None
+
+    missing = [(seed, role, subset) for seed in seeds if not recorded(seed)
                for role, subset, _ in ROLES
                if lookup(refs.cache_dir, refs.spec(subset, seed), split) is None]
 
@@ -60,11 +66,11 @@ def references(bench, progress: Progress) -> None:
         key = f"ref:{role}:{seed}"
         progress.start(key)
         get_or_train(refs.cache_dir, refs.spec(subset, seed), split, device=refs.device_name,
-                     progress=False)
+                     progress=False, log=refs.log)
         progress.finish(key)
 
     _run_units(missing, train, "training the reference models", bench, progress)
-    records = [seed for seed in seeds if not store.reference_path(seed).is_file()]
+    records = [seed for seed in seeds if not recorded(seed)]
     _run_units(records, lambda seed: refs.get(seed), "recording the reference models", bench,
                progress)
 
@@ -96,7 +102,7 @@ class _ShareOfFinal(Final):
     ranks (the table it returns is thrown away)."""
 
     def __init__(self, final: Final):
-        super().__init__(final.config, final.split, final.store, final.references)
+        super().__init__(final.config, final.split, final.store, final.references, final.attack)
         self.visited = 0
 
     def metrics(self, row, seed, setting, logits, base, progress):

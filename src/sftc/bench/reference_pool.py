@@ -19,7 +19,10 @@ model's output on a sample against models that did and did not train on it. Here
   interrupted one and is trained again). The key is a SHA-256 of: the entry format, the sftc
   version, the dataset's name, classes, input shape and preprocessing, the contents of the
   training, test and validation sets (:meth:`Split.content_sha256`), the queried indices, the
-  reference's IN mask, its recipe and training seed. The forget set is not part of it: one pool
+  reference's IN mask, its recipe and training seed, and the fingerprint of the code that trains
+  it (:func:`sftc.codeprint.training_code`); an entry for the same reference made by other code
+  is left alone, trained again under the new key, and the run says so (a ``StaleCache``
+  warning). The forget set is not part of it: one pool
   serves every forget set of the same data. An entry that exists but was not written by this code
   for this key is refused in one line (remove it or choose another cache directory), never
   silently used or overwritten.
@@ -29,6 +32,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import warnings
 import time
 from dataclasses import asdict, dataclass, field
 from io import BytesIO
@@ -37,14 +41,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..checkpoints import save_state_dict
 from .. import distributed
+from ..checkpoints import save_state_dict
+from ..codeprint import StaleCache, training_code
 from ..data import Split
 from ..errors import SftcError
 from ..fingerprint import input_shape
 from ..io import atomic_write_bytes, atomic_write_json, run_lock
 from ..models import canonical_model_name
-from .cache import default_cache_dir
+from .cache import default_cache_dir, safe_name
 
 FORMAT = "sftc-audit-reference/1"
 
@@ -165,13 +170,14 @@ class ReferencePool:
     """Reference models for ``split`` trained with ``recipe``, from the cache or trained now."""
 
     def __init__(self, split: Split, recipe: ReferenceRecipe, *, cache_dir=None, seed: int = 0,
-                 device: str = "auto", progress: bool = True):
+                 device: str = "auto", progress: bool = True, accel=None):
         self.split = split
         self.recipe = recipe
         self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
         self.seed = seed
         self.device = device
         self.progress = progress
+        self.accel = accel      # the engine's speed options (None: auto); not part of the key
         self.pool, self.population = pool_indices(split)
         self.index = torch.cat([self.pool, self.population])
         self._base: dict | None = None
@@ -190,7 +196,8 @@ class ReferencePool:
                 "test_sha256": split.content_sha256("test"),
                 "population_sha256": split.content_sha256("val"),
                 "index_sha256": _sha(self.index.numpy().astype("<i8")),
-                "recipe": self.recipe.key_dict(), "pool_seed": self.seed}
+                "recipe": self.recipe.key_dict(), "pool_seed": self.seed,
+                "code": training_code(self.recipe.model).sha256}
         return self._base
 
     def key_inputs(self, k: int, mask: np.ndarray) -> dict:
@@ -202,8 +209,32 @@ class ReferencePool:
         return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
 
     def entry_dir(self, key: str) -> Path:
-        dataset = "".join(c if c.isalnum() or c in "-_" else "_" for c in self.split.data.name)
-        return self.cache_dir / "audit" / f"{dataset}-{self.recipe.model}-{key[:20]}"
+        return self.cache_dir / "audit" / f"{self._prefix()}{key[:20]}"
+
+    def _prefix(self) -> str:
+        return f"{safe_name(self.split.data.name)}-{safe_name(self.recipe.model)}-"
+
+    def _identity(self, inputs: dict) -> str:
+        """The key of a reference's inputs without its code (the same for a stale entry)."""
+        return self.key({k: v for k, v in inputs.items() if k not in ("code", "sftc")})
+
+    def stale(self, inputs: list[dict]) -> list[list[str]]:
+        """What changed, for each cached entry made by other code for one of these references
+        (the same inputs but the code)."""
+        identities = {self._identity(i) for i in inputs}
+        keys = {self.key(i) for i in inputs}
+        code = training_code(self.recipe.model)
+        found = []
+        for meta_path in sorted((self.cache_dir / "audit").glob(f"{self._prefix()}*/meta.json")):
+            try:
+                meta = json.loads(meta_path.read_text())
+            except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+                continue
+            theirs = meta.get("inputs") if isinstance(meta, dict) else None
+            if isinstance(theirs, dict) and meta.get("key") not in keys \
+                    and self._identity(theirs) in identities:
+                found.append(code.changes(meta.get("code")))
+        return found
 
     # -- entries ---------------------------------------------------------------------------
     def _foreign(self, entry: Path, why: str) -> SftcError:
@@ -257,7 +288,7 @@ class ReferencePool:
             r = self.recipe
             result = api.train(half, r.model, epochs=r.epochs, lr=r.lr, batch_size=r.batch_size,
                                seed=inputs["train_seed"], device=self.device, augment=r.augment,
-                               progress=False)
+                               progress=False, accel=self.accel)
             device = resolve_device(self.device)
             logits = predict_logits(result.model, self.split.data, self.index.to(device),
                                     device).float().cpu()
@@ -265,7 +296,8 @@ class ReferencePool:
             buffer = BytesIO()
             torch.save({"index": self.index.clone(), "logits": logits}, buffer)
             atomic_write_bytes(entry / "logits.pt", buffer.getvalue())
-            meta = {"format": FORMAT, "key": key, "inputs": inputs, "seconds": result.seconds,
+            meta = {"format": FORMAT, "key": key, "inputs": inputs,
+                    "code": training_code(self.recipe.model).to_dict(), "seconds": result.seconds,
                     "members": int(mask.sum()), "device": str(device), "machine": machine(),
                     "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
             atomic_write_json(entry / "meta.json", meta)
@@ -285,6 +317,13 @@ class ReferencePool:
             plans.append((k, inputs, self.key(inputs)))
         found = {k: self.lookup(key) for k, _, key in plans}
         missing = [p for p in plans if found[p[0]] is None]
+        stale = self.stale([inputs for _, inputs, _ in missing]) if missing else []
+        if stale:
+            changed = sorted({c for changes in stale for c in changes})
+            warnings.warn(StaleCache(
+                f"{len(stale)} audit reference model(s) in {self.cache_dir / 'audit'} were trained "
+                f"by other code (changed: {', '.join(changed[:4])}); training them again"),
+                stacklevel=2)
         spread = distributed.active()   # under torchrun: each rank trains its share
         share = distributed.mine(distributed.share(missing)) if spread else missing
         bar = tqdm(total=references, initial=references - len(missing), unit="model",

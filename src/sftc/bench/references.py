@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ..codeprint import combine, metrics_code, training_code
 from .cache import TrainSpec, get_or_train, lookup
 from .evaluation import accuracies, member_sample, model_logits
 from .progress import Progress, Unit
@@ -39,7 +40,7 @@ class References:
     """The reference models of a benchmark or sweep, from the cache (trained once) and the store."""
 
     def __init__(self, config, split, store: Store, cache_dir, *, device_name: str,
-                 device: torch.device, progress: bool = True):
+                 device: torch.device, progress: bool = True, log=None):
         self.config = config
         self.split = split
         self.store = store
@@ -47,8 +48,11 @@ class References:
         self.device_name = device_name
         self.device = device
         self.progress_enabled = progress
+        self.log = log or (lambda text: None)
         self._refs: dict[int, SeedReferences] = {}
         self._members: dict[int, torch.Tensor] = {}
+        #: the code of a stored seed-S.json: the models' training and their evaluation
+        self.code = combine(training_code(config.model), metrics_code())
 
     def spec(self, subset: str, seed: int) -> TrainSpec:
         c = self.config
@@ -63,7 +67,7 @@ class References:
 
     def units(self, seed: int) -> list[Unit]:
         """Progress units: training M and M_R of ``seed`` (done when stored or cached)."""
-        stored = self.store.reference_path(seed).is_file()
+        stored = self.store.read_result(self.store.reference_path(seed), self.code) is not None
         units = []
         for role, subset, symbol in ROLES:
             done = stored or lookup(self.cache_dir, self.spec(subset, seed), self.split) is not None
@@ -80,7 +84,7 @@ class References:
             return ref
         path = self.store.reference_path(seed)
         members = self.members(seed)
-        stored = self.store.read_json(path)
+        stored = self.store.read_result(path, self.code)
         if stored is not None and not need_model:
             ref = SeedReferences(seed, stored["acc"], self.store.load_logits(path.with_suffix(".pt")),
                                  stored["train_seconds"], stored["retrain_seconds"])
@@ -92,22 +96,32 @@ class References:
             if progress:
                 progress.start(key)
             found = get_or_train(self.cache_dir, self.spec(subset, seed), self.split,
-                                 device=self.device_name, progress=self.progress_enabled)
+                                 device=self.device_name, progress=self.progress_enabled,
+                                 log=lambda text: say(progress, text, self.log))
             if progress:
                 progress.finish(key, measured=not found.cached)
             models[role] = found.model
             info[role] = {"seconds": found.seconds, "cached": found.cached, "key": found.key,
                           "cache_entry": str(found.path), "history": found.history}
-        logits = {role: model_logits(m, self.split, members, self.device)
+        population = bool(getattr(self.config, "attack_references", 0))
+        logits = {role: model_logits(m, self.split, members, self.device, population)
                   for role, m in models.items()}
         acc = {role: accuracies(logits[role], self.split, members) for role in models}
         ref = SeedReferences(seed, acc, logits, info["original"]["seconds"],
                              info["oracle"]["seconds"], original=models["original"])
-        if not path.is_file():
+        if stored is None:
             self.store.save_logits(path.with_suffix(".pt"), logits)
-            self.store.write_json(path, {"seed": seed, "acc": acc,
-                                         "train_seconds": ref.train_seconds,
-                                         "retrain_seconds": ref.retrain_seconds, "models": info,
-                                         "member_count": int(len(members))})
+            self.store.write_result(path, {"seed": seed, "acc": acc,
+                                           "train_seconds": ref.train_seconds,
+                                           "retrain_seconds": ref.retrain_seconds, "models": info,
+                                           "member_count": int(len(members))}, self.code)
         self._refs[seed] = ref
         return ref
+
+
+def say(progress: Progress | None, text: str, log) -> None:
+    """One line above the progress display when it is shown, else to ``log``."""
+    if progress is not None and not progress.bar.disable:
+        progress.write(text)
+    else:
+        log(text)

@@ -45,7 +45,7 @@ class Session:
                 cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
                 self.references = References(config, self.split, self.store, cache,
                                              device_name=device, device=self.device,
-                                             progress=progress)
+                                             progress=progress, log=self.log)
                 distributed.agree(configuration=config.to_dict(),
                                   data=split_fingerprint(self.split),
                                   output=str(self.store.out.resolve()),
@@ -62,9 +62,9 @@ class Session:
         if main:
             ranks = {"world_size": distributed.world()} if distributed.active() else {}
             self.store.begin_session(self.config, self.command, self.device, **ranks)
-            note = self.store.resume_note(units)
-            if note:
-                self.log(note)
+            for note in (self.store.resume_note(units), self.store.stale_note()):
+                if note:
+                    self.log(note)
         progress = Progress(units, enabled=self.progress and main, desc=desc)
         try:
             result = steps(progress)

@@ -7,7 +7,9 @@ import statistics
 #: What a Table-1 row averages over its seeds.
 NUMERIC_KEYS = ("acc_err_retrain", "acc_dis", "acc_err_original", "js", "js_paper", "mia",
                 "mia_attacker_acc", "acc_retain", "acc_forget", "acc_test", "unlearn_seconds",
-                "retrain_seconds", "time_ratio", "score")
+                "retrain_seconds", "time_ratio", "score", "rmia_auc", "rmia_tpr", "rmia_p_greater",
+                "rmia_p_two_sided", "rmia_mean_score_forget", "rmia_mean_score_test",
+                "rmia_references")
 
 
 def is_number(value) -> bool:

@@ -1,7 +1,9 @@
 """The output directory of a benchmark or sweep: manifest, resume check, layout, atomic I/O.
 
 The manifest holds the configuration (checked on resume) and the sessions; :meth:`Store.open` is
-the one way in.
+the one way in. Every result carries the fingerprint of the code that computed it
+(:mod:`sftc.codeprint`); one computed by other code is *stale*: it is not used, but computed again
+and overwritten, and :meth:`Store.stale_note` says so in one line.
 
 Layout (everything written as it finishes; a file is whole or absent)::
 
@@ -41,6 +43,7 @@ class Store:
         self.resuming = False
         self._started = 0.0
         self._lock = ExitStack()
+        self.stale: dict[str, list[str]] = {}    # path -> what changed, for stale_note()
 
     @classmethod
     def open(cls, out: str | Path, config, *, kind: str, resume: bool = False,
@@ -136,13 +139,41 @@ class Store:
                 else f"seed-{seed}.json")
         return self.out / "final" / row / name
 
-    def final_done(self, row: str, seed: int) -> bool:
-        return any((self.out / "final" / row).glob(f"*seed-{seed}.json"))
+    def final_done(self, row: str, seed: int, code) -> bool:
+        return any(self.read_result(path, code) is not None
+                   for path in (self.out / "final" / row).glob(f"*seed-{seed}.json"))
 
     def point_path(self, param: str, value: float, seed: int) -> Path:
         return self.out / "runs" / f"{param}-{number_text(value)}" / f"seed-{seed}.json"
 
     # -- reading and writing ---------------------------------------------------------------
+    def read_result(self, path: Path, code) -> dict | None:
+        """The result at ``path`` if it was computed by ``code`` (a
+        :class:`~sftc.codeprint.CodePrint`); None when absent or stale (then noted)."""
+        record = self.read_json(path)
+        if record is None:
+            return None
+        changes = code.changes(record.get("code"))
+        if changes is None:
+            self.stale.pop(str(path), None)
+            return record
+        self.stale[str(path)] = changes
+        return None
+
+    def write_result(self, path: Path, record: dict, code) -> None:
+        """Write ``record`` with the fingerprint of the ``code`` that computed it."""
+        self.write_json(path, {**record, "code": code.to_dict()})
+
+    def stale_note(self) -> str | None:
+        """One line on the stored results that other code computed (None when there are none)."""
+        if not self.stale:
+            return None
+        changed = sorted({c for changes in self.stale.values() for c in changes})
+        shown = ", ".join(changed[:4]) + (f" and {len(changed) - 4} more" if len(changed) > 4
+                                          else "")
+        return (f"{len(self.stale)} stored result(s) in {self.out} were computed by other code "
+                f"(changed: {shown}); computing them again")
+
     @staticmethod
     def read_json(path: Path) -> dict | None:
         """A finished result, or None when absent (or unreadable: atomic writes cannot tear a

@@ -1,8 +1,10 @@
-"""The sensitivity study of section 5.6 (Figure 5) as one resumable run of SFTC points.
+"""The sensitivity study of section 5.6 (Figure 5) as one resumable run of points.
 
-One of the learning rate, the KL temperature τ or the confusion fraction c of SFTC varies with the
-others fixed: one evaluated SFTC run per (value, seed), aggregated over seeds, written by
-:mod:`sftc.report.sensitivity`.
+One parameter varies with the others fixed: the learning rate, or any hyperparameter of the method
+(the paper's: SFTC's learning rate, KL temperature τ or confusion fraction c): one evaluated run
+per (value, seed), aggregated over seeds, written by :mod:`sftc.report.sensitivity`. Each point is
+stored with the fingerprint of the code that computed it; a point whose method changed since is
+run again.
 
 Reference models come from the same cache as the benchmark's (a sweep on the settings of a
 finished benchmark trains nothing); the store (:mod:`sftc.bench.store`) keeps every point as it
@@ -12,7 +14,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..codeprint import run_code
 from ..report.sensitivity import SWEEP_KEYS
+from ..methods import method_class
 from .config import DEFAULT_VALUES, PARAMS, SweepConfig, number_text
 from .evaluation import accuracies, accuracy_errors, costly_metrics, model_logits
 from .progress import Progress, Unit
@@ -33,6 +37,7 @@ class Sweep:
         self.config = config
         self.store, self.split, self.references = (self.session.store, self.session.split,
                                                    self.session.references)
+        self.code = run_code(config.method, config.model)
 
     @property
     def out(self) -> Path:
@@ -42,7 +47,8 @@ class Sweep:
         return f"point:{number_text(value)}:{seed}"
 
     def load_point(self, value: float, seed: int) -> dict | None:
-        return self.store.read_json(self.store.point_path(self.config.param, value, seed))
+        return self.store.read_result(self.store.point_path(self.config.param, value, seed),
+                                      self.code)
 
     def units(self) -> list[Unit]:
         c = self.config
@@ -56,7 +62,7 @@ class Sweep:
         return units
 
     def run_point(self, value: float, seed: int, ref: SeedReferences) -> dict:
-        """One SFTC run at ``value``, evaluated with every metric after its last epoch."""
+        """One run at ``value``, evaluated with every metric after its last epoch."""
         c = self.config
         point = c.point(value)
         members = self.references.members(seed)
@@ -67,8 +73,7 @@ class Sweep:
                 final["logits"] = model_logits(model, self.split, members, self.session.device)
                 final["seconds"] = row["seconds"]
 
-        status, reason = attempt_unlearn(ref, self.split, "sftc",
-                                         {"tau": point["tau"], "c": point["c"]}, config=c,
+        status, reason = attempt_unlearn(ref, self.split, c.method, c.hparams_at(value), config=c,
                                          lr=point["lr"], epochs=c.epochs, seed=seed,
                                          device=self.session.device_name,
                                          progress=self.session.progress,
@@ -85,7 +90,7 @@ class Sweep:
                                          seed=seed, mia_iterations=c.mia_iterations,
                                          mia_features=c.mia_features, mia_folds=c.mia_folds,
                                          mia_attacker=c.mia_attacker))
-        self.store.write_json(self.store.point_path(c.param, value, seed), record)
+        self.store.write_result(self.store.point_path(c.param, value, seed), record, self.code)
         return record
 
     def run(self) -> dict:
@@ -140,7 +145,10 @@ class Sweep:
         for role in ("original", "oracle"):
             accs = [self.references.get(s).acc[role] for s in c.seeds]
             refs[role] = aggregate(accs, ("acc_retain", "acc_forget", "acc_test"))
-        return {"param": c.param, "points": points, "references": refs, "records": records}
+        fixed = {k: v for k, v in {"lr": c.lr, **c.fixed()}.items() if k != c.param}
+        return {"param": c.param, "method": c.method,
+                "label": method_class(c.method).label or c.method, "fixed": fixed,
+                "points": points, "references": refs, "records": records}
 
 
 def run_sweep(config: SweepConfig, out: str | Path, **kwargs) -> dict:

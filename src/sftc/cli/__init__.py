@@ -1,7 +1,13 @@
 """Command line: ``sftc <command>``. Thin: parse arguments, call the API, print.
 
 Every module in :mod:`sftc.cli.commands` defines ``register(subparsers)``; it is picked up
-automatically, so a new command is one new file.
+automatically, so a new command is one new file. Registering a command imports nothing heavy (its
+help quotes :mod:`sftc.cli.catalog`); torch and the rest are imported by its handler, so that
+``sftc --help`` and ``sftc COMMAND --help`` start in a fraction of a second.
+
+Every command takes ``--plugin MODULE_OR_FILE`` (repeatable, also before the command name): the
+modules are imported before the command runs, so that the methods, models and datasets they
+register are known to it (:mod:`sftc.plugins`).
 
 What the user sees when something goes wrong is decided here, once for every command: a problem
 with the input is one line ``sftc COMMAND: error: ...`` and exit status 2 (argparse's errors
@@ -37,8 +43,12 @@ A typical session on the embedded digits data:
                --unlearned runs/sftc/model.pt --retrained runs/retrained/model.pt
   sftc audit   --dataset digits --forget random:0.1 --original runs/original/model.pt \\
                --unlearned runs/sftc/model.pt --retrained runs/retrained/model.pt --out runs/audit
+Your own method, model or dataset in a file: add --plugin my_method.py to any command.
 Run 'sftc COMMAND --help' for each command's options.
 """
+
+PLUGIN_HELP = ("import this module (my_pkg.methods) or .py file before the command runs, so that "
+               "the methods, models and datasets it registers can be named (repeatable)")
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 
@@ -71,13 +81,18 @@ def build_parser() -> argparse.ArgumentParser:
     from .. import __version__
 
     parser.add_argument("--version", action="version", version=f"sftc {__version__}")
+    parser.add_argument("--plugin", action="append", dest="plugins_first", default=[],
+                        metavar="MODULE_OR_FILE", help=PLUGIN_HELP)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
     add_parser = sub.add_parser
 
     def add_parser_exact(name, **kwargs):
         # No abbreviations: '--c 0.1' (SFTC's confusion fraction) must not become '--checkpoint'.
         kwargs.setdefault("allow_abbrev", False)
-        return add_parser(name, **kwargs)
+        command = add_parser(name, **kwargs)
+        command.add_argument("--plugin", action="append", dest="plugins", default=[],
+                             metavar="MODULE_OR_FILE", help=PLUGIN_HELP)
+        return command
 
     sub.add_parser = add_parser_exact
     from . import commands
@@ -137,6 +152,11 @@ def run_command(args, extra, name: str, report=say, on_error=None) -> int:
     try:
         with warnings.catch_warnings():
             warnings.showwarning = show_warning
+            from ..plugins import load_plugins
+
+            args.plugins = [*args.plugins_first, *getattr(args, "plugins", [])]
+            del args.plugins_first
+            load_plugins(args.plugins)
             return int(args.handler(args, extra) or 0)
     except BaseException as exc:
         if on_error is not None:
@@ -155,6 +175,10 @@ def failure(exc: BaseException, name: str) -> tuple[int | None, str]:
     """Exit status and the one line that a failure of command ``name`` prints (None: re-raise)."""
     from .. import distributed
 
+    if isinstance(exc, Exception) and distributed.launched() and distributed.is_comm_failure(exc):
+        text = str(exc) if isinstance(exc, distributed.LostContact) else \
+            distributed.lost_contact_text(exc)
+        return 1, f"{name}: error: {one_line(text)}"
     if isinstance(exc, SftcError):
         return 2, f"{name}: error: {one_line(exc)}"
     if isinstance(exc, Terminated):
@@ -166,10 +190,7 @@ def failure(exc: BaseException, name: str) -> tuple[int | None, str]:
     if isinstance(exc, OSError):  # the file system said no (disk full, permissions, ...)
         where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
         return 2, f"{name}: error: {exc.strerror or one_line(exc)}{where}"
-    if isinstance(exc, Exception):
-        if distributed.launched() and distributed.is_comm_failure(exc):
-            return 1, f"{name}: error: {distributed.lost_contact_text(exc)}"
-        # a bug, or an input nobody foresaw: one line, never a traceback
+    if isinstance(exc, Exception):   # a bug, or an input nobody foresaw: one line, no traceback
         return 1, (f"{name}: internal error: {type(exc).__name__}: {one_line(exc)} (please "
                    "report it; SFTC_DEBUG=1 shows the traceback)")
     return None, ""

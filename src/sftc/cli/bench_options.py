@@ -8,12 +8,14 @@ import shlex
 import sys
 
 from ..errors import SftcError
-from .common import positive_float, positive_int, seed_value, whole
+from .catalog import MIA_ATTACKERS, MODEL_HELP
+from .common import add_normalization_args, positive_float, positive_int, seed_value, whole
 
 #: Options that set the ReferenceConfig field of the same name when given.
 REFERENCE_OPTIONS = ("data_dir", "forget", "forget_seed", "image_size", "train_subset",
+                     "test_subset", "val_subset",
                      "split_seed", "train_epochs", "train_lr", "batch_size", "mia_iterations",
-                     "mia_features", "mia_attacker")
+                     "mia_features", "mia_attacker", "mean", "std", "normalize")
 
 
 def add_reference_options(p):
@@ -29,10 +31,16 @@ def add_reference_options(p):
     data.add_argument("--image-size", type=positive_int, default=None, help="resize images to this side")
     data.add_argument("--train-subset", type=whole(2, "a whole number 2 or more"), default=None,
                       help="use a stratified subset of this many training images")
+    data.add_argument("--test-subset", type=whole(2, "a whole number 2 or more"), default=None,
+                      help="use a stratified subset of this many test images (D_t)")
+    data.add_argument("--val-subset", type=whole(2, "a whole number 2 or more"), default=None,
+                      help="use a stratified subset of this many validation images (the attack's "
+                           "population)")
     data.add_argument("--split-seed", type=seed_value, default=None,
                       help="seed of the train/val/test split")
+    add_normalization_args(data)
     proto = p.add_argument_group("protocol")
-    proto.add_argument("--model", default=None, help="architecture (default: the preset's)")
+    proto.add_argument("--model", default=None, help=f"{MODEL_HELP} (default: the preset's)")
     proto.add_argument("--train-epochs", type=positive_int, default=None,
                        help="epochs of the original model and the oracle (paper: 30)")
     proto.add_argument("--train-lr", type=positive_float, default=None, help="their learning rate (1e-3)")
@@ -40,7 +48,7 @@ def add_reference_options(p):
     proto.add_argument("--mia-iterations", type=positive_int, default=None,
                        help="CatBoost iterations of the MIA attacker (paper: 1000)")
     proto.add_argument("--mia-attacker", default=None,
-                       choices=("catboost", "hist-gradient-boosting"),
+                       choices=MIA_ATTACKERS,
                        help="the attack model: catboost (the paper's, default) or scikit-learn's "
                             "hist-gradient-boosting (where catboost is not installed)")
     proto.add_argument("--mia-features", default=None, choices=("logits", "softmax"),

@@ -1,7 +1,8 @@
 """Argument groups and helpers shared by the commands.
 
 Every option is validated where it is parsed (argparse types below), so that a bad value is a
-one-line error before any data is loaded or any model trained.
+one-line error before any data is loaded or any model trained. Nothing here imports torch at
+module level: building the parsers (``--help``) stays fast (see :mod:`sftc.cli.catalog`).
 """
 from __future__ import annotations
 
@@ -9,9 +10,8 @@ import argparse
 import math
 import sys
 
-from ..data import dataset_info, list_datasets, load_split
 from ..errors import SftcError
-from ..models import list_models
+from .catalog import DATASETS, MODEL_HELP
 
 #: ``--forget protocol``: the dataset's documented forget protocol, named explicitly.
 PROTOCOL = "protocol"
@@ -59,7 +59,8 @@ def add_data_args(parser: argparse.ArgumentParser, forget: str = "required") -> 
     ``default`` (data: the dataset's protocol when not given)."""
     group = parser.add_argument_group("data")
     group.add_argument("--dataset", default="digits",
-                       help=f"dataset name: {', '.join(list_datasets())} (default: digits, embedded)")
+                       help=f"dataset name: {', '.join(DATASETS)} or one registered by a plugin "
+                            "(default: digits, embedded)")
     group.add_argument("--data-dir", default=None,
                        help="directory holding the dataset's files (datasets read from disk)")
     needed = {"required": " (required: the samples to delete are never guessed)",
@@ -75,9 +76,47 @@ def add_data_args(parser: argparse.ArgumentParser, forget: str = "required") -> 
                             "128 for cifar10, fer2013 and mufac as in the paper)")
     group.add_argument("--split-seed", type=seed_value, default=0,
                        help="seed of the train/val/test split where the dataset draws one (default 0)")
+    for part, what in (("train", "training"), ("test", "test"), ("val", "validation")):
+        group.add_argument(f"--{part}-subset", type=whole(2, "a whole number 2 or more"),
+                           default=None,
+                           help=f"a stratified subset of this many {what} images, drawn with "
+                                "--split-seed (the memorising presets' settings; default: all, or "
+                                "the subsets recorded beside an input checkpoint)")
+    add_normalization_args(group)
     group.add_argument("--skip-bad-rows", action="store_true",
                        help="leave out malformed CSV rows and images that do not decode instead of "
                             "stopping at the first (the count skipped is reported)")
+
+
+def number_list(text: str) -> tuple[float, ...]:
+    """An argparse type: ``0.5`` or ``0.485,0.456,0.406``."""
+    try:
+        values = tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected numbers such as 0.5 or 0.5,0.5,0.5, got "
+                                         f"{text!r}") from None
+    if not values or not all(math.isfinite(v) for v in values):
+        raise argparse.ArgumentTypeError(f"expected finite numbers, got {text!r}")
+    return values
+
+
+def add_normalization_args(group) -> None:
+    """--mean, --std, --normalize: how images are normalised (default: the dataset's own, or the
+    one recorded beside the input checkpoint)."""
+    group.add_argument("--mean", type=number_list, default=None,
+                       help="per-channel mean in [0, 1] units, one value or one per channel, e.g. "
+                            "0.5 (default: the one recorded beside an input checkpoint, else the "
+                            "dataset's)")
+    group.add_argument("--std", type=number_list, default=None,
+                       help="per-channel standard deviation, as --mean (e.g. 0.5 for "
+                            "Normalize(0.5, 0.5))")
+    group.add_argument("--normalize", choices=("dataset", "none"), default=None,
+                       help="dataset: the dataset's own mean and std; none: pixels / 255 as they "
+                            "are (default: recorded beside an input checkpoint, else dataset)")
+
+
+def normalization_given(args) -> bool:
+    return any(getattr(args, k, None) is not None for k in ("mean", "std", "normalize"))
 
 
 def add_run_args(parser: argparse.ArgumentParser, epochs: int | None, lr: float | None,
@@ -99,13 +138,15 @@ def add_seed_arg(parser, help_text: str) -> None:
 
 def add_model_arg(parser: argparse.ArgumentParser, required: bool = False) -> None:
     parser.add_argument("--model", default=None, required=required,
-                        help=f"architecture: {', '.join(list_models())} (default: the one recorded "
-                             "in the run.json beside the checkpoint, else the dataset's: small-cnn "
-                             "for digits, fashion-mnist and imagefolder, resnet18 for cifar10, "
-                             "fer2013 and mufac as in the paper)")
+                        help=f"{MODEL_HELP} (default: the one recorded in the run.json beside the "
+                             "checkpoint, else the dataset's: small-cnn for digits, fashion-mnist "
+                             "and imagefolder, resnet18 for cifar10, fer2013 and mufac as in the "
+                             "paper)")
 
 
 def resolve_model_name(args) -> str:
+    from ..data import dataset_info
+
     return args.model or dataset_info(args.dataset).default_model
 
 
@@ -117,15 +158,40 @@ def forget_spec(args) -> str | None:
     return None if spec is None or spec.strip().lower() == PROTOCOL else spec
 
 
-def load_split_from_args(args, forget: str | None | bool = True):
-    """The split named by --dataset/--data-dir/--forget/--image-size (forget draw seeded by --seed).
+def load_data_from_args(args, forget: str | None | bool = True, recorded: dict | None = None):
+    """(loaded dataset, split) named by --dataset/--data-dir/--forget/--image-size and
+    --mean/--std/--normalize (forget draw seeded by --seed).
 
     ``forget=True`` takes --forget (``protocol``: the dataset's own); pass a spec to override.
+    ``recorded``: the preprocessing recorded beside an input checkpoint (mean, std, image_size,
+    and the stratified subsets of --train-subset/--test-subset/--val-subset), used for what the
+    command line leaves out.
     """
+    from ..data import load_dataset
+    from ..data.subsets import subset_split
+
     spec = forget_spec(args) if forget is True else forget
-    return load_split(args.dataset, forget=spec, data_dir=args.data_dir,
-                      image_size=args.image_size, seed=getattr(args, "seed", 0),
-                      split_seed=args.split_seed, skip_bad=getattr(args, "skip_bad_rows", False))
+    recorded = recorded or {}
+    normalization = dict(mean=args.mean, std=args.std, normalize=args.normalize)
+    if not normalization_given(args) and recorded.get("mean") and recorded.get("std"):
+        normalization = dict(mean=tuple(recorded["mean"]), std=tuple(recorded["std"]),
+                             normalize=None)
+    size = args.image_size if args.image_size is not None else recorded.get("image_size")
+    loaded = load_dataset(args.dataset, data_dir=args.data_dir, image_size=size,
+                          split_seed=args.split_seed,
+                          skip_bad=getattr(args, "skip_bad_rows", False),
+                          **normalization)
+    subsets = {part: getattr(args, f"{part}_subset", None) for part in ("train", "test", "val")}
+    if not any(subsets.values()) and recorded.get("subsets"):
+        subsets = {part: recorded["subsets"].get(part) for part in subsets}
+    split = subset_split(args.dataset, loaded, spec, forget_seed=getattr(args, "seed", 0),
+                         split_seed=args.split_seed, data_dir=args.data_dir, **subsets)
+    return loaded, split
+
+
+def load_split_from_args(args, forget: str | None | bool = True, recorded: dict | None = None):
+    """The split of :func:`load_data_from_args`."""
+    return load_data_from_args(args, forget, recorded)[1]
 
 
 def note(text: str) -> None:

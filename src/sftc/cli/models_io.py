@@ -4,10 +4,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import warnings
+
 from ..api import load_model
 from ..data import dataset_info
 from ..errors import SftcError
-from ..fingerprint import verify
+from ..fingerprint import PreprocessingMismatch, preprocessing_mismatch, verify
 from ..models import canonical_model_name
 from .common import note
 
@@ -46,6 +48,34 @@ def load_checkpoint_for(checkpoint: str, args, split, role: str = "original",
     if notes is not None:
         notes.extend(found)
     return model, name
+
+
+def recorded_preprocessing(checkpoint: str | None) -> dict | None:
+    """The preprocessing (mean, std, image_size, and the data's subsets) recorded beside
+    ``checkpoint``, if any: what a command reuses where --mean/--std/--normalize/--image-size and
+    --train-subset/--test-subset/--val-subset are not given."""
+    if not checkpoint:
+        return None
+    trained_on = (record_beside(checkpoint) or {}).get("trained_on") or {}
+    preprocessing = trained_on.get("preprocessing")
+    if trained_on.get("subsets"):
+        preprocessing = {**(preprocessing or {}), "subsets": trained_on["subsets"]}
+    return preprocessing
+
+
+def warn_preprocessing(args, split, checkpoints: dict) -> None:
+    """One warning per checkpoint (``{flag: path}``) trained on inputs normalised otherwise than
+    this run's (given on the command line, else recorded beside the first checkpoint)."""
+    from .common import normalization_given
+
+    first = next(iter(checkpoints))
+    why = (" (--mean/--std/--normalize)" if normalization_given(args)
+           else f" (recorded beside {first})")
+    for flag, path in checkpoints.items():
+        if path:
+            problem = preprocessing_mismatch(record_beside(path), split, f"{flag} {path}", why)
+            if problem:
+                warnings.warn(PreprocessingMismatch(problem), stacklevel=2)
 
 
 def retrain_seconds_of(checkpoint: str | None) -> float | None:

@@ -207,8 +207,6 @@ def read_path_list(path: Path, names: list[str], where: str,
     ``aliases`` (e.g. ``train/``, the training folder's own name). A path that is not a training
     image, or one listed twice, is a one-line error naming the file and the line.
     """
-    import posixpath
-
     if not path.is_file():
         raise SftcError(f"forget list {path} does not exist; give a text file of image paths "
                         f"relative to {where}, one per line")
@@ -216,26 +214,36 @@ def read_path_list(path: Path, names: list[str], where: str,
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
         raise SftcError(f"cannot read forget list {path}: {exc}") from None
+    entries = [(f"{path}:{lineno}", raw.strip()) for lineno, raw in enumerate(lines, 1)
+               if raw.strip() and not raw.strip().startswith("#")]
+    return name_positions(entries, names, where, aliases)
+
+
+def name_positions(entries: list[tuple[str, str]], names: list[str], where: str,
+                   aliases: tuple[str, ...] = ()) -> np.ndarray:
+    """Positions in ``names`` of ``entries`` ((where each was given, name) pairs): sample ids
+    such as relative image paths. ``\\`` and a leading ``./`` are accepted, and a path that
+    starts with one of ``aliases``. An unknown or repeated name is one line naming it."""
+    import posixpath
+
     position = {name: i for i, name in enumerate(names)}
-    seen: dict[int, int] = {}
+    seen: dict[int, str] = {}
     out = []
-    for lineno, raw in enumerate(lines, 1):
-        entry = raw.strip()
-        if not entry or entry.startswith("#"):
-            continue
-        key = posixpath.normpath(entry.replace("\\", "/"))
+    for origin, entry in entries:
+        key = posixpath.normpath(str(entry).replace("\\", "/"))
         if key not in position:
             for alias in aliases:
                 if key.startswith(alias.rstrip("/") + "/"):
                     key = key[len(alias.rstrip("/")) + 1:]
                     break
         if key not in position:
-            raise SftcError(f"{path}:{lineno}: {entry!r} is not an image in {where}")
+            raise SftcError(f"{origin}: {entry!r} is not an image in {where}")
         pos = position[key]
         if pos in seen:
-            raise SftcError(f"{path}:{lineno}: {entry!r} is repeated (first listed on line "
-                            f"{seen[pos]}); list each image once")
-        seen[pos] = lineno
+            first = seen[pos].rsplit(":", 1)[-1]
+            where_first = f" (first listed on line {first})" if first.isdigit() else ""
+            raise SftcError(f"{origin}: {entry!r} is repeated{where_first}; list each image once")
+        seen[pos] = origin
         out.append(pos)
     return np.asarray(out, dtype=np.int64)
 

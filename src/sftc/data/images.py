@@ -1,6 +1,7 @@
 """In-memory image dataset: compact uint8 storage, per-batch conversion, optional augmentation."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import torch
@@ -28,6 +29,7 @@ class ImageData:
     name: str = "custom"
     image_size: int | None = None
     class_names: list[str] | None = None
+    ids: list[str] | None = field(default=None, repr=False)   # names of the samples, if any
     _norm: tuple[torch.Tensor, torch.Tensor] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -72,6 +74,23 @@ class ImageData:
     def device(self) -> torch.device:
         return self.images.device
 
+    def normalise_with(self, mean=None, std=None, normalize: str | None = None) -> "ImageData":
+        """Replace the per-channel ``mean``/``std`` (in [0, 1] units; one value for every channel
+        or one per channel); ``normalize="none"`` feeds pixels / 255 as they are (mean 0, std 1),
+        ``"dataset"`` or None keeps the dataset's own. Returns ``self``."""
+        chosen = normalization(self.channels if self.is_uint8 else None, mean, std, normalize)
+        if chosen is not None:
+            self.mean, self.std = chosen
+            self._norm = None
+        return self
+
+    @property
+    def preprocessing(self) -> dict:
+        """What a model trained on this data saw: mean, std and the side it was resized to."""
+        return {"mean": list(self.mean) if self.mean is not None else None,
+                "std": list(self.std) if self.std is not None else None,
+                "image_size": self.input_size or None}
+
     def to(self, device: torch.device | str) -> "ImageData":
         """Move the uint8 storage to ``device`` (cheap on GPU: one byte per pixel)."""
         self.images = self.images.to(device)
@@ -86,8 +105,60 @@ class ImageData:
             self._norm = (mean, std)
         return self._norm
 
+    @property
+    def input_shape(self) -> list[int]:
+        """The shape of one input as a model sees it (after the per-batch resize)."""
+        if self.images.dim() == 4:
+            return [self.channels, self.input_size, self.input_size]
+        return list(self.images.shape[1:])
+
+    @property
+    def train_deterministic(self) -> bool:
+        """A sample's input is the same every time it is read (augmentation is the run's
+        ``augment``, decided by the engine)."""
+        return True
+
+    def batches(self, indices, device: torch.device | str, augment: bool = False,
+                train: bool = False):
+        """``(x, y)`` for each index tensor of ``indices``, in order (the data-source interface,
+        :mod:`sftc.data.source`; ``train`` makes no difference in memory)."""
+        for index in indices:
+            yield self.batch(index, device, augment=augment)
+
+    def digest(self, index: torch.Tensor, label: str) -> str:
+        """SHA-256 of the samples at ``index``: their inputs and labels, in order."""
+        import hashlib
+
+        index = index.to(self.images.device)
+        h = hashlib.sha256()
+        h.update(f"{label}:{len(index)}:{self.num_classes}".encode())
+        for start in range(0, len(index), 4096):
+            chunk = index[start:start + 4096]
+            images = self.images[chunk].detach().cpu().contiguous()
+            if images.dtype == torch.bfloat16:
+                images = images.float()
+            h.update(images.numpy().tobytes())
+            h.update(self.labels[chunk].cpu().numpy().astype("<i8").tobytes())
+        return h.hexdigest()
+
+    def fingerprint(self) -> str:
+        """SHA-256 of every sample, label and the normalisation (what a cache key needs)."""
+        import hashlib
+        import json
+
+        h = hashlib.sha256()
+        for tensor in (self.images, self.labels):
+            t = tensor.detach().cpu().contiguous()
+            h.update(str(tuple(t.shape)).encode() + str(t.dtype).encode())
+            h.update(t.view(torch.uint8).numpy().tobytes() if t.dtype != torch.uint8
+                     else t.numpy().tobytes())
+        h.update(json.dumps({"mean": list(self.mean or ()), "std": list(self.std or ()),
+                             "classes": self.num_classes}).encode())
+        return h.hexdigest()
+
     def batch(self, index: torch.Tensor, device: torch.device | str, augment: bool = False,
-              generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+              generator: torch.Generator | None = None,
+              train: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         """Return ``(x, y)`` for the samples at ``index``: float, resized, normalised, on ``device``."""
         device = torch.device(device)
         idx = index.to(self.images.device)
@@ -103,6 +174,45 @@ class ImageData:
                               align_corners=False, antialias=self.image_size < self.stored_size)
         mean, std = self._normaliser(device)
         return (x - mean) / std, y
+
+
+NORMALIZE = ("dataset", "none")
+
+
+def normalization(channels: int | None, mean=None, std=None,
+                  normalize: str | None = None) -> tuple[tuple, tuple] | None:
+    """The (mean, std) asked for, checked against ``channels`` (None: the data are not images);
+    None when the dataset's own are kept. One value is used for every channel."""
+    if normalize not in (None, *NORMALIZE):
+        raise SftcError(f"--normalize must be one of {', '.join(NORMALIZE)}, got {normalize!r}")
+    given = mean is not None or std is not None
+    if normalize == "none" and given:
+        raise SftcError("--normalize none feeds pixels unnormalised; drop --mean/--std, or drop "
+                        "--normalize none")
+    if not given and normalize != "none":
+        return None
+    if channels is None:
+        raise SftcError("--mean/--std/--normalize apply to images; these data are float inputs, "
+                        "used as they are")
+    if normalize == "none":
+        return (0.0,) * channels, (1.0,) * channels
+    if mean is None or std is None:
+        raise SftcError("--mean and --std go together (e.g. --mean 0.5 --std 0.5)")
+    values = []
+    for name, given_values in (("mean", mean), ("std", std)):
+        numbers = tuple(float(v) for v in (given_values if isinstance(given_values, (list, tuple))
+                                           else (given_values,)))
+        if len(numbers) == 1:
+            numbers = numbers * channels
+        if len(numbers) != channels:
+            need = "1 value" if channels == 1 else f"1 or {channels} values (one per channel)"
+            raise SftcError(f"--{name} needs {need} for these {channels}-channel images, got "
+                            f"{len(numbers)}")
+        if not all(math.isfinite(v) for v in numbers) or (name == "std" and min(numbers) <= 0):
+            raise SftcError(f"--{name} must be finite" + (" and positive" if name == "std" else "")
+                            + f", got {', '.join(f'{v:g}' for v in numbers)}")
+        values.append(numbers)
+    return values[0], values[1]
 
 
 def random_crop_flip(x: torch.Tensor, padding: int | None = None,

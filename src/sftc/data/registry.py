@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from ..errors import SftcError
+from ..plugins import GROUPS
 from ..registry import Registry
 from .forget import map_rows, read_path_list, resolve_forget, validate_positions
 from .images import ImageData
@@ -62,9 +63,37 @@ class LoadedDataset:
     train_rows_total: int | None = None
     skipped: list[str] = field(default_factory=list)
 
+    @classmethod
+    def from_datasets(cls, train, val=None, test=None, *, source: str = "", **options):
+        """A user's own map-style datasets (e.g. torchvision's ``ImageFolder`` with their
+        transforms) as a registered dataset's loader returns them; ``options`` as for
+        :func:`sftc.data.source.from_datasets` (``train_eval``, ``deterministic``, ``workers``,
+        ``name``, ...). The training samples' ids (an ImageFolder's relative paths) name them in
+        ``--forget file:LIST.txt``."""
+        from .source import from_datasets
 
-#: What the registry knows about each dataset, by name (listed alphabetically).
-DATASETS: Registry[DatasetInfo] = Registry("dataset", sort=True)
+        data, train_idx, val_idx, test_idx, ids = from_datasets(train, val, test, **options)
+        root = getattr(train, "root", None)
+        return cls(data, train_idx, val_idx, test_idx,
+                   source=source or str(root or type(train).__name__), train_names=ids,
+                   root=Path(root).parent if root else None,
+                   names_where=f"the training dataset{f' {root}' if root else ''}",
+                   name_aliases=(str(root), str(Path(root).resolve())) if root else ())
+
+
+def _adopt(name: str, info) -> None:
+    """An entry point that names a :class:`DatasetInfo` registers it (a module that calls
+    ``@register_dataset`` registers itself by being imported)."""
+    if not isinstance(info, DatasetInfo):
+        raise SftcError(f"plugin dataset {name!r} is a {type(info).__name__}; name the module "
+                        "that calls @register_dataset (or a DatasetInfo)")
+    DATASETS.add(info.name or name, info)
+
+
+#: What the registry knows about each dataset, by name (listed alphabetically). Installed
+#: packages add datasets through the entry-point group ``sftc.datasets`` (see :mod:`sftc.plugins`).
+DATASETS: Registry[DatasetInfo] = Registry("dataset", sort=True, group=GROUPS["dataset"],
+                                           adopt=_adopt)
 
 
 def register_dataset(name: str, summary: str, default_forget: str, default_model: str = "small-cnn",
@@ -90,12 +119,14 @@ def dataset_info(name: str) -> DatasetInfo:
 
 
 def load_dataset(name: str, data_dir: str | Path | None = None, image_size: int | None = None,
-                 split_seed: int = 0, skip_bad: bool = False) -> LoadedDataset:
+                 split_seed: int = 0, skip_bad: bool = False, mean=None, std=None,
+                 normalize: str | None = None) -> LoadedDataset:
     """Load a dataset by name. ``image_size`` resizes per batch (None: the dataset's default).
 
     ``skip_bad=True`` leaves out malformed rows and images that do not decode instead of
     stopping at the first; each is listed in ``LoadedDataset.skipped`` and their count is
-    reported as a :class:`SkippedSamplesWarning`.
+    reported as a :class:`SkippedSamplesWarning`. ``mean``/``std`` (one value or one per channel,
+    in [0, 1] units) replace the dataset's normalisation; ``normalize="none"`` feeds pixels / 255.
     """
     info = dataset_info(name)
     size = image_size if image_size is not None else info.default_image_size
@@ -109,7 +140,12 @@ def load_dataset(name: str, data_dir: str | Path | None = None, image_size: int 
         kwargs["skip_bad"] = skip_bad
     loaded = info.loader(data_dir=Path(data_dir).expanduser() if data_dir else None,
                          split_seed=split_seed, **kwargs)
-    loaded.data.image_size = size
+    if isinstance(loaded.data, ImageData):
+        loaded.data.image_size = size
+    elif image_size is not None and image_size != loaded.data.input_size:
+        raise SftcError(f"--image-size {image_size}: {name} gives {loaded.data.input_size}-pixel "
+                        "inputs from its own transforms; resize there, or drop --image-size")
+    loaded.data.normalise_with(mean, std, normalize)
     if loaded.skipped:
         warnings.warn(SkippedSamplesWarning(
             f"{name}: skipped {len(loaded.skipped)} unreadable sample(s) as asked; first: "
@@ -119,10 +155,12 @@ def load_dataset(name: str, data_dir: str | Path | None = None, image_size: int 
 
 def load_split(name: str, forget: str | None = None, data_dir: str | Path | None = None,
                image_size: int | None = None, seed: int = 0, split_seed: int = 0,
-               skip_bad: bool = False) -> Split:
-    """Load a dataset and carve its forget set (``forget=None``: the dataset's default spec)."""
+               skip_bad: bool = False, mean=None, std=None,
+               normalize: str | None = None) -> Split:
+    """Load a dataset and carve its forget set (``forget=None``: the dataset's default spec);
+    the other options as for :func:`load_dataset`."""
     loaded = load_dataset(name, data_dir=data_dir, image_size=image_size, split_seed=split_seed,
-                          skip_bad=skip_bad)
+                          skip_bad=skip_bad, mean=mean, std=std, normalize=normalize)
     return split_loaded(name, loaded, forget, seed=seed, data_dir=data_dir)
 
 

@@ -634,10 +634,12 @@ class InferenceModel:
         return out.clone()
 
     def predict(self, batch: Callable[[torch.Tensor], torch.Tensor], index: torch.Tensor,
-                num_classes: int) -> torch.Tensor:
+                num_classes: int, batches: Callable | None = None) -> torch.Tensor:
         """Logits ``[len(index), C]``; ``batch(idx)`` loads inputs. While the layout and batch
         size are undecided, the first chunks of ``index`` are run with each option in turn (two
-        rounds, best-of) and the fastest per sample is kept for the rest and cached."""
+        rounds, best-of) and the fastest per sample is kept for the rest and cached. The rest is
+        loaded by ``batches(chunks)`` (inputs of each chunk, in order: a data source's DataLoader
+        workers) when given, else chunk by chunk with ``batch``."""
         out = torch.empty(len(index), num_classes, device=self.device)
         start, pos = 0, 0
         if self.choice is None:
@@ -671,11 +673,11 @@ class InferenceModel:
         self.record["channels_last"] = fmt == torch.channels_last
         self.record["batch"] = size
         pos = start
+        chunks = [index[p:p + size] for p in range(start, len(index), size)]
+        loaded = batches(chunks) if batches is not None else (batch(c) for c in chunks)
         with self._running():
             self._set_format(fmt)
-            while pos < len(index):
-                chunk = index[pos:pos + size]
-                x = batch(chunk)
+            for chunk, x in zip(chunks, loaded):
                 out[pos:pos + len(chunk)] = self.model(
                     x.contiguous(memory_format=fmt) if x.dim() == 4 else x).float()
                 pos += len(chunk)

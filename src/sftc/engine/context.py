@@ -98,14 +98,21 @@ class RunContext:
         return teacher
 
     def frozen_outputs(self, model: nn.Module, indices: torch.Tensor | None) -> FrozenOutputs:
-        """Per-batch outputs of a frozen model, precomputed for ``indices`` when not augmenting.
+        """Per-batch outputs of a frozen model, precomputed for ``indices`` when the training
+        inputs never change: no augmentation, and data whose training samples are deterministic
+        (a user's dataset with random transforms is treated as augmented).
 
         The model runs as an inference-only copy (batch norm folded, measured layout and batch
         size; see :class:`sftc.engine.accel.InferenceModel`); ``model`` itself is not changed."""
         outputs = FrozenOutputs(model, self.split.data, indices, self.device,
-                                cache=not self.augment, accel=self.accel, parallel=self.parallel)
+                                cache=self.inputs_fixed, accel=self.accel, parallel=self.parallel)
         self.accel_log.append(outputs.record)
         return outputs
+
+    @property
+    def inputs_fixed(self) -> bool:
+        """Whether a training sample's input is the same every time it is loaded."""
+        return not self.augment and self.split.data.train_deterministic
 
     def permutation(self, n: int) -> torch.Tensor:
         return torch.randperm(n, generator=self.generator)

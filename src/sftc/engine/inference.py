@@ -6,15 +6,16 @@ import time
 import torch
 from torch import nn
 
-from ..data import ImageData
+from ..data.source import Source
 from .accel import MIN_ROWS_TO_MEASURE, Accel, InferenceModel
 
 
 @torch.no_grad()
-def predict_logits(model: nn.Module, data: ImageData, index: torch.Tensor, device: torch.device,
+def predict_logits(model: nn.Module, data: Source, index: torch.Tensor, device: torch.device,
                    batch_size: int = 512, accel: Accel | None = None,
                    record: dict | None = None) -> torch.Tensor:
-    """Logits ``[len(index), C]`` of ``model`` (in eval mode) on the samples at ``index``.
+    """Logits ``[len(index), C]`` of ``model`` (in eval mode) on the samples at ``index``, read
+    through the data source (in memory, or streamed by its DataLoader workers).
 
     With ``accel`` the pass runs on an inference-only copy (batch norm folded into convolutions,
     measured layout and batch size: :class:`sftc.engine.accel.InferenceModel`), equal to the plain
@@ -25,16 +26,15 @@ def predict_logits(model: nn.Module, data: ImageData, index: torch.Tensor, devic
     if accel is not None:
         fast = InferenceModel(model, data.batch(index[:2], device)[0], accel, device,
                               measure=len(index) >= MIN_ROWS_TO_MEASURE)
-        out = fast.predict(lambda idx: data.batch(idx, device)[0], index, data.num_classes)
+        out = fast.predict(lambda idx: data.batch(idx, device)[0], index, data.num_classes,
+                           batches=lambda chunks: (x for x, _ in data.batches(chunks, device)))
         if record is not None:
             record.update(fast.record)
         return out
     was_training = model.training
     model.eval()
-    outputs = []
-    for start in range(0, len(index), batch_size):
-        x, _ = data.batch(index[start:start + batch_size], device)
-        outputs.append(model(x).float())
+    chunks = [index[start:start + batch_size] for start in range(0, len(index), batch_size)]
+    outputs = [model(x).float() for x, _ in data.batches(chunks, device)]
     model.train(was_training)
     return torch.cat(outputs)
 
@@ -46,12 +46,12 @@ class FrozenOutputs:
     once for the samples a method will ask about (``indices``) instead of every epoch (DESIGN.md,
     "teacher outputs on retain samples ... computed once"); in a data-parallel run
     (``parallel``) each rank computes a slice and all share the table. With augmentation on,
-    every call runs the model on the batch as it is. Either way the model runs as an inference-only copy
-    (:class:`sftc.engine.accel.InferenceModel`: batch norm folded into the convolutions, measured
-    layout and batch size); ``record`` says what was chosen.
+    every call runs the model on the batch as it is. Either way the model runs as an
+    inference-only copy (:class:`sftc.engine.accel.InferenceModel`: batch norm folded into the
+    convolutions, measured layout and batch size); ``record`` says what was chosen.
     """
 
-    def __init__(self, model: nn.Module, data: ImageData, indices: torch.Tensor | None,
+    def __init__(self, model: nn.Module, data: Source, indices: torch.Tensor | None,
                  device: torch.device, cache: bool, accel: Accel | None = None, parallel=None):
         started = time.perf_counter()
         self.cached = cache and indices is not None

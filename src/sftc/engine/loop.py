@@ -231,12 +231,14 @@ def _run_epoch(method: Method, ctx: RunContext, planned: list[PlannedBatch],
     autocast = accel_mod.autocast_context(Accel(autocast=step_plan.autocast), device)
     bar = tqdm(planned, desc=f"{label} epoch {epoch}/{recipe.epochs}", unit="batch",
                disable=not progress, leave=False, dynamic_ncols=True)
-    for step, plan in enumerate(bar, 1):
+    # the data source loads the planned batches in order (in memory, or streamed by workers)
+    loaded = data.batches([plan.index for plan in planned], device, augment=recipe.augment,
+                          train=True)
+    for step, (plan, (x, y)) in enumerate(zip(bar, loaded), 1):
         if trial is not None:  # the first steps of a run also time the two memory layouts
             trial.before_step()
             layout = trial.memory_format
         index = plan.index.to(device, non_blocking=True)
-        x, y = data.batch(index, device, augment=recipe.augment)
         if layout is not None and x.dim() == 4:
             x = x.contiguous(memory_format=layout)
         flag = plan.flag.to(device, non_blocking=True) if plan.flag is not None else None

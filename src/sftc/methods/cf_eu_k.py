@@ -1,11 +1,13 @@
 """CF-k and EU-k forgetting (Goel et al., 2022): freeze the first k layers, fine-tune the rest."""
 from __future__ import annotations
 
+import warnings
+
 from torch import nn
 
 from ..engine import RunContext
 from ..errors import SftcError
-from ..models import canonical_model_name, layer_sequence
+from ..models import canonical_model_name, known_layers, layer_sequence
 from .base import Hyper, non_negative_int
 from .finetune import FineTune
 from .registry import register_method
@@ -18,8 +20,24 @@ K_FOR_MODEL = {"small-cnn": 1}
 
 
 def default_k(model: str) -> int:
-    """The k of CF-k / EU-k for a registered architecture: 5 (the paper's), 1 on the small CNN."""
+    """The k of CF-k / EU-k for an architecture: 5 (the paper's), 1 on the small CNN; 5 for a
+    model sftc does not know (a spec or a plugin's), whose "layers" the run then names."""
     return K_FOR_MODEL.get(canonical_model_name(model), K_DEFAULT)
+
+
+class LayerNote(UserWarning):
+    """CF-k/EU-k counted the top-level children of an architecture it has no rule for."""
+
+
+def layer_note(model: nn.Module, k: int, who: str) -> str | None:
+    """What CF-k/EU-k counts as "layers" of a model without a rule of its own (None for a known
+    architecture): its top-level children, and which of them ``k`` freezes."""
+    if known_layers(model):
+        return None
+    names = [n for n, _ in layer_sequence(model)]
+    frozen = ", ".join(names[:k]) or "nothing"
+    return (f"{who}: {type(model).__name__} has no layer rule of its own, so its \"layers\" are "
+            f"its {len(names)} top-level children ({', '.join(names)}); k={k} freezes {frozen}")
 
 
 def split_layers(model: nn.Module, k: int, who: str) -> tuple[list[tuple[str, nn.Module]],
@@ -56,7 +74,9 @@ class CFk(FineTune):
         k = 5 freezes the stem and the first four MBConv stages).
         small CNN: stage1, stage2, stage3, head (4 layers: k = 5 is refused; k = 1 freezes the
         first stage like ResNet-18's k = 5 freezes stem and first stage).
-        Any other model: its top-level children.
+        Any other model (your own, timm's): its top-level children; the run says which they are
+        and which k freezes (a :class:`LayerNote` warning, ``sftc: warning:`` on the command
+        line).
     A ``k`` that leaves no trainable parameter is refused with an error naming the layers.
 
     Hyperparameters:
@@ -85,6 +105,9 @@ class CFk(FineTune):
         self.label = f"{type(self).label.split('-')[0]}-{self.k}"  # CF-5, EU-5 (Table 1 rows)
 
     def setup(self, ctx: RunContext) -> None:
+        note = layer_note(ctx.model, self.k, self.name)
+        if note:
+            warnings.warn(LayerNote(note), stacklevel=2)
         frozen, rest = split_layers(ctx.model, self.k, self.name)
         if self.reinitialise:
             fresh = dict(layer_sequence(ctx.new_model(self.init_seed)))

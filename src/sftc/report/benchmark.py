@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ..io import atomic_write_json, atomic_write_text
 from ..metrics.mia import ATTACKER_NAMES
-from .plots import convergence_figure
+from .plots import attack_figure, convergence_figure
 from .table1 import selection_csv, table1_files
 from .tables import fmt
 
@@ -22,12 +22,18 @@ def write_files(out: Path, files: dict[str, str | dict]) -> None:
 
 def write_benchmark(out: Path, table: dict, config: dict, manifest: dict, split,
                     preset=None) -> None:
-    """table1.{md,csv,json,tex}, selection.csv, convergence.png and report.md in ``out``."""
+    """table1.{md,csv,json,tex}, selection.csv, convergence.png, attack.png (with the attack's
+    columns) and report.md in ``out``."""
     rows = table["rows"]
     files = table1_files(rows, config)
     write_files(out, files)
     atomic_write_text(out / "selection.csv", selection_csv(rows, table["selection_grid"]))
     convergence_png(out / "convergence.png", rows, table["results"], config)
+    if any(r.get("rmia_auc") is not None for r in rows):
+        attack_figure(rows, out / "attack.png", config.get("attack_references"),
+                      title=f"Per-example attack (RMIA, {config.get('attack_references')} "
+                            f"references) on every row of {config['dataset']}: mean ± std over "
+                            f"{len(config['seeds'])} seed(s); colour: the most frequent verdict")
     atomic_write_text(out / "report.md", report_markdown(config, manifest, split, files["table1.md"],
                                                          preset))
 
@@ -99,7 +105,11 @@ def report_markdown(c: dict, manifest: dict, split, table_md: str, preset=None) 
               f"- dataset: {c['dataset']} (sizes: " + ", ".join(f"{k} {v}" for k, v in sizes.items())
               + f"; forget `{split.forget_spec}`, drawn with seed {c['forget_seed']}, the same for "
               "every seed" + (f"; training set: a stratified subset of {len(split.train)} images"
-                              if c["train_subset"] else "") + "); image size: "
+                              if c["train_subset"] else "")
+              + (f"; test split: a stratified subset of {c['test_subset']} images"
+                 if c.get("test_subset") else "")
+              + (f"; validation split: a stratified subset of {c['val_subset']} images"
+                 if c.get("val_subset") else "") + "); image size: "
               + str(split.data.input_size),
               f"- model: {c['model']}; original and oracle: {c['train_epochs']} epochs, Adam lr "
               f"{c['train_lr']:g}, cosine annealing, batch {c['batch_size']}"
@@ -111,7 +121,13 @@ def report_markdown(c: dict, manifest: dict, split, table_md: str, preset=None) 
                   f" ({', '.join(f'{k}={v}' for k, v in m['hparams'].items())})"
                   if m["hparams"] else "") for m in c["methods"]),
               f"- MIA: {attacker}, {c['mia_iterations']} iterations, {c['mia_folds']}-fold CV, "
-              f"features: {c['mia_features']}; JS column: {c['js']}", ""]
+              f"features: {c['mia_features']}; JS column: {c['js']}",
+              ("- per-example attack: RMIA online with "
+               f"{c['attack_references']} reference models trained with the recipe of M and M_R, "
+               "each on a random half of train ∪ test (complementary pairs, pool seed 0), shared "
+               "by every seed and row and cached with `sftc audit`'s references; population: the "
+               f"validation split ({sizes.get('val')} images)" if c.get("attack_references")
+               else "- per-example attack: none (attack_references 0)"), ""]
     if preset is not None:
         lines += [f"Preset `{preset.name}`: {preset.description}", ""]
     lines += ["## Protocol", "",
@@ -130,4 +146,10 @@ def report_markdown(c: dict, manifest: dict, split, table_md: str, preset=None) 
               "Each panel: retain (blue), test (green) and forget (red) accuracy per epoch at the "
               "method's kept learning rate, epoch 0 being the original model, mean over seeds; "
               "dashed: the oracle's accuracies.", ""]
+    if c.get("attack_references"):
+        lines += ["## The per-example attack", "", "![attack](attack.png)", "",
+                  "Per row at its kept setting: RMIA's AUC of D_f against never-seen D_t (bars grow "
+                  "from 0.5, a model that never saw D_f) and its TPR at 1 % FPR (chance 0.01), "
+                  "mean ± standard deviation over seeds, coloured by the audit verdict most seeds "
+                  "gave.", ""]
     return "\n".join(lines) + "\n"

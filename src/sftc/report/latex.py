@@ -9,7 +9,8 @@ _ESCAPES = {"&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\
 _HEADERS = {"acc_err_retrain": r"$AccErr_{\{M_u,M_R\}}$ ($\downarrow$)",
             "acc_dis": r"AccDis ($\downarrow$)",
             "acc_err_original": r"$AccErr_{\{M_u,M\}}$ ($\downarrow$)",
-            "js": r"JS ($\uparrow$)", "mia": r"MIA ($\uparrow$)"}
+            "js": r"JS ($\uparrow$)", "mia": r"MIA ($\uparrow$)",
+            "rmia_auc": r"RMIA AUC ($\to 0.5$)", "rmia_tpr": r"RMIA TPR@1\% ($\downarrow$)"}
 
 
 def latex_escape(text: str) -> str:

@@ -24,7 +24,11 @@ def save_figure(fig, path: str | Path) -> None:
 def convergence_figure(panels: dict[str, list[dict]], oracle: dict | None, path: str | Path,
                        title: str | None = None) -> None:
     """One panel per method: retain (blue), test (green) and forget (red) accuracy per epoch from
-    epoch 0 (the original model); the oracle's accuracies as dashed lines of the same colours."""
+    epoch 0 (the original model); the oracle's accuracies as dashed lines of the same colours.
+
+    Every panel has its own y-axis, fitted to its curves and the oracle's lines: a shared axis
+    would be stretched by the one method that collapses (EU-k starts near chance) and flatten
+    every other curve onto the top of the plot."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -33,8 +37,7 @@ def convergence_figure(panels: dict[str, list[dict]], oracle: dict | None, path:
     n = max(len(panels), 1)
     cols = min(n, 4)
     rows = math.ceil(n / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 2.8 * rows), squeeze=False,
-                             sharey=True)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 2.8 * rows), squeeze=False)
     for ax, (label, history) in zip(axes.flat, panels.items()):
         for key, name, colour in CURVES:
             points = [(r["epoch"], r[key]) for r in history if key in r]
@@ -42,7 +45,8 @@ def convergence_figure(panels: dict[str, list[dict]], oracle: dict | None, path:
                 ax.plot(*zip(*points), marker="o", ms=3, color=colour, label=name)
             if oracle and key in oracle:
                 ax.axhline(oracle[key], color=colour, ls="--", lw=1)
-        ax.set_title(label)
+        ax.set_title(label, fontsize=9)
+        ax.margins(y=0.08)
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
         epochs = [r["epoch"] for r in history]
@@ -50,10 +54,66 @@ def convergence_figure(panels: dict[str, list[dict]], oracle: dict | None, path:
             ax.set_xticks(range(min(epochs), max(epochs) + 1))
     for ax in list(axes.flat)[len(panels):]:
         ax.axis("off")
-    axes[0][0].set_ylabel("accuracy")
+    for row_axes in axes:
+        row_axes[0].set_ylabel("accuracy")
     handles, labels = axes[0][0].get_legend_handles_labels()
     if handles:
         fig.legend(handles, labels, loc="lower center", ncol=3, bbox_to_anchor=(0.5, -0.02))
     fig.suptitle(title or "Convergence (dashed: retrain-from-scratch oracle)")
     fig.tight_layout(rect=(0, 0.04, 1, 1))
+    save_figure(fig, path)
+
+
+VERDICT_COLOURS = {"forgotten": "tab:green", "not-forgotten (remembered)": "tab:red",
+                   "not-forgotten (over-forgotten)": "tab:orange", "inconclusive": "tab:gray"}
+
+
+def _verdict_of(row: dict) -> str | None:
+    """A row's audit verdict: its own, or the most frequent over its seeds."""
+    if row.get("rmia_verdict"):
+        return row["rmia_verdict"]
+    counts = row.get("rmia_verdicts") or {}
+    return max(sorted(counts), key=lambda v: counts[v]) if counts else None
+
+
+def attack_figure(rows: list[dict], path: str | Path, references: int,
+                  title: str | None = None) -> None:
+    """attack.png: per row, RMIA's AUC of D_f against never-seen D_t (0.5: never seen; bars grow
+    from 0.5) and its TPR at 1 % FPR (chance 0.01), with the spread over seeds where the rows have
+    one, coloured by the audit verdict (the most frequent over seeds); each axis fitted to its
+    values so that the differences show."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    shown = [r for r in rows if r.get("rmia_auc") is not None]
+    labels = [r["label"] for r in shown][::-1]
+    fig, axes = plt.subplots(1, 2, figsize=(9.5, 0.32 * len(shown) + 1.6))
+    for ax, key, chance, panel in (
+            (axes[0], "rmia_auc", 0.5, "RMIA AUC, D_f vs never-seen D_t (0.5: never seen)"),
+            (axes[1], "rmia_tpr", 0.01, "RMIA TPR at 1% FPR (chance 0.01)")):
+        values = [r.get(key) for r in shown][::-1]
+        colours = [VERDICT_COLOURS.get(_verdict_of(r), "tab:blue") for r in shown][::-1]
+        spread = [r.get(f"{key}_std") or 0.0 for r in shown][::-1]
+        known = [v for v in values if v is not None]
+        base = chance if key == "rmia_auc" else 0.0     # AUC bars grow from 0.5 either way
+        ax.barh(labels, [(v - base) if v is not None else 0.0 for v in values], color=colours,
+                left=base, xerr=spread if any(spread) else None, ecolor="black", capsize=2)
+        ax.axvline(chance, color="black", ls="--", lw=1)
+        if known:
+            ends = [v - e for v, e in zip(values, spread) if v is not None]
+            ends += [v + e for v, e in zip(values, spread) if v is not None]
+            low = min(ends + [chance])
+            high = max(ends + [chance])
+            pad = 0.08 * (high - low or 1.0)
+            ax.set_xlim(max(0.0, low - pad) if key == "rmia_tpr" else low - pad, high + pad)
+        ax.set_title(panel, fontsize=9)
+        ax.grid(axis="x", alpha=0.3)
+    handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in VERDICT_COLOURS.values()]
+    fig.legend(handles, list(VERDICT_COLOURS), loc="lower center", ncol=4, fontsize=8,
+               bbox_to_anchor=(0.5, -0.02))
+    fig.suptitle(title or f"Per-example attack on every model ({references} reference models); "
+                 "colour: the audit verdict", fontsize=10)
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
     save_figure(fig, path)

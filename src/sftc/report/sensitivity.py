@@ -66,7 +66,7 @@ def sensitivity_figure(points: list[dict], param: str, oracle: dict | None, path
         ax.legend(fontsize=8, loc="best")
     ax_acc.set_title("forget and test accuracy (dashed: oracle)", fontsize=10)
     ax_mia.set_title("membership inference", fontsize=10)
-    fig.suptitle(title or f"SFTC sensitivity to {PARAM_LABELS.get(param, param)}")
+    fig.suptitle(title or f"sensitivity to {PARAM_LABELS.get(param, param)}")
     fig.tight_layout()
     save_figure(fig, path)
 
@@ -76,8 +76,9 @@ def write_sweep(out: Path, summary: dict, config: dict, manifest: dict, split) -
     atomic_write_text(out / "sensitivity.csv", sensitivity_csv(summary["points"]))
     atomic_write_json(out / "sensitivity.json", {"config": config, **summary})
     ok_points = [p for p in summary["points"] if p.get("n_seeds")]
-    title = (f"SFTC on {config['dataset']} ({config['model']}, {config['epochs']} epochs, "
-             f"{len(config['seeds'])} seed(s)): {PARAM_LABELS[config['param']]}")
+    title = (f"{summary.get('label', 'SFTC')} on {config['dataset']} ({config['model']}, "
+             f"{config['epochs']} epochs, {len(config['seeds'])} seed(s)): "
+             f"{PARAM_LABELS.get(config['param'], config['param'])}")
     sensitivity_figure(ok_points, config["param"], summary["references"]["oracle"],
                        out / "sensitivity.png", title=title)
     atomic_write_text(out / "report.md", sweep_markdown(summary, config, manifest, split))
@@ -85,7 +86,9 @@ def write_sweep(out: Path, summary: dict, config: dict, manifest: dict, split) -
 
 def sensitivity_csv(points: list[dict]) -> str:
     """One row per value: the point's parameters, then mean and spread of every reported key."""
-    columns = ["value", "lr", "tau", "c", "n_seeds"]
+    reported = {"value", "n_seeds", "status", *SWEEP_KEYS, *(f"{k}_std" for k in SWEEP_KEYS)}
+    params = list(dict.fromkeys(k for p in points for k in p if k not in reported))
+    columns = ["value", *params, "n_seeds"]
     for key in SWEEP_KEYS:
         columns += [key, f"{key}_std"]
     columns.append("status")
@@ -103,17 +106,19 @@ def sweep_markdown(summary: dict, c: dict, manifest: dict, split) -> str:
     param = c["param"]
     last = manifest["sessions"][-1]
     total = sum(s.get("wall_seconds") or 0.0 for s in manifest["sessions"])
-    fixed = {k: c[k] for k in ("lr", "tau", "c") if k != param}
+    fixed = summary.get("fixed") or {k: c[k] for k in ("lr", "tau", "c") if k != param}
+    label = summary.get("label", "SFTC")
     ref_o, ref_r = summary["references"]["original"], summary["references"]["oracle"]
-    lines = [f"# Sensitivity of SFTC to {param}", "", "```", last.get("command") or
+    lines = [f"# Sensitivity of {label} to {param}", "", "```", last.get("command") or
              "(Python API)", "```", "",
              f"- dataset {c['dataset']}" + (f" (training subset {c['train_subset']})"
                                            if c["train_subset"] else "")
              + f", image size {split.data.input_size}, forget `{split.forget_spec}` "
              f"({len(split.forget)} samples); model {c['model']} trained {c['train_epochs']} "
              f"epochs; seeds {', '.join(map(str, c['seeds']))}",
-             f"- SFTC {c['epochs']} epochs, fixed: "
-             + ", ".join(f"{k} = {v:g}" for k, v in fixed.items()),
+             f"- {label} {c['epochs']} epochs, fixed: "
+             + (", ".join(f"{k} = {v:g}" if isinstance(v, float) else f"{k} = {v}"
+                         for k, v in fixed.items()) or "nothing"),
              f"- MIA: {ATTACKER_NAMES[c.get('mia_attacker', 'catboost')]} {c['mia_iterations']} "
              f"iterations, {c['mia_folds']}-fold, {c['mia_features']}",
              f"- device {last.get('device')}; machine: "

@@ -12,13 +12,15 @@ import math
 from pathlib import Path
 
 from .latex import latex_table
-from .tables import TABLE1_COLUMNS, Column, fmt, format_table, rank_marks, table_rows_csv
+from .tables import Column, fmt, format_table, rank_marks, table1_columns, table_rows_csv
 
 EXTRA_COLUMNS = (
     Column("lr", "kept lr", fmt="{:g}"), Column("epoch", "kept epoch", fmt="{:d}"),
     Column("acc_retain", "Acc retain"), Column("acc_forget", "Acc forget"),
     Column("acc_test", "Acc test"), Column("js_paper", "JS (authors' code)"),
     Column("mia_attacker_acc", "MIA attacker acc"),
+    Column("rmia_p_greater", "RMIA p (D_f > D_t)", fmt="{:.3g}"),
+    Column("rmia_p_two_sided", "RMIA p two-sided", fmt="{:.3g}"),
     Column("unlearn_seconds", "seconds", fmt="{:.2f}"),
     Column("retrain_seconds", "retrain seconds", fmt="{:.2f}"),
     Column("time_ratio", "time / retrain", fmt="{:.3f}"), Column("n_seeds", "seeds", fmt="{:d}"))
@@ -67,17 +69,64 @@ def times_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def verdicts_text(counts: dict | None, n_seeds: int) -> str:
+    if not counts:
+        return "—"
+    return ", ".join(f"{v} {n}/{n_seeds}" for v, n in sorted(counts.items(),
+                                                              key=lambda kv: (-kv[1], kv[0])))
+
+
 def accuracy_table(rows: list[dict]) -> str:
-    """Accuracies behind the errors, and the MIA attacker's own cross-validated accuracy."""
-    lines = ["| Method | Acc retain | Acc forget | Acc test | MIA attacker acc | JS (authors' code) |",
-             "|---|---:|---:|---:|---:|---:|"]
+    """Accuracies behind the errors, the MIA attacker's own cross-validated accuracy and, with
+    the attack, the audit's verdict per seed."""
+    attack = any(r.get("rmia_verdicts") for r in rows)
+    lines = ["| Method | Acc retain | Acc forget | Acc test | MIA attacker acc | JS (authors' code) |"
+             + (" audit verdict (RMIA, per seed) |" if attack else ""),
+             "|---|---:|---:|---:|---:|---:|" + ("---|" if attack else "")]
     for row in rows:
         if row.get("failed"):
             continue
         lines.append(f"| {row['label']} | {fmt(row.get('acc_retain'))} | "
                      f"{fmt(row.get('acc_forget'))} | {fmt(row.get('acc_test'))} | "
-                     f"{fmt(row.get('mia_attacker_acc'))} | {fmt(row.get('js_paper'))} |")
+                     f"{fmt(row.get('mia_attacker_acc'))} | {fmt(row.get('js_paper'))} |"
+                     + (f" {verdicts_text(row.get('rmia_verdicts'), row['n_seeds'])} |"
+                        if attack else ""))
     return "\n".join(lines)
+
+
+def _row(rows: list[dict], label: str) -> dict:
+    return next((r for r in rows if r["label"] == label and not r.get("failed")), {})
+
+
+def gap_text(rows: list[dict], config: dict) -> str:
+    """The gap the methods have to close, in one paragraph: forget accuracy of the original
+    against the oracle's, and what the attacks see in the original (and in the oracle)."""
+    ori, rt = _row(rows, "ORI"), _row(rows, "RT")
+    text = (f"Gap to close: the original (ORI) is at {fmt(ori.get('acc_forget'))} accuracy on "
+            f"the forget set D_f and the oracle (RT) at {fmt(rt.get('acc_forget'))} (ORI's AccDis "
+            f"{fmt(ori.get('acc_dis'))}; test accuracy {fmt(ori.get('acc_test'))} and "
+            f"{fmt(rt.get('acc_test'))}).")
+    if ori.get("rmia_auc") is not None:
+        k = config.get("attack_references")
+        text += (f" The per-example attack (RMIA, {k} reference models) tells D_f from D_t in the "
+                 f"original with AUC {fmt(ori['rmia_auc'], '{:.3f}')} and TPR@1% FPR "
+                 f"{fmt(ori.get('rmia_tpr'), '{:.3f}')} (mean one-sided p "
+                 f"{fmt(ori.get('rmia_p_greater'), '{:.2g}')}), in the oracle with AUC "
+                 f"{fmt(rt.get('rmia_auc'), '{:.3f}')} and TPR@1% "
+                 f"{fmt(rt.get('rmia_tpr'), '{:.3f}')}.")
+    else:
+        text += " (No per-example attack: this benchmark ran without attack references.)"
+    text += (f" The paper's MIA on the original: {fmt(ori.get('mia'))}, its attacker's own "
+             f"accuracy {fmt(ori.get('mia_attacker_acc'))} (0.5: chance).")
+    return text
+
+
+def marking_rule_text() -> str:
+    return ("Best per column in **bold**, second <u>underlined</u>. Every row is ranked, ORI (do "
+            "nothing) and RT (retrain from scratch) included, with values compared as printed. In "
+            "a forgetting column (AccDis, JS, MIA and the attack's columns) a row is marked only "
+            "when it does strictly better than ORI: a method that forgets no better than doing "
+            "nothing is never marked there.")
 
 
 def table1_markdown(rows: list[dict], config: dict) -> str:
@@ -88,10 +137,10 @@ def table1_markdown(rows: list[dict], config: dict) -> str:
                "the authors' code's JS (½KL(R‖P) + ½KL(R‖Q), unbounded)")
     md = [f"# Table 1: {config['dataset']}, {config['model']}", "",
           f"Mean ± standard deviation over {len(seeds)} seed(s) ({', '.join(map(str, seeds))}). "
-          "Best per column in **bold**, second <u>underlined</u>, among the unlearning methods "
-          "(ORI and RT are references, not ranked), as in the paper. JS is the " + js_name + ".",
-          "", format_table(display_rows(rows), TABLE1_COLUMNS, style="markdown",
-                           label_key="display"), ""]
+          + marking_rule_text() + " JS is the " + js_name + "." + attack_text(rows, config), "",
+          gap_text(rows, config), "",
+          format_table(display_rows(rows), table1_columns(rows), style="markdown",
+                       label_key="display"), ""]
     notes = footnotes(rows)
     if notes:
         md += [*(f"- {n}" for n in notes), ""]
@@ -105,28 +154,50 @@ def table1_markdown(rows: list[dict], config: dict) -> str:
            "balanced sample of the retain set as large as the test set). The attacker's accuracy is "
            "its own cross-validated accuracy at telling those members from test samples: near 0.5 "
            "it cannot tell them apart even on the data it trained on, and its MIA column says "
-           "little about forgetting.", "", accuracy_table(rows), ""]
+           "little about forgetting."
+           + (" The audit verdict is `sftc audit`'s rule applied to each seed's figures "
+              "(docs/evidence.md): inconclusive when the attack cannot tell the original's D_f "
+              "from D_t (one-sided p ≥ 0.001), else not-forgotten when the row's D_f and D_t "
+              "differ (two-sided p < 0.002; remembered: D_f scores higher, over-forgotten: "
+              "lower), else forgotten." if any(r.get("rmia_verdicts") for r in rows) else ""),
+           "", accuracy_table(rows), ""]
     return "\n".join(md)
+
+
+def attack_text(rows: list[dict], config: dict) -> str:
+    if not any(r.get("rmia_auc") is not None for r in rows):
+        return ""
+    k = config.get("attack_references")
+    return (f" RMIA AUC: how well the per-example attack (RMIA online, {k} reference models)"
+            " tells D_f from never-seen test data D_t in the row's model; 0.5 is "
+            "a model that never saw D_f, above 0.5 D_f is still remembered, below 0.5 it stands "
+            "out as less familiar than unseen data (over-forgetting), so the best is the closest "
+            "to 0.5. RMIA TPR@1%: the share of D_f the attack flags at a 1 % false-positive rate "
+            "on D_t (chance: 0.01), lower is better.")
 
 
 def table1_files(rows: list[dict], config: dict) -> dict[str, str | dict]:
     """``{file name: text}`` for table1.md, .csv and .tex, and the object of table1.json."""
-    marks = rank_marks(rows, TABLE1_COLUMNS)
+    columns = table1_columns(rows)
+    marks = rank_marks(rows, columns)
     caption = (f"Unlearning on {config['dataset']} with {config['model']}: mean over "
-               f"{len(config['seeds'])} seed(s); best in bold, second underlined.")
+               f"{len(config['seeds'])} seed(s); best in bold, second underlined (all rows ranked; "
+               "in forgetting columns only rows that beat ORI).")
     return {
         "table1.md": table1_markdown(rows, config),
-        "table1.csv": table_rows_csv(rows, tuple(TABLE1_COLUMNS) + EXTRA_COLUMNS),
+        "table1.csv": table_rows_csv(rows, tuple(columns) + EXTRA_COLUMNS),
         "table1.json": {
             "dataset": config["dataset"], "model": config["model"],
             "seeds": list(config["seeds"]),
-            "columns": [{"key": col.key, "header": col.header, "better": col.better}
-                        for col in TABLE1_COLUMNS],
+            "columns": [{"key": col.key, "header": col.header, "better": col.better,
+                         "forgetting": col.forgetting} for col in columns],
+            "marking_rule": "all rows ranked (ORI and RT included), values as printed; in a "
+                            "forgetting column only rows strictly better than ORI are marked",
             "rows": [dict(r) for r in rows],
             "marks": [{"row": rows[i]["label"], "column": key, "mark": mark}
                       for (i, key), mark in sorted(marks.items())],
             "js": config["js"], "config": config},
-        "table1.tex": latex_table(display_rows(rows), TABLE1_COLUMNS, caption=caption,
+        "table1.tex": latex_table(display_rows(rows), columns, caption=caption,
                                   label=f"tab:{config['dataset']}-{config['model']}",
                                   label_key="display"),
     }

@@ -12,18 +12,36 @@ from typing import Callable
 class Column:
     key: str
     header: str
-    better: str | None = None   # "min", "max" or None (not ranked)
+    better: str | None = None   # "min", "max", "half" (closest to 0.5) or None (not ranked)
     fmt: str = "{:.4f}"
+    #: A forgetting column: a row is marked there only when it does better than ORI.
+    forgetting: bool = False
 
 
 #: The five columns of Table 1 (section 5.5), with the direction the paper marks (↓ / ↑).
 TABLE1_COLUMNS = (
     Column("acc_err_retrain", "AccErr{Mu,MR} ↓", "min"),
-    Column("acc_dis", "AccDis ↓", "min"),
+    Column("acc_dis", "AccDis ↓", "min", forgetting=True),
     Column("acc_err_original", "AccErr{Mu,M} ↓", "min"),
-    Column("js", "JS ↑", "max"),
-    Column("mia", "MIA ↑", "max"),
+    Column("js", "JS ↑", "max", forgetting=True),
+    Column("mia", "MIA ↑", "max", forgetting=True),
 )
+#: The per-example attack's columns (:mod:`sftc.bench.attack_columns`), beside the paper's five
+#: when the benchmark ran with attack references: RMIA's AUC of D_f against D_t (best: closest
+#: to 0.5, as a model that never saw D_f) and its TPR at 1 % FPR (lower: fewer forget samples
+#: exposed at a low false-alarm rate).
+ATTACK_COLUMNS = (
+    Column("rmia_auc", "RMIA AUC →0.5", "half", forgetting=True),
+    Column("rmia_tpr", "RMIA TPR@1% ↓", "min", forgetting=True),
+)
+
+
+def table1_columns(rows: list[dict]) -> tuple[Column, ...]:
+    """Table 1's columns for these rows: the paper's five, and the attack's two when any row has
+    them."""
+    if any(r.get("rmia_auc") is not None for r in rows):
+        return TABLE1_COLUMNS + ATTACK_COLUMNS
+    return TABLE1_COLUMNS
 ACCURACY_COLUMNS = (
     Column("acc_retain", "Acc retain"),
     Column("acc_forget", "Acc forget"),
@@ -60,30 +78,51 @@ def _shown(value: float, col: Column) -> float:
         return value
 
 
-def rank_marks(rows: list[dict], columns, label_key: str = "label",
-               exclude=REFERENCE_ROWS) -> dict[tuple[int, str], str]:
-    """{(row position, column key): "best" | "second"} among the unlearning methods.
+def badness(value: float, col: Column) -> float:
+    """How far ``value`` is from the column's ideal: smaller is better."""
+    if col.better == "min":
+        return value
+    if col.better == "max":
+        return -value
+    if col.better == "half":
+        return abs(value - 0.5)
+    raise ValueError(f"column {col.key} is not ranked")
 
-    The reference rows (ORI, RT) are not ranked, as in the paper's Table 1; values are compared
-    as printed (the column's format), so cells that read the same share a mark.
+
+def rank_marks(rows: list[dict], columns, label_key: str = "label",
+               baseline: str = "ORI") -> dict[tuple[int, str], str]:
+    """{(row position, column key): "best" | "second"}: the marking rule (docs/benchmark.md).
+
+    1. Every row that has a value is ranked, the references ORI (do nothing) and RT (retrain)
+       included; a failed row is not.
+    2. Values are compared as printed (the column's format), so cells that read the same share
+       a mark; "best" goes to the best printed value, "second" to the next distinct one.
+    3. In a forgetting column (``Column.forgetting``: AccDis, JS, MIA, the attack's), only rows
+       that do strictly better than the ``baseline`` row (ORI) as printed are candidates: a row
+       that forgets no better than doing nothing is never marked there (ORI itself included).
+       Without a baseline value the column is ranked like the others.
     """
     marks: dict[tuple[int, str], str] = {}
+    base_row = next((r for r in rows if r.get(label_key) == baseline and not r.get("failed")),
+                    None)
     for col in columns:
         if col.better is None:
             continue
-        candidates = [(i, _shown(_value(r, col.key), col)) for i, r in enumerate(rows)
-                      if r.get(label_key) not in exclude and _value(r, col.key) is not None
-                      and not r.get("failed")]
+        candidates = [(i, badness(_shown(_value(r, col.key), col), col))
+                      for i, r in enumerate(rows)
+                      if _value(r, col.key) is not None and not r.get("failed")]
+        if col.forgetting and base_row is not None and _value(base_row, col.key) is not None:
+            floor = badness(_shown(_value(base_row, col.key), col), col)
+            candidates = [(i, v) for i, v in candidates if v < floor]
         if not candidates:
             continue
-        sign = 1.0 if col.better == "min" else -1.0
-        distinct = sorted({sign * v for _, v in candidates})
+        distinct = sorted({v for _, v in candidates})
         best = distinct[0]
         second = distinct[1] if len(distinct) > 1 else None
         for i, v in candidates:
-            if sign * v == best:
+            if v == best:
                 marks[(i, col.key)] = "best"
-            elif second is not None and sign * v == second:
+            elif second is not None and v == second:
                 marks[(i, col.key)] = "second"
     return marks
 
@@ -147,7 +186,8 @@ def format_table(rows: list[dict], columns, style: str = "plain", label_key: str
         c.ljust(widths[j]) if j == 0 else c.rjust(widths[j]) for j, c in enumerate(cells))
     lines = [fmt_row(headers), "  ".join("-" * w for w in widths)] + [fmt_row(b) for b in body]
     if marks:
-        lines.append("(* best, + second best among unlearning methods)")
+        lines.append("(* best, + second best, ORI and RT ranked too; in a forgetting column only "
+                     "rows that beat ORI are marked)")
     return "\n".join(lines)
 
 

@@ -4,20 +4,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ...bench.audit import ATTACKS, audit
-from ...bench.reference_pool import ReferenceRecipe
-from ...data import load_dataset
-from ...data.registry import split_loaded
-from ...engine import resolve_device
-from ... import distributed
-from ...bench.cache import default_cache_dir
-from ...io import atomic_write_json, atomic_write_text
-from ...metrics.attacks import ALPHA
-from ...records import package_versions
-from ...report.audit import audit_markdown, audit_summary
+from ..catalog import ALPHA, ATTACKS
 from ..common import (add_data_args, add_model_arg, add_seed_arg, agree_on_run, forget_spec,
-                      note, positive_float, positive_int, recorded_args, seed_value)
-from ..models_io import load_checkpoint_for, record_beside
+                      load_data_from_args, note,
+                      positive_float, positive_int, recorded_args, seed_value)
 from .unlearn import add_evaluation_args
 
 
@@ -85,11 +75,19 @@ def register(sub) -> None:
 
 
 def handle(args, extra) -> int:
+    from ... import distributed
+    from ...bench.audit import audit
+    from ...bench.cache import default_cache_dir
+    from ...bench.reference_pool import ReferenceRecipe
+    from ...engine import resolve_device
+    from ...io import atomic_write_json, atomic_write_text
+    from ...records import package_versions
+    from ...report.audit import audit_markdown, audit_summary
+    from ..models_io import (load_checkpoint_for, record_beside, recorded_preprocessing,
+                             warn_preprocessing)
+
     resolve_device(args.device)
-    loaded = load_dataset(args.dataset, data_dir=args.data_dir, image_size=args.image_size,
-                          split_seed=args.split_seed, skip_bad=args.skip_bad_rows)
-    split = split_loaded(args.dataset, loaded, forget_spec(args), seed=args.seed,
-                         data_dir=args.data_dir)
+    loaded, split = load_data_from_args(args, recorded=recorded_preprocessing(args.original))
     if forget_spec(args) is None:
         note(f"--forget protocol is {split.forget_spec} for {args.dataset}")
     notes: list[str] = []
@@ -97,6 +95,8 @@ def handle(args, extra) -> int:
     unlearned, _ = load_checkpoint_for(args.unlearned, args, split, role="unlearned", notes=notes)
     oracle = load_checkpoint_for(args.retrained, args, split, role="retrained",
                                  notes=notes)[0] if args.retrained else None
+    warn_preprocessing(args, split, {"--original": args.original, "--unlearned": args.unlearned,
+                               "--retrained": args.retrained})
     recipe = ReferenceRecipe.from_record(record_beside(args.original), name,
                                          epochs=args.ref_epochs, lr=args.ref_lr,
                                          batch_size=args.ref_batch_size)

@@ -14,8 +14,6 @@ HELP_METHODS = ("comma-separated methods, each optionally with hyperparameters a
 
 
 def register(sub) -> None:
-    from ...bench.presets import PRESETS
-
     p = sub.add_parser(
         "benchmark", help="reproduce Table 1 and Figure 4: every method over a learning-rate grid",
         description="The protocol of section 5.5: for each seed the original model and the "
@@ -24,8 +22,9 @@ def register(sub) -> None:
                     "per method the (learning rate, epoch) with the lowest Eq. 5 + 6 + 7 averaged "
                     "over seeds is kept; JS and MIA are computed for the kept settings. Writes "
                     "table1.{md,csv,json,tex}, convergence.png, selection.csv and report.md into "
-                    "--out. Runs are saved as they finish: run the same command again to resume. "
-                    "Presets: " + "; ".join(f"{n}" for n in PRESETS) + " (--list-presets).")
+                    "--out. Runs are saved as they finish: run the same command again to resume; a "
+                    "run whose method's code changed since is run again. --list-presets names "
+                    "and describes the presets.")
     p.add_argument("--preset", default=None, help="a named configuration (see --list-presets); "
                    "options given on the command line override it")
     p.add_argument("--list-presets", action="store_true", help="describe the presets and exit")
@@ -41,6 +40,9 @@ def register(sub) -> None:
     proto.add_argument("--max-epochs", type=positive_int, default=None,
                        help="unlearning epochs; every epoch 1..N is a candidate (paper: 4)")
     proto.add_argument("--methods", default=None, help=HELP_METHODS)
+    proto.add_argument("--attack-references", type=int, default=None,
+                       help="reference models of the per-example attack (RMIA) columns, an even "
+                            "number; 0: none (default: the preset's)")
     proto.add_argument("--js", default=None, choices=("textbook", "paper"),
                        help="JS column: textbook (Eq. 8, default) or paper (the authors' code)")
     p.set_defaults(handler=handle, distributed=True)
@@ -56,13 +58,15 @@ def build_config(args):
     return make_config(BenchmarkConfig, args.preset, dataset=args.dataset, model=args.model,
                        seeds=parse_list(args.seeds, int, "--seeds"), lrs=lrs,
                        max_epochs=args.max_epochs, methods=parse_methods(args.methods),
-                       js=args.js, **reference_options(args))
+                       js=args.js, attack_references=args.attack_references,
+                       **reference_options(args))
 
 
 def handle(args, extra) -> int:
     from ...bench.benchmark import Benchmark
     from ...bench.presets import PRESETS
-    from ...report import TABLE1_COLUMNS, format_table
+    from ...report.table1 import gap_text
+    from ...report.tables import format_table, table1_columns
 
     if args.list_presets:
         for preset in PRESETS.values():
@@ -80,6 +84,7 @@ def handle(args, extra) -> int:
     table = bench.run()
     if table is None:   # under torchrun, a rank other than 0: rank 0 reports
         return 0
-    print(format_table(table["rows"], TABLE1_COLUMNS, style="plain"))
+    print(gap_text(table["rows"], config.to_dict()) + "\n")
+    print(format_table(table["rows"], table1_columns(table["rows"]), style="plain"))
     print(f"\nwrote {args.out}/table1.md (also .csv, .json, .tex), convergence.png, report.md")
     return 0

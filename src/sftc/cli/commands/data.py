@@ -4,10 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ...data import dataset_info, load_dataset, split_loaded
-from ...data.summary import SUBSETS, class_counts, class_names, distribution_png
-from ...io import atomic_write_bytes
-from ..common import add_data_args, add_seed_arg, forget_spec
+from ..common import add_data_args, add_seed_arg, load_data_from_args
 
 
 def register(sub) -> None:
@@ -26,10 +23,11 @@ def register(sub) -> None:
 
 
 def handle(args, extra) -> int:
-    loaded = load_dataset(args.dataset, data_dir=args.data_dir, image_size=args.image_size,
-                          split_seed=args.split_seed, skip_bad=args.skip_bad_rows)
-    split = split_loaded(args.dataset, loaded, forget_spec(args), seed=args.seed,
-                         data_dir=args.data_dir)
+    from ...data import dataset_info
+    from ...data.summary import SUBSETS, class_counts, class_names, distribution_png
+    from ...io import atomic_write_bytes
+
+    loaded, split = load_data_from_args(args)
     counts = class_counts(split)
     names = class_names(split)
     forget = split.forget_summary()
@@ -42,7 +40,8 @@ def handle(args, extra) -> int:
         print(json.dumps({
             "dataset": args.dataset, "source": loaded.source, "classes": names,
             "counts": counts, "sizes": split.sizes(), "forget": forget,
-            "stored_shape": list(data.images.shape[1:]), "input_size": data.input_size,
+            "stored_shape": list(data.images.shape[1:]) if hasattr(data, "images")
+            else None, "input_size": data.input_size,
             "mean": data.mean, "std": data.std, "skipped": len(loaded.skipped),
             "plot": str(plot) if plot else None}, indent=2))
         return 0
@@ -53,6 +52,10 @@ def handle(args, extra) -> int:
         c, h, w = data.images.shape[1:]
         print(f"images   {c}x{h}x{w} uint8 in memory, fed to models at {c}x{data.input_size}x"
               f"{data.input_size}; mean {_fmt(data.mean)}, std {_fmt(data.std)}")
+    elif not hasattr(data, "images"):
+        print(f"samples  {'x'.join(map(str, data.input_shape))} from the dataset's own "
+              f"transforms, streamed by {data.workers} DataLoader worker(s)"
+              + ("" if data.train_deterministic else "; training transforms random (augmented)"))
     print(f"forget   {forget['spec']}: {forget['size']} samples, sha256 {forget['sha256'][:16]}")
     if loaded.skipped:
         print(f"skipped  {len(loaded.skipped)} unreadable rows (--skip-bad-rows); first: "

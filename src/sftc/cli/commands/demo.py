@@ -1,45 +1,56 @@
-"""``sftc demo``: the main job on the embedded default (digits), end to end."""
+"""``sftc demo``: the main job on the embedded default (digits), end to end.
+
+The setting is one where the original memorises its training data (the digits-memorising
+benchmark preset's data: 300 training images, 30 epochs, a forget set of 30 % of each class), so
+that there is something to forget: the per-example attack tells the original's forget set from
+never-seen data and not the oracle's."""
 from __future__ import annotations
 
 import time
 
-from tqdm.auto import tqdm
-
-from ... import api
-from ...checkpoints import save_state_dict
-from ...data import load_split
-from ...io import atomic_write_json, atomic_write_text, output_directory
-from ...methods import create_method, list_methods, method_class
-from ...methods.cf_eu_k import default_k
-from ...metrics import Evaluator
-from ...records import run_record
-from ...report import convergence_figure
-from ...report.demo import PAPER_METHOD_ORDER, demo_markdown
+from ...errors import SftcError
+from ..catalog import UNLEARN_EPOCHS, UNLEARN_LR
 from ..common import add_seed_arg, note, positive_float, positive_int, recorded_args
-from ..render import table1_text
 
 TRACK = ("retain", "forget", "test")
-DEFAULT_FORGET = "random:0.1"
+DEFAULT_FORGET = "random:0.3"
+#: The demo's data: the digits-memorising preset's subsets (docs/benchmark.md).
+TRAIN_SUBSET, TEST_SUBSET, REFERENCES = 300, 300, 8
 
 
 def register(sub) -> None:
     p = sub.add_parser(
         "demo", help="train, unlearn with every method, evaluate and report, on digits",
-        description="The whole pipeline on the embedded digits data: train the original model and "
-                    "the retrain-from-scratch oracle, forget 10%% of every class with every method "
-                    "(SFTC and the baselines), evaluate all of them with the paper's metrics, print "
-                    "a table shaped like the paper's Table 1 and write run.json, report.md, "
-                    "convergence.png and the models into --out. A few minutes on a 2-core CPU.")
+        description="The whole pipeline on the embedded digits data, in a setting where the "
+                    "original memorises its training data (300 training images, 30 epochs): "
+                    "train the original model and the retrain-from-scratch oracle, forget 30%% of "
+                    "every class with every method (SFTC and the baselines), evaluate all of them "
+                    "with the paper's metrics and the per-example attack (RMIA, against reference "
+                    "models), print the gap to close and a table shaped like the paper's Table 1, "
+                    "and write run.json, report.md, convergence.png, attack.png and the models into "
+                    "--out. About a minute on a 2-core CPU.")
     p.add_argument("--out", default="demo-out", help="output directory (default demo-out)")
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
     p.add_argument("--forget", default=DEFAULT_FORGET,
-                   help=f"forget spec (default {DEFAULT_FORGET}: 10 %% of every class)")
+                   help=f"forget spec (default {DEFAULT_FORGET}: 30 %% of every class)")
+    p.add_argument("--train-subset", type=positive_int, default=TRAIN_SUBSET,
+                   help=f"a stratified subset of this many training images (default "
+                        f"{TRAIN_SUBSET}: few enough that the original memorises them)")
+    p.add_argument("--test-subset", type=positive_int, default=TEST_SUBSET,
+                   help=f"a stratified subset of this many test images (default {TEST_SUBSET})")
+    p.add_argument("--references", type=int, default=REFERENCES,
+                   help=f"reference models of the per-example attack, even; 0: no attack "
+                        f"(default {REFERENCES})")
+    p.add_argument("--cache-dir", default=None,
+                   help="where the attack's reference models are cached (default $SFTC_CACHE_DIR "
+                        "or ~/.cache/sftc/references)")
     p.add_argument("--model", default="small-cnn", help="architecture (default small-cnn)")
-    p.add_argument("--epochs", type=positive_int, default=20, help="training epochs of M and M_R (default 20)")
-    p.add_argument("--unlearn-epochs", type=positive_int, default=api.UNLEARN_EPOCHS,
-                   help=f"unlearning epochs (default {api.UNLEARN_EPOCHS})")
-    p.add_argument("--lr", type=positive_float, default=api.UNLEARN_LR,
-                   help=f"unlearning learning rate for every method (default {api.UNLEARN_LR:g}); "
+    p.add_argument("--epochs", type=positive_int, default=30,
+                   help="training epochs of M and M_R (default 30, the paper's)")
+    p.add_argument("--unlearn-epochs", type=positive_int, default=UNLEARN_EPOCHS,
+                   help=f"unlearning epochs (default {UNLEARN_EPOCHS})")
+    p.add_argument("--lr", type=positive_float, default=UNLEARN_LR,
+                   help=f"unlearning learning rate for every method (default {UNLEARN_LR:g}); "
                         "'sftc benchmark' searches a grid per method instead")
     p.add_argument("--methods", default="all",
                    help="comma-separated methods to run (default all registered)")
@@ -57,6 +68,9 @@ def register(sub) -> None:
 
 
 def chosen_methods(spec: str) -> list[str]:
+    from ...methods import list_methods, method_class
+    from ...report.demo import PAPER_METHOD_ORDER
+
     names = [m for m in list_methods() if not method_class(m).fresh_start] if spec == "all" else \
         [m.strip() for m in spec.split(",") if m.strip()]
     for name in names:
@@ -66,20 +80,49 @@ def chosen_methods(spec: str) -> list[str]:
 
 
 def handle(args, extra) -> int:
+    from tqdm.auto import tqdm
+
+    from ... import api
+    from ...bench.attack_columns import AttackColumns, verdict
+    from ...bench.config import ReferenceConfig
+    from ...bench.reference_pool import ReferenceRecipe
+    from ...bench.split import make_split
+    from ...checkpoints import save_state_dict
+    from ...engine import resolve_device
+    from ...io import atomic_write_json, atomic_write_text, output_directory
+    from ...methods import create_method, method_class
+    from ...methods.cf_eu_k import default_k
+    from ...metrics import Evaluator
+    from ...records import run_record
+    from ...report import convergence_figure
+    from ...report.demo import demo_markdown
+    from ...report.plots import attack_figure
+    from ...report.table1 import gap_text
+    from ..render import table1_text
+
     started = time.perf_counter()
     methods = chosen_methods(args.methods)
-    split = load_split("digits", forget=args.forget, seed=args.seed)
+    if args.references < 0 or args.references % 2:
+        raise SftcError(f"--references must be 0 (no attack) or an even number 2 or more, got "
+                        f"{args.references}")
+    data = ReferenceConfig(dataset="digits", train_subset=args.train_subset,
+                           test_subset=args.test_subset, forget=args.forget,
+                           forget_seed=args.seed)
+    data.validate_reference()
+    split = make_split(data)
     progress = not args.quiet
     accel = {"autocast": "bf16"} if args.accel == "bf16" else args.accel
     common = dict(seed=args.seed, device=args.device, progress=progress, accel=accel)
     say = print if progress else (lambda *a, **k: None)
+    steps = 4
     with output_directory(args.out, args.overwrite, notify=note) as tmp:
-        say(f"[1/4] training the original model and the oracle ({args.model}, {args.epochs} epochs)")
+        say(f"[1/{steps}] training the original model and the oracle ({args.model}, "
+            f"{args.epochs} epochs)")
         original = api.train(split, args.model, epochs=args.epochs, track=TRACK, **common)
         oracle = api.retrain(split, args.model, epochs=args.epochs, track=TRACK, **common)
         models = [("ORI", None, original.model, None), ("RT", None, oracle.model, oracle.seconds)]
         runs, unlearned = {}, {}
-        say(f"[2/4] unlearning {len(split.forget)} samples (forget set {args.forget}"
+        say(f"[2/{steps}] unlearning {len(split.forget)} samples (forget set {args.forget}"
             f"{', the demo default' if args.forget == DEFAULT_FORGET else ''}) with "
             f"{len(methods)} methods")
         bar = tqdm(methods, desc="methods", unit="method",
@@ -100,13 +143,16 @@ def handle(args, extra) -> int:
         # evaluated after every timed run, so that no timing shares the CPU with the attackers;
         # one evaluator for all rows: the references' logits once, the MIA's CatBoost fits on a
         # thread pool (the same numbers as api.evaluate row by row)
-        say(f"[3/4] evaluating {len(models)} models")
+        say(f"[3/{steps}] evaluating {len(models)} models"
+            + (f" (the paper's metrics, and the per-example attack with {args.references} "
+               "reference models, cached after the first run)" if args.references else ""))
         with Evaluator(original.model, split, oracle.model, device=args.device,
                        mia_iterations=args.mia_iterations, seed=args.seed) as evaluator:
             pending = [(label, name, evaluator.submit(model, unlearn_seconds=seconds,
                                                       retrain_seconds=oracle.seconds))
                        for label, name, model, seconds in models]
-            # while the attackers fit: the models and the figure (they need no MIA)
+            # while the attackers fit: the models, the figure and the per-example attack (they
+            # need no MIA)
             save_state_dict(original.model, tmp / "models" / "original.pt")
             save_state_dict(oracle.model, tmp / "models" / "retrained.pt")
             if "sftc" in unlearned:
@@ -115,10 +161,26 @@ def handle(args, extra) -> int:
                                evaluator.reference_accuracies()["retrained"],
                                tmp / "convergence.png",
                                title=f"Convergence on digits ({args.model}); dashed: the oracle")
-            rows = [{"label": label, **({"method": name} if name else {}), **metrics.result()}
+            attacked = {}
+            if args.references:
+                attack = AttackColumns.for_recipe(
+                    split,
+                    ReferenceRecipe(args.model, epochs=args.epochs, source="the demo's original"),
+                    args.references, args.cache_dir, device_name=args.device, progress=progress,
+                    accel=accel)
+                attack.prepare()
+                device = resolve_device(args.device)
+                attacked = {label: attack.model_metrics(model, device)
+                            for label, _, model, _ in models}
+            rows = [{"label": label, **({"method": name} if name else {}), **metrics.result(),
+                     **attacked.get(label, {})}
                     for label, name, metrics in tqdm(pending, desc="evaluating", unit="model",
                                                      disable=not progress, dynamic_ncols=True)]
-        say("[4/4] writing the report")
+        if args.references:
+            for row in rows:
+                row["rmia_verdict"] = verdict(rows[0], row)
+            attack_figure(rows, tmp / "attack.png", references=args.references)
+        say(f"[{steps}/{steps}] writing the report")
         config = {**recorded_args(args), "methods": methods}
         record = run_record("demo", config, split, original.history, None, rows=rows, runs=runs,
                             original={"seconds": original.seconds, "history": original.history.rows},
@@ -134,9 +196,15 @@ def handle(args, extra) -> int:
     print()
     print(f"Unlearning {len(split.forget)} of {len(split.train)} digits training samples "
           f"({args.model}; original and oracle trained {args.epochs} epochs; "
-          f"{args.unlearn_epochs} unlearning epochs at lr {args.lr:g}):")
+          f"{args.unlearn_epochs} unlearning epochs at lr {args.lr:g}).")
+    print(gap_text(rows, {"attack_references": args.references}))
+    print()
     print(table1_text(rows))
-    print(f"\nwrote {args.out}/: run.json, report.md, convergence.png, model.pt (SFTC), models/ "
-          f"({time.perf_counter() - started:.0f} s)")
+    if args.references:
+        print("audit verdict (RMIA): " + "; ".join(f"{r['label']} {r['rmia_verdict']}"
+                                                    for r in rows))
+    print(f"\nwrote {args.out}/: run.json, report.md, convergence.png"
+          + (", attack.png" if args.references else "")
+          + f", model.pt (SFTC), models/ ({time.perf_counter() - started:.0f} s)")
     return 0
 

@@ -1,14 +1,8 @@
 """``sftc evaluate``: the paper's metrics for an (original, unlearned, optional retrained) triple."""
 from __future__ import annotations
 
-from ... import api
-from ...engine import resolve_device
-from ...io import atomic_write_json, output_directory
-from ...records import run_record
 from ..common import (add_data_args, add_model_arg, add_seed_arg, load_split_from_args, note,
                       recorded_args)
-from ..models_io import load_checkpoint_for, retrain_seconds_of, unlearn_seconds_of
-from ..render import print_metrics
 from .unlearn import add_evaluation_args
 
 
@@ -33,13 +27,21 @@ def register(sub) -> None:
 
 
 def handle(args, extra) -> int:
+    from ...engine import resolve_device
+    from ...io import atomic_write_json, output_directory
+    from ...records import run_record
+    from ..models_io import load_checkpoint_for, recorded_preprocessing, warn_preprocessing
+    from ..render import print_metrics
+
     resolve_device(args.device)
-    split = load_split_from_args(args)
+    split = load_split_from_args(args, recorded=recorded_preprocessing(args.original))
     notes: list[str] = []
     original, name = load_checkpoint_for(args.original, args, split, notes=notes)
     unlearned, _ = load_checkpoint_for(args.unlearned, args, split, role="unlearned", notes=notes)
     retrained = load_checkpoint_for(args.retrained, args, split, role="retrained",
                                     notes=notes)[0] if args.retrained else None
+    warn_preprocessing(args, split, {"--original": args.original, "--unlearned": args.unlearned,
+                               "--retrained": args.retrained})
     inputs = (args.original, args.unlearned, args.retrained)
     if args.out:
         with output_directory(args.out, args.overwrite, inputs=inputs, notify=note) as tmp:
@@ -58,6 +60,9 @@ def handle(args, extra) -> int:
 
 
 def _evaluate(args, split, original, unlearned, retrained) -> dict:
+    from ... import api
+    from ..models_io import retrain_seconds_of, unlearn_seconds_of
+
     return api.evaluate(original, unlearned, split, retrained, device=args.device,
                         mia=not args.no_mia, mia_features=args.mia_features,
                         mia_iterations=args.mia_iterations, seed=args.seed,

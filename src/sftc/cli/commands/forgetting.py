@@ -1,12 +1,7 @@
 """``sftc forgetting-score``: the NeurIPS 2023 challenge's score of a method (bench.forgetting)."""
 from __future__ import annotations
 
-from ...bench.forgetting import ORIGINALS, forgetting_score
-from ...engine import resolve_device
-from ...io import atomic_write_json, atomic_write_text, output_directory
-from ...methods import create_method, method_class
-from ...records import package_versions
-from ...report.forgetting import forgetting_markdown, forgetting_summary
+from ..catalog import ORIGINALS
 from ..common import (add_data_args, add_model_arg, add_seed_arg, load_split_from_args, note,
                       parse_method_options, positive_float, positive_int, recorded_args,
                       resolve_model_name, whole)
@@ -49,6 +44,13 @@ def register(sub) -> None:
 
 
 def handle(args, extra) -> int:
+    from ...bench.forgetting import forgetting_score
+    from ...engine import resolve_device
+    from ...io import atomic_write_json, atomic_write_text, output_directory
+    from ...methods import create_method, method_class
+    from ...records import package_versions
+    from ...report.forgetting import forgetting_markdown, forgetting_summary
+
     cls = method_class(args.method)
     hparams = parse_method_options(cls, extra)
     create_method(cls.name, **hparams)    # bad values fail before anything loads

@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import json
 
-from ...methods import list_methods, method_class
-
 
 def register(sub) -> None:
     p = sub.add_parser(
@@ -20,6 +18,8 @@ def register(sub) -> None:
 
 
 def describe(name: str) -> dict:
+    from ...methods import method_class
+
     cls = method_class(name)
     method = cls()  # instance: labels such as CF-5 depend on the defaults
     return {"name": cls.name, "label": method.label, "summary": cls.summary, "paper": cls.paper,
@@ -34,6 +34,8 @@ def _defaults(info: dict) -> str:
 
 
 def handle(args, extra) -> int:
+    from ...methods import list_methods, method_class
+
     names = [method_class(args.name).name] if args.name else list_methods()
     infos = [describe(n) for n in names]
     if args.json:
@@ -42,7 +44,8 @@ def handle(args, extra) -> int:
     if args.name:
         info = infos[0]
         print(f"{info['name']} ({info['label']}): {info['summary']}")
-        print(f"  paper: {info['paper']}")
+        if info["paper"]:
+            print(f"  paper: {info['paper']}")
         print(f"  reads forget samples: {'yes' if info['sees_forget'] else 'no'}")
         if not info["hparams"]:
             print("  hyperparameters: none")

@@ -1,18 +1,10 @@
 """``sftc train``: train the original model (or, with --subset retain, the retrain oracle)."""
 from __future__ import annotations
 
-from ... import api, distributed
-from ...checkpoints import save_state_dict
-from ...engine import resolve_device
 from ...errors import SftcError
-from ...fingerprint import trained_on
-from ...io import atomic_write_json
-from ...metrics import accuracies, subset_logits
-from ...records import ranks_record, run_record
 from ..common import (add_data_args, add_model_arg, add_run_args, agree_on_run,
                       check_world_batch, forget_spec, load_split_from_args, note, recorded_args,
                       resolve_model_name)
-from ..render import print_accuracies
 
 
 def register(sub) -> None:
@@ -35,6 +27,15 @@ def register(sub) -> None:
 
 
 def handle(args, extra) -> int:
+    from ... import api, distributed
+    from ...checkpoints import save_state_dict
+    from ...engine import resolve_device
+    from ...fingerprint import trained_on
+    from ...io import atomic_write_json
+    from ...metrics import accuracies, subset_logits
+    from ...records import ranks_record, run_record
+    from ..render import print_accuracies
+
     if args.subset == "retain" and args.forget is None:
         raise SftcError("--subset retain trains the oracle without the forget set, so --forget is "
                         "required (e.g. --forget random:0.1, or --forget protocol for the "

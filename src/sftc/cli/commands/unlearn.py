@@ -1,18 +1,10 @@
 """``sftc unlearn``: forget the forget set from a trained model with any registered method."""
 from __future__ import annotations
 
-from ... import api, distributed
-from ...checkpoints import save_state_dict
-from ...engine import resolve_device
-from ...fingerprint import trained_on
-from ...io import atomic_write_json
-from ...methods import create_method, list_methods, method_class
-from ...records import ranks_record, run_record
+from ..catalog import METHODS, MIA_ATTACKERS, TRAIN_EPOCHS, TRAIN_LR, UNLEARN_EPOCHS, UNLEARN_LR
 from ..common import (add_data_args, add_model_arg, add_run_args, agree_on_run,
                       check_world_batch, load_split_from_args, note, parse_method_options,
                       positive_int, recorded_args)
-from ..models_io import load_checkpoint_for, retrain_seconds_of
-from ..render import print_metrics
 
 
 def register(sub) -> None:
@@ -26,10 +18,11 @@ def register(sub) -> None:
     add_data_args(p)
     add_model_arg(p)
     add_run_args(p, epochs=None, lr=None,
-                 default_note=f"{api.UNLEARN_EPOCHS} epochs at {api.UNLEARN_LR:g}; retrain: "
-                              f"{api.TRAIN_EPOCHS} at {api.TRAIN_LR:g}, cosine")
+                 default_note=f"the method's: {UNLEARN_EPOCHS} epochs at {UNLEARN_LR:g}; "
+                              f"retrain: {TRAIN_EPOCHS} at {TRAIN_LR:g}, cosine")
     p.add_argument("--checkpoint", required=True, help="the trained original model (model.pt)")
-    p.add_argument("--method", default="sftc", help=f"one of: {', '.join(list_methods())}")
+    p.add_argument("--method", default="sftc",
+                   help=f"one of: {', '.join(METHODS)}, or a plugin's (see 'sftc methods')")
     p.add_argument("--retrained", default=None,
                    help="the oracle's model.pt (sftc train --subset retain); enables Eq. 5 and 6")
     p.add_argument("--optimizer", choices=("adam", "sgd"), default="adam")
@@ -50,24 +43,37 @@ def add_evaluation_args(p) -> None:
                         "(the authors' code)")
     g.add_argument("--mia-iterations", type=positive_int, default=1000,
                    help="CatBoost boosting iterations (default 1000, CatBoost's own default)")
-    g.add_argument("--mia-attacker", choices=("catboost", "hist-gradient-boosting"),
+    g.add_argument("--mia-attacker", choices=MIA_ATTACKERS,
                    default="catboost", help="the attack model: catboost (the paper's, default) or "
                                             "scikit-learn's hist-gradient-boosting")
 
 
 def handle(args, extra) -> int:
+    from ... import api, distributed
+    from ...checkpoints import save_state_dict
+    from ...engine import resolve_device
+    from ...fingerprint import trained_on
+    from ...io import atomic_write_json
+    from ...methods import create_method, method_class
+    from ...records import ranks_record, run_record
+    from ..models_io import (load_checkpoint_for, recorded_preprocessing, retrain_seconds_of,
+                             warn_preprocessing)
+    from ..render import print_metrics
+
     cls = method_class(args.method)
     hparams = parse_method_options(cls, extra)
     create_method(cls.name, **hparams)    # bad values fail before anything loads
     resolve_device(args.device)
     check_world_batch(args.batch_size)
-    split = load_split_from_args(args)
+    split = load_split_from_args(args, recorded=recorded_preprocessing(args.checkpoint))
     notes: list[str] = []
     original, model_name = load_checkpoint_for(args.checkpoint, args, split, notes=notes)
     retrained = None
     if args.retrained:
         retrained, _ = load_checkpoint_for(args.retrained, args, split, role="retrained",
                                            notes=notes)
+    warn_preprocessing(args, split, {"--checkpoint": args.checkpoint,
+                                     "--retrained": args.retrained})
     with distributed.output_directory(args.out, args.overwrite,
                                       inputs=(args.checkpoint, args.retrained), notify=note) as tmp:
         agree_on_run(args, split, files={"--checkpoint": args.checkpoint,

@@ -1,0 +1,28 @@
+"""What the command line's help quotes, as plain values: sftc's own dataset, model and method
+names and the defaults the help text names.
+
+``sftc --help`` and ``sftc COMMAND --help`` must not import torch, torchvision, scikit-learn or
+catboost (a second or more of start-up), so the parsers are built from this module alone and every
+heavy import happens inside a command's handler. ``tests/test_cli_startup.py`` checks each value
+here against the registry or constant it copies; plugins' entries are listed by ``sftc methods``,
+not in the help.
+"""
+from __future__ import annotations
+
+#: The built-in datasets, models and methods (registries list plugins' entries besides these).
+DATASETS = ("cifar10", "digits", "fashion-mnist", "fer2013", "imagefolder", "mufac")
+MODELS = ("efficientnet_b0", "resnet18", "small-cnn")
+METHODS = ("ft", "neggrad+", "neggrad", "cf-k", "eu-k", "bad-teaching", "scrub", "sftc", "retrain")
+#: sftc.api's unlearning and training defaults.
+UNLEARN_EPOCHS, UNLEARN_LR = 3, 5e-4
+TRAIN_EPOCHS, TRAIN_LR = 30, 1e-3
+#: sftc.bench.audit.ATTACKS, sftc.metrics.attacks.ALPHA, sftc.bench.forgetting.ORIGINALS,
+#: sftc.metrics.mia.ATTACKERS.
+ATTACKS = ("rmia", "lira")
+ALPHA = 0.001
+ORIGINALS = ("independent", "shared")
+MIA_ATTACKERS = ("catboost", "hist-gradient-boosting")
+
+MODEL_HELP = (f"architecture: {', '.join(MODELS)}, one registered by a plugin, "
+              "module.path:callable (your own factory, called with in_channels and num_classes; "
+              "the module may be a .py path) or timm:NAME (pip install \"sftc[timm]\")")
