@@ -238,15 +238,21 @@ def sha256_file(path: str | Path) -> str:
 
 
 def _software() -> dict:
+    """The versions, and a SHA-256 of sftc's own source files (two checkouts of one version that
+    differ are told apart)."""
     import torch
 
     from . import __version__
-    return {"sftc": __version__, "torch": torch.__version__}
+    root = Path(__file__).resolve().parent
+    h = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        h.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
+    return {"sftc": __version__, "sftc source": h.hexdigest(), "torch": torch.__version__}
 
 
 HINTS = {
     "arguments": "start every rank with the same command line",
-    "software": "install the same sftc and torch on every machine",
+    "software": "install the same sftc (the same code) and torch on every machine",
     "data": "give every rank the same data (--dataset, --data-dir, --split-seed, --image-size)",
     "forget set": "give every rank the same --forget (and --seed)",
     "output": "give every rank the same --out on a shared file system",
