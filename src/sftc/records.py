@@ -44,3 +44,10 @@ def run_record(command: str, config: dict, split=None, history=None, metrics: di
         record["metrics"] = metrics
     record.update(extra)
     return record
+
+
+def ranks_record(result) -> dict:
+    """``{"data_parallel": ...}`` for a run spread over the ranks of a torchrun job (world size,
+    backend), else nothing."""
+    spread = (getattr(result.history, "accel", None) or {}).get("data_parallel")
+    return {"data_parallel": spread} if spread else {}

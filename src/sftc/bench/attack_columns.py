@@ -24,6 +24,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .. import distributed
 from ..errors import SftcError
 from ..metrics.attacks import (ALPHA, Significance, decide, mann_whitney, rmia, roc_figures,
                                true_class_log_prob)
@@ -106,11 +107,12 @@ class AttackColumns:
 
     def prepare(self, progress: Progress | None = None) -> None:
         """Train (or load) the references, a pair at a time (with the benchmark's ``progress``;
-        without one, the pool's own progress bar), and their signals."""
+        without one, the pool's own progress bar), and their signals. Under torchrun every rank
+        calls it, and the missing references are trained at once, spread over the ranks."""
         if not self.active or self._refs is not None:
             return
         pool = self.pool()
-        if progress is not None:
+        if progress is not None and not distributed.active():   # torchrun: all at once, spread
             for pair in range(self.references // 2):
                 key = f"attack-ref:{pair}"
                 progress.start(key)

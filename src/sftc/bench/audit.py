@@ -36,6 +36,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .. import distributed
 from ..checkpoints import check_finite
 from ..data import Split
 from ..data.forget import check_seed
@@ -249,7 +250,7 @@ def audit(original: nn.Module, unlearned: nn.Module, split: Split, *,
           paper_metrics: bool = True, mia: bool = True, mia_features: str = "logits",
           mia_iterations: int = 1000, mia_attacker: str = "catboost", seed: int = 0,
           train_names: Sequence[str] | None = None, checkpoints: dict | None = None,
-          notes: Sequence[str] = (), progress: bool = True) -> AuditResult:
+          notes: Sequence[str] = (), progress: bool = True) -> AuditResult | None:
     """Audit ``unlearned`` for the forget set of ``split`` (see the module docstring).
 
     ``recipe``: how the reference models are trained (the original's recipe; a model name takes
@@ -259,7 +260,9 @@ def audit(original: nn.Module, unlearned: nn.Module, split: Split, *,
     and the references' seeds; ``seed`` is the CatBoost MIA's. ``train_names``: the training
     samples' names (image paths), to list what was removed; ``checkpoints``: role -> file path,
     whose SHA-256 is recorded. ``paper_metrics``/``mia``: add the paper's metrics (and its
-    CatBoost MIA). Returns an :class:`AuditResult`.
+    CatBoost MIA). Returns an :class:`AuditResult`; under torchrun (every rank calling it) the
+    reference models are trained by all ranks and rank 0 alone does the rest and returns the
+    result (the other ranks return None).
     """
     from .. import api
     from ..engine import predict_logits, resolve_device
@@ -308,6 +311,8 @@ def audit(original: nn.Module, unlearned: nn.Module, split: Split, *,
                          progress=progress)
     refs = pool.get(references)
     ref_seconds = time.perf_counter() - t0
+    if not distributed.is_main():   # under torchrun: the references were this rank's share
+        return None
 
     # Signals on D_f, D_t and the population (columns of the reference logits).
     t0 = time.perf_counter()

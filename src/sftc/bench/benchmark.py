@@ -9,17 +9,20 @@ constant learning rate, evaluated after every epoch (:mod:`sftc.bench.grid`). Pe
 (:mod:`sftc.bench.selection`); JS and MIA are computed for the kept settings only and the table
 reports means and standard deviations over seeds (:mod:`sftc.bench.final`). Everything is
 persisted in ``out`` as it finishes (:mod:`sftc.bench.store`), so an interrupted benchmark run
-again with the same arguments redoes nothing finished.
+again with the same arguments redoes nothing finished. Under torchrun the units are spread over
+the ranks (:mod:`sftc.bench.ranks`) and rank 0 writes the tables.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
+from .. import distributed
 from .attack_columns import AttackColumns
 from .config import BenchmarkConfig
 from .final import Final
 from .grid import Grid
 from .progress import Progress, Unit
+from .ranks import run_spread
 from .session import Session
 
 
@@ -54,13 +57,16 @@ class Benchmark:
         table data (``rows``, ``per_row``, ``selection_grid``, ``results``)."""
         from ..report.benchmark import write_benchmark
 
-        def steps(progress: Progress) -> dict:
+        def steps(progress: Progress) -> dict | None:
+            if distributed.active():   # under torchrun: the units spread over the ranks
+                return run_spread(self, progress)
             return self.final.table(self.grid.run(progress), progress)
 
         try:
             table = self.session.run(self.units(), steps, desc="benchmark")
-            write_benchmark(self.out, table, self.config.to_dict(), self.store.manifest,
-                            self.split, self.preset)
+            if distributed.is_main():
+                write_benchmark(self.out, table, self.config.to_dict(), self.store.manifest,
+                                self.split, self.preset)
         finally:
             self.store.close()    # --out is free for the next run only now
         return table
@@ -72,6 +78,7 @@ def run_benchmark(config: BenchmarkConfig, out: str | Path, **kwargs) -> dict:
     Keyword arguments: ``device``, ``cache_dir``, ``progress``, ``resume``, ``command``, ``split``
     (a prepared :class:`sftc.Split` instead of loading ``config.dataset``), ``log``, ``preset``
     (the :class:`~sftc.bench.presets.Preset` the config came from, named in the report).
-    Returns ``{"rows": [...], ...}`` with one aggregated row per Table-1 row.
+    Returns ``{"rows": [...], ...}`` with one aggregated row per Table-1 row (under torchrun: on
+    rank 0; None on the other ranks).
     """
     return Benchmark(config, out, **kwargs).run()

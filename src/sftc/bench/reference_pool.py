@@ -41,6 +41,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .. import distributed
 from ..checkpoints import save_state_dict
 from ..codeprint import StaleCache, training_code
 from ..data import Split
@@ -304,7 +305,8 @@ class ReferencePool:
 
     def get(self, references: int) -> ReferenceLogits:
         """The logits of references 0 .. ``references`` − 1, training those the cache lacks
-        (with a progress bar: models done, rate, ETA)."""
+        (with a progress bar: models done, rate, ETA). Under torchrun every rank must call it:
+        each trains its share of the missing references, and all return every reference."""
         from tqdm.auto import tqdm
 
         references = check_reference_count(references)
@@ -322,17 +324,25 @@ class ReferencePool:
                 f"{len(stale)} audit reference model(s) in {self.cache_dir / 'audit'} were trained "
                 f"by other code (changed: {', '.join(changed[:4])}); training them again"),
                 stacklevel=2)
+        spread = distributed.active()   # under torchrun: each rank trains its share
+        share = distributed.mine(distributed.share(missing)) if spread else missing
         bar = tqdm(total=references, initial=references - len(missing), unit="model",
-                   desc="reference models", disable=not self.progress or not missing,
-                   dynamic_ncols=True)
+                   desc="reference models", dynamic_ncols=True,
+                   disable=not self.progress or not missing or not distributed.is_main())
         try:
-            for k, inputs, key in missing:
+            for k, inputs, key in share:
                 bar.set_postfix_str(f"training #{k}")
                 logits, meta = self._train(k, masks[k], key, inputs)
                 found[k] = (logits, {**meta, "trained_now": True})
                 bar.update(1)
         finally:
             bar.close()
+        if spread:
+            distributed.barrier("training the audit's reference models")
+            for k, _, key in missing:
+                if found[k] is None:   # trained by another rank of this job
+                    logits, meta = self.lookup(key)
+                    found[k] = (logits, {**meta, "trained_now": True})
         entries = [{"reference": k, "key": key, "entry": str(self.entry_dir(key)),
                     "cached": not found[k][1].get("trained_now", False),
                     "seconds": found[k][1].get("seconds"), "members": int(masks[k].sum())}

@@ -46,10 +46,17 @@ class Store:
         self.stale: dict[str, list[str]] = {}    # path -> what changed, for stale_note()
 
     @classmethod
-    def open(cls, out: str | Path, config, *, kind: str, resume: bool = False) -> "Store":
+    def open(cls, out: str | Path, config, *, kind: str, resume: bool = False,
+             member: bool = False) -> "Store":
         """The store at ``out`` for ``config``: a new (empty) directory, or one holding the same
-        ``kind`` with the same configuration (then ``resuming``). Anything else is refused."""
+        ``kind`` with the same configuration (then ``resuming``). Anything else is refused.
+
+        ``member``: a rank other than 0 of a torchrun job. Rank 0 holds the lock and checks the
+        directory for the whole job (the ranks compare their configurations at start,
+        :func:`sftc.distributed.agree`); the members only write their own units' files."""
         store = cls(out, kind)
+        if member:
+            return store
         store._lock.enter_context(run_lock(store.out.resolve()))
         try:
             store.resuming = store._check(config, resume)
@@ -95,14 +102,14 @@ class Store:
         return False
 
     # -- the manifest ----------------------------------------------------------------------
-    def begin_session(self, config, command: str | None, device) -> None:
-        """Record a new session (command, machine, versions) in the manifest."""
+    def begin_session(self, config, command: str | None, device, **extra) -> None:
+        """Record a new session (command, machine, versions, ``extra``) in the manifest."""
         if self.manifest is None:
             self.manifest = (json.loads(self.manifest_path.read_text())
                              if self.manifest_path.is_file()
                              else {"kind": f"sftc {self.kind}", "config": config.to_dict(),
                                    "sessions": []})
-        self.manifest["sessions"].append(session_record(command, device))
+        self.manifest["sessions"].append({**session_record(command, device), **extra})
         self._started = time.perf_counter()
         atomic_write_json(self.manifest_path, self.manifest)
 

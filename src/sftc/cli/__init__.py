@@ -13,12 +13,14 @@ What the user sees when something goes wrong is decided here, once for every com
 with the input is one line ``sftc COMMAND: error: ...`` and exit status 2 (argparse's errors
 included); a warning is one line ``sftc: warning: ...``; Ctrl-C and SIGTERM remove partial outputs
 and exit 130 / 143; an unexpected failure is one line and exit 1 (``SFTC_DEBUG=1`` shows the
-traceback).
+traceback). Under torchrun every rank runs the command and rank 0 alone speaks (:mod:`.job`).
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import io
 import os
 import pkgutil
 import re
@@ -106,18 +108,22 @@ def _raise_terminated(signum, frame):
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .. import distributed
+
     parser = build_parser()
-    try:
-        args, extra = parser.parse_known_args(argv)
-        if args.command is not None and extra and not getattr(args, "accepts_extra", False):
-            parser.error(f"unrecognized arguments: {' '.join(extra)}")
-    except SystemExit as done:  # a parse error (one line, already printed), --help, --version
-        if done.code in (0, None):
-            raise
-        return int(done.code) if isinstance(done.code, int) else 2
-    if args.command is None:
-        parser.print_help()
-        return 2
+    ranked = distributed.launched()   # one of several processes torchrun started
+    with silenced(ranked and distributed.env_rank() != 0):   # rank 0 alone speaks
+        try:
+            args, extra = parser.parse_known_args(argv)
+            if args.command is not None and extra and not getattr(args, "accepts_extra", False):
+                parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        except SystemExit as done:  # a parse error (one line, already printed), --help, --version
+            if done.code in (0, None):
+                raise
+            return int(done.code) if isinstance(done.code, int) else 2
+        if args.command is None:
+            parser.print_help()
+            return 2
     name = f"sftc {args.command}"
     previous = None
     if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
@@ -125,6 +131,24 @@ def main(argv: list[str] | None = None) -> int:
             previous = signal.signal(signal.SIGTERM, _raise_terminated)
         except ValueError:  # not the main thread (e.g. called from a worker): leave it alone
             previous = None
+    try:
+        if ranked:
+            from .job import run_as_rank
+
+            return run_as_rank(args, extra, name)
+        return run_command(args, extra, name)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def say(text: str, exc: BaseException | None = None) -> None:
+    print(text, file=sys.stderr)
+
+
+def run_command(args, extra, name: str, report=say, on_error=None) -> int:
+    """Run the command's handler; map every failure to one line (``report(text, exc)``) and an
+    exit status. ``on_error(exc)`` is told of the failure first."""
     try:
         with warnings.catch_warnings():
             warnings.showwarning = show_warning
@@ -134,27 +158,49 @@ def main(argv: list[str] | None = None) -> int:
             del args.plugins_first
             load_plugins(args.plugins)
             return int(args.handler(args, extra) or 0)
-    except SftcError as err:
-        print(f"{name}: error: {one_line(err)}", file=sys.stderr)
-        return 2
-    except Terminated:
-        print(f"{name}: terminated; finished outputs were kept, partial ones removed",
-              file=sys.stderr)
-        return 143
-    except KeyboardInterrupt:
-        print(f"{name}: interrupted; finished outputs were kept, partial ones removed",
-              file=sys.stderr)
-        return 130
-    except OSError as err:  # the file system said no (disk full, permissions, ...)
-        where = f" ({err.filename})" if getattr(err, "filename", None) else ""
-        print(f"{name}: error: {err.strerror or one_line(err)}{where}", file=sys.stderr)
-        return 2
-    except Exception as err:  # a bug, or an input nobody foresaw: one line, never a traceback
-        if os.environ.get("SFTC_DEBUG"):
+    except BaseException as exc:
+        if on_error is not None:
+            on_error(exc)
+        if isinstance(exc, Exception) and not isinstance(exc, (SftcError, OSError)) \
+                and os.environ.get("SFTC_DEBUG"):
             raise
-        print(f"{name}: internal error: {type(err).__name__}: {one_line(err)} (please report it; "
-              "SFTC_DEBUG=1 shows the traceback)", file=sys.stderr)
-        return 1
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        code, text = failure(exc, name)
+        if code is None:
+            raise
+        report(text, exc)
+        return code
+
+
+def failure(exc: BaseException, name: str) -> tuple[int | None, str]:
+    """Exit status and the one line that a failure of command ``name`` prints (None: re-raise)."""
+    from .. import distributed
+
+    if isinstance(exc, Exception) and distributed.launched() and distributed.is_comm_failure(exc):
+        text = str(exc) if isinstance(exc, distributed.LostContact) else \
+            distributed.lost_contact_text(exc)
+        return 1, f"{name}: error: {one_line(text)}"
+    if isinstance(exc, SftcError):
+        return 2, f"{name}: error: {one_line(exc)}"
+    if isinstance(exc, Terminated):
+        during = " (under torchrun: another rank of this job failed, or the job was stopped)" \
+            if distributed.launched() else ""
+        return 143, f"{name}: terminated{during}; finished outputs were kept, partial ones removed"
+    if isinstance(exc, KeyboardInterrupt):
+        return 130, f"{name}: interrupted; finished outputs were kept, partial ones removed"
+    if isinstance(exc, OSError):  # the file system said no (disk full, permissions, ...)
+        where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+        return 2, f"{name}: error: {exc.strerror or one_line(exc)}{where}"
+    if isinstance(exc, Exception):   # a bug, or an input nobody foresaw: one line, no traceback
+        return 1, (f"{name}: internal error: {type(exc).__name__}: {one_line(exc)} (please "
+                   "report it; SFTC_DEBUG=1 shows the traceback)")
+    return None, ""
+
+
+@contextlib.contextmanager
+def silenced(quiet: bool):
+    """Nothing printed inside the block when ``quiet`` (the ranks other than 0 of a job)."""
+    if not quiet:
+        yield
+        return
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        yield

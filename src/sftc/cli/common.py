@@ -199,6 +199,35 @@ def note(text: str) -> None:
     print(f"sftc: note: {text}", file=sys.stderr)
 
 
+def split_facts(split, forget: bool = True) -> dict:
+    """What the ranks of a torchrun job compare about their data (:func:`sftc.distributed.agree`):
+    SHA-256 digests of the training, validation and test sets and of the forget set."""
+    facts = {"data": {name: split.content_sha256(name) for name in ("train", "val", "test")}}
+    if forget:
+        facts["forget_set"] = split.forget_summary()["sha256"]
+    return facts
+
+
+def agree_on_run(args, split, forget: bool = True, files: dict | None = None, **facts) -> None:
+    """Under torchrun: every rank states its arguments, data, forget set, ``--out``, input files
+    (and ``facts``), and all stop in one line unless they agree (a no-op for one process)."""
+    import os
+
+    from .. import distributed
+
+    distributed.agree(arguments=recorded_args(args), **split_facts(split, forget),
+                      output=os.path.abspath(args.out) if getattr(args, "out", None) else None,
+                      files=files, **facts)
+
+
+def check_world_batch(batch_size: int) -> None:
+    """Under torchrun, a batch that does not split over the ranks is refused before any work."""
+    from .. import distributed
+    from ..engine.data_parallel import check_batch_size
+
+    check_batch_size(batch_size, distributed.world())
+
+
 def recorded_args(args) -> dict:
     """The parsed arguments worth recording in run.json (no handler functions)."""
     return {k: v for k, v in vars(args).items() if not callable(v)}

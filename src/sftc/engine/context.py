@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 import torch
 from torch import nn
@@ -11,6 +11,9 @@ from torch import nn
 from ..data import Split
 from .accel import Accel
 from .inference import FrozenOutputs
+
+if TYPE_CHECKING:
+    from .data_parallel import DataParallel
 
 
 def reinitialised(model: nn.Module, seed: int) -> nn.Module:
@@ -68,6 +71,7 @@ class RunContext:
     fresh_model: Callable[[int], nn.Module] | None = None
     accel: Accel = field(default_factory=Accel)
     accel_log: list[dict] = field(default_factory=list)  # frozen models' inference choices
+    parallel: "DataParallel | None" = None  # the run's ranks (engine.data_parallel), if spread
 
     def new_model(self, seed: int) -> nn.Module:
         """A freshly initialised model of the same architecture (the builder's own initialisation
@@ -101,7 +105,7 @@ class RunContext:
         The model runs as an inference-only copy (batch norm folded, measured layout and batch
         size; see :class:`sftc.engine.accel.InferenceModel`); ``model`` itself is not changed."""
         outputs = FrozenOutputs(model, self.split.data, indices, self.device,
-                                cache=self.inputs_fixed, accel=self.accel)
+                                cache=self.inputs_fixed, accel=self.accel, parallel=self.parallel)
         self.accel_log.append(outputs.record)
         return outputs
 

@@ -44,14 +44,15 @@ class FrozenOutputs:
 
     A frozen model's output on an un-augmented sample never changes, so the engine computes it
     once for the samples a method will ask about (``indices``) instead of every epoch (DESIGN.md,
-    "teacher outputs on retain samples ... computed once"). With augmentation on, every call runs
-    the model on the batch as it is. Either way the model runs as an inference-only copy
-    (:class:`sftc.engine.accel.InferenceModel`: batch norm folded into the convolutions, measured
-    layout and batch size); ``record`` says what was chosen.
+    "teacher outputs on retain samples ... computed once"); in a data-parallel run
+    (``parallel``) each rank computes a slice and all share the table. With augmentation on,
+    every call runs the model on the batch as it is. Either way the model runs as an
+    inference-only copy (:class:`sftc.engine.accel.InferenceModel`: batch norm folded into the
+    convolutions, measured layout and batch size); ``record`` says what was chosen.
     """
 
     def __init__(self, model: nn.Module, data: Source, indices: torch.Tensor | None,
-                 device: torch.device, cache: bool, accel: Accel | None = None):
+                 device: torch.device, cache: bool, accel: Accel | None = None, parallel=None):
         started = time.perf_counter()
         self.cached = cache and indices is not None
         self._table: torch.Tensor | None = None
@@ -61,8 +62,12 @@ class FrozenOutputs:
         accel = accel or Accel()
         if self.cached:
             indices = indices.to(device)
-            self._table = predict_logits(model, data, indices, device, accel=accel,
-                                         record=self.record)
+            if parallel is not None:  # each rank a slice, shared: computed once
+                self._table = parallel.predict(indices, lambda idx: predict_logits(
+                    model, data, idx, device, accel=accel, record=self.record))
+            else:
+                self._table = predict_logits(model, data, indices, device, accel=accel,
+                                             record=self.record)
             self._row = torch.full((len(data),), -1, dtype=torch.long, device=device)
             self._row[indices] = torch.arange(len(indices), device=device)
         else:

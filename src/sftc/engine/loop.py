@@ -14,6 +14,7 @@ from ..errors import DivergedError, SftcError
 from . import accel as accel_mod
 from .accel import Accel, StepPlan
 from .context import Batch, PlannedBatch, RunContext
+from .data_parallel import DataParallel
 from .device import Stopwatch, resolve_device
 from .inference import predict_logits
 
@@ -98,13 +99,18 @@ def _optimizer(params: list[nn.Parameter], recipe: Recipe,
 
 
 def track_accuracies(model: nn.Module, split: Split, subsets: Sequence[str],
-                     device: torch.device) -> dict:
+                     device: torch.device, parallel: DataParallel | None = None) -> dict:
+    """Accuracy on each named subset (with ``parallel``: each rank scores a slice, shared)."""
     out = {}
     for name in subsets:
         index = split.indices(name).to(device)
         if len(index) == 0:
             continue
-        logits = predict_logits(model, split.data, index, device)
+        if parallel is not None:
+            logits = parallel.predict(index, lambda idx: predict_logits(model, split.data, idx,
+                                                                        device))
+        else:
+            logits = predict_logits(model, split.data, index, device)
         labels = split.data.labels[index.to(split.data.labels.device)].to(device)
         out[f"acc_{name}"] = float((logits.argmax(1) == labels).float().mean())
     return out
@@ -120,18 +126,26 @@ def run(method: Method, model: nn.Module, split: Split, recipe: Recipe, *,
     (retain/forget/val/test/train) whose accuracy is recorded before the first and after every
     epoch; ``on_epoch_end(epoch, model, row)`` is called after each epoch (outside the timing);
     ``fresh_model(seed)`` builds a newly initialised model of the same architecture (retrain, EU-k).
+
+    Inside :func:`sftc.distributed.data_parallel` the run is spread over the job's ranks (DDP;
+    :mod:`sftc.engine.data_parallel`): every rank must make the same call, and every rank
+    returns the same model.
     """
     import copy
 
     recipe.validate()
     device = resolve_device(recipe.device)
+    parallel = DataParallel.for_run(recipe.batch_size, device, recipe.seed)
+    if parallel is not None:  # a measured choice could differ between ranks
+        recipe.accel = recipe.accel.without_measuring()
     torch.manual_seed(recipe.seed)
     if device.type == "cuda":
         split.data.to(device)
     student = copy.deepcopy(model).to(device)
     ctx = RunContext(model=student, split=split, device=device, batch_size=recipe.batch_size,
                      augment=recipe.augment, generator=torch.Generator().manual_seed(recipe.seed),
-                     epochs=recipe.epochs, fresh_model=fresh_model, accel=recipe.accel)
+                     epochs=recipe.epochs, fresh_model=fresh_model, accel=recipe.accel,
+                     parallel=parallel)
     history = History()
     clock = Stopwatch(device)
     label = desc or getattr(method, "name", "run")
@@ -150,8 +164,11 @@ def run(method: Method, model: nn.Module, split: Split, recipe: Recipe, *,
         optimizer = _optimizer(params, recipe, fused=step.fused_optimizer)
         trial = accel_mod.LayoutTrial(student, optimizer, step, device) \
             if step.channels_last is None else None
+        if parallel is not None:
+            parallel.wrap(student, ctx.frozen)
     if track:
-        history.rows.append({"epoch": 0, **track_accuracies(student, split, track, device)})
+        history.rows.append({"epoch": 0, **track_accuracies(student, split, track, device,
+                                                            parallel)})
     scheduler = (torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(recipe.epochs, 1))
                  if recipe.scheduler == "cosine" else None)
 
@@ -167,7 +184,7 @@ def run(method: Method, model: nn.Module, split: Split, recipe: Recipe, *,
         row = {"epoch": epoch, "loss": loss_sum / max(steps, 1), "lr": lr, "steps": steps,
                "seconds": clock.total}
         if track:
-            row.update(track_accuracies(student, split, track, device))
+            row.update(track_accuracies(student, split, track, device, parallel))
         history.rows.append(row)
         if on_epoch_end is not None:
             on_epoch_end(epoch, student, row)
@@ -175,6 +192,9 @@ def run(method: Method, model: nn.Module, split: Split, recipe: Recipe, *,
         trial.finish()  # a run shorter than the trial decides on what it timed
     history.seconds = clock.total
     history.accel = {"train": step.record(), "inference": ctx.accel_log}
+    if parallel is not None:
+        history.accel["data_parallel"] = parallel.record()
+        parallel.unwrap(student)
     accel_mod.restore(student)
     student.eval()
     return student, history
@@ -225,7 +245,7 @@ def _run_epoch(method: Method, ctx: RunContext, planned: list[PlannedBatch],
         n_forget = int(plan.flag.sum()) if plan.flag is not None else 0
         batch = Batch(x, y, index, flag, plan.phase, n_forget)
         with autocast:
-            logits = model(x)
+            logits = model(x) if ctx.parallel is None else ctx.parallel.forward(x)
             loss = method.loss(ctx, batch, logits)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from ..catalog import ALPHA, ATTACKS
-from ..common import (add_data_args, add_model_arg, add_seed_arg, forget_spec,
+from ..common import (add_data_args, add_model_arg, add_seed_arg, agree_on_run, forget_spec,
                       load_data_from_args, note,
                       positive_float, positive_int, recorded_args, seed_value)
 from .unlearn import add_evaluation_args
@@ -70,14 +71,16 @@ def register(sub) -> None:
                    help="skip the paper's metrics (accuracies, Eq. 5-7, JS, CatBoost MIA)")
     p.add_argument("--out", required=True, help="directory for audit.json and report.md")
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
-    p.set_defaults(handler=handle)
+    p.set_defaults(handler=handle, distributed=True)
 
 
 def handle(args, extra) -> int:
+    from ... import distributed
     from ...bench.audit import audit
+    from ...bench.cache import default_cache_dir
     from ...bench.reference_pool import ReferenceRecipe
     from ...engine import resolve_device
-    from ...io import atomic_write_json, atomic_write_text, output_directory
+    from ...io import atomic_write_json, atomic_write_text
     from ...records import package_versions
     from ...report.audit import audit_markdown, audit_summary
     from ..models_io import (load_checkpoint_for, record_beside, recorded_preprocessing,
@@ -108,9 +111,13 @@ def handle(args, extra) -> int:
                    mia_iterations=args.mia_iterations, mia_attacker=args.mia_attacker,
                    seed=args.seed, train_names=loaded.train_names, checkpoints=checkpoints,
                    notes=notes, progress=not args.quiet)
-    with output_directory(args.out, args.overwrite, inputs=list(checkpoints.values()),
-                          notify=note) as tmp:
-        result = audit(original, unlearned, split, **options)
+    with distributed.output_directory(args.out, args.overwrite, inputs=list(checkpoints.values()),
+                                      notify=note) as tmp:
+        agree_on_run(args, split, files={f"--{role}": path for role, path in checkpoints.items()},
+                     cache=str(Path(args.cache_dir or default_cache_dir()).resolve()))
+        result = audit(original, unlearned, split, **options)   # torchrun: references shared
+        if result is None:   # not rank 0: rank 0 attacks, evaluates and writes
+            return 0
         record = {"command": "audit", **result.to_dict(),
                   "config": {**recorded_args(args), "model": name},
                   "versions": package_versions()}

@@ -45,7 +45,7 @@ def register(sub) -> None:
                             "number; 0: none (default: the preset's)")
     proto.add_argument("--js", default=None, choices=("textbook", "paper"),
                        help="JS column: textbook (Eq. 8, default) or paper (the authors' code)")
-    p.set_defaults(handler=handle)
+    p.set_defaults(handler=handle, distributed=True)
 
 
 def build_config(args):
@@ -82,6 +82,8 @@ def handle(args, extra) -> int:
     if forget_note(args, bench.split):
         log(forget_note(args, bench.split))
     table = bench.run()
+    if table is None:   # under torchrun, a rank other than 0: rank 0 reports
+        return 0
     print(gap_text(table["rows"], config.to_dict()) + "\n")
     print(format_table(table["rows"], table1_columns(table["rows"]), style="plain"))
     print(f"\nwrote {args.out}/table1.md (also .csv, .json, .tex), convergence.png, report.md")

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 from ...errors import SftcError
-from ..common import (add_data_args, add_model_arg, add_run_args, forget_spec,
-                      load_split_from_args, note, recorded_args, resolve_model_name)
+from ..common import (add_data_args, add_model_arg, add_run_args, agree_on_run,
+                      check_world_batch, forget_spec, load_split_from_args, note, recorded_args,
+                      resolve_model_name)
 
 
 def register(sub) -> None:
@@ -22,23 +23,24 @@ def register(sub) -> None:
                    help="random crop and flip while training (the paper's code does this)")
     p.add_argument("--out", required=True, help="output directory for model.pt and run.json")
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
-    p.set_defaults(handler=handle)
+    p.set_defaults(handler=handle, distributed=True)
 
 
 def handle(args, extra) -> int:
-    from ... import api
+    from ... import api, distributed
     from ...checkpoints import save_state_dict
     from ...engine import resolve_device
     from ...fingerprint import trained_on
-    from ...io import atomic_write_json, output_directory
+    from ...io import atomic_write_json
     from ...metrics import accuracies, subset_logits
-    from ...records import run_record
+    from ...records import ranks_record, run_record
     from ..render import print_accuracies
 
     if args.subset == "retain" and args.forget is None:
         raise SftcError("--subset retain trains the oracle without the forget set, so --forget is "
                         "required (e.g. --forget random:0.1, or --forget protocol for the "
                         "dataset's own)")
+    check_world_batch(args.batch_size)
     # The original model sees every training sample, so without --forget no forget set is drawn
     # (a placeholder of one sample keeps the split well-formed and is never reported).
     named = args.forget is not None
@@ -47,10 +49,14 @@ def handle(args, extra) -> int:
         note(f"--forget protocol is {split.forget_spec} for {args.dataset}")
     model_name = resolve_model_name(args)
     resolve_device(args.device)
-    with output_directory(args.out, args.overwrite, notify=note) as tmp:
-        result = api.train(split, model_name, epochs=args.epochs, lr=args.lr,
-                           batch_size=args.batch_size, seed=args.seed, device=args.device,
-                           augment=args.augment, subset=args.subset, progress=not args.quiet)
+    with distributed.output_directory(args.out, args.overwrite, notify=note) as tmp:
+        agree_on_run(args, split, forget=named)
+        with distributed.data_parallel():   # under torchrun: one run over every rank
+            result = api.train(split, model_name, epochs=args.epochs, lr=args.lr,
+                               batch_size=args.batch_size, seed=args.seed, device=args.device,
+                               augment=args.augment, subset=args.subset, progress=not args.quiet)
+        if tmp is None:   # not rank 0: rank 0 evaluates and writes
+            return 0
         subsets = ("retain", "forget", "val", "test") if named else ("train", "val", "test")
         metrics = accuracies(subset_logits(result.model, split, resolve_device(args.device),
                                            subsets), split)
@@ -59,7 +65,7 @@ def handle(args, extra) -> int:
         record = run_record("train", config, split, result.history, metrics,
                             trained_on=trained_on(split, args.subset),
                             retrain_seconds=result.seconds if args.subset == "retain" else None,
-                            train_seconds=result.seconds)
+                            train_seconds=result.seconds, **ranks_record(result))
         if not named:
             del record["forget"]
             for key in ("retain", "forget"):

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 from ..catalog import METHODS, MIA_ATTACKERS, TRAIN_EPOCHS, TRAIN_LR, UNLEARN_EPOCHS, UNLEARN_LR
-from ..common import (add_data_args, add_model_arg, add_run_args, load_split_from_args, note,
-                      parse_method_options, positive_int, recorded_args)
+from ..common import (add_data_args, add_model_arg, add_run_args, agree_on_run,
+                      check_world_batch, load_split_from_args, note, parse_method_options,
+                      positive_int, recorded_args)
 
 
 def register(sub) -> None:
@@ -31,7 +32,7 @@ def register(sub) -> None:
     p.add_argument("--out", required=True, help="output directory for model.pt and run.json "
                                                 "(never the folder of an input checkpoint)")
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
-    p.set_defaults(handler=handle, accepts_extra=True)
+    p.set_defaults(handler=handle, accepts_extra=True, distributed=True)
 
 
 def add_evaluation_args(p) -> None:
@@ -48,13 +49,13 @@ def add_evaluation_args(p) -> None:
 
 
 def handle(args, extra) -> int:
-    from ... import api
+    from ... import api, distributed
     from ...checkpoints import save_state_dict
     from ...engine import resolve_device
     from ...fingerprint import trained_on
-    from ...io import atomic_write_json, output_directory
+    from ...io import atomic_write_json
     from ...methods import create_method, method_class
-    from ...records import run_record
+    from ...records import ranks_record, run_record
     from ..models_io import (load_checkpoint_for, recorded_preprocessing, retrain_seconds_of,
                              warn_preprocessing)
     from ..render import print_metrics
@@ -63,6 +64,7 @@ def handle(args, extra) -> int:
     hparams = parse_method_options(cls, extra)
     create_method(cls.name, **hparams)    # bad values fail before anything loads
     resolve_device(args.device)
+    check_world_batch(args.batch_size)
     split = load_split_from_args(args, recorded=recorded_preprocessing(args.checkpoint))
     notes: list[str] = []
     original, model_name = load_checkpoint_for(args.checkpoint, args, split, notes=notes)
@@ -72,13 +74,18 @@ def handle(args, extra) -> int:
                                            notes=notes)
     warn_preprocessing(args, split, {"--checkpoint": args.checkpoint,
                                      "--retrained": args.retrained})
-    with output_directory(args.out, args.overwrite, inputs=(args.checkpoint, args.retrained),
-                          notify=note) as tmp:
-        result = api.unlearn(original, split, args.method, epochs=args.epochs, lr=args.lr,
-                             batch_size=args.batch_size, seed=args.seed, device=args.device,
-                             optimizer=args.optimizer, scheduler=args.scheduler,
-                             track=("retain", "forget", "test"), progress=not args.quiet,
-                             model_name=model_name, **hparams)
+    with distributed.output_directory(args.out, args.overwrite,
+                                      inputs=(args.checkpoint, args.retrained), notify=note) as tmp:
+        agree_on_run(args, split, files={"--checkpoint": args.checkpoint,
+                                         "--retrained": args.retrained})
+        with distributed.data_parallel():   # under torchrun: one run over every rank
+            result = api.unlearn(original, split, args.method, epochs=args.epochs, lr=args.lr,
+                                 batch_size=args.batch_size, seed=args.seed, device=args.device,
+                                 optimizer=args.optimizer, scheduler=args.scheduler,
+                                 track=("retain", "forget", "test"), progress=not args.quiet,
+                                 model_name=model_name, **hparams)
+        if tmp is None:   # not rank 0: rank 0 evaluates (once) and writes
+            return 0
         metrics = api.evaluate(original, result.model, split, retrained, device=args.device,
                                mia=not args.no_mia, mia_features=args.mia_features,
                                mia_iterations=args.mia_iterations, seed=args.seed,
@@ -89,7 +96,8 @@ def handle(args, extra) -> int:
         subset = "retain" if cls.fresh_start else "train"   # the oracle never saw D_f
         atomic_write_json(tmp / "run.json", run_record(
             "unlearn", config, split, result.history, metrics,
-            trained_on=trained_on(split, subset, forget=True), not_verified=notes))
+            trained_on=trained_on(split, subset, forget=True), not_verified=notes,
+            **ranks_record(result)))
     print(f"{cls.label or cls.name} on {split.data.name}: forgot {len(split.forget)} samples "
           f"({split.forget_spec}) in {result.seconds:.2f} s")
     print_metrics(metrics)
