@@ -153,6 +153,9 @@ def test_lira_online_hand_value_with_per_example_variance():
     assert lira_online([2.0], refs, mask, variance="per-example")[0] == pytest.approx(1.0)
     # offline: log Pr[Z <= 0], Z ~ N(0, 2) = log ½
     assert lira_offline([0.0], refs, mask, variance="per-example")[0] == pytest.approx(math.log(0.5))
+    # away from the mean the OUT spread matters: log Pr[Z <= 1], Z ~ N(0, 2) = log Φ(1 / √2)
+    assert lira_offline([1.0], refs, mask, variance="per-example")[0] == \
+        pytest.approx(norm.logcdf(1 / math.sqrt(2)))
 
 
 def test_lira_global_variance_is_the_pooled_within_sample_variance():
@@ -200,6 +203,26 @@ def test_rmia_online_and_offline_by_hand():
     assert got[0] == pytest.approx(2 / 3)
     # γ = 1.2: LR(x, z) >= 1.2 for none online
     assert rmia(log([0.66]), refs_x, mask, target_z, refs_z, gamma=1.2)[0] == 0.0
+
+
+def test_rmia_marginal_probabilities_by_hand():
+    # Pr(x) itself, not only the ranks it induces (Zarifzadeh et al., eq. 4 and the offline
+    # approximation ½((1 + a) Pr_OUT(x) + (1 − a))).
+    from sftc.metrics.attacks.rmia import log_marginal
+
+    refs = np.log(np.array([[0.8, 0.2], [0.4, 0.6], [0.1, 0.7]]))
+    mask = np.array([[True, False], [False, True], [False, False]])
+    # online: ½(mean IN + mean OUT) = ½(0.8 + 0.25), ½(0.6 + 0.45)
+    assert np.exp(log_marginal(refs, mask, offline=False)) == pytest.approx([0.525, 0.525])
+    # offline, a = 0.3: ½((1 + a) · mean OUT + (1 − a))
+    assert np.exp(log_marginal(refs, mask, offline=True, a=0.3)) == \
+        pytest.approx([(1.3 * 0.25 + 0.7) / 2, (1.3 * 0.45 + 0.7) / 2])
+    # a population nobody trained on: the plain mean over every reference
+    assert np.exp(log_marginal(refs, None, offline=False)) == pytest.approx([13 / 30, 0.5])
+    assert np.exp(log_marginal(refs, None, offline=True, a=0.3)) == \
+        pytest.approx([(1.3 * 13 / 30 + 0.7) / 2, (1.3 * 0.5 + 0.7) / 2])
+    # a = 1 (the OUT models' mean alone, no (1 − a) term) is allowed
+    assert np.exp(log_marginal(refs, mask, offline=True, a=1.0)) == pytest.approx([0.25, 0.45])
 
 
 def test_rmia_refuses_an_empty_population_and_missing_out_models():

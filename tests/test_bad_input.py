@@ -593,3 +593,66 @@ def test_a_forgetting_score_of_too_few_models_is_refused(tmp_path, capsys, monke
                     "--out", out, "--quiet", "--device", "cpu")
     assert code == 2 and "retrain oracle itself" in error_line(err)
     assert_nothing_written(out)
+
+
+# -- found by a new-user pass after issue 10's subsets (docs/testing.md) ------------------------
+
+@pytest.fixture(scope="module")
+def subset_run(tmp_path_factory):
+    """A digits original trained on stratified subsets (recorded in its run.json)."""
+    root = tmp_path_factory.mktemp("subsets")
+    assert main(["train", "--train-subset", "300", "--test-subset", "200", "--out",
+                 str(root / "orig"), *FAST]) == 0
+    return root / "orig" / "model.pt"
+
+
+def test_each_subset_option_defaults_to_the_recorded_one(subset_run, tmp_path, capsys):
+    code, _ = cli(capsys, "unlearn", "--checkpoint", subset_run, "--test-subset", "100",
+                  "--no-mia", "--out", tmp_path / "u", *FORGET, *FAST)
+    record = json.loads((tmp_path / "u" / "run.json").read_text())
+    assert code == 0 and record["trained_on"]["subsets"] == {"train": 300, "test": 100}
+    assert record["dataset"]["sizes"]["test"] == 100
+
+
+@pytest.mark.parametrize("which, recorded", [("subset", "a --train-subset of 300"),
+                                             ("full", "the whole training set")])
+def test_a_train_subset_other_than_the_recorded_one_is_named(which, recorded, subset_run, runs,
+                                                             tmp_path, capsys):
+    checkpoint = subset_run if which == "subset" else runs / "orig" / "model.pt"
+    with unchanged(checkpoint):
+        code, err = cli(capsys, "unlearn", "--checkpoint", checkpoint, "--train-subset", "250",
+                        "--out", tmp_path / "u", *FORGET, *FAST)
+    line = error_line(err)
+    assert code == 2 and "--train-subset 250" in line and recorded in line
+    assert_nothing_written(tmp_path / "u")
+
+
+def test_a_fixed_forget_file_against_a_recorded_subset_names_the_record(subset_run, tmp_path,
+                                                                       capsys):
+    (tmp_path / "f.json").write_text("[1, 2]")
+    code, err = cli(capsys, "unlearn", "--checkpoint", subset_run, "--forget",
+                    f"file:{tmp_path / 'f.json'}", "--out", tmp_path / "u", *FAST)
+    line = error_line(err)
+    assert code == 2 and "recorded --train-subset" in line and "drop --train-subset" not in line
+
+
+def test_a_subset_larger_than_the_data_is_refused(tmp_path, capsys):
+    code, err = cli(capsys, "train", "--train-subset", "5000", "--out", tmp_path / "o", *FAST)
+    line = error_line(err)
+    assert code == 2 and "--train-subset 5000 is more than the 1078 training images" in line
+    assert_nothing_written(tmp_path / "o")
+
+
+def test_a_count_written_as_a_decimal_is_refused_as_ambiguous(runs, tmp_path, capsys):
+    code, err = cli(capsys, "unlearn", "--checkpoint", runs / "orig" / "model.pt", "--forget",
+                    "random:1.0", "--out", tmp_path / "u", *FAST)
+    line = error_line(err)
+    assert code == 2 and "ambiguous" in line and "random:1 " in line
+
+
+def test_a_text_file_given_as_checkpoint_is_not_called_a_pickle(tmp_path, capsys):
+    (tmp_path / "notes.pt").write_text("garbage\n")
+    code, err = cli(capsys, "unlearn", "--checkpoint", tmp_path / "notes.pt", "--out",
+                    tmp_path / "o", *FORGET, *FAST)
+    line = error_line(err)
+    assert code == 2 and "not a PyTorch checkpoint" in line and "pickled" not in line

@@ -334,3 +334,28 @@ def test_evaluator_gives_evaluate_models_numbers_for_every_row(digits_split, dig
     assert after == before
     assert [list(a) for a in after] == [list(b) for b in before]  # same keys, same order
     assert len(calls) == 3  # each model's logits once: the original and the oracle are reused
+
+
+def test_the_attackers_are_built_as_configured():
+    # The attacker gets the run's iterations and seed, CatBoost stays silent and writes no
+    # catboost_info/ folder into the user's working directory.
+    import sftc.metrics.mia as mia
+
+    cat = mia._attacker_factory("catboost", 17, 3, 2)().get_params()
+    assert cat == {"iterations": 17, "random_seed": 3, "verbose": 0, "thread_count": 2,
+                   "allow_writing_files": False}
+    hgb = mia._attacker_factory("hist-gradient-boosting", 17, 3, 2)()
+    assert (hgb.max_iter, hgb.random_state) == (17, 3)
+
+
+def test_the_attack_plan_defaults_are_the_papers():
+    # Section 5.4 as the paper's code runs it: CatBoost on the logits, 5 folds, 1000 iterations,
+    # seed 0, when plan_attack (the evaluator's entry) is called without options.
+    import sftc.metrics.mia as mia
+
+    g = torch.Generator().manual_seed(0)
+    labels = torch.arange(40) % 4
+    logits = torch.randn(40, 4, generator=g)
+    plan = mia.plan_attack(logits, labels, logits * 2, labels, logits[:8])
+    assert (plan.features, plan.attacker, plan.iterations, plan.seed, len(plan.folds)) == \
+        ("logits", "catboost", 1000, 0, 5)

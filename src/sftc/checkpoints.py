@@ -40,6 +40,8 @@ def load_state_dict(path: str | Path) -> dict:
 def _load_failure(exc: Exception) -> str:
     """Why torch.load failed, without torch's advice to load the file unsafely."""
     text = str(exc)
+    if "Unsupported operand" in text or "invalid load key" in text:   # not a pickle at all
+        return "the file is not a PyTorch checkpoint (it does not hold saved tensors)"
     if "weights_only" in text or "Unsupported global" in text or "WeightsUnpickler" in text:
         return ("it holds pickled Python objects besides tensors, and sftc loads weights only "
                 "(loading such a file can run code); save a plain state_dict with "

@@ -42,12 +42,15 @@ def trained_on(split: Split, subset: str, forget: bool | None = None) -> dict:
     return record
 
 
-def verify(record: dict | None, split: Split, role: str, path: str | Path) -> list[str]:
+def verify(record: dict | None, split: Split, role: str, path: str | Path,
+           option: str | None = None) -> list[str]:
     """Check the run record beside a checkpoint against ``split`` for its ``role``.
 
     Raises :class:`SftcError` on a mismatch; returns notes on what could not be verified.
+    ``option``: the command's flag for this checkpoint, named in the messages (default: the
+    role's usual flag).
     """
-    flag = f"{ROLES[role]} {path}"
+    flag = f"{option or ROLES[role]} {path}"
     if record is None:
         what = "dataset, training set" + (" and forget set" if role != "original" else "")
         return [f"{flag} has no run.json beside it: its {what} could not be verified, only its "

@@ -148,6 +148,8 @@ def run_lock(target: str | Path, what: str = "--out", wait: bool = False) -> Ite
 
 def resolve_out(out: str | Path, what: str = "--out") -> Path:
     """``out`` as an absolute path, refused in one line when it cannot be an output directory."""
+    if not str(out).strip():
+        raise SftcError(f"{what} is empty; give a new directory, e.g. {what} runs/NAME")
     raw = Path(out).expanduser()
     path = Path(os.path.abspath(raw))
     cwd = Path.cwd()

@@ -79,9 +79,10 @@ def add_data_args(parser: argparse.ArgumentParser, forget: str = "required") -> 
     for part, what in (("train", "training"), ("test", "test"), ("val", "validation")):
         group.add_argument(f"--{part}-subset", type=whole(2, "a whole number 2 or more"),
                            default=None,
-                           help=f"a stratified subset of this many {what} images, drawn with "
-                                "--split-seed (the memorising presets' settings; default: all, or "
-                                "the subsets recorded beside an input checkpoint)")
+                           help=f"a stratified subset of about this many {what} images (each "
+                                "class keeps its share, rounded), drawn with --split-seed (the "
+                                "memorising presets' settings; default: all, or the subset "
+                                "recorded beside an input checkpoint)")
     add_normalization_args(group)
     group.add_argument("--skip-bad-rows", action="store_true",
                        help="leave out malformed CSV rows and images that do not decode instead of "
@@ -155,7 +156,7 @@ def forget_spec(args) -> str | None:
     spec = getattr(args, "forget", None)
     if spec is not None and not spec.strip():
         raise SftcError("--forget is empty; give a forget set such as random:0.1 or file:PATH")
-    return None if spec is None or spec.strip().lower() == PROTOCOL else spec
+    return None if spec is None or spec.strip().lower() == PROTOCOL else spec.strip()
 
 
 def load_data_from_args(args, forget: str | None | bool = True, recorded: dict | None = None):
@@ -181,12 +182,32 @@ def load_data_from_args(args, forget: str | None | bool = True, recorded: dict |
                           split_seed=args.split_seed,
                           skip_bad=getattr(args, "skip_bad_rows", False),
                           **normalization)
-    subsets = {part: getattr(args, f"{part}_subset", None) for part in ("train", "test", "val")}
-    if not any(subsets.values()) and recorded.get("subsets"):
-        subsets = {part: recorded["subsets"].get(part) for part in subsets}
     split = subset_split(args.dataset, loaded, spec, forget_seed=getattr(args, "seed", 0),
-                         split_seed=args.split_seed, data_dir=args.data_dir, **subsets)
+                         split_seed=args.split_seed, data_dir=args.data_dir,
+                         **subsets_from_args(args, recorded.get("subsets") or {},
+                                             has_record=bool(recorded)))
     return loaded, split
+
+
+def subsets_from_args(args, recorded: dict, has_record: bool = True) -> dict:
+    """--train-subset/--test-subset/--val-subset, each defaulting to the one recorded beside an
+    input checkpoint (``recorded``; ``has_record``: a record exists, with or without subsets).
+    The training subset is what the checkpoint was trained on, so one that differs from the
+    record is refused here, in words, before any data is compared."""
+    subsets = {}
+    for part in ("train", "test", "val"):
+        given = getattr(args, f"{part}_subset", None)
+        subsets[part] = given if given is not None else recorded.get(part)
+    was = recorded.get("train")
+    given = getattr(args, "train_subset", None)
+    if has_record and given is not None and given != was:
+        had = f"a --train-subset of {was}" if was else "the whole training set"
+        raise SftcError(f"--train-subset {given}: the input checkpoint was trained on "
+                        f"{had} (recorded beside it); drop --train-subset to use the recorded "
+                        "one")
+    if was and given is None:
+        subsets["train_origin"] = "the checkpoint's recorded --train-subset"
+    return subsets
 
 
 def load_split_from_args(args, forget: str | None | bool = True, recorded: dict | None = None):
@@ -228,9 +249,14 @@ def check_world_batch(batch_size: int) -> None:
     check_batch_size(batch_size, distributed.world())
 
 
+#: What a command declares about itself through argparse's defaults, not what the user asked for.
+COMMAND_TRAITS = ("distributed", "accepts_extra")
+
+
 def recorded_args(args) -> dict:
-    """The parsed arguments worth recording in run.json (no handler functions)."""
-    return {k: v for k, v in vars(args).items() if not callable(v)}
+    """The parsed arguments worth recording in run.json (no handler functions, none of the
+    command's own traits)."""
+    return {k: v for k, v in vars(args).items() if not callable(v) and k not in COMMAND_TRAITS}
 
 
 def parse_method_options(method_cls, tokens: list[str]) -> dict:

@@ -30,18 +30,19 @@ def record_beside(checkpoint: str | Path) -> dict | None:
 
 
 def load_checkpoint_for(checkpoint: str, args, split, role: str = "original",
-                        notes: list[str] | None = None):
+                        notes: list[str] | None = None, option: str | None = None):
     """Load ``checkpoint`` for this split, checked against the run.json beside it.
 
     The architecture is --model, else the one recorded beside the checkpoint, else the dataset's
     default. The record's fingerprint must match the data (dataset, classes, input shape,
     training set; for an oracle or an unlearned model also the forget set): a mismatch is a
-    one-line error. What could not be verified is printed as a note and appended to ``notes``.
+    one-line error. What could not be verified is printed as a note and appended to ``notes``;
+    ``option`` is the command's flag for the checkpoint, for the messages.
     """
     record = record_beside(checkpoint)
     recorded = ((record or {}).get("config") or {}).get("model")
     name = canonical_model_name(args.model or recorded or dataset_info(args.dataset).default_model)
-    found = verify(record, split, role, checkpoint)
+    found = verify(record, split, role, checkpoint, option)
     model = load_model(checkpoint, name, split)
     for text in found:
         note(text)

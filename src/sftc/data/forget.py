@@ -144,6 +144,10 @@ def _random_per_class(arg: str, y: np.ndarray, seed: int, spec: str) -> np.ndarr
         raise SftcError(f"forget spec {spec!r}: {arg!r} is not a number") from None
     if not (0 < value < 1 or (value >= 1 and value.is_integer())):
         raise SftcError(f"forget spec {spec!r}: give a fraction in (0, 1) or a whole count per class")
+    if value >= 1 and not arg.strip().isdigit():   # 1.0 or 1e3: a fraction of 100 %, or a count?
+        raise SftcError(f"forget spec {spec!r} is ambiguous: a fraction is below 1 (random:0.1) "
+                        f"and a count per class is a whole number without a point "
+                        f"(random:{int(value)} forgets {int(value)} of each class)")
     rng = np.random.default_rng(check_seed(seed))
     chosen = []
     for c in np.unique(y):

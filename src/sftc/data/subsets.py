@@ -38,15 +38,26 @@ def stratified_subset(indices: torch.Tensor, labels: torch.Tensor, size: int, nu
 
 def subset_split(name: str, loaded: LoadedDataset, forget, *, forget_seed: int = 0,
                  split_seed: int = 0, train: int | None = None, test: int | None = None,
-                 val: int | None = None, data_dir=None) -> Split:
+                 val: int | None = None, data_dir=None,
+                 train_origin: str = "--train-subset") -> Split:
     """The split of ``loaded`` with stratified subsets of ``train``, ``test`` and ``val`` images
     (each its own draw from ``split_seed``; None: the whole part) and the forget set ``forget``
     drawn with ``forget_seed``. The sizes are kept on the split (``split.subsets``) so that a
-    model's record can say what it was trained on."""
+    model's record can say what it was trained on. Each class keeps its share, rounded (at least
+    one), so a subset can differ from ``size`` by a few images; the split's parts have the exact
+    counts. ``train_origin`` names where ``train`` came from, for the messages."""
     sizes = {"train": train, "test": test, "val": val}
+    what = {"train": "training", "test": "test", "val": "validation"}
     for part, size in sizes.items():
-        if size is not None and size < 2:
+        if size is None:
+            continue
+        if size < 2:
             raise SftcError(f"--{part}-subset must be at least 2 images, got {size}")
+        available = len(getattr(loaded, part))
+        if size > available:
+            raise SftcError(f"--{part}-subset {size} is more than the {available} {what[part]} "
+                            f"images of {name}; drop --{part}-subset to use them all, or give "
+                            f"at most {available}")
     labels, classes = loaded.data.labels, loaded.data.num_classes
     for part in ("test", "val"):
         if sizes[part]:
@@ -58,10 +69,11 @@ def subset_split(name: str, loaded: LoadedDataset, forget, *, forget_seed: int =
     else:
         spec = forget or loaded.default_forget or dataset_info(name).default_forget
         if not isinstance(spec, str) or not spec.startswith(SUBSET_SPECS):
-            raise SftcError(f"--train-subset needs a forget set drawn from the subset (random:..., "
-                            f"classes:... or first:...), not "
-                            f"{spec if isinstance(spec, str) else 'a fixed index set'}; drop "
-                            "--train-subset or change --forget")
+            fix = "drop --train-subset or change --forget" if train_origin == "--train-subset" \
+                else "give such a --forget"
+            raise SftcError(f"{train_origin} needs a forget set drawn from the subset (random:..., "
+                            f"classes:... or first:...: a subset renumbers the training rows), not "
+                            f"{spec if isinstance(spec, str) else 'a fixed index set'}; {fix}")
         indices = stratified_subset(loaded.train, labels, train, classes, split_seed)
         split = Split.create(loaded.data, indices, loaded.val, loaded.test, spec,
                              seed=forget_seed)

@@ -91,7 +91,8 @@ def handle(args, extra) -> int:
     if forget_spec(args) is None:
         note(f"--forget protocol is {split.forget_spec} for {args.dataset}")
     notes: list[str] = []
-    original, name = load_checkpoint_for(args.original, args, split, notes=notes)
+    original, name = load_checkpoint_for(args.original, args, split, notes=notes,
+                                         option="--original")
     unlearned, _ = load_checkpoint_for(args.unlearned, args, split, role="unlearned", notes=notes)
     oracle = load_checkpoint_for(args.retrained, args, split, role="retrained",
                                  notes=notes)[0] if args.retrained else None

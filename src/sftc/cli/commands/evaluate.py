@@ -36,7 +36,8 @@ def handle(args, extra) -> int:
     resolve_device(args.device)
     split = load_split_from_args(args, recorded=recorded_preprocessing(args.original))
     notes: list[str] = []
-    original, name = load_checkpoint_for(args.original, args, split, notes=notes)
+    original, name = load_checkpoint_for(args.original, args, split, notes=notes,
+                                         option="--original")
     unlearned, _ = load_checkpoint_for(args.unlearned, args, split, role="unlearned", notes=notes)
     retrained = load_checkpoint_for(args.retrained, args, split, role="retrained",
                                     notes=notes)[0] if args.retrained else None
