@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Iterator, Sequence, TypeVar
 
 from .errors import SftcError
+from .io import file_sha256
 
 T = TypeVar("T")
 
@@ -229,14 +230,6 @@ def data_parallel_active() -> bool:
 
 # -- agreement at start ----------------------------------------------------------------------------
 
-def sha256_file(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _software() -> dict:
     """The versions, and a SHA-256 of sftc's own source files (two checkouts of one version that
     differ are told apart)."""
@@ -287,7 +280,7 @@ def agree(**facts) -> None:
     named["software"] = _software()
     for flag, path in files.items():
         if path:
-            named[f"{flag} {path}"] = sha256_file(path)
+            named[f"{flag} {path}"] = file_sha256(path)
     _job.exchanged = True
     payloads = _exchange({"stage": "start", "facts": json.loads(json.dumps(named, default=str))})
     _judge(payloads)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import hashlib
 import json
 import os
 import shutil
@@ -142,6 +143,16 @@ def run_lock(target: str | Path, what: str = "--out", wait: bool = False) -> Ite
             path.unlink(missing_ok=True)
         finally:
             os.close(fd)
+
+
+
+def file_sha256(path: str | Path) -> str:
+    """The SHA-256 of a file's bytes, read in 1 MiB chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 # -- output directories -------------------------------------------------------------------------

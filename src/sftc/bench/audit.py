@@ -29,7 +29,6 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -41,6 +40,7 @@ from ..checkpoints import check_finite
 from ..data import Split
 from ..data.forget import check_seed
 from ..errors import SftcError
+from ..io import file_sha256
 from ..metrics.attacks import (ALPHA, Significance, Verdict, check_fprs, decide, lira_offline,
                                lira_online, logit_scaled_confidence, mann_whitney, resolvable,
                                rmia, roc_figures, smallest_p, true_class_log_prob)
@@ -191,12 +191,6 @@ def weights_sha256(model: nn.Module) -> str:
     return h.hexdigest()
 
 
-def file_sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _as_recipe(recipe) -> ReferenceRecipe:

@@ -53,6 +53,17 @@ class Grid:
         return self.store.read_result(self.store.run_dir(mkey, lr, seed) / "result.json",
                                       self.code[mkey])
 
+    def run_unit(self, name: str, hp: dict, lr: float, seed: int, ref, progress) -> dict:
+        """:meth:`run_one` as one unit of the display; a run that did not finish is reported."""
+        unit = self.unit_key(name, hp, lr, seed)
+        progress.start(unit)
+        result = self.run_one(name, hp, lr, seed, ref)
+        progress.finish(unit)
+        if result["status"] != "ok":
+            progress.write(f"{method_label(name, hp)} lr={number_text(lr)} seed {seed}: "
+                           f"{result['status']}: {result['reason']}")
+        return result
+
     def run_one(self, name: str, hparams: dict, lr: float, seed: int,
                 ref: SeedReferences) -> dict:
         """One run, evaluated after every epoch; its logits and result are stored (result last)."""
@@ -105,13 +116,7 @@ class Grid:
                 for lr in c.lrs:
                     result = self.load(name, hp, lr, seed)
                     if result is None:
-                        unit = self.unit_key(name, hp, lr, seed)
-                        progress.start(unit)
-                        result = self.run_one(name, hp, lr, seed, ref)
-                        progress.finish(unit)
-                        if result["status"] != "ok":
-                            progress.write(f"{method_label(name, hp)} lr={number_text(lr)} seed "
-                                           f"{seed}: {result['status']}: {result['reason']}")
+                        result = self.run_unit(name, hp, lr, seed, ref, progress)
                     results[method_key(name, hp)][(lr, seed)] = result
             ref.release()
         return results

@@ -82,14 +82,7 @@ def grid(bench, progress: Progress) -> None:
 
     def run(item) -> None:
         name, hp, lr, seed = item
-        ref = bench.references.get(seed, need_model=True)
-        unit = g.unit_key(name, hp, lr, seed)
-        progress.start(unit)
-        result = g.run_one(name, hp, lr, seed, ref)
-        progress.finish(unit)
-        if result["status"] != "ok":
-            progress.write(f"{name} lr={lr:g} seed {seed}: {result['status']}: "
-                           f"{result['reason']}")
+        g.run_unit(name, hp, lr, seed, bench.references.get(seed, need_model=True), progress)
 
     _run_units(pending, run, "the grid's runs", bench, progress)
     for seed in c.seeds:
