@@ -359,3 +359,22 @@ def test_the_attack_plan_defaults_are_the_papers():
     plan = mia.plan_attack(logits, labels, logits * 2, labels, logits[:8])
     assert (plan.features, plan.attacker, plan.iterations, plan.seed, len(plan.folds)) == \
         ("logits", "catboost", 1000, 0, 5)
+
+
+def test_the_evaluator_leaves_torch_the_cores_its_attackers_do_not_take(tiny_split, monkeypatch):
+    # two attackers on a 2-core machine: torch on one thread while they may run, then restored
+    import sftc.metrics.evaluate as evaluate_module
+    from sftc.metrics import Evaluator
+
+    monkeypatch.setattr(evaluate_module, "available_cores", lambda: 2)
+    model = sftc.build_model("small-cnn", 1, 4)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with Evaluator(model, tiny_split, device="cpu", workers=2, mia_iterations=5):
+            assert torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 2
+        with Evaluator(model, tiny_split, device="cpu", mia=False):   # no attackers, no change
+            assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

@@ -73,7 +73,9 @@ class Evaluator:
     model's logits once per subset, and the MIA's attackers (5 CatBoost fits per model) run on a
     pool of ``workers`` threads, one attacker per core on one thread each, while the caller goes
     on; :meth:`submit` returns after the model's forward passes. The attackers' threads do not
-    change their results. The references must not change while the evaluator is in use.
+    change their results. While the pool is open, torch's intra-op threads are limited to the
+    cores the attackers leave (at least one) and restored by :meth:`close`. The references must
+    not change while the evaluator is in use.
 
     Example::
 
@@ -94,6 +96,13 @@ class Evaluator:
                                 iterations=mia_iterations, attacker=mia_attacker)
         self.workers = min(workers or available_cores(), max(mia_folds, 1)) if mia else 1
         self._pool = ThreadPoolExecutor(self.workers) if self.workers > 1 else None
+        # The attackers take `workers` cores; torch gets the rest (at least one) while they may
+        # run, or its threads and theirs oversubscribe the cores and torch crawls (the demo's
+        # reference models took 12x longer beside the attackers with torch on 2 threads).
+        self._torch_threads = torch.get_num_threads() if self._pool is not None else None
+        if self._torch_threads is not None:
+            torch.set_num_threads(max(1, min(self._torch_threads,
+                                             available_cores() - self.workers)))
         self._references: dict[int, dict[str, torch.Tensor]] = {}
         self._accuracies: dict[int, dict[str, float]] = {}
 
@@ -107,6 +116,9 @@ class Evaluator:
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
+        if self._torch_threads is not None:
+            torch.set_num_threads(self._torch_threads)
+            self._torch_threads = None
 
     def logits(self, model: nn.Module) -> dict[str, torch.Tensor]:
         """Logits (CPU) of ``model`` on retain, forget, val and test; the references' are kept."""
