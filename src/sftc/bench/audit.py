@@ -191,8 +191,6 @@ def weights_sha256(model: nn.Module) -> str:
     return h.hexdigest()
 
 
-
-
 def _as_recipe(recipe) -> ReferenceRecipe:
     if isinstance(recipe, ReferenceRecipe):
         return recipe
