@@ -145,7 +145,6 @@ def run_lock(target: str | Path, what: str = "--out", wait: bool = False) -> Ite
             os.close(fd)
 
 
-
 def file_sha256(path: str | Path) -> str:
     """The SHA-256 of a file's bytes, read in 1 MiB chunks."""
     h = hashlib.sha256()
