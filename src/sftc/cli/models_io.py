@@ -51,6 +51,19 @@ def load_checkpoint_for(checkpoint: str, args, split, role: str = "original",
     return model, name
 
 
+def load_compared_models(args, split, notes: list[str]):
+    """``--original``, ``--unlearned`` and (if given) ``--retrained``, each checked against the
+    run.json beside it, with one warning per checkpoint normalised otherwise: (original,
+    unlearned, retrained or None, the architecture's name). For evaluate and audit."""
+    original, name = load_checkpoint_for(args.original, args, split, notes=notes,
+                                         option="--original")
+    unlearned, _ = load_checkpoint_for(args.unlearned, args, split, role="unlearned", notes=notes)
+    retrained = load_checkpoint_for(args.retrained, args, split, role="retrained",
+                                    notes=notes)[0] if args.retrained else None
+    warn_preprocessing(args, split, {"--original": args.original, "--unlearned": args.unlearned,
+                                     "--retrained": args.retrained})
+    return original, unlearned, retrained, name
+
 def recorded_preprocessing(checkpoint: str | None) -> dict | None:
     """The preprocessing (mean, std, image_size, and the data's subsets) recorded beside
     ``checkpoint``, if any: what a command reuses where --mean/--std/--normalize/--image-size and

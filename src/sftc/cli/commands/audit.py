@@ -83,21 +83,14 @@ def handle(args, extra) -> int:
     from ...io import atomic_write_json, atomic_write_text
     from ...records import package_versions
     from ...report.audit import audit_markdown, audit_summary
-    from ..models_io import (load_checkpoint_for, record_beside, recorded_preprocessing,
-                             warn_preprocessing)
+    from ..models_io import load_compared_models, record_beside, recorded_preprocessing
 
     resolve_device(args.device)
     loaded, split = load_data_from_args(args, recorded=recorded_preprocessing(args.original))
     if forget_spec(args) is None:
         note(f"--forget protocol is {split.forget_spec} for {args.dataset}")
     notes: list[str] = []
-    original, name = load_checkpoint_for(args.original, args, split, notes=notes,
-                                         option="--original")
-    unlearned, _ = load_checkpoint_for(args.unlearned, args, split, role="unlearned", notes=notes)
-    oracle = load_checkpoint_for(args.retrained, args, split, role="retrained",
-                                 notes=notes)[0] if args.retrained else None
-    warn_preprocessing(args, split, {"--original": args.original, "--unlearned": args.unlearned,
-                               "--retrained": args.retrained})
+    original, unlearned, oracle, name = load_compared_models(args, split, notes)
     recipe = ReferenceRecipe.from_record(record_beside(args.original), name,
                                          epochs=args.ref_epochs, lr=args.ref_lr,
                                          batch_size=args.ref_batch_size)

@@ -30,19 +30,13 @@ def handle(args, extra) -> int:
     from ...engine import resolve_device
     from ...io import atomic_write_json, output_directory
     from ...records import run_record
-    from ..models_io import load_checkpoint_for, recorded_preprocessing, warn_preprocessing
+    from ..models_io import load_compared_models, recorded_preprocessing
     from ..render import print_metrics
 
     resolve_device(args.device)
     split = load_split_from_args(args, recorded=recorded_preprocessing(args.original))
     notes: list[str] = []
-    original, name = load_checkpoint_for(args.original, args, split, notes=notes,
-                                         option="--original")
-    unlearned, _ = load_checkpoint_for(args.unlearned, args, split, role="unlearned", notes=notes)
-    retrained = load_checkpoint_for(args.retrained, args, split, role="retrained",
-                                    notes=notes)[0] if args.retrained else None
-    warn_preprocessing(args, split, {"--original": args.original, "--unlearned": args.unlearned,
-                               "--retrained": args.retrained})
+    original, unlearned, retrained, name = load_compared_models(args, split, notes)
     inputs = (args.original, args.unlearned, args.retrained)
     if args.out:
         with output_directory(args.out, args.overwrite, inputs=inputs, notify=note) as tmp:
