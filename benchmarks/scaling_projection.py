@@ -15,7 +15,7 @@ lent) turns them into seconds. Each phase's units are split over the ranks exact
 rank's load, and the phases follow each other (a barrier between them). The final JS/MIA
 evaluations run on CPUs and are given separately (``--final-seconds``, per evaluation).
 
-Prints one table per dataset and the totals; assumptions are printed with them.
+Prints a row per dataset and the totals; the assumptions are printed with them.
 """
 from __future__ import annotations
 
