@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Callable, Iterable, Protocol, Sequence
 
 import torch
@@ -136,8 +136,8 @@ def run(method: Method, model: nn.Module, split: Split, recipe: Recipe, *,
     recipe.validate()
     device = resolve_device(recipe.device)
     parallel = DataParallel.for_run(recipe.batch_size, device, recipe.seed)
-    if parallel is not None:  # a measured choice could differ between ranks
-        recipe.accel = recipe.accel.without_measuring()
+    if parallel is not None:  # a measured choice could differ between ranks (the caller's
+        recipe = replace(recipe, accel=recipe.accel.without_measuring())   # recipe untouched)
     torch.manual_seed(recipe.seed)
     if device.type == "cuda":
         split.data.to(device)
