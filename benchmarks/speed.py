@@ -108,6 +108,11 @@ def parse_args(argv=None):
     p.add_argument("--vs-lr", type=float, default=5e-4, help="--vs-authors: learning rate")
     p.add_argument("--vs-plain", action="store_true",
                    help="--vs-authors: also time sftc with every speed choice off (--accel off)")
+    p.add_argument("--vs-plain-accel", default="off", metavar="ACCEL",
+                   help="--vs-plain: the speed options of that third contestant instead of off: "
+                        "auto, bf16 or a JSON object of Accel switches, e.g. "
+                        "'{\"exact_rewrites\": \"off\"}' (every other switch auto) to time one "
+                        "choice's effect")
     p.add_argument("--accel", default="auto", choices=("auto", "off", "bf16"),
                    help="sftc's speed options: auto (default: measured choices), off (the plain "
                         "path) or bf16 (auto plus bfloat16 autocast of the training step)")
@@ -115,6 +120,8 @@ def parse_args(argv=None):
 
 
 def accel_option(name: str):
+    if name.lstrip().startswith("{"):
+        return sftc.api.as_accel(json.loads(name))
     return sftc.api.as_accel({"autocast": "bf16"} if name == "bf16" else name)
 
 
@@ -171,6 +178,8 @@ def vs_authors(args) -> int:
     out = {"mode": "vs-authors", "dataset": args.dataset, "batch_size": args.batch_size,
            "lr": args.vs_lr, "tau": 1.0, "c": 0.0, "forget": args.forget, "repeats": args.repeats,
            "torch_threads": torch.get_num_threads(), "accel": args.accel, "runs": []}
+    if args.vs_plain:
+        out["plain_accel"] = args.vs_plain_accel
     for model_name, n in models:
         args.n = n
         split = subset_split(args)
@@ -203,7 +212,7 @@ def vs_authors(args) -> int:
                 for who in order:
                     start = time.perf_counter()
                     result = (authors(epochs) if who == "authors" else
-                              ours(epochs) if who == "sftc" else ours(epochs, "off"))
+                              ours(epochs) if who == "sftc" else ours(epochs, args.vs_plain_accel))
                     timed[who] = (time.perf_counter() - start, result)
                 a_s, (_, a_hist) = timed["authors"][0], timed["authors"][1]
                 s_s, s_res = timed["sftc"]

@@ -10,7 +10,8 @@ import sftc
 from sftc.engine import Accel, accel as A
 from sftc.engine.inference import predict_logits
 
-ONLY = {"channels_last": "off", "linear_convs": "off", "fused_optimizer": "off", "fold_bn": "off"}
+ONLY = {"channels_last": "off", "linear_convs": "off", "fused_optimizer": "off", "fold_bn": "off",
+        "exact_rewrites": "off"}
 
 
 def only(**on) -> dict:
@@ -144,6 +145,29 @@ def test_folded_teacher_logits_equal_the_unfolded(digits_split, digits_original)
     assert model.stage1[1].__class__ is nn.BatchNorm2d
 
 
+def test_the_teacher_pass_times_layouts_then_batch_sizes_in_the_faster_layout(digits_original):
+    """Stage 1: both layouts at batch 64; stage 2: batch 256 in the faster one only. Every row is
+    a real output, the choice is the fastest option timed, and the decision is cached."""
+    A.clear_cache()
+    model = digits_original.model
+    x = torch.randn(2000, 1, 8, 8)
+    fast = A.InferenceModel(model, x[:2], Accel(linear_convs="off"))
+    out = fast.predict(lambda idx: x[idx], torch.arange(len(x)), 10)
+    timed = fast.record["measured_us_per_sample"]
+    layouts = {"contiguous", "channels_last"}
+    assert {k for k in timed if k.endswith("/64")} == {f"{f}/64" for f in layouts}
+    faster = min(layouts, key=lambda f: timed[f"{f}/64"])
+    assert [k for k in timed if k.endswith("/256")] == [f"{faster}/256"]
+    chosen = f"{'channels_last' if fast.record['channels_last'] else 'contiguous'}/" \
+             f"{fast.record['batch']}"
+    assert timed[chosen] == min(timed.values())
+    with torch.no_grad():
+        assert torch.allclose(out, model.eval()(x), atol=1e-5)
+    again = A.InferenceModel(model, x[:2], Accel(linear_convs="off"))
+    again.predict(lambda idx: x[idx], torch.arange(len(x)), 10)
+    assert again.record.get("cached") and "measured_us_per_sample" not in again.record
+
+
 def test_folded_resnet18_logits_equal_the_unfolded():
     model = sftc.build_model("resnet18", 1, 10, seed=0)
     # non-trivial batch-norm statistics, as after training
@@ -187,7 +211,7 @@ def test_sequential_fallback_folds_pairs_inside_sequentials():
 
 def test_environment_switch_and_validation(monkeypatch, tiny_split):
     monkeypatch.setenv("SFTC_ACCEL", "off")
-    assert Accel().effective() == Accel(*(["off"] * 4))
+    assert Accel().effective() == Accel.plain()
     model = sftc.build_model("small-cnn", 1, 4, seed=0)
     result = unlearn(model, tiny_split, None)
     assert result.history.accel["train"]["channels_last"] is False

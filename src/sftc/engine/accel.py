@@ -14,10 +14,13 @@ Training step (:func:`tune_training`, applied to the model being trained):
   per convolution, forward and backward.
 * ``fused_optimizer``: PyTorch's fused Adam/SGD kernel (one pass over the parameters) instead of
   the per-tensor ``foreach`` implementation; timed on copies of the parameters.
+* ``exact_rewrites``: :mod:`sftc.engine.rewrites` (a ReLU moved after the max-pool that follows
+  it; global average pooling with a gradient in the input's layout). Bit-for-bit the same values
+  and gradients with less work, so not measured: on unless switched off.
 
 Inference (:class:`InferenceModel`, used for frozen teachers' one-off passes): an eval copy with
 batch normalisation folded into the preceding convolutions (``torch.fx``'s conv/BN fusion), the
-linear convolutions above, ``torch.inference_mode``, and the layout and batch size that run fastest
+linear convolutions and exact rewrites above, ``torch.inference_mode``, and the layout and batch size that run fastest
 on the first chunks of the real pass (no throw-away work).
 
 Every decision is cached per process, keyed by the architecture (parameter names, shapes and
@@ -36,7 +39,7 @@ import copy
 import os
 import time
 import types
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import torch
@@ -44,6 +47,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import SftcError
+from . import rewrites
 from .device import synchronize
 
 SWITCHES = ("auto", "on", "off")
@@ -54,7 +58,8 @@ MIN_ROWS_TO_MEASURE = 512   # likewise for an inference pass over fewer samples
 @dataclass
 class Accel:
     """Speed options of a run (see the module docstring). ``auto``: measured; ``on``/``off``:
-    forced. ``inference_batch`` 0 means measured. ``autocast``: ``off`` or ``bf16``."""
+    forced. ``inference_batch`` 0 means measured. ``autocast``: ``off`` or ``bf16``.
+    ``exact_rewrites`` needs no measurement: ``auto`` and ``on`` both apply them."""
 
     channels_last: str = "auto"
     linear_convs: str = "auto"
@@ -62,9 +67,11 @@ class Accel:
     fold_bn: str = "auto"
     inference_batch: int = 0
     autocast: str = "off"
+    exact_rewrites: str = "auto"
 
     def validate(self) -> None:
-        for name in ("channels_last", "linear_convs", "fused_optimizer", "fold_bn"):
+        for name in ("channels_last", "linear_convs", "fused_optimizer", "fold_bn",
+                     "exact_rewrites"):
             if getattr(self, name) not in SWITCHES:
                 raise SftcError(f"accel {name} must be one of {', '.join(SWITCHES)}; "
                                 f"got {getattr(self, name)!r}")
@@ -75,22 +82,24 @@ class Accel:
                             f"got {self.inference_batch}")
 
     def without_measuring(self) -> "Accel":
-        """Every ``auto`` as ``off`` (forced choices stay): for runs too short to pay for a
-        measurement."""
+        """Every measured ``auto`` as ``off`` (forced choices and the exact rewrites, which need
+        no measurement, stay): for runs too short to pay for a measurement, and for ranks that
+        must not decide differently."""
         off = lambda v: "off" if v == "auto" else v  # noqa: E731
         return Accel(off(self.channels_last), off(self.linear_convs), off(self.fused_optimizer),
-                     off(self.fold_bn), self.inference_batch, self.autocast)
+                     off(self.fold_bn), self.inference_batch, self.autocast, self.exact_rewrites)
 
     @classmethod
     def plain(cls) -> "Accel":
         """Every optimisation off: the reference path."""
-        return cls("off", "off", "off", "off", 0, "off")
+        return cls("off", "off", "off", "off", 0, "off", "off")
 
     def effective(self) -> "Accel":
         """The options with ``SFTC_ACCEL=off`` applied (every ``auto`` becomes ``off``)."""
         if os.environ.get("SFTC_ACCEL", "").lower() not in ("off", "0", "plain"):
             return self
-        return self.without_measuring()
+        rewrites_ = "off" if self.exact_rewrites == "auto" else self.exact_rewrites
+        return replace(self.without_measuring(), exact_rewrites=rewrites_)
 
 
 _CACHE: dict[tuple, dict] = {}
@@ -315,6 +324,8 @@ class StepPlan:
     linear_convs: list[str] = field(default_factory=list)
     fused_optimizer: bool = False
     autocast: str = "off"
+    exact_rewrites: bool = False
+    rewritten: list[str] = field(default_factory=list)  # what apply_training patched
     measured: dict = field(default_factory=dict)
     cached: bool = False
     seconds: float = 0.0
@@ -328,7 +339,7 @@ class StepPlan:
     def record(self) -> dict:
         return {"channels_last": self.channels_last, "linear_convs": list(self.linear_convs),
                 "fused_optimizer": self.fused_optimizer, "autocast": self.autocast,
-                "cached": self.cached, "tuning_seconds": round(self.seconds, 3),
+                "exact_rewrites": list(self.rewritten), "cached": self.cached, "tuning_seconds": round(self.seconds, 3),
                 "measured_ms": self.measured}
 
 
@@ -361,15 +372,16 @@ def tune_training(model: nn.Module, x: torch.Tensor, accel: Accel,
     switches = (accel.channels_last, accel.linear_convs, accel.fused_optimizer, accel.autocast)
     key = _key("train", model, x, (switches, optimizer_name))
     cached = _CACHE.get(key)
+    exact = accel.exact_rewrites != "off"
     if cached is not None and cached["channels_last"] is not None:
-        plan = StepPlan(**cached, autocast=accel.autocast, cached=True)
+        plan = StepPlan(**cached, autocast=accel.autocast, exact_rewrites=exact, cached=True)
         plan.key = key
         plan.seconds = time.perf_counter() - started
         return plan
     if not measure:
         accel = accel.without_measuring()
         key = None  # nothing measured: nothing to cache
-    plan = StepPlan(autocast=accel.autocast)
+    plan = StepPlan(autocast=accel.autocast, exact_rewrites=exact)
     plan.key = key
     conv = has_conv(model) and x.dim() == 4
     with torch.random.fork_rng(devices=_rng_devices(device)):
@@ -489,7 +501,9 @@ class LayoutTrial:
 
 
 def apply_training(model: nn.Module, x: torch.Tensor, plan: StepPlan) -> None:
-    """Put ``model`` in the plan's layout and patch its chosen convolutions."""
+    """Put ``model`` in the plan's layout and patch its chosen convolutions and exact rewrites."""
+    if plan.exact_rewrites:
+        plan.rewritten = rewrites.apply(model)
     if plan.linear_convs:
         candidates = plan.conv_plans or linear_conv_candidates(model, x)
         modules = dict(model.named_modules())
@@ -501,7 +515,8 @@ def apply_training(model: nn.Module, x: torch.Tensor, plan: StepPlan) -> None:
 
 
 def restore(model: nn.Module) -> None:
-    """Undo :func:`apply_training`: ordinary convolutions, contiguous weights."""
+    """Undo :func:`apply_training`: ordinary convolutions and modules, contiguous weights."""
+    rewrites.unpatch(model)
     unpatch_linear_convs(model)
     model.to(memory_format=torch.contiguous_format)
 
@@ -510,11 +525,12 @@ def restore(model: nn.Module) -> None:
 # Inference copies of frozen models
 
 
-def fold_batch_norm(model: nn.Module) -> tuple[nn.Module, str]:
+def fold_batch_norm(model: nn.Module, copy_first: bool = True) -> tuple[nn.Module, str]:
     """An eval copy of ``model`` with each batch norm that follows a convolution folded into it:
     ``torch.fx``'s conv/BN fusion when the model traces, else adjacent pairs inside
-    ``nn.Sequential`` containers (``torch.nn.utils.fusion.fuse_conv_bn_eval``); else unfolded."""
-    model = copy.deepcopy(model).eval()
+    ``nn.Sequential`` containers (``torch.nn.utils.fusion.fuse_conv_bn_eval``); else unfolded.
+    ``copy_first=False`` folds ``model`` itself (a copy the caller made)."""
+    model = (copy.deepcopy(model) if copy_first else model).eval()
     try:
         from torch.fx.experimental.optimization import fuse
 
@@ -558,14 +574,17 @@ class InferenceModel:
         self.record: dict = {}
         started = time.perf_counter()
         plain = accel.fold_bn == "off" and accel.linear_convs == "off" and \
-            accel.channels_last == "off"
+            accel.channels_last == "off" and accel.exact_rewrites == "off"
         self._source_mode = None
         if plain:  # the model itself, put in eval mode only while it runs
             self.model, how = model, "none"
             self._source_mode = model.training
-        else:
-            self.model, how = fold_batch_norm(model) if accel.fold_bn != "off" else \
-                (copy.deepcopy(model).eval(), "none")
+        else:  # rewritten before folding: folding keeps the module instances
+            self.model = copy.deepcopy(model).eval()
+            if accel.exact_rewrites != "off":
+                self.record["exact_rewrites"] = rewrites.apply(self.model)
+            self.model, how = fold_batch_norm(self.model, copy_first=False) \
+                if accel.fold_bn != "off" else (self.model, "none")
         self.record["fold_bn"] = how
         conv = has_conv(self.model) and sample.dim() == 4
         self.linear_convs: list[str] = []
@@ -636,37 +655,59 @@ class InferenceModel:
     def predict(self, batch: Callable[[torch.Tensor], torch.Tensor], index: torch.Tensor,
                 num_classes: int, batches: Callable | None = None) -> torch.Tensor:
         """Logits ``[len(index), C]``; ``batch(idx)`` loads inputs. While the layout and batch
-        size are undecided, the first chunks of ``index`` are run with each option in turn (two
-        rounds, best-of) and the fastest per sample is kept for the rest and cached. The rest is
+        size are undecided, the first chunks of ``index`` time them (two rounds each, best-of):
+        the layouts at the first batch size, then the batch sizes in the faster layout; the
+        fastest per sample does the rest and is cached. The rest is
         loaded by ``batches(chunks)`` (inputs of each chunk, in order: a data source's DataLoader
         workers) when given, else chunk by chunk with ``batch``."""
         out = torch.empty(len(index), num_classes, device=self.device)
-        start, pos = 0, 0
+        start = 0
         if self.choice is None:
-            trials: dict[tuple, list[float]] = {o: [] for o in self.options}
-            for _ in range(2):
-                for option in self.options:
-                    fmt, size = option
-                    if start >= len(index):
-                        break
-                    chunk = index[start:start + size]
-                    with self._running():
-                        self._set_format(fmt)
-                        x = batch(chunk).contiguous(memory_format=fmt)
-                        synchronize(self.device)
-                        t0 = time.perf_counter()
-                        out[start:start + len(chunk)] = self.model(x).float()
-                        synchronize(self.device)
-                    trials[option].append((time.perf_counter() - t0) / len(chunk))
-                    start += len(chunk)
-            timed = {o: min(v) for o, v in trials.items() if v}
-            # the first call of an option includes one-off set-up; options run twice are fairer
-            twice = {o: t for o, t in timed.items() if len(trials[o]) > 1} or timed
-            self.choice = min(twice, key=twice.get)
+            trials: dict[tuple, list[float]] = {}
+
+            def trial(option) -> bool:
+                """Run the next chunk with ``option``, timed; False when no rows are left."""
+                nonlocal start
+                fmt, size = option
+                if start >= len(index):
+                    return False
+                chunk = index[start:start + size]
+                with self._running():
+                    self._set_format(fmt)
+                    x = batch(chunk).contiguous(memory_format=fmt)
+                    synchronize(self.device)
+                    t0 = time.perf_counter()
+                    out[start:start + len(chunk)] = self.model(x).float()
+                    synchronize(self.device)
+                trials.setdefault(option, []).append((time.perf_counter() - t0) / len(chunk))
+                start += len(chunk)
+                return True
+
+            def best(options) -> tuple:
+                timed = {o: min(trials[o]) for o in options if o in trials}
+                # the first call of an option includes one-off set-up; options run twice are fairer
+                twice = {o: t for o, t in timed.items() if len(trials[o]) > 1} or timed
+                return min(twice, key=twice.get)
+
+            # two rounds each: first the layouts at the first batch size, then the other batch
+            # sizes in the faster layout (a slow layout is not also run at a large batch)
+            formats = list(dict.fromkeys(f for f, _ in self.options))
+            sizes = list(dict.fromkeys(b for _, b in self.options))
+            stages = [[(f, sizes[0]) for f in formats], None]
+            complete = True
+            for stage in range(2):
+                if stage == 1:
+                    layout = best(stages[0])[0] if trials else formats[0]
+                    stages[1] = [(layout, b) for b in sizes]
+                for _ in range(2):
+                    for option in stages[stage]:
+                        if len(trials.get(option, ())) < 2 and not trial(option):
+                            complete = False
+            self.choice = best(trials) if trials else self.options[0]
             self.record["measured_us_per_sample"] = {
                 f"{'channels_last' if o[0] == torch.channels_last else 'contiguous'}/{o[1]}":
-                    round(t * 1e6, 1) for o, t in timed.items()}
-            if len(twice) == len(self.options):
+                    round(min(t) * 1e6, 1) for o, t in trials.items()}
+            if complete:
                 _CACHE[self.key] = {"channels_last": self.choice[0] == torch.channels_last,
                                     "batch": self.choice[1], "linear_convs": self.linear_convs}
         fmt, size = self.choice
