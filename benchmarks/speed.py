@@ -35,7 +35,8 @@ off) on the same model, weights and samples, for each model and epoch count, in 
       (median over --repeats), and the median of the per-repeat ratios authors_s / sftc_s. Every
       sftc call starts with an empty decision cache, so it pays its own measurements (as a fresh
       process would); the two alternate which runs first. With --vs-plain, sftc also runs with
-      every speed choice off (plain_s, plain_speedup: the engine as it was before issue 12).
+      every speed choice off (plain_s, plain_speedup: the engine as it was before issue 12), or
+      with the options --vs-plain-accel gives (recorded as plain_accel).
 
   python benchmarks/speed.py --model small-cnn --n 10000
   python benchmarks/speed.py --model resnet18 --n 2000 --repeats 3

@@ -4,7 +4,7 @@
 # times. Each process times its own authors'-style loop too, so each speed-up is internally
 # consistent; the JSON lines go to OUT/{before,after}-ROUND.json.
 #
-#   bash benchmarks/speed_before_after.sh REV [ROUNDS] [OUT] -- [speed.py options]
+#   [PYTHON=.venv/bin/python] bash benchmarks/speed_before_after.sh REV [ROUNDS] [OUT] -- [speed.py options]
 #   bash benchmarks/speed_before_after.sh HEAD~3 2 /tmp/ba -- --vs-models small-cnn:6000
 set -euo pipefail
 rev=${1:?usage: speed_before_after.sh REV [ROUNDS] [OUT] -- [speed.py options]}
@@ -15,7 +15,7 @@ if [[ $# -gt 0 && $1 != "--" ]]; then rounds=$1; shift; fi
 if [[ $# -gt 0 && $1 != "--" ]]; then out=$1; shift; fi
 if [[ $# -gt 0 && $1 == "--" ]]; then shift; fi
 root=$(cd "$(dirname "$0")/.." && pwd)
-python=${PYTHON:-python}
+python=${PYTHON:-python3}  # the interpreter with torch and sftc installed
 before=$(mktemp -d)
 trap 'rm -rf "$before"' EXIT
 git -C "$root" archive "$rev" src benchmarks | tar -x -C "$before"

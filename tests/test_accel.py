@@ -220,6 +220,9 @@ def test_environment_switch_and_validation(monkeypatch, tiny_split):
         unlearn(model, tiny_split, {"channels_last": "maybe"})
     with pytest.raises(sftc.SftcError, match="autocast must be off or bf16"):
         unlearn(model, tiny_split, {"autocast": "fp8"})
+    with pytest.raises(sftc.SftcError, match="unknown accel option.s. fused; the options are "
+                                             "channels_last, linear_convs"):
+        unlearn(model, tiny_split, {"fused": "on"})
 
 
 def test_bf16_autocast_runs_on_the_cpu_and_is_recorded(tiny_split):

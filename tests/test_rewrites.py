@@ -14,6 +14,7 @@ LAYOUTS = [torch.contiguous_format, torch.channels_last]
 
 def forward_backward(model, x):
     model.zero_grad(set_to_none=True)
+    torch.manual_seed(1)  # the same dropout masks (EfficientNet) for both
     out = model(x)
     (out * torch.linspace(-1, 1, out.numel()).view_as(out)).sum().backward()
     return out.detach(), [p.grad.clone() for p in model.parameters()]
@@ -140,3 +141,17 @@ def test_inference_copies_are_rewritten_before_folding_and_give_the_same_logits(
     with torch.no_grad():
         assert torch.equal(unfolded(x), model(x))
     assert not any(R.MARK in m.__dict__ for m in model.modules())  # the source is untouched
+
+
+def test_torchvision_models_rewritten_are_bitwise_the_same():
+    """ResNet-18's final pooling and EfficientNet-B0's squeeze-and-excitation poolings (a global
+    mean whose output multiplies the input again)."""
+    torch.manual_seed(0)
+    for name, done in (("resnet18", ["mean_pool:avgpool"]), ("efficientnet_b0", None)):
+        model = sftc.build_model(name, 3, 10, seed=0).train().to(memory_format=torch.channels_last)
+        x = torch.randn(2, 3, 32, 32).contiguous(memory_format=torch.channels_last)
+        rewritten = assert_bitwise_same(model, x)
+        if done is not None:
+            assert rewritten == done
+        else:
+            assert len(rewritten) == 17 and all(r.startswith("mean_pool:") for r in rewritten)

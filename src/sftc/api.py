@@ -1,7 +1,7 @@
 """The public Python surface: train(), retrain(), unlearn(), evaluate(), load_model()."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Sequence
 
@@ -47,6 +47,11 @@ def as_accel(accel: Accel | dict | str | None) -> Accel:
     if accel == "off":
         return Accel.plain()
     if isinstance(accel, dict):
+        known = [f.name for f in fields(Accel)]
+        unknown = sorted(set(accel) - set(known))
+        if unknown:
+            raise SftcError(f"unknown accel option(s) {', '.join(map(str, unknown))}; "
+                            f"the options are {', '.join(known)}")
         return Accel(**accel)
     if isinstance(accel, Accel):
         return accel

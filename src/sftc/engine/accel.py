@@ -20,8 +20,8 @@ Training step (:func:`tune_training`, applied to the model being trained):
 
 Inference (:class:`InferenceModel`, used for frozen teachers' one-off passes): an eval copy with
 batch normalisation folded into the preceding convolutions (``torch.fx``'s conv/BN fusion), the
-linear convolutions and exact rewrites above, ``torch.inference_mode``, and the layout and batch size that run fastest
-on the first chunks of the real pass (no throw-away work).
+linear convolutions and exact rewrites above, ``torch.inference_mode``, and the layout and batch
+size that run fastest on the first chunks of the real pass (no throw-away work).
 
 Every decision is cached per process, keyed by the architecture (parameter names, shapes and
 which ones train), input shape, dtype, device and thread count, and recorded in the run's history
@@ -339,8 +339,8 @@ class StepPlan:
     def record(self) -> dict:
         return {"channels_last": self.channels_last, "linear_convs": list(self.linear_convs),
                 "fused_optimizer": self.fused_optimizer, "autocast": self.autocast,
-                "exact_rewrites": list(self.rewritten), "cached": self.cached, "tuning_seconds": round(self.seconds, 3),
-                "measured_ms": self.measured}
+                "exact_rewrites": list(self.rewritten), "cached": self.cached,
+                "tuning_seconds": round(self.seconds, 3), "measured_ms": self.measured}
 
 
 def fused_supported(params: list[torch.Tensor], device: torch.device) -> bool:
@@ -657,9 +657,9 @@ class InferenceModel:
         """Logits ``[len(index), C]``; ``batch(idx)`` loads inputs. While the layout and batch
         size are undecided, the first chunks of ``index`` time them (two rounds each, best-of):
         the layouts at the first batch size, then the batch sizes in the faster layout; the
-        fastest per sample does the rest and is cached. The rest is
-        loaded by ``batches(chunks)`` (inputs of each chunk, in order: a data source's DataLoader
-        workers) when given, else chunk by chunk with ``batch``."""
+        fastest per sample does the rest and is cached. The rest is loaded by ``batches(chunks)``
+        (inputs of each chunk, in order: a data source's DataLoader workers) when given, else
+        chunk by chunk with ``batch``."""
         out = torch.empty(len(index), num_classes, device=self.device)
         start = 0
         if self.choice is None:
