@@ -173,6 +173,15 @@ def test_an_audit_reference_trained_by_other_code_is_trained_again(tmp_path, tin
         refs = pool.get(2)
     assert [e["cached"] for e in refs.entries] == [False, False]
     assert len(list((tmp_path / "audit").iterdir())) == 4       # the old entries are left alone
+    # changed again: two older entries per reference, still two references to train
+    monkeypatch.setattr(pool_mod, "training_code", lambda model: codeprint.CodePrint(
+        real.sftc, "d" * 64, {**real.files, "sftc/engine/loop.py": "2" * 16}))
+    pool = pool_mod.ReferencePool(tiny_split, recipe, cache_dir=tmp_path, device="cpu",
+                                  progress=False)
+    with pytest.warns(codeprint.StaleCache, match=r"2 audit reference model\(s\) .* trained by "
+                                                   r"other code \(changed: sftc/engine/loop.py, "
+                                                   r"sftc/methods/supervised.py\)"):
+        pool.get(2)
 
 
 # -- sweeping any method's hyperparameter ---------------------------------------------------------

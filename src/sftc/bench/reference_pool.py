@@ -219,12 +219,13 @@ class ReferencePool:
         return self.key({k: v for k, v in inputs.items() if k not in ("code", "sftc")})
 
     def stale(self, inputs: list[dict]) -> list[list[str]]:
-        """What changed, for each cached entry made by other code for one of these references
-        (the same inputs but the code)."""
+        """What changed, for each of these references that the cache holds only as made by other
+        code (the same inputs but the code; older entries of one reference count once, their
+        changes together)."""
         identities = {self._identity(i) for i in inputs}
         keys = {self.key(i) for i in inputs}
         code = training_code(self.recipe.model)
-        found = []
+        found: dict[str, set[str]] = {}
         for meta_path in sorted((self.cache_dir / "audit").glob(f"{self._prefix()}*/meta.json")):
             try:
                 meta = json.loads(meta_path.read_text())
@@ -233,8 +234,9 @@ class ReferencePool:
             theirs = meta.get("inputs") if isinstance(meta, dict) else None
             if isinstance(theirs, dict) and meta.get("key") not in keys \
                     and self._identity(theirs) in identities:
-                found.append(code.changes(meta.get("code")))
-        return found
+                found.setdefault(self._identity(theirs), set()).update(
+                    code.changes(meta.get("code")) or [])
+        return [sorted(changes) for changes in found.values()]
 
     # -- entries ---------------------------------------------------------------------------
     def _foreign(self, entry: Path, why: str) -> SftcError:
