@@ -92,6 +92,14 @@ def test_only_what_is_provably_the_same_is_rewritten():
         nn.AdaptiveAvgPool2d(2), nn.AdaptiveMaxPool2d(1))                # not a global mean
     assert R.relu_pool_pairs(model) == []
     assert R.apply(model) == []
+    # a hook would see what a rewrite changes (the ReLU's output)
+    hooked = nn.Sequential(nn.ReLU(), nn.MaxPool2d(2), nn.AdaptiveAvgPool2d(1))
+    handles = [hooked[0].register_forward_hook(lambda *a: None),
+               hooked[2].register_forward_pre_hook(lambda *a: None)]
+    assert R.apply(copy.deepcopy(hooked)) == []
+    for handle in handles:
+        handle.remove()
+    assert R.apply(hooked) == ["relu_pool:0>1", "mean_pool:2"]
 
 
 def test_unpatch_restores_the_modules():

@@ -1,6 +1,7 @@
 """Exact rewrites of a model's execution: the same values and gradients, bit for bit, with less
 work on the CPU. Applied by patching module instances (never the caller's own model: the engine
-trains a copy and builds inference copies), and undone by :func:`unpatch`.
+trains a copy and builds inference copies), and undone by :func:`unpatch`. A module with hooks is
+left as it is (a hook would see what a rewrite changes).
 
 * ``relu_pool``: a ``ReLU`` directly followed by a ``MaxPool2d`` in an ``nn.Sequential`` runs
   after the pool instead (max-pool, then ReLU on the pooled map). ReLU is monotone, so the max of
@@ -67,9 +68,16 @@ def _is_global_pool(module: nn.Module) -> bool:
     return type(module) is nn.AdaptiveAvgPool2d and module.output_size in (1, (1, 1), [1, 1])
 
 
+def _hooked(module: nn.Module) -> bool:
+    """A hook on the module would see what the rewrite changes (a ReLU's output)."""
+    return bool(module._forward_hooks or module._forward_pre_hooks or module._backward_hooks
+                or module._backward_pre_hooks)
+
+
 def relu_pool_pairs(model: nn.Module) -> list[tuple[str, str]]:
     """(ReLU, MaxPool2d) names that are adjacent in an ``nn.Sequential`` whose forward is
-    ``nn.Sequential``'s own, each module used once in the model, the pool without indices."""
+    ``nn.Sequential``'s own, each module used once in the model and without hooks, the pool
+    without indices."""
     uses: dict[int, int] = {}
     for _, module in model.named_modules(remove_duplicate=False):
         uses[id(module)] = uses.get(id(module), 0) + 1
@@ -81,6 +89,7 @@ def relu_pool_pairs(model: nn.Module) -> list[tuple[str, str]]:
         for (a, relu), (b, pool) in zip(children, children[1:]):
             if type(relu) is nn.ReLU and type(pool) is nn.MaxPool2d and not pool.return_indices \
                     and uses[id(relu)] == 1 and uses[id(pool)] == 1 \
+                    and not _hooked(relu) and not _hooked(pool) \
                     and MARK not in relu.__dict__ and MARK not in pool.__dict__:
                 prefix = f"{name}." if name else ""
                 pairs.append((prefix + a, prefix + b))
@@ -97,7 +106,7 @@ def apply(model: nn.Module) -> list[str]:
         _patch(modules[pool_name], _pool_then_relu, "relu_pool")
         done.append(f"relu_pool:{relu_name}>{pool_name}")
     for name, module in modules.items():
-        if _is_global_pool(module) and MARK not in module.__dict__:
+        if _is_global_pool(module) and MARK not in module.__dict__ and not _hooked(module):
             _patch(module, _global_mean, "mean_pool")
             done.append(f"mean_pool:{name}")
     return done
