@@ -14,9 +14,9 @@ Training step (:func:`tune_training`, applied to the model being trained):
   per convolution, forward and backward.
 * ``fused_optimizer``: PyTorch's fused Adam/SGD kernel (one pass over the parameters) instead of
   the per-tensor ``foreach`` implementation; timed on copies of the parameters.
-* ``exact_rewrites``: :mod:`sftc.engine.rewrites` (a ReLU moved after the max-pool that follows
-  it; global average pooling with a gradient in the input's layout). Bit-for-bit the same values
-  and gradients with less work, so not measured: on unless switched off.
+* ``exact_rewrites``: :mod:`sftc.engine.rewrites` (a ReLU moved after the max-pool that alone
+  reads it; global average pooling after a ReLU with a gradient in the input's layout). The same
+  values and gradients with less work, so not measured: on unless switched off.
 
 Inference (:class:`InferenceModel`, used for frozen teachers' one-off passes): an eval copy with
 batch normalisation folded into the preceding convolutions (``torch.fx``'s conv/BN fusion), the
@@ -38,7 +38,6 @@ import contextlib
 import copy
 import os
 import time
-import types
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
@@ -219,29 +218,33 @@ class _LinearConv(torch.autograd.Function):
         return grad_x, grad_w, grad_b, None
 
 
-def _linear_conv_forward(self: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
-    plan: LinearConvPlan = self._sftc_linear_plan
-    if tuple(x.shape[-2:]) != plan.size or x.dim() != 4:
-        return type(self).forward(self, x)  # another input size: the ordinary convolution
-    if torch.is_autocast_enabled(x.device.type):  # let autocast cast the product's operands
-        weight = self.weight[:, :, plan.top:plan.top + plan.rows,
-                             plan.left:plan.left + plan.cols]
-        used = x if (plan.rows, plan.cols) == plan.size else x[:, :, :plan.rows, :plan.cols]
-        out = F.linear(used.reshape(x.shape[0], -1), weight.reshape(weight.shape[0], -1),
-                       self.bias)
-        return out.view(x.shape[0], -1, 1, 1)
-    return _LinearConv.apply(x, self.weight, self.bias, plan)
+class LinearConv2d(nn.Conv2d):
+    """A ``nn.Conv2d`` computed as :class:`_LinearConv` on inputs of its plan's size (the module's
+    class is switched, so that the model still pickles and copies)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        plan: LinearConvPlan = self._sftc_linear_plan
+        if tuple(x.shape[-2:]) != plan.size or x.dim() != 4:
+            return super().forward(x)  # another input size: the ordinary convolution
+        if torch.is_autocast_enabled(x.device.type):  # let autocast cast the product's operands
+            weight = self.weight[:, :, plan.top:plan.top + plan.rows,
+                                 plan.left:plan.left + plan.cols]
+            used = x if (plan.rows, plan.cols) == plan.size else x[:, :, :plan.rows, :plan.cols]
+            out = F.linear(used.reshape(x.shape[0], -1), weight.reshape(weight.shape[0], -1),
+                           self.bias)
+            return out.view(x.shape[0], -1, 1, 1)
+        return _LinearConv.apply(x, self.weight, self.bias, plan)
 
 
 def patch_linear_conv(conv: nn.Conv2d, plan: LinearConvPlan) -> None:
     conv._sftc_linear_plan = plan
-    conv.forward = types.MethodType(_linear_conv_forward, conv)
+    conv.__class__ = LinearConv2d
 
 
 def unpatch_linear_convs(model: nn.Module) -> None:
     for module in model.modules():
-        if "_sftc_linear_plan" in module.__dict__:
-            del module.__dict__["forward"]
+        if type(module) is LinearConv2d:
+            module.__class__ = nn.Conv2d
             del module.__dict__["_sftc_linear_plan"]
 
 
@@ -525,12 +528,11 @@ def restore(model: nn.Module) -> None:
 # Inference copies of frozen models
 
 
-def fold_batch_norm(model: nn.Module, copy_first: bool = True) -> tuple[nn.Module, str]:
+def fold_batch_norm(model: nn.Module) -> tuple[nn.Module, str]:
     """An eval copy of ``model`` with each batch norm that follows a convolution folded into it:
     ``torch.fx``'s conv/BN fusion when the model traces, else adjacent pairs inside
-    ``nn.Sequential`` containers (``torch.nn.utils.fusion.fuse_conv_bn_eval``); else unfolded.
-    ``copy_first=False`` folds ``model`` itself (a copy the caller made)."""
-    model = (copy.deepcopy(model) if copy_first else model).eval()
+    ``nn.Sequential`` containers (``torch.nn.utils.fusion.fuse_conv_bn_eval``); else unfolded."""
+    model = copy.deepcopy(model).eval()
     try:
         from torch.fx.experimental.optimization import fuse
 
@@ -579,12 +581,11 @@ class InferenceModel:
         if plain:  # the model itself, put in eval mode only while it runs
             self.model, how = model, "none"
             self._source_mode = model.training
-        else:  # rewritten before folding: folding keeps the module instances
-            self.model = copy.deepcopy(model).eval()
-            if accel.exact_rewrites != "off":
+        else:
+            self.model, how = fold_batch_norm(model) if accel.fold_bn != "off" else \
+                (copy.deepcopy(model).eval(), "none")
+            if accel.exact_rewrites != "off":  # after folding: fx traces the modules as written
                 self.record["exact_rewrites"] = rewrites.apply(self.model)
-            self.model, how = fold_batch_norm(self.model, copy_first=False) \
-                if accel.fold_bn != "off" else (self.model, "none")
         self.record["fold_bn"] = how
         conv = has_conv(self.model) and sample.dim() == 4
         self.linear_convs: list[str] = []
@@ -664,14 +665,17 @@ class InferenceModel:
         start = 0
         if self.choice is None:
             trials: dict[tuple, list[float]] = {}
+            complete = True  # every planned trial ran on a whole chunk: the choice is cached
 
-            def trial(option) -> bool:
-                """Run the next chunk with ``option``, timed; False when no rows are left."""
-                nonlocal start
+            def trial(option) -> None:
+                """Run the next chunk with ``option``, timed."""
+                nonlocal start, complete
                 fmt, size = option
                 if start >= len(index):
-                    return False
+                    complete = False
+                    return
                 chunk = index[start:start + size]
+                complete = complete and len(chunk) == size
                 with self._running():
                     self._set_format(fmt)
                     x = batch(chunk).contiguous(memory_format=fmt)
@@ -681,7 +685,6 @@ class InferenceModel:
                     synchronize(self.device)
                 trials.setdefault(option, []).append((time.perf_counter() - t0) / len(chunk))
                 start += len(chunk)
-                return True
 
             def best(options) -> tuple:
                 timed = {o: min(trials[o]) for o in options if o in trials}
@@ -694,15 +697,14 @@ class InferenceModel:
             formats = list(dict.fromkeys(f for f, _ in self.options))
             sizes = list(dict.fromkeys(b for _, b in self.options))
             stages = [[(f, sizes[0]) for f in formats], None]
-            complete = True
             for stage in range(2):
                 if stage == 1:
                     layout = best(stages[0])[0] if trials else formats[0]
                     stages[1] = [(layout, b) for b in sizes]
                 for _ in range(2):
                     for option in stages[stage]:
-                        if len(trials.get(option, ())) < 2 and not trial(option):
-                            complete = False
+                        if len(trials.get(option, ())) < 2:
+                            trial(option)
             self.choice = best(trials) if trials else self.options[0]
             self.record["measured_us_per_sample"] = {
                 f"{'channels_last' if o[0] == torch.channels_last else 'contiguous'}/{o[1]}":

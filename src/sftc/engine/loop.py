@@ -124,7 +124,10 @@ def run(method: Method, model: nn.Module, split: Split, recipe: Recipe, *,
 
     The model passed in is not modified: the run works on a copy. ``track`` names subsets
     (retain/forget/val/test/train) whose accuracy is recorded before the first and after every
-    epoch; ``on_epoch_end(epoch, model, row)`` is called after each epoch (outside the timing);
+    epoch; ``on_epoch_end(epoch, model, row)`` is called after each epoch (outside the timing)
+    with the model being trained, as the run's speed choices left it (its layout, and modules
+    whose class :mod:`sftc.engine.rewrites` or the linear convolutions switched: the same values;
+    its state dict and pickling are unchanged);
     ``fresh_model(seed)`` builds a newly initialised model of the same architecture (retrain, EU-k).
 
     Inside :func:`sftc.distributed.data_parallel` the run is spread over the job's ranks (DDP;
