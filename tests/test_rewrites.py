@@ -104,6 +104,15 @@ def test_only_what_nothing_else_can_tell_is_rewritten():
         def forward(self, x):
             return self.features[:2](x).mean() + self.features(x).mean()
 
+    class TwoReaders(nn.Module):  # the ReLU runs once, and its output is read twice
+        def __init__(self):
+            super().__init__()
+            self.relu, self.pool = nn.ReLU(), nn.MaxPool2d(2)
+
+        def forward(self, x):
+            y = self.relu(x)
+            return self.pool(y).sum() + y.sum()
+
     class Untraceable(nn.Module):
         def __init__(self):
             super().__init__()
@@ -118,7 +127,7 @@ def test_only_what_nothing_else_can_tell_is_rewritten():
         nn.Sequential(nn.ReLU(), nn.MaxPool2d(2, return_indices=True)))  # indices
     mixed = nn.Sequential(nn.LeakyReLU(), nn.MaxPool2d(2), nn.BatchNorm2d(2),
                           nn.AdaptiveAvgPool2d(1), nn.ReLU(), nn.AdaptiveAvgPool2d(2))
-    for model in (Custom(), Tap(), Untraceable(), others, mixed):
+    for model in (Custom(), Tap(), TwoReaders(), Untraceable(), others, mixed):
         assert R.find(model) == [] and R.apply(model) == []
     x = torch.randn(2, 2, 4, 4)
     assert_same(Custom(), x, [])
