@@ -1,5 +1,6 @@
 """Every speed optimisation of the engine gives the plain path's results up to float rounding."""
 import copy
+import pickle
 
 import pytest
 import torch
@@ -113,6 +114,11 @@ def test_linear_convolutions_equal_the_convolution_in_value_and_gradient():
         # another input size runs the ordinary convolution
         y = torch.randn(2, 6, size + 3, size + 3, dtype=torch.float64)
         assert torch.allclose(fast(y), conv(y))
+        # a patched convolution pickles (torch.save of a whole model), and unpatches
+        with torch.no_grad():
+            assert torch.equal(pickle.loads(pickle.dumps(fast))(x), fast(x))
+        A.unpatch_linear_convs(fast)
+        assert type(fast) is nn.Conv2d and "_sftc_linear_plan" not in fast.__dict__
     assert A.linear_conv_plan(nn.Conv2d(4, 4, 3, padding=1), (2, 2)) is None  # 2x2 output
     assert A.linear_conv_plan(nn.Conv2d(4, 4, 3, padding=1, groups=2), (1, 1)) is None
     assert A.linear_conv_plan(nn.Conv2d(4, 4, 3, padding=1, dilation=2), (1, 1)) is None
