@@ -260,6 +260,17 @@ def test_measurements_leave_the_random_streams_alone(digits_split, digits_origin
     assert_same_run(first, second, digits_split, tol=1e-6)
 
 
+def test_decisions_timed_without_the_rewrites_are_not_reused_with_them(digits_split,
+                                                                       digits_original):
+    A.clear_cache()
+    without = unlearn(digits_original.model, digits_split, {"exact_rewrites": "off"})
+    with_ = unlearn(digits_original.model, digits_split, None)
+    assert not without.history.accel["train"]["cached"]
+    assert not with_.history.accel["train"]["cached"]
+    assert not with_.history.accel["inference"][0].get("cached")
+    assert unlearn(digits_original.model, digits_split, None).history.accel["train"]["cached"]
+
+
 def test_runs_too_short_to_pay_for_measuring_take_the_plain_path(tiny_split):
     A.clear_cache()
     model = sftc.build_model("small-cnn", 1, 4, seed=0)

@@ -372,7 +372,8 @@ def tune_training(model: nn.Module, x: torch.Tensor, accel: Accel,
     ``auto`` is off."""
     started = time.perf_counter()
     accel = accel.effective()
-    switches = (accel.channels_last, accel.linear_convs, accel.fused_optimizer, accel.autocast)
+    switches = (accel.channels_last, accel.linear_convs, accel.fused_optimizer, accel.autocast,
+                accel.exact_rewrites)  # the layout was timed on the model as rewritten, or not
     key = _key("train", model, x, (switches, optimizer_name))
     cached = _CACHE.get(key)
     exact = accel.exact_rewrites != "off"
@@ -555,6 +556,11 @@ def fold_batch_norm(model: nn.Module) -> tuple[nn.Module, str]:
     return model, ("sequential" if folded else "none")
 
 
+def _infer_key(model: nn.Module, sample: torch.Tensor, accel: Accel, fold: str) -> tuple:
+    return _key("infer", model, sample[:1], (accel.channels_last, accel.linear_convs,
+                                             accel.inference_batch, accel.exact_rewrites, fold))
+
+
 INFERENCE_BATCHES = (64, 256)
 PLAIN_BATCH = 512  # the plain path's inference batch
 
@@ -567,9 +573,7 @@ class InferenceModel:
                  device: torch.device | None = None, measure: bool = True):
         accel = (accel or Accel()).effective()
         if not measure:  # too few samples to pay for measuring: cached choices or none
-            key = _key("infer", model, sample[:1], (accel.channels_last, accel.linear_convs,
-                                                    accel.inference_batch, "fx"))
-            if key not in _CACHE:
+            if _infer_key(model, sample, accel, "fx") not in _CACHE:
                 accel = accel.without_measuring()
         self.accel = accel
         self.device = device or sample.device
@@ -589,8 +593,7 @@ class InferenceModel:
         self.record["fold_bn"] = how
         conv = has_conv(self.model) and sample.dim() == 4
         self.linear_convs: list[str] = []
-        key = _key("infer", model, sample[:1], (accel.channels_last, accel.linear_convs,
-                                                accel.inference_batch, how))
+        key = _infer_key(model, sample, accel, how)
         self.key = key
         cached = _CACHE.get(key)
         rows = accel.inference_batch or INFERENCE_BATCHES[0]
