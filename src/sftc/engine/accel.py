@@ -699,15 +699,12 @@ class InferenceModel:
             # sizes in the faster layout (a slow layout is not also run at a large batch)
             formats = list(dict.fromkeys(f for f, _ in self.options))
             sizes = list(dict.fromkeys(b for _, b in self.options))
-            stages = [[(f, sizes[0]) for f in formats], None]
-            for stage in range(2):
-                if stage == 1:
-                    layout = best(stages[0])[0] if trials else formats[0]
-                    stages[1] = [(layout, b) for b in sizes]
-                for _ in range(2):
-                    for option in stages[stage]:
-                        if len(trials.get(option, ())) < 2:
-                            trial(option)
+            layouts = [(f, sizes[0]) for f in formats]
+            for option in layouts * 2:
+                trial(option)
+            layout = best(layouts)[0] if trials else formats[0]
+            for option in [(layout, b) for b in sizes[1:]] * 2:
+                trial(option)
             self.choice = best(trials) if trials else self.options[0]
             self.record["measured_us_per_sample"] = {
                 f"{'channels_last' if o[0] == torch.channels_last else 'contiguous'}/{o[1]}":
