@@ -163,10 +163,15 @@ def test_an_audit_reference_trained_by_other_code_is_trained_again(tmp_path, tin
                                   progress=False)
     pool.get(2)
     real = codeprint.training_code("small-cnn")
-    monkeypatch.setattr(pool_mod, "training_code", lambda model: codeprint.CodePrint(
-        real.sftc, "c" * 64, {**real.files, "sftc/methods/supervised.py": "1" * 16}))
-    pool = pool_mod.ReferencePool(tiny_split, recipe, cache_dir=tmp_path, device="cpu",
-                                  progress=False)
+
+    def pool_after_editing(digest: str, path: str):
+        """A pool whose training code is ``real`` with the file at ``path`` edited."""
+        monkeypatch.setattr(pool_mod, "training_code", lambda model: codeprint.CodePrint(
+            real.sftc, digest * 64, {**real.files, path: "1" * 16}))
+        return pool_mod.ReferencePool(tiny_split, recipe, cache_dir=tmp_path, device="cpu",
+                                      progress=False)
+
+    pool = pool_after_editing("c", "sftc/methods/supervised.py")
     with pytest.warns(codeprint.StaleCache, match=r"2 audit reference model\(s\) .* trained by "
                                                    r"other code \(changed: "
                                                    r"sftc/methods/supervised.py\)"):
@@ -174,10 +179,7 @@ def test_an_audit_reference_trained_by_other_code_is_trained_again(tmp_path, tin
     assert [e["cached"] for e in refs.entries] == [False, False]
     assert len(list((tmp_path / "audit").iterdir())) == 4       # the old entries are left alone
     # changed again: two older entries per reference, still two references to train
-    monkeypatch.setattr(pool_mod, "training_code", lambda model: codeprint.CodePrint(
-        real.sftc, "d" * 64, {**real.files, "sftc/engine/loop.py": "2" * 16}))
-    pool = pool_mod.ReferencePool(tiny_split, recipe, cache_dir=tmp_path, device="cpu",
-                                  progress=False)
+    pool = pool_after_editing("d", "sftc/engine/loop.py")
     with pytest.warns(codeprint.StaleCache, match=r"2 audit reference model\(s\) .* trained by "
                                                    r"other code \(changed: sftc/engine/loop.py, "
                                                    r"sftc/methods/supervised.py\)"):
