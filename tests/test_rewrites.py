@@ -82,6 +82,9 @@ def test_global_mean_gradient_is_materialised_in_the_input_layout():
     # torch.func works through it
     per_sample = torch.func.vmap(torch.func.grad(lambda s: pool(s.unsqueeze(0)).sum()))(x)
     assert torch.allclose(per_sample, torch.full_like(x, 1 / 15))
+    tangent = torch.randn_like(x)
+    _, forward_grad = torch.func.jvp(pool, (x.detach(),), (tangent,))
+    assert torch.equal(forward_grad, torch.nn.functional.adaptive_avg_pool2d(tangent, 1))
 
 
 def test_only_what_nothing_else_can_tell_is_rewritten():
