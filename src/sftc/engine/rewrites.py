@@ -110,10 +110,6 @@ def _hooked(module: nn.Module) -> bool:
                 or module._backward_pre_hooks)
 
 
-def _is_global_pool(module: nn.Module) -> bool:
-    return type(module) is nn.AdaptiveAvgPool2d and module.output_size in (1, (1, 1), [1, 1])
-
-
 def _trace(model: nn.Module):
     try:
         return torch.fx.symbolic_trace(model)
@@ -153,8 +149,8 @@ def find(model: nn.Module) -> list[tuple[str, ...]]:
             and not _hooked(module(source)))
         if called_once_plainly(user, nn.MaxPool2d) and not module(user).return_indices and fresh:
             found.append(("relu_pool", node.target, user.target))
-        elif module(user) is not None and _is_global_pool(module(user)) \
-                and called_once_plainly(user, nn.AdaptiveAvgPool2d):
+        elif called_once_plainly(user, nn.AdaptiveAvgPool2d) \
+                and module(user).output_size in (1, (1, 1), [1, 1]):
             found.append(("mean_pool", user.target))
     return found
 
