@@ -287,6 +287,36 @@ def test_cached_references_are_reused_and_any_determining_change_retrains(tmp_pa
         cache_mod.cache_key(spec, digits_a)
 
 
+def test_the_split_fingerprint_follows_the_contents_never_the_objects_identity(tiny_split):
+    """A cache key must never come from ``id(split)``: a split that is garbage-collected and
+    another created can share an id (the old memo returned the first split's digest for a
+    second split with another forget set, and so the wrong cached oracle)."""
+    def make(spec, seed):
+        return sftc.Split.create(tiny_split.data, tiny_split.train, tiny_split.val,
+                                 tiny_split.test, spec, seed=seed)
+
+    # the same object, its forget set replaced: a new digest
+    split = make("random:0.1", 0)
+    before = cache_mod.split_fingerprint(split)
+    other = make("classes:3", 0)
+    split.forget, split.retain = other.forget, other.retain
+    assert cache_mod.split_fingerprint(split) == cache_mod.split_fingerprint(other) != before
+    # ids reused by new splits with other forget sets: each digest is its own split's
+    seen: dict[int, str] = {}
+    reused = 0
+    for attempt in range(100):
+        spec = "classes:3" if attempt % 2 else "random:0.1"
+        split = make(spec, attempt)
+        digest = cache_mod.split_fingerprint(split)
+        fresh = make(spec, attempt)
+        assert digest == cache_mod.split_fingerprint(fresh)
+        if id(split) in seen:
+            reused += 1
+        seen[id(split)] = digest
+        del split, fresh           # freed at once (reference counting): the id can be reused
+    assert reused > 0          # the situation of the bug happened, and no digest was stale
+
+
 # -- sweep ------------------------------------------------------------------------------------
 
 def test_sweep_writes_csv_and_figure_and_resumes(tmp_path, tiny_split, monkeypatch):

@@ -39,21 +39,17 @@ def default_cache_dir() -> Path:
     return base / "sftc" / "references"
 
 
-_FINGERPRINTS: dict[int, str] = {}
-
-
 def split_fingerprint(split: Split) -> str:
-    """SHA-256 of the samples, labels and index sets of a split (what the data contributes)."""
-    key = id(split)
-    if key in _FINGERPRINTS:
-        return _FINGERPRINTS[key]
-    h = hashlib.sha256(split.data.fingerprint().encode())
+    """SHA-256 of the samples, labels and index sets of a split (what the data contributes).
+
+    Computed from the split's contents every time (the index sets are small); only the data's
+    own digest, which reads every sample, is kept, on the split itself. Never keyed by an
+    object's identity: a split garbage-collected and another created can share an ``id``."""
+    h = hashlib.sha256(split.data_fingerprint().encode())
     for name in ("train", "retain", "forget", "val", "test"):
         h.update(name.encode())
         h.update(split.indices(name).cpu().numpy().astype("<i8").tobytes())
-    digest = h.hexdigest()
-    _FINGERPRINTS[key] = digest
-    return digest
+    return h.hexdigest()
 
 
 @dataclass(frozen=True)

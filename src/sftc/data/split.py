@@ -125,6 +125,13 @@ class Split:
             self._digests[name] = self.data.digest(self.indices(name), name)
         return self._digests[name]
 
+    def data_fingerprint(self) -> str:
+        """:meth:`ImageData.fingerprint` of the data, computed once per split (it reads every
+        sample)."""
+        if "data" not in self._digests:
+            self._digests["data"] = self.data.fingerprint()
+        return self._digests["data"]
+
     def sizes(self) -> dict:
         return {name: int(len(self.indices(name)))
                 for name in ("train", "retain", "forget", "val", "test")}
