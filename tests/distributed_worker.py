@@ -63,11 +63,11 @@ def run_one(split, original, method, hparams, optimizer, batch_size):
 
 
 def reference_pool(split, cache_dir):
-    """The audit's pool of 2 references (1 epoch each) in ``cache_dir``."""
+    """The audit's pool of 4 references (1 epoch each) in ``cache_dir``."""
     from sftc.bench.reference_pool import ReferencePool, ReferenceRecipe
 
     recipe = ReferenceRecipe("small-cnn", epochs=1, batch_size=BATCH)
-    return ReferencePool(split, recipe, cache_dir=cache_dir, device="cpu", progress=False).get(2)
+    return ReferencePool(split, recipe, cache_dir=cache_dir, device="cpu", progress=False).get(4)
 
 
 def main(original_path: str, out: str, batch_size: int = BATCH) -> None:

@@ -12,7 +12,7 @@ from scipy.special import log_softmax
 from scipy.stats import mannwhitneyu, norm
 
 from sftc.errors import SftcError
-from sftc.metrics.attacks import (auc, check_fprs, decide, example_epsilon, forgetting_quality,
+from sftc.metrics.attacks import (auc, check_fprs, example_epsilon, forgetting_quality,
                                   forgetting_score, lira_offline, lira_online,
                                   logit_scaled_confidence, mann_whitney, resolvable, rmia,
                                   roc_figures, smallest_p, tpr_at_fpr, true_class_log_prob, u_lira)
@@ -105,44 +105,6 @@ def test_smallest_p_is_perfect_separation():
     assert smallest_p(1, 360) > 0.001 and smallest_p(109, 360) < 1e-10
 
 
-# -- the verdict ---------------------------------------------------------------------------------
-
-def test_without_power_the_verdict_is_inconclusive():
-    weak = mann_whitney([0.1, 0.2, 0.3], [0.15, 0.25, 0.35])
-    strong = mann_whitney(np.arange(50) + 400.0, np.arange(300.0))
-    assert decide(weak, strong).verdict == "inconclusive"
-
-
-def test_over_forgetting_is_not_forgotten_with_its_direction():
-    power = mann_whitney(np.arange(50) + 400.0, np.arange(300.0))
-    lower = mann_whitney(np.arange(50) - 400.0, np.arange(300.0))
-    v = decide(power, lower)
-    assert v.verdict == "not-forgotten" and v.direction == "over-forgotten"
-
-
-@settings(max_examples=60, deadline=None)
-@given(seed=st.integers(0, 10_000), shift=st.floats(0.0, 3.0), n_f=st.integers(5, 120))
-def test_the_original_as_unlearned_is_never_forgotten_when_the_attack_has_power(seed, shift, n_f):
-    rng = np.random.default_rng(seed)
-    sig = mann_whitney(rng.normal(shift, 1, n_f), rng.normal(0, 1, 200))
-    verdict = decide(sig, sig)        # the same model: the same scores
-    assert verdict.verdict in ("not-forgotten", "inconclusive")
-    if sig.p_greater < 0.001:
-        assert verdict.verdict == "not-forgotten" and verdict.direction == "remembered"
-
-
-def test_an_oracle_is_not_forgotten_at_rate_two_alpha_on_fixed_seeds():
-    power = mann_whitney(np.arange(100) + 300.0, np.arange(300.0))
-    rng = np.random.default_rng(4)
-    alpha, runs = 0.05, 1000
-    flagged = sum(decide(power, mann_whitney(rng.normal(size=100), rng.normal(size=300)),
-                         alpha).verdict == "not-forgotten" for _ in range(runs))
-    # 2α = 10 %: 100 expected of 1000, binomial sd ≈ 9.5
-    assert 65 <= flagged <= 135
-    assert decide(power, mann_whitney(rng.normal(size=100), rng.normal(size=300))).verdict \
-        == "forgotten"
-
-
 # -- LiRA ----------------------------------------------------------------------------------------
 
 def test_lira_online_hand_value_with_per_example_variance():
@@ -164,6 +126,15 @@ def test_lira_global_variance_is_the_pooled_within_sample_variance():
     mean, sd = gaussian_fit(refs, mask, "global")
     # squared deviations: sample 0 (1, 3): 2; sample 1 (0, 0, 6): 24; dof 1 + 2 = 3
     assert mean == pytest.approx([2.0, 2.0]) and sd == pytest.approx([math.sqrt(26 / 3)] * 2)
+
+
+def test_lira_global_variance_is_taken_around_each_samples_own_mean():
+    # two samples with different means: deviations from each sample's own mean (1, 3 -> 2 and
+    # 11, 13 -> 12) give 2 + 2 over dof 2; around the grand mean (7) they would give 104 / 3
+    refs = np.array([[1.0, 11.0], [3.0, 13.0]])
+    mask = np.ones((2, 2), dtype=bool)
+    mean, sd = gaussian_fit(refs, mask, "global")
+    assert mean == pytest.approx([2.0, 12.0]) and sd == pytest.approx([math.sqrt(2.0)] * 2)
 
 
 def test_lira_separates_gaussian_members_as_the_closed_form_says():
@@ -234,10 +205,12 @@ def test_rmia_refuses_an_empty_population_and_missing_out_models():
 
 # -- the NeurIPS 2023 forgetting score -------------------------------------------------------------
 
-def reference_epsilon(u, r, delta=DELTA):
-    """The challenge's ε restated plainly (loops, booleans), to check the vectorised one."""
+def reference_epsilon(u, r, delta=DELTA, by="median"):
+    """The challenge's ε restated plainly (loops, booleans), to check the vectorised one
+    (``by``: how the positive group is chosen; the definition takes the larger median)."""
     u, r = np.asarray(u, float), np.asarray(r, float)
-    pos, neg = (r, u) if np.median(r) > np.median(u) else (u, r)
+    centre = np.median if by == "median" else np.mean
+    pos, neg = (r, u) if centre(r) > centre(u) else (u, r)
     small, large = sorted([np.ptp(pos), np.ptp(neg)])
     if large > 0 and small / large < 0.01:
         return 50.0
@@ -280,6 +253,17 @@ def test_epsilon_hand_cases():
         math.log((0.75 - DELTA) / 0.25), abs=1e-12)
     # a collapsed group (spread below 1 % of the other's): ε = 50 outright
     assert example_epsilon([1, 1, 1, 1], [0, 1, 2, 3]) == 50.0
+
+
+def test_the_positive_group_is_the_one_with_the_larger_median_not_mean():
+    # u: median 5 but mean 2.6 (one very low value); r: median 3, mean 3. By median u is the
+    # positive group; by mean r would be, and a threshold "positive when ≥ t" on r finds another
+    # best split. The definition (metric.py) takes the median.
+    u, r = np.array([-10.0, 5.0, 5.0, 5.0, 8.0]), np.array([1.0, 2.0, 3.0, 4.0, 5.0])
+    assert np.median(u) > np.median(r) and u.mean() < r.mean()
+    assert example_epsilon(u, r) == pytest.approx(reference_epsilon(u, r), abs=1e-9)
+    assert example_epsilon(u, r) == pytest.approx(reference_epsilon(u, r, by="median"), abs=1e-9)
+    assert example_epsilon(u, r) != pytest.approx(reference_epsilon(u, r, by="mean"), abs=1e-6)
 
 
 def test_epsilon_matches_the_plain_definition_on_random_groups():

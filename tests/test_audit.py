@@ -9,9 +9,9 @@ import pytest
 import torch
 
 import sftc
-from sftc.bench.audit import audit, check_split
-from sftc.bench.reference_pool import (ReferencePool, ReferenceRecipe, half_masks,
-                                       reference_seed)
+from sftc.bench.audit import AuditConfig, audit, check_split
+from sftc.bench.cache import ModelCache
+from sftc.bench.reference_pool import ReferencePool, ReferenceRecipe, reference_seed
 from sftc.data import Split
 from sftc.errors import SftcError
 from sftc.report.audit import audit_markdown, audit_summary
@@ -32,15 +32,25 @@ def memorising():
             sftc.retrain(split, "small-cnn", **kw).model)
 
 
-def test_halves_are_balanced_complementary_pairs_and_nested():
-    masks = half_masks(11, 8, seed=3)
-    assert (masks.sum(0) == 4).all()                         # every sample IN for K/2
-    assert (masks[0] ^ masks[1]).all() and (masks[6] ^ masks[7]).all()
-    assert masks[0].sum() == 5
-    assert (half_masks(11, 4, seed=3) == masks[:4]).all()    # K = 8 extends K = 4
-    assert len({reference_seed(0, k) for k in range(8)}) == 8
-    with pytest.raises(SftcError, match="even number"):
-        half_masks(11, 3)
+def test_references_are_retrained_without_the_forget_set_each_with_its_own_seed(memorising,
+                                                                               tmp_path):
+    split = memorising[0]
+    pool = ReferencePool(split, RECIPE, cache_dir=tmp_path, device="cpu", progress=False)
+    refs = pool.get(4)
+    seeds = [e["seed"] for e in refs.entries]
+    assert seeds == [reference_seed(0, k) for k in range(4)] and len(set(seeds)) == 4
+    assert min(seeds) > 1000                      # never a benchmark's own oracle seed
+    assert not refs.in_mask.any()                 # no reference trained on a queried sample
+    assert torch.equal(refs.index, torch.cat([split.forget, split.test, split.val]))
+    meta = json.loads((tmp_path / "models").glob("*/meta.json").__next__().read_text())
+    assert meta["inputs"]["data"] == split.content_sha256("retain")
+    assert meta["inputs"]["size"] == len(split.retain)
+    assert all(e["cached"] for e in pool.get(4).entries)            # the second call trains none
+    # the same retain set in another split object: the same models
+    other = Split(split.data, split.train, split.retain, split.forget, split.val, split.test,
+                  split.forget_positions)
+    assert all(ReferencePool(other, RECIPE, cache_dir=tmp_path, device="cpu").cached(k)
+               for k in range(4))
 
 
 def test_the_recipe_comes_from_options_then_run_json_then_defaults():
@@ -51,16 +61,22 @@ def test_the_recipe_comes_from_options_then_run_json_then_defaults():
     assert ReferenceRecipe.from_record(None, "small-cnn").source == "defaults"
 
 
-def test_the_original_is_not_forgotten_and_the_oracle_is(memorising, tmp_path):
+def test_the_original_is_not_forgotten_and_the_oracle_is_never_not_forgotten(memorising,
+                                                                             tmp_path):
     split, original, oracle = memorising
     result = audit(original, original, split, oracle=oracle, references=4, recipe=RECIPE,
                    cache_dir=tmp_path, **FAST)
     record = result.to_dict()
-    assert result.has_power and record["power_on_original"]["auc"] > 0.9
+    assert result.has_power
     assert (record["verdict"], record["direction"]) == ("not-forgotten", "remembered")
-    assert record["oracle_as_unlearned"]["verdict"] == "forgotten"
-    assert set(record["attacks"]) == {"rmia-online", "rmia-offline", "lira-online", "lira-offline"}
-    assert set(record["attacks"]["lira-online"]) == {"original", "unlearned", "oracle"}
+    decision = record["decision"]
+    assert decision["interval"]["low"] > decision["interval"]["level"] + decision["margin"]["delta"]
+    assert record["oracle_as_unlearned"]["verdict"] in ("forgotten", "not-proven")
+    assert set(record["attacks"]) == {"rmia-offline", "lira-offline"}
+    assert set(record["attacks"]["lira-offline"]) == {"original", "unlearned", "oracle"}
+    assert record["comparison"]["matched_forget"] + record["comparison"]["unmatched_forget"] == \
+        len(split.forget)
+    assert len(record["comparison"]["never_seen"]["aucs"]) == 4
     assert record["removed"]["count"] == len(split.forget) == len(record["removed"]["positions"])
     assert record["removed"]["sha256"] == split.forget_summary()["sha256"]
     assert record["models"]["original"]["weights_sha256"] == \
@@ -71,28 +87,55 @@ def test_the_original_is_not_forgotten_and_the_oracle_is(memorising, tmp_path):
     json.dumps(record)                                        # audit.json is plain JSON
     text = audit_markdown(record)
     assert "**Verdict: `not-forgotten`** (remembered)" in text and "## The verdict rule" in text
+    assert "never-seen level" in text and "margin" in text
     assert audit_summary(record)[0].startswith("verdict: not-forgotten (remembered)")
 
     again = audit(original, oracle, split, references=4, recipe=RECIPE, cache_dir=tmp_path,
                   paper_metrics=False, **FAST).to_dict()
-    assert again["verdict"] == "forgotten"
+    assert again["verdict"] in ("forgotten", "not-proven")
     assert again["references"]["from_cache"] == 4 and again["references"]["trained_now"] == 0
-    assert again["power_on_original"] == record["power_on_original"]
+    assert again["original_as_unlearned"] == record["original_as_unlearned"]
+
+
+def test_a_class_level_request_is_judged_on_never_seen_samples_of_the_class(tmp_path):
+    """Removing class 0: the original (still recognising the class) is not forgotten, the oracle
+    (which never saw it) is never not-forgotten, and both records carry the class test."""
+    g = torch.Generator().manual_seed(1)
+    y = torch.arange(400) % 4
+    x = (torch.randint(0, 80, (400, 1, 8, 8), generator=g) + 40 * y[:, None, None, None]) \
+        .clamp(0, 255).to(torch.uint8)                   # learnable classes
+    split = sftc.Split.from_tensors(x[:160], y[:160], "classes:0", val=(x[160:280], y[160:280]),
+                                    test=(x[280:], y[280:]), num_classes=4)
+    kw = dict(epochs=10, batch_size=16, device="cpu", progress=False)
+    original = sftc.train(split, "small-cnn", **kw).model
+    oracle = sftc.retrain(split, "small-cnn", **kw).model
+    recipe = ReferenceRecipe("small-cnn", epochs=10, batch_size=16)
+    record = audit(original, original, split, oracle=oracle, references=4, recipe=recipe,
+                   cache_dir=tmp_path, paper_metrics=False, device="cpu",
+                   progress=False).to_dict()
+    assert record["comparison"]["classes"]["removed"] == [0]
+    assert record["verdict"] == "not-forgotten"
+    assert record["decision"]["class_test"]["verdict"] == "not-forgotten"
+    oracle_says = record["oracle_as_unlearned"]
+    assert oracle_says["verdict"] != "not-forgotten"
+    assert oracle_says["class_test"]["accuracy"] < 0.2
+    assert "class-level request" in "\n".join(audit_summary(record))
 
 
 def test_a_cache_entry_written_by_other_code_is_refused(memorising, tmp_path):
     split, original, _ = memorising
     pool = ReferencePool(split, RECIPE, cache_dir=tmp_path, device="cpu", progress=False)
-    pool.get(2)
-    entry = sorted((tmp_path / "audit").iterdir())[0]
+    pool.get(4)
+    entry = sorted((tmp_path / "models").iterdir())[0]
     meta = json.loads((entry / "meta.json").read_text())
     (entry / "meta.json").write_text(json.dumps({**meta, "format": "someone-else/3"}))
     with pytest.raises(SftcError, match=r"not written by this sftc.*rm -r"):
-        pool.get(2)
+        pool.get(4)
     (entry / "meta.json").write_text(json.dumps(meta))
-    torch.save({"index": torch.zeros(3), "logits": torch.zeros(3, 4)}, entry / "logits.pt")
-    with pytest.raises(SftcError, match="logits.pt is not"):
-        pool.get(2)
+    logits = next(entry.glob("logits-*.pt"))
+    torch.save({"index": torch.zeros(3), "logits": torch.zeros(3, 4)}, logits)
+    with pytest.raises(SftcError, match="logits-.* is not"):
+        pool.get(4)
 
 
 def test_a_forget_set_outside_the_pool_is_refused(memorising):
@@ -103,20 +146,26 @@ def test_a_forget_set_outside_the_pool_is_refused(memorising):
         check_split(broken)
     outside = Split(split.data, split.train, split.retain, split.val[:3], split.val[3:],
                     split.test, split.forget_positions)
-    with pytest.raises(SftcError, match="not in the training set, so the reference pool cannot key"):
+    with pytest.raises(SftcError, match="not in the training set"):
         check_split(outside)
 
 
 def test_refusals_come_before_any_training(memorising, monkeypatch):
     split, original, _ = memorising
     monkeypatch.setattr(sftc.api, "train", lambda *a, **k: pytest.fail("training started"))
-    with pytest.raises(SftcError, match="--attack lira needs at least 4 reference models"):
-        audit(original, original, split, references=2, attack="lira", recipe=RECIPE, **FAST)
+    with pytest.raises(SftcError, match="--references must be a whole number 4 or more"):
+        audit(original, original, split, references=2, recipe=RECIPE, **FAST)
+    with pytest.raises(SftcError, match="reads reference models that trained on the samples"):
+        audit(original, original, split, references=4, attack="rmia-online", recipe=RECIPE,
+              **FAST)
+    with pytest.raises(SftcError, match="unknown attack"):
+        audit(original, original, split, attack="nope", recipe=RECIPE, **FAST)
     with pytest.raises(SftcError, match="0.001 cannot be resolved with 100"):
         audit(original, original, split, fprs=[0.001], recipe=RECIPE, **FAST)
-    tiny = Split.create(split.data, split.train, split.val, split.test, [0])
-    with pytest.raises(SftcError, match="can never reach p < 0.001"):
-        audit(original, original, tiny, recipe=RECIPE, **FAST)
+    with pytest.raises(SftcError, match="--margin"):
+        audit(original, original, split, margin="120%", recipe=RECIPE, **FAST)
+    with pytest.raises(SftcError, match="has no option 'refs'"):
+        audit(original, original, split, refs=4)
     three = sftc.create_model("small-cnn", in_channels=1, num_classes=3)
     with pytest.raises(SftcError, match="outputs \\(3,\\) values per sample but the dataset has 4"):
         audit(original, three, split, recipe=RECIPE, **FAST)
@@ -124,6 +173,7 @@ def test_refusals_come_before_any_training(memorising, monkeypatch):
 
 def test_sftc_audit_is_the_package_entry_point():
     assert sftc.audit is audit and np.isclose(sftc.ReferenceRecipe().lr, 1e-3)
+    assert sftc.AuditConfig is AuditConfig and sftc.TrainingRecipe is ReferenceRecipe
 
 
 def test_the_audit_command_writes_audit_json_and_report_md(tmp_path, capsys):
@@ -138,7 +188,8 @@ def test_the_audit_command_writes_audit_json_and_report_md(tmp_path, capsys):
     capsys.readouterr()
     orig, rt, out = tmp_path / "orig" / "model.pt", tmp_path / "rt" / "model.pt", tmp_path / "audit"
     code = main(["audit", "--forget", "random:0.1", "--original", str(orig), "--unlearned",
-                 str(orig), "--retrained", str(rt), "--references", "4", "--cache-dir",
+                 str(orig), "--retrained", str(rt), "--references", "4", "--margin", "0.05",
+                 "--cache-dir",
                  str(tmp_path / "cache"), "--out", str(out), "--quiet", "--device", "cpu",
                  "--mia-iterations", "20"])
     stdout = capsys.readouterr().out
@@ -146,9 +197,11 @@ def test_the_audit_command_writes_audit_json_and_report_md(tmp_path, capsys):
     assert sorted(p.name for p in out.iterdir()) == ["audit.json", "report.md"]
     record = json.loads((out / "audit.json").read_text())
     assert stdout.splitlines()[0].startswith(f"verdict: {record['verdict']}")
-    assert record["verdict"] in ("not-forgotten", "inconclusive")     # the original itself
+    assert record["verdict"] in ("not-forgotten", "not-proven")       # the original itself
     assert record["models"]["oracle"]["sha256"] == hashlib.sha256(rt.read_bytes()).hexdigest()
     assert record["references"]["recipe"]["epochs"] == 2                # the original's recipe
     assert record["references"]["recipe_source"] == "run.json beside the original"
     assert record["paper_metrics"]["mia"] is not None and "acc_dis" in record["paper_metrics"]
     assert "## What was removed" in (out / "report.md").read_text()
+    assert record["decision"]["margin"] == {"delta": 0.05, "rule": "absolute", "share": None,
+                                            "original_low": None}

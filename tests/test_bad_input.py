@@ -521,8 +521,10 @@ def audit_argv(runs, out, *extra, unlearned=None):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--attack", "lira", "--references", "2"], "--attack lira needs at least 4 reference models"),
-    (["--references", "3"], "--references must be an even number"),
+    (["--references", "3"], "--references must be a whole number 4 or more"),
+    (["--attack", "rmia-online"], "reads reference models that trained on the samples"),
+    (["--attack", "nope"], "unknown attack 'nope'"),
+    (["--margin", "120%"], "--margin '120%'"),
     (["--fpr", "0.001"], "--fpr 0.001 cannot be resolved with 360 never-seen samples"),
     (["--alpha", "0.5"], "--alpha must lie strictly between 0 and 0.25"),
 ])
@@ -547,11 +549,12 @@ def test_an_audit_of_a_model_of_another_dataset_or_forget_set_is_refused(runs, t
     assert_nothing_written(out)
 
 
-def test_an_audit_that_could_only_be_inconclusive_is_refused(runs, tmp_path, capsys):
+def test_an_audit_of_a_single_sample_is_refused(runs, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(sftc.api, "train", lambda *a, **k: pytest.fail("training started"))
     out = tmp_path / "audit"
     code, err = cli(capsys, *audit_argv(runs, out, "--forget",
                                         write_forget(tmp_path, "one.json", "[0]"), *AUDIT_FAST))
-    assert code == 2 and "can never reach p < 0.001" in error_line(err)
+    assert code == 2 and "needs at least 2 forget samples" in error_line(err)
     assert_nothing_written(out)
 
 
@@ -564,19 +567,19 @@ def test_a_forget_set_the_references_cannot_be_keyed_to_is_refused(runs):
         sftc.audit(model, model, leaked, progress=False)
     foreign = sftc.Split(split.data, split.train, split.retain, split.val[:5], split.val[5:],
                          split.test, split.forget_positions)
-    with pytest.raises(sftc.SftcError, match="not in the training set, so the reference pool"):
+    with pytest.raises(sftc.SftcError, match="not in the training set"):
         sftc.audit(model, model, foreign, progress=False)
 
 
 def test_a_reference_cache_written_by_other_code_is_refused(runs, tmp_path, capsys):
     cache = tmp_path / "cache"
-    first = cli(capsys, *audit_argv(runs, tmp_path / "a1", *FORGET, "--references", "2",
+    first = cli(capsys, *audit_argv(runs, tmp_path / "a1", *FORGET, "--references", "4",
                                     "--cache-dir", cache, *AUDIT_FAST))
     assert first[0] == 0
-    entry = sorted((cache / "audit").iterdir())[0]
+    entry = sorted((cache / "models").iterdir())[0]
     (entry / "meta.json").write_text('{"format": "not-sftc", "key": "x"}')
     out = tmp_path / "a2"
-    code, err = cli(capsys, *audit_argv(runs, out, *FORGET, "--references", "2", "--cache-dir",
+    code, err = cli(capsys, *audit_argv(runs, out, *FORGET, "--references", "4", "--cache-dir",
                                         cache, *AUDIT_FAST))
     line = error_line(err)
     assert code == 2 and "was not written by this sftc" in line and f"rm -r {entry}" in line

@@ -258,33 +258,46 @@ def test_failed_and_diverged_runs_are_recorded_and_marked(tmp_path, tiny_split, 
 
 def test_cached_references_are_reused_and_any_determining_change_retrains(tmp_path, tiny_split,
                                                                            monkeypatch):
+    from dataclasses import replace
+
+    from sftc.recipes import TrainingRecipe
+
     trained = []
     real = sftc.api.train
     monkeypatch.setattr(sftc.api, "train", lambda *a, **k: trained.append(k) or real(*a, **k))
-    spec = cache_mod.TrainSpec(model="small-cnn", subset="train", epochs=1, lr=1e-3,
-                               batch_size=64, seed=0)
+    recipe = TrainingRecipe("small-cnn", epochs=1)
+    spec = cache_mod.TrainSpec(recipe, "train", 0)
     first = cache_mod.get_or_train(tmp_path, spec, tiny_split, device="cpu")
     again = cache_mod.get_or_train(tmp_path, spec, tiny_split, device="cpu")
     assert not first.cached and again.cached and len(trained) == 1
     for name, value in first.model.state_dict().items():
         assert torch.equal(value, again.model.state_dict()[name])
-    from dataclasses import replace
-    for change in (dict(epochs=2), dict(lr=5e-4), dict(seed=1), dict(batch_size=32),
-                   dict(subset="retain"), dict(augment=True)):
+    for change in (dict(recipe=replace(recipe, epochs=2)), dict(recipe=replace(recipe, lr=5e-4)),
+                   dict(seed=1), dict(recipe=replace(recipe, batch_size=32)),
+                   dict(subset="retain"), dict(recipe=replace(recipe, augment=True))):
         before = len(trained)
         assert not cache_mod.get_or_train(tmp_path, replace(spec, **change), tiny_split,
                                           device="cpu").cached, change
         assert len(trained) == before + 1
-    # another forget set, other data, another image size: retrained too
+    # another forget set: the original trains on the same samples (reused), the oracle not
     other_forget = sftc.Split.create(tiny_split.data, tiny_split.train, tiny_split.val,
                                      tiny_split.test, "random:0.3", seed=1)
-    assert not cache_mod.get_or_train(tmp_path, spec, other_forget, device="cpu").cached
-    assert cache_mod.cache_key(spec, other_forget) != cache_mod.cache_key(spec, tiny_split)
+    assert cache_mod.get_or_train(tmp_path, spec, other_forget, device="cpu").cached
+    oracle = replace(spec, subset="retain")
+    assert cache_mod.cache_key(oracle, other_forget) != cache_mod.cache_key(oracle, tiny_split)
+    # other data, another image size, another architecture, another thread count: other keys
     digits_a = sftc.load_split("digits", "random:0.1")
     digits_b = sftc.load_split("digits", "random:0.1", image_size=12)
     assert cache_mod.cache_key(spec, digits_a) != cache_mod.cache_key(spec, digits_b)
-    assert cache_mod.cache_key(replace(spec, model="resnet18"), digits_a) != \
-        cache_mod.cache_key(spec, digits_a)
+    assert cache_mod.cache_key(replace(spec, recipe=TrainingRecipe("resnet18", epochs=1)),
+                               digits_a) != cache_mod.cache_key(spec, digits_a)
+    threads = torch.get_num_threads()
+    key = cache_mod.cache_key(spec, digits_a, "cpu")
+    try:
+        torch.set_num_threads(threads + 1)
+        assert cache_mod.cache_key(spec, digits_a, "cpu") != key
+    finally:
+        torch.set_num_threads(threads)
 
 
 def test_the_split_fingerprint_follows_the_contents_never_the_objects_identity(tiny_split):
@@ -500,31 +513,36 @@ def test_published_tables_render_again_byte_for_byte(name, tmp_path):
 
 
 def test_attack_columns_agree_with_the_audit_and_share_its_references(tmp_path, tiny_split):
-    """The ORI row's RMIA figures are those ``sftc.audit`` computes from the original model
-    itself, with the references the benchmark trained (the audit trains none)."""
+    """The ORI row's attack figures are those ``sftc.audit`` computes from the original model
+    itself, with the references the benchmark trained (the audit trains none), and each seed's
+    verdict is the audit's."""
     from sftc.bench import Benchmark
     from sftc.bench.reference_pool import ReferenceRecipe
 
-    config = tiny_config(methods=(("ft", {}),), lrs=(1e-3,), max_epochs=1, attack_references=2)
+    config = tiny_config(methods=(("ft", {}),), lrs=(1e-3,), max_epochs=1, attack_references=4)
     table = bench(tmp_path, tiny_split, config)
     rows = {r["label"]: r for r in table["rows"]}
     for row in rows.values():
-        assert 0.0 <= row["rmia_auc"] <= 1.0 and row["rmia_references"] == 2
+        assert 0.0 <= row["rmia_low"] <= row["rmia_auc"] <= row["rmia_high"] <= 1.0
+        assert row["rmia_references"] == 4
         assert row.get("rmia_tpr") is None        # 40 test samples cannot resolve 1 % FPR
-    assert table["attack"]["references"] == 2 and table["attack"]["population"] == "validation"
+    assert table["attack"]["references"] == 4 and table["attack"]["population"] == "validation"
     b = Benchmark(config, tmp_path / "out", device="cpu", progress=False, split=tiny_split,
                   cache_dir=tmp_path / "cache")
     original = b.references.get(0, need_model=True).original
     b.store.close()
-    result = sftc.audit(original, original, tiny_split, references=2,
+    result = sftc.audit(original, original, tiny_split, references=4,
                         recipe=ReferenceRecipe("small-cnn", epochs=1), cache_dir=tmp_path / "cache",
                         paper_metrics=False, device="cpu", progress=False)
-    seen = result.attacks["rmia-online"]["original"]
+    seen = result.attacks["rmia-offline"]["original"]
     assert rows["ORI"]["rmia_auc"] == pytest.approx(seen["auc"], abs=1e-12)
-    assert rows["ORI"]["rmia_p_greater"] == pytest.approx(seen["p_greater"], rel=1e-9)
+    assert rows["ORI"]["rmia_low"] == pytest.approx(seen["interval"]["low"], abs=1e-12)
+    assert rows["ORI"]["rmia_p_greater"] == pytest.approx(seen["unmatched"]["p_greater"], rel=1e-9)
     assert result.references["trained_now"] == 0
+    ori_seed = table["per_row"]["ORI"]["seeds"][0]
+    assert ori_seed["rmia_verdict"] == result.original.text
     md = (tmp_path / "out" / "table1.md").read_text()
-    assert "RMIA AUC →0.5" in md and "Gap to close" in md and "RMIA, 2 reference models" in md
+    assert "RMIA AUC →0.5" in md and "Gap to close" in md and "RMIA, 4 reference models" in md
     assert (tmp_path / "out" / "attack.png").read_bytes()[:4] == b"\x89PNG"
     assert "![attack](attack.png)" in (tmp_path / "out" / "report.md").read_text()
     data = json.loads((tmp_path / "out" / "table1.json").read_text())
@@ -542,7 +560,7 @@ def test_attack_columns_refuse_a_split_without_population(tmp_path, tiny_split):
                            tiny_split.forget, tiny_split.val[:0], tiny_split.test,
                            tiny_split.forget_positions, forget_spec="random:0.2")
     with pytest.raises(SftcError, match="validation split is empty"):
-        bench(tmp_path, empty_val, tiny_config(attack_references=2))
+        bench(tmp_path, empty_val, tiny_config(attack_references=4))
     assert not (tmp_path / "out" / "runs").exists()
 
 
@@ -609,34 +627,6 @@ def test_test_and_validation_subsets_are_stratified_disjoint_draws():
     # absent subsets leave the configuration's dict as it was (older outputs still resume)
     assert "test_subset" not in BenchmarkConfig().to_dict()
     assert "attack_references" not in BenchmarkConfig().to_dict()
-
-
-def test_verdicts_from_stored_figures_are_the_audits_even_without_p_less():
-    from sftc.bench.attack_columns import verdict
-    from sftc.metrics.attacks import Significance, decide, mann_whitney
-
-    rng = torch.Generator().manual_seed(0)
-    never = torch.rand(300, generator=rng).numpy()
-    cases = {"remembered": torch.rand(60, generator=rng).numpy() * 0.5 + 0.5,
-             "over": torch.rand(60, generator=rng).numpy() * 0.5,
-             "same": torch.rand(60, generator=rng).numpy()}
-    figs = {}
-    for name, scores in cases.items():
-        sig = mann_whitney(scores, never)
-        figs[name] = (sig, {"rmia_p_greater": sig.p_greater, "rmia_p_less": sig.p_less,
-                            "rmia_p_two_sided": sig.p_two_sided})
-    original = figs["remembered"][1]
-    expected = {"remembered": "not-forgotten (remembered)",
-                "over": "not-forgotten (over-forgotten)", "same": "forgotten"}
-    for name, (sig, record) in figs.items():
-        d = decide(figs["remembered"][0], sig)
-        audit_says = d.verdict + (f" ({d.direction})" if d.direction else "")
-        assert verdict(original, record) == audit_says == expected[name]
-        older = {k: v for k, v in record.items() if k != "rmia_p_less"}   # written before p_less
-        assert verdict(original, older) == audit_says
-    # no power on the original: inconclusive, whatever the row shows
-    assert verdict(figs["same"][1], figs["remembered"][1]) == "inconclusive"
-    assert verdict({}, figs["same"][1]) is None
 
 
 def test_gap_to_close_quotes_the_original_against_the_oracle():

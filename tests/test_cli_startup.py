@@ -44,7 +44,8 @@ def test_the_catalog_quotes_the_registries_and_defaults():
     """The help's static names and defaults are the real ones (sftc's own entries)."""
     import sftc
     from sftc import api
-    from sftc.bench.audit import ATTACKS
+    from sftc.bench.audit import REFERENCES, applicable_attacks
+    from sftc.bench.evidence import EvidenceSettings
     from sftc.bench.forgetting import ORIGINALS
     from sftc.cli import catalog
     from sftc.metrics.attacks import ALPHA
@@ -55,8 +56,12 @@ def test_the_catalog_quotes_the_registries_and_defaults():
     assert list(catalog.METHODS) == sftc.list_methods()
     assert (catalog.UNLEARN_EPOCHS, catalog.UNLEARN_LR) == (api.UNLEARN_EPOCHS, api.UNLEARN_LR)
     assert (catalog.TRAIN_EPOCHS, catalog.TRAIN_LR) == (api.TRAIN_EPOCHS, api.TRAIN_LR)
-    assert (catalog.ATTACKS, catalog.ALPHA, catalog.ORIGINALS, catalog.MIA_ATTACKERS) == \
-        (ATTACKS, ALPHA, ORIGINALS, ATTACKERS)
+    assert set(catalog.ATTACKS) == {"rmia", "lira", *applicable_attacks(REFERENCES)}
+    assert all(sftc.metrics.attacks.create_attack(a).name in applicable_attacks(REFERENCES)
+               for a in catalog.ATTACKS)
+    assert (catalog.ALPHA, catalog.MARGIN, catalog.REFERENCES) == \
+        (ALPHA, EvidenceSettings.margin, REFERENCES)
+    assert (catalog.ORIGINALS, catalog.MIA_ATTACKERS) == (ORIGINALS, ATTACKERS)
 
 
 @pytest.mark.parametrize("name", ["unlearn", "Split", "create_model", "list_methods", "audit",

@@ -136,8 +136,9 @@ def test_a_result_stored_without_a_fingerprint_is_computed_again(tmp_path, tiny_
 
 def test_a_reference_model_trained_by_other_code_is_trained_again(tmp_path, tiny_split,
                                                                   monkeypatch):
-    spec = cache_mod.TrainSpec(model="small-cnn", subset="train", epochs=1, lr=1e-3,
-                               batch_size=64, seed=0)
+    from sftc.recipes import TrainingRecipe
+
+    spec = cache_mod.TrainSpec(TrainingRecipe("small-cnn", epochs=1), "train", 0)
     first = cache_mod.get_or_train(tmp_path, spec, tiny_split, device="cpu")
     real = codeprint.training_code("small-cnn")
     other = codeprint.CodePrint(real.sftc, "e" * 64,
@@ -161,29 +162,29 @@ def test_an_audit_reference_trained_by_other_code_is_trained_again(tmp_path, tin
     recipe = pool_mod.ReferenceRecipe("small-cnn", epochs=1)
     pool = pool_mod.ReferencePool(tiny_split, recipe, cache_dir=tmp_path, device="cpu",
                                   progress=False)
-    pool.get(2)
+    pool.get(4)
     real = codeprint.training_code("small-cnn")
 
     def pool_after_editing(digest: str, path: str):
         """A pool whose training code is ``real`` with the file at ``path`` edited."""
-        monkeypatch.setattr(pool_mod, "training_code", lambda model: codeprint.CodePrint(
+        monkeypatch.setattr(cache_mod, "training_code", lambda model: codeprint.CodePrint(
             real.sftc, digest * 64, {**real.files, path: "1" * 16}))
         return pool_mod.ReferencePool(tiny_split, recipe, cache_dir=tmp_path, device="cpu",
                                       progress=False)
 
     pool = pool_after_editing("c", "sftc/methods/supervised.py")
-    with pytest.warns(codeprint.StaleCache, match=r"2 audit reference model\(s\) .* trained by "
+    with pytest.warns(codeprint.StaleCache, match=r"4 audit reference model\(s\) .* trained by "
                                                    r"other code \(changed: "
                                                    r"sftc/methods/supervised.py\)"):
-        refs = pool.get(2)
-    assert [e["cached"] for e in refs.entries] == [False, False]
-    assert len(list((tmp_path / "audit").iterdir())) == 4       # the old entries are left alone
+        refs = pool.get(4)
+    assert [e["cached"] for e in refs.entries] == [False] * 4
+    assert len(list((tmp_path / "models").iterdir())) == 8      # the old entries are left alone
     # changed again: two older entries per reference, still two references to train
     pool = pool_after_editing("d", "sftc/engine/loop.py")
-    with pytest.warns(codeprint.StaleCache, match=r"2 audit reference model\(s\) .* trained by "
+    with pytest.warns(codeprint.StaleCache, match=r"4 audit reference model\(s\) .* trained by "
                                                    r"other code \(changed: sftc/engine/loop.py, "
                                                    r"sftc/methods/supervised.py\)"):
-        pool.get(2)
+        pool.get(4)
 
 
 # -- sweeping any method's hyperparameter ---------------------------------------------------------

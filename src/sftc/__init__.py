@@ -26,7 +26,8 @@ _LAZY = {
                                         "register_model")},
     "load_plugin": "sftc.plugins",
     "audit": "sftc.bench.audit", "AuditResult": "sftc.bench.audit",
-    "ReferenceRecipe": "sftc.bench.reference_pool",
+    "AuditConfig": "sftc.bench.audit",
+    "ReferenceRecipe": "sftc.bench.reference_pool", "TrainingRecipe": "sftc.recipes",
     "forgetting_score": "sftc.bench.forgetting",
 }
 

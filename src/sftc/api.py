@@ -90,7 +90,7 @@ def _check_split(split) -> None:
                     f"one with sftc.{how}")
 
 
-def _check_model_fits(model: nn.Module, split: Split, device: str) -> None:
+def check_model_fits(model: nn.Module, split: Split, device: str) -> None:
     """Fail early, in one line, when the model does not take these inputs or classes (probed where
     the model's parameters are, so the caller's model is not moved)."""
     from .engine import resolve_device
@@ -116,6 +116,9 @@ def _check_model_fits(model: nn.Module, split: Split, device: str) -> None:
                         f"has {split.data.num_classes} classes")
 
 
+_check_model_fits = check_model_fits   # the earlier, private name
+
+
 def train(split: Split, model: str | nn.Module = "small-cnn", *, epochs: int = TRAIN_EPOCHS,
           lr: float = TRAIN_LR,
           batch_size: int = 64, seed: int = 0, device: str = "auto", augment: bool = False,
@@ -134,7 +137,7 @@ def train(split: Split, model: str | nn.Module = "small-cnn", *, epochs: int = T
     _check_epochs(epochs)
     name = canonical_model_name(model) if isinstance(model, str) else None
     module = _new_model(name, split, seed) if name else model
-    _check_model_fits(module, split, device)
+    check_model_fits(module, split, device)
     recipe = Recipe(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, device=device,
                     augment=augment, scheduler=Training.default_scheduler, accel=as_accel(accel))
     method = TrainOriginal() if subset == "train" else TrainOnRetain()
@@ -171,7 +174,7 @@ def unlearn(model: nn.Module, split: Split, method: str = "sftc", *, epochs: int
         raise SftcError(f"expected the trained model as a torch.nn.Module, got a "
                         f"{type(model).__name__}")
     algorithm = create_method(method, **hparams)
-    _check_model_fits(model, split, device)
+    check_model_fits(model, split, device)
     epochs = algorithm.default_epochs if epochs is None else epochs
     _check_epochs(epochs)
     recipe = Recipe(epochs=epochs,

@@ -34,7 +34,8 @@ from types import ModuleType
 from .errors import SftcError
 
 #: The entry-point group of each registry, by what its entries are called.
-GROUPS = {"method": "sftc.methods", "model": "sftc.models", "dataset": "sftc.datasets"}
+GROUPS = {"method": "sftc.methods", "model": "sftc.models", "dataset": "sftc.datasets",
+          "attack": "sftc.attacks", "metric": "sftc.metrics"}
 
 
 def _first_line(exc: BaseException) -> str:

@@ -1,25 +1,35 @@
-"""Cache of the reference models of a benchmark: the original model M and the retrained oracle M_R.
+"""One cache for every model sftc trains from scratch: the benchmark's originals M and oracles
+M_R, the forgetting score's N originals and N oracles, and the audit's reference models.
 
-Each is keyed by everything that determines it: the data (a SHA-256 of the image and label tensors
-and of the train/val/test/forget indices), the image size, the architecture, the training recipe
-(epochs, learning rate, batch size, optimiser, scheduler, augmentation), the subset it is trained on
-(train for M, retain for M_R), the seed, and the fingerprint of the code that trains it
-(:func:`sftc.codeprint.training_code`: the training method, the engine, the architecture's
-builder). A change to any of these trains a new model; anything else (output directory, device,
-progress display) reuses the cached one. The device is recorded in the entry but is not part of
-the key. An entry for the same model made by other code is *stale*: it is left for the code that
-made it, a new one is trained, and the run says so (``log``).
+A model is keyed by everything that determines it, and by nothing else:
 
-Layout: ``CACHE_DIR/<subset>-<model>-<dataset>-<key[:16]>/`` holding ``model.pt`` (weights only)
-and ``meta.json`` (written last, so an entry without it is incomplete and ignored).
+* the data it trained on, by **content**: the SHA-256 of the training subset's inputs and labels
+  in order (:meth:`Split.content_sha256`), with the dataset's name, classes, input shape and
+  preprocessing; not the split's other parts (an oracle of D_r is the same model whatever else
+  the split holds, and stays valid when the files of removed samples are deleted);
+* its :class:`~sftc.recipes.TrainingRecipe` (architecture, epochs, learning rate, batch size,
+  augmentation, optimiser, scheduler) and its training seed;
+* the fingerprint of the code that trains it (:func:`sftc.codeprint.training_code`);
+* the numerics it was trained with (device type, thread count: the same recipe on another
+  device or thread count rounds differently, so the same key always means the same bits).
+
+Never by an object's identity. An entry for the same model made by other code is *stale*: it is
+left alone, a new one is trained, and the run says so (one line). An entry whose ``meta.json``
+does not belong to its key (written by other code or by hand) is refused in one line naming it.
+
+Layout: ``CACHE_DIR/models/<dataset>-<model>-<key[:20]>/``: ``model.pt`` (weights only),
+``logits-<index[:16]>.pt`` (its logits on a queried set of samples, computed once), and
+``meta.json``, written last (an entry without it is an interrupted one and is trained again).
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+import time
 import warnings
 from dataclasses import dataclass
+from io import BytesIO
 from pathlib import Path
 
 import torch
@@ -27,8 +37,13 @@ import torch
 from ..checkpoints import load_into, save_state_dict
 from ..codeprint import StaleCache, training_code
 from ..data import Split
-from ..io import atomic_write_json, run_lock
+from ..errors import SftcError
+from ..fingerprint import input_shape
+from ..io import atomic_write_bytes, atomic_write_json, run_lock
 from ..models import create_model
+from ..recipes import TrainingRecipe
+
+FORMAT = "sftc-model/2"
 
 
 def default_cache_dir() -> Path:
@@ -52,47 +67,49 @@ def split_fingerprint(split: Split) -> str:
     return h.hexdigest()
 
 
+def numerics(device: str = "auto") -> dict:
+    """What rounds a training run's floats besides its inputs: the device type and, on the CPU,
+    torch's thread count."""
+    from ..engine import resolve_device
+
+    kind = resolve_device(device).type
+    return {"device": kind, "threads": torch.get_num_threads() if kind == "cpu" else None}
+
+
 @dataclass(frozen=True)
 class TrainSpec:
-    """Everything, besides the data, that determines a reference model."""
+    """A model trained from scratch: a recipe, the subset it trains on (``train``: an original;
+    ``retain``: an oracle) and a seed."""
 
-    model: str
-    subset: str          # "train" (original) or "retain" (oracle)
-    epochs: int
-    lr: float
-    batch_size: int
+    recipe: TrainingRecipe
+    subset: str
     seed: int
-    augment: bool = False
-    optimizer: str = "adam"
-    scheduler: str = "cosine"
 
-    def key_inputs(self, split: Split) -> dict:
-        return {"data": split_fingerprint(split), "dataset": split.data.name,
-                "image_size": split.data.input_size, "model": self.model, "subset": self.subset,
-                "epochs": self.epochs, "lr": self.lr, "batch_size": self.batch_size,
-                "seed": self.seed, "augment": self.augment, "optimizer": self.optimizer,
-                "scheduler": self.scheduler}
+    def __post_init__(self):
+        if self.subset not in ("train", "retain"):
+            raise SftcError(f"a cached model trains on train or retain, got {self.subset!r}")
+
+    @property
+    def role(self) -> str:
+        return "oracle M_R" if self.subset == "retain" else "original M"
+
+    def key_inputs(self, split: Split, device: str = "auto") -> dict:
+        data = split.data
+        return {"format": FORMAT, "dataset": data.name, "num_classes": data.num_classes,
+                "input_shape": input_shape(split), "mean": list(data.mean or ()),
+                "std": list(data.std or ()), "data": split.content_sha256(self.subset),
+                "size": int(len(split.indices(self.subset))), "recipe": self.recipe.key_dict(),
+                "seed": int(self.seed), "numerics": numerics(device),
+                "code": training_code(self.recipe.model).sha256}
+
+
+def _digest(inputs: dict) -> str:
+    return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
 
 
 def identity_key(inputs: dict) -> str:
     """The key of what determines a model besides its code (the same for stale entries)."""
-    inputs = {k: v for k, v in inputs.items() if k != "code"}
-    return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
-
-
-def cache_key(spec: TrainSpec, split: Split) -> str:
-    inputs = {**spec.key_inputs(split), "code": training_code(spec.model).sha256}
-    return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
-
-
-@dataclass
-class Reference:
-    model: torch.nn.Module
-    seconds: float          # training wall time (the oracle's is the denominator of the time ratio)
-    history: list
-    cached: bool            # True when loaded from the cache rather than trained now
-    key: str
-    path: Path
+    return _digest({k: v for k, v in inputs.items() if k != "code"})
 
 
 def safe_name(text: str) -> str:
@@ -100,84 +117,151 @@ def safe_name(text: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in text)[:60]
 
 
-def _prefix(spec: TrainSpec, split: Split) -> str:
-    return f"{spec.subset}-{safe_name(spec.model)}-{safe_name(split.data.name)}-"
+@dataclass
+class Cached:
+    """A model from the cache (or trained now and stored)."""
+
+    model: torch.nn.Module
+    seconds: float          # training wall time (the oracle's is the denominator of the time ratio)
+    history: list
+    cached: bool            # True when loaded from the cache rather than trained now
+    key: str
+    path: Path
+    spec: TrainSpec | None = None
 
 
-def _entry_dir(cache_dir: Path, spec: TrainSpec, split: Split, key: str) -> Path:
-    return cache_dir / f"{_prefix(spec, split)}{key[:16]}"
+Reference = Cached          # the earlier name (the benchmark's M and M_R)
 
 
-def stale_entries(cache_dir: Path, spec: TrainSpec, split: Split) -> list[tuple[Path, list[str]]]:
-    """Entries for the same model (same data, recipe, seed) made by other code, with what
-    changed (:meth:`sftc.codeprint.CodePrint.changes`)."""
-    key, identity = cache_key(spec, split), identity_key(spec.key_inputs(split))
-    code = training_code(spec.model)
-    found = []
-    for meta_path in sorted(Path(cache_dir).glob(f"{_prefix(spec, split)}*/meta.json")):
+class ModelCache:
+    """The cache of trained models under ``root`` (default :func:`default_cache_dir`)."""
+
+    def __init__(self, root: Path | str | None = None):
+        self.root = Path(root) if root is not None else default_cache_dir()
+
+    def entry_dir(self, spec: TrainSpec, split: Split, key: str) -> Path:
+        return self.root / "models" / f"{self._prefix(spec, split)}{key[:20]}"
+
+    @staticmethod
+    def _prefix(spec: TrainSpec, split: Split) -> str:
+        return f"{safe_name(split.data.name)}-{safe_name(spec.recipe.model)}-"
+
+    def _foreign(self, entry: Path, why: str) -> SftcError:
+        return SftcError(f"cache entry {entry} was not written by this sftc for this model "
+                         f"({why}); remove it (rm -r {entry}) or pass another --cache-dir")
+
+    def _meta(self, entry: Path, key: str) -> dict | None:
+        path = entry / "meta.json"
+        if not path.is_file():
+            return None
         try:
-            meta = json.loads(meta_path.read_text())
-        except (OSError, json.JSONDecodeError):
-            continue
-        inputs = meta.get("inputs") if isinstance(meta, dict) else None
-        if isinstance(inputs, dict) and meta.get("key") != key \
-                and identity_key(inputs) == identity:
-            found.append((meta_path.parent, code.changes(meta.get("code"))))
-    return found
+            meta = json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            raise self._foreign(entry, "its meta.json is not readable JSON") from None
+        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+            raise self._foreign(entry, f"its meta.json is not of format {FORMAT}")
+        if meta.get("key") != key:
+            raise self._foreign(entry, "its key differs")
+        if not (entry / "model.pt").is_file():
+            return None
+        return meta
 
+    def lookup(self, spec: TrainSpec, split: Split, device: str = "auto") -> Cached | None:
+        """The cached model of ``spec`` on ``split``, or None."""
+        inputs = spec.key_inputs(split, device)
+        key = _digest(inputs)
+        entry = self.entry_dir(spec, split, key)
+        meta = self._meta(entry, key)
+        if meta is None:
+            return None
+        model = create_model(spec.recipe.model, in_channels=split.data.channels or 1,
+                             num_classes=split.data.num_classes, seed=spec.seed)
+        load_into(model, entry / "model.pt", model_name=spec.recipe.model)
+        return Cached(model, float(meta["seconds"]), meta.get("history", []), True, key, entry,
+                      spec)
 
-def lookup(cache_dir: Path, spec: TrainSpec, split: Split) -> Reference | None:
-    """The cached model for ``spec`` on ``split``, or None."""
-    key = cache_key(spec, split)
-    entry = _entry_dir(Path(cache_dir), spec, split, key)
-    meta_path = entry / "meta.json"
-    if not meta_path.is_file() or not (entry / "model.pt").is_file():
-        return None
-    try:
-        meta = json.loads(meta_path.read_text())
-    except (OSError, json.JSONDecodeError):
-        return None
-    if meta.get("key") != key:
-        return None
-    model = create_model(spec.model, in_channels=split.data.channels or 1,
-                         num_classes=split.data.num_classes, seed=spec.seed)
-    load_into(model, entry / "model.pt", model_name=spec.model)
-    return Reference(model, float(meta["seconds"]), meta.get("history", []), True, key, entry)
-
-
-def get_or_train(cache_dir: Path | str | None, spec: TrainSpec, split: Split, device: str = "auto",
-                 progress: bool = False, log=None) -> Reference:
-    """Load the reference model from the cache, or train it (and store it) when absent; when an
-    entry made by other code exists, ``log`` is told (one line) that it is trained again."""
-    from .. import api
-    from ..records import machine
-
-    cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    found = lookup(cache_dir, spec, split)
-    if found is not None:
+    def stale(self, spec: TrainSpec, split: Split, device: str = "auto") -> list[tuple[Path, list]]:
+        """Entries for the same model made by other code, with what changed."""
+        inputs = spec.key_inputs(split, device)
+        key, identity = _digest(inputs), identity_key(inputs)
+        code = training_code(spec.recipe.model)
+        found = []
+        for path in sorted((self.root / "models").glob(f"{self._prefix(spec, split)}*/meta.json")):
+            try:
+                meta = json.loads(path.read_text())
+            except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+                continue
+            theirs = meta.get("inputs") if isinstance(meta, dict) else None
+            if isinstance(theirs, dict) and meta.get("key") != key \
+                    and identity_key(theirs) == identity:
+                found.append((path.parent, code.changes(meta.get("code")) or []))
         return found
-    key = cache_key(spec, split)
-    entry = _entry_dir(cache_dir, spec, split, key)
-    # Two runs that need the same entry train it once: the second waits, then loads it.
-    with run_lock(entry, what="the reference cache entry", wait=True):
-        found = lookup(cache_dir, spec, split)
+
+    def get(self, spec: TrainSpec, split: Split, *, device: str = "auto", progress: bool = False,
+            accel=None, log=None) -> Cached:
+        """The model of ``spec`` on ``split``: from the cache, or trained now and stored. Two runs
+        that need the same entry train it once: the second waits, then loads it."""
+        from .. import api
+        from ..records import machine
+
+        found = self.lookup(spec, split, device)
         if found is not None:
             return found
-        stale = stale_entries(cache_dir, spec, split)
-        if stale:
-            role = "oracle M_R" if spec.subset == "retain" else "original M"
-            say(log, f"the {role} of seed {spec.seed} cached in {stale[0][0]} was trained by "
-                     f"other code (changed: {', '.join(stale[0][1][:4])}); training it again")
-        result = api.train(split, spec.model, epochs=spec.epochs, lr=spec.lr,
-                           batch_size=spec.batch_size, seed=spec.seed, device=device,
-                           augment=spec.augment, subset=spec.subset, progress=progress)
-        save_state_dict(result.model, entry / "model.pt")
-        atomic_write_json(entry / "meta.json", {
-            "key": key, "inputs": spec.key_inputs(split),
-            "code": training_code(spec.model).to_dict(), "seconds": result.seconds,
-            "history": result.history.rows, "device": str(next(result.model.parameters()).device),
-            "machine": machine()})
-    return Reference(result.model, result.seconds, result.history.rows, False, key, entry)
+        inputs = spec.key_inputs(split, device)
+        key = _digest(inputs)
+        entry = self.entry_dir(spec, split, key)
+        with run_lock(entry, what="the model cache entry", wait=True):
+            found = self.lookup(spec, split, device)
+            if found is not None:
+                return found
+            stale = self.stale(spec, split, device)
+            if stale:
+                say(log, f"the {spec.role} of seed {spec.seed} cached in {stale[0][0]} was "
+                         f"trained by other code (changed: {', '.join(stale[0][1][:4])}); "
+                         "training it again")
+            r = spec.recipe
+            result = api.train(split, r.model, epochs=r.epochs, lr=r.lr, batch_size=r.batch_size,
+                               seed=spec.seed, device=device, augment=r.augment,
+                               subset=spec.subset, progress=progress, accel=accel)
+            save_state_dict(result.model, entry / "model.pt")
+            atomic_write_json(entry / "meta.json", {
+                "format": FORMAT, "key": key, "inputs": inputs, "role": spec.role,
+                "code": training_code(r.model).to_dict(), "seconds": result.seconds,
+                "history": result.history.rows, "machine": machine(),
+                "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+        return Cached(result.model, result.seconds, result.history.rows, False, key, entry, spec)
+
+    def logits(self, cached: Cached, split: Split, index: torch.Tensor,
+               device: str = "auto") -> tuple[torch.Tensor, bool]:
+        """The cached model's logits on the samples at ``index`` (float32, CPU), from its entry
+        or computed now and stored beside it; returns them with whether they were cached."""
+        from ..engine import predict_logits, resolve_device
+
+        index = torch.as_tensor(index, dtype=torch.long).cpu()
+        tag = hashlib.sha256(index.numpy().astype("<i8").tobytes()).hexdigest()[:16]
+        path = cached.path / f"logits-{tag}.pt"
+        shape = (len(index), split.data.num_classes)
+        if path.is_file():
+            try:
+                stored = torch.load(path, map_location="cpu", weights_only=True)
+            except Exception as exc:  # torch raises many types for a corrupt or unsafe file
+                raise self._foreign(cached.path, f"{path.name} does not load: "
+                                                 f"{type(exc).__name__}") from None
+            if not (isinstance(stored, dict) and isinstance(stored.get("logits"), torch.Tensor)
+                    and isinstance(stored.get("index"), torch.Tensor)
+                    and tuple(stored["logits"].shape) == shape
+                    and torch.equal(stored["index"].long(), index)
+                    and bool(torch.isfinite(stored["logits"]).all())):
+                raise self._foreign(cached.path, f"{path.name} is not {shape[0]}x{shape[1]} "
+                                                 "finite logits of these samples")
+            return stored["logits"].float(), True
+        target = resolve_device(device)
+        model = cached.model.to(target)
+        logits = predict_logits(model, split.data, index.to(target), target).float().cpu()
+        buffer = BytesIO()
+        torch.save({"index": index.clone(), "logits": logits}, buffer)
+        atomic_write_bytes(path, buffer.getvalue())
+        return logits, False
 
 
 def say(log, text: str) -> None:
@@ -186,3 +270,19 @@ def say(log, text: str) -> None:
         log(text)
     else:
         warnings.warn(StaleCache(text), stacklevel=3)
+
+
+# -- the benchmark's earlier functions, on the one cache ------------------------------------------
+
+def cache_key(spec: TrainSpec, split: Split, device: str = "auto") -> str:
+    return _digest(spec.key_inputs(split, device))
+
+
+def lookup(cache_dir, spec: TrainSpec, split: Split, device: str = "auto") -> Cached | None:
+    return ModelCache(cache_dir).lookup(spec, split, device)
+
+
+def get_or_train(cache_dir, spec: TrainSpec, split: Split, device: str = "auto",
+                 progress: bool = False, log=None, accel=None) -> Cached:
+    return ModelCache(cache_dir).get(spec, split, device=device, progress=progress, log=log,
+                                     accel=accel)

@@ -125,9 +125,10 @@ class BenchmarkConfig(ReferenceConfig):
     def validate(self) -> None:
         self.validate_reference()
         k = self.attack_references
-        if isinstance(k, bool) or not isinstance(k, int) or k < 0 or k % 2:
-            raise SftcError(f"--attack-references must be 0 (no attack columns) or an even number "
-                            f"2 or more (every sample is IN for half of them), got {k!r}")
+        if isinstance(k, bool) or not isinstance(k, int) or k < 0 or 0 < k < 4:
+            raise SftcError(f"--attack-references must be 0 (no attack columns) or 4 or more "
+                            f"(models retrained without D_f; the never-seen level needs 4), "
+                            f"got {k!r}")
         self.lrs = tuple(float(v) for v in self.lrs)
         if not self.lrs:
             raise SftcError("the learning-rate grid is empty; pass --lrs with at least one value")

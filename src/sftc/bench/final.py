@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import asdict
 
 from ..codeprint import code_print, combine, run_code
-from .attack_columns import AttackColumns, verdict
+from .attack_columns import AttackColumns
 from .config import BenchmarkConfig, method_key, method_label
 from .evaluation import accuracy_errors, costly_metrics
 from .grid import GridResults
@@ -136,20 +136,22 @@ class Final:
         for name, hp in self.config.methods:
             mkey = method_key(name, hp)
             per_row[mkey], selection_grid[mkey] = self.method_row(name, hp, results[mkey], progress)
-        add_verdicts(per_row)
+        add_verdicts(per_row, self.attack)
         rows = [table_row(key, entry, self.config.js) for key, entry in per_row.items()]
         return {"rows": rows, "per_row": per_row, "selection_grid": selection_grid,
                 "results": results,
                 "attack": self.attack.describe() if self.attack is not None else None}
 
 
-def add_verdicts(per_row: dict) -> None:
-    """Each seed's ``sftc audit`` verdict (RMIA online, α = 0.001) on every row, against the
-    attack's power on that seed's original (nothing when the benchmark has no attack)."""
+def add_verdicts(per_row: dict, attack: AttackColumns | None) -> None:
+    """Each seed's ``sftc audit`` verdict on every row, against the margin that seed's original
+    sets (nothing when the benchmark has no attack)."""
+    if attack is None or not attack.active:
+        return
     originals = {r["seed"]: r for r in per_row["ORI"]["seeds"]}
     for entry in per_row.values():
         for record in entry["seeds"]:
-            found = verdict(originals.get(record["seed"], {}), record)
+            found = attack.verdict(originals.get(record["seed"], {}), record)
             if found is not None:
                 record["rmia_verdict"] = found
 

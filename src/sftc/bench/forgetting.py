@@ -26,6 +26,7 @@ from ..metrics.attacks import forgetting_quality, forgetting_score as final_scor
 from ..metrics.attacks.neurips import ForgettingQuality, null_quality
 from ..metrics.attacks.signals import logit_scaled_confidence
 from ..metrics.attacks.ulira import ULiraResult
+from ..recipes import TRAIN_EPOCHS, TRAIN_LR, BATCH_SIZE, TrainingRecipe
 from .cache import TrainSpec, get_or_train
 
 ORIGINALS = ("independent", "shared")
@@ -72,7 +73,8 @@ def _evaluate(model, split: Split, device) -> tuple[np.ndarray, dict]:
 
 def forgetting_score(split: Split, method: str = "sftc", *, n_models: int = 16,
                      originals: str = "independent", model: str = "small-cnn",
-                     train_epochs: int = 30, train_lr: float = 1e-3, batch_size: int = 64,
+                     train_epochs: int = TRAIN_EPOCHS, train_lr: float = TRAIN_LR,
+                     batch_size: int = BATCH_SIZE,
                      unlearn_epochs: int | None = None, unlearn_lr: float | None = None,
                      hparams: dict | None = None, seed: int = 0, cache_dir=None,
                      device: str = "auto", null: bool = True,
@@ -103,9 +105,10 @@ def forgetting_score(split: Split, method: str = "sftc", *, n_models: int = 16,
     device_t = resolve_device(device)
     started = time.perf_counter()
 
+    recipe = TrainingRecipe(model, train_epochs, train_lr, batch_size)
+
     def spec(subset: str, k: int) -> TrainSpec:
-        return TrainSpec(model=model, subset=subset, epochs=train_epochs, lr=train_lr,
-                         batch_size=batch_size, seed=seed + k)
+        return TrainSpec(recipe, subset, seed + k)
 
     n_originals = n_models if originals == "independent" else 1
     bar = tqdm(total=n_originals + 2 * n_models, unit="model", desc="forgetting score",

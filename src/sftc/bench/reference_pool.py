@@ -1,309 +1,146 @@
-"""The audit's reference models: ordinary training runs on random halves of a sample pool,
-cached and keyed by everything that determines them.
+"""The audit's reference models: models that never saw the forget set, retrained on D_r with the
+original's recipe, each with its own seed.
 
-LiRA (Carlini et al., S&P 2022) and RMIA (Zarifzadeh et al., ICML 2024) calibrate a target
-model's output on a sample against models that did and did not train on it. Here:
+Membership attacks calibrate a target model's output on a sample against models that did not
+train on it (LiRA, Carlini et al., S&P 2022; RMIA, Zarifzadeh et al., ICML 2024). For an
+unlearning audit the question is narrower: does the unlearned model treat D_f as a model that
+*never saw D_f* does? Such models are exactly what the references are: K retrainings on D_r
+(:class:`~sftc.bench.cache.TrainSpec` with subset ``retain``), which differ from one another only
+by their seeds (initialisation and batch order), so
 
-* **Pool** = the training set ∪ the test split (the never-seen comparison samples), in that order.
-  The **population** (RMIA's z samples, never in any reference's training data) is the
-  validation split.
-* **Balanced halves.** References come in pairs: reference 2j trains on a random half of the pool
-  (drawn from ``seed`` and j) and reference 2j + 1 on the other half. Every pool sample is IN for
-  exactly half of K (even) references, so D_f and D_t samples have IN and OUT models alike and the
-  attack treats them symmetrically; K = 32 reuses the 16 of K = 16.
-* **Recipe** = the original model's (architecture, epochs, learning rate, batch size,
-  augmentation; Adam with cosine annealing as ``sftc train``): :class:`ReferenceRecipe`.
-* **Cache.** Each reference is one entry ``CACHE_DIR/audit/<dataset>-<model>-<key[:20]>/`` with
-  ``model.pt`` (weights only), ``logits.pt`` (its logits on the pool and the population, with the
-  dataset indices they belong to) and ``meta.json`` (written last: an entry without it is an
-  interrupted one and is trained again). The key is a SHA-256 of: the entry format, the sftc
-  version, the dataset's name, classes, input shape and preprocessing, the contents of the
-  training, test and validation sets (:meth:`Split.content_sha256`), the queried indices, the
-  reference's IN mask, its recipe and training seed, and the fingerprint of the code that trains
-  it (:func:`sftc.codeprint.training_code`); an entry for the same reference made by other code
-  is left alone, trained again under the new key, and the run says so (a ``StaleCache``
-  warning). The forget set is not part of it: one pool
-  serves every forget set of the same data. An entry that exists but was not written by this code
-  for this key is refused in one line (remove it or choose another cache directory), never
-  silently used or overwritten.
+* every forget sample, and every never-seen test sample it is compared with, is OUT for every
+  reference, and the references never saw D_f *as a whole* either: a request that is a group
+  (one person's images, a block of rows, a class) is calibrated by models that lack the whole
+  group, as the oracle does. Earlier sftc trained references on random halves of train ∪ test,
+  which saw half of every group: there a retrained oracle scored a block of rows as "less
+  familiar than never-seen data" (AUC 0.35-0.38 on digits ``first:300``, docs/evidence.md);
+* each reference is itself a model that never saw D_f, so scoring each in turn against the
+  others gives the never-seen level and spread the verdict is judged against
+  (:class:`~sftc.metrics.attacks.equivalence.NeverSeen`);
+* the cache never holds a model trained on a removed sample (a deletion tool must not keep the
+  deleted data's influence in its own cache), and the benchmark's oracles M_R and the
+  forgetting score's retrained models live in the same cache (:class:`~sftc.bench.cache.ModelCache`).
+
+The references' logits are stored beside each cached model on the queried samples: D_f, the test
+split D_t (the comparison) and the validation split (RMIA's population), so a second audit of
+the same request trains and evaluates nothing.
 """
 from __future__ import annotations
 
-import hashlib
-import json
-import math
 import warnings
-import time
-from dataclasses import asdict, dataclass, field
-from io import BytesIO
-from pathlib import Path
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
 from .. import distributed
-from ..checkpoints import save_state_dict
-from ..codeprint import StaleCache, training_code
+from ..codeprint import StaleCache
 from ..data import Split
 from ..errors import SftcError
-from ..fingerprint import input_shape
-from ..io import atomic_write_bytes, atomic_write_json, run_lock
-from ..models import canonical_model_name
-from .cache import default_cache_dir, safe_name
+from ..recipes import TrainingRecipe
+from .cache import ModelCache, TrainSpec
 
-FORMAT = "sftc-audit-reference/1"
-
-
-@dataclass(frozen=True)
-class ReferenceRecipe:
-    """How each reference model is trained: the original model's recipe (``sftc train``: Adam,
-    cosine annealing). ``source`` says where it came from and is not part of the key."""
-
-    model: str = "small-cnn"
-    epochs: int = 30
-    lr: float = 1e-3
-    batch_size: int = 64
-    augment: bool = False
-    source: str = "defaults"
-
-    def __post_init__(self):
-        object.__setattr__(self, "model", canonical_model_name(self.model))
-        if not isinstance(self.epochs, int) or self.epochs < 1:
-            raise SftcError(f"reference epochs must be a whole number 1 or more, got "
-                            f"{self.epochs!r}")
-        if not (isinstance(self.lr, (int, float)) and self.lr > 0 and math.isfinite(self.lr)):
-            raise SftcError(f"reference learning rate must be a positive number, got {self.lr!r}")
-        if not isinstance(self.batch_size, int) or self.batch_size < 1:
-            raise SftcError(f"reference batch size must be a whole number 1 or more, got "
-                            f"{self.batch_size!r}")
-
-    def key_dict(self) -> dict:
-        d = asdict(self)
-        del d["source"]
-        d["lr"] = float(self.lr)
-        return {**d, "optimizer": "adam", "scheduler": "cosine"}
-
-    @classmethod
-    def from_record(cls, record: dict | None, model: str, **overrides) -> "ReferenceRecipe":
-        """The recipe of a run record (``run.json`` beside the original, its ``config``), with
-        ``overrides`` (values not None) taking precedence; ``source`` says which was used."""
-        config = (record or {}).get("config") or {}
-        values, sources = {"model": model}, []
-        for name, default in (("epochs", 30), ("lr", 1e-3), ("batch_size", 64),
-                              ("augment", False)):
-            if overrides.get(name) is not None:
-                values[name] = overrides[name]
-                sources.append("options")
-            elif config.get(name) is not None:
-                values[name] = config[name]
-                sources.append("run.json beside the original")
-            else:
-                values[name] = default
-                sources.append("defaults")
-        source = ", ".join(dict.fromkeys(sources))
-        if record is not None and config.get("subset") not in (None, "train"):
-            source += " (note: that run.json is not an original model's)"
-        return cls(values["model"], int(values["epochs"]), float(values["lr"]),
-                   int(values["batch_size"]), bool(values["augment"]), source)
-
-
-def pool_indices(split: Split) -> tuple[torch.Tensor, torch.Tensor]:
-    """(pool, population): dataset indices of train ∪ test, and of the validation split."""
-    return torch.cat([split.train.cpu(), split.test.cpu()]), split.val.cpu()
-
-
-def half_masks(n_pool: int, references: int, seed: int = 0) -> np.ndarray:
-    """IN masks [references, n_pool]: pairs of complementary random halves (``references`` even)."""
-    check_reference_count(references)
-    masks = np.zeros((references, n_pool), dtype=bool)
-    for pair in range(references // 2):
-        rng = np.random.default_rng(np.random.SeedSequence([seed, pair, 0x4A1F]))
-        order = rng.permutation(n_pool)
-        masks[2 * pair, order[: n_pool // 2]] = True
-        masks[2 * pair + 1] = ~masks[2 * pair]
-    return masks
+ReferenceRecipe = TrainingRecipe       # the earlier name of the recipe type
+#: Fewest references: the never-seen level needs three leave-one-out AUCs or more.
+MIN_REFERENCES = 4
 
 
 def reference_seed(seed: int, k: int) -> int:
-    """The training seed of reference ``k`` (initialisation and batch order)."""
+    """The training seed of reference ``k`` (initialisation and batch order); never a small
+    integer, so never the seed of a benchmark's own oracle M_R."""
     return int(np.random.SeedSequence([seed, k, 0x5EED]).generate_state(1)[0])
 
 
 def check_reference_count(references) -> int:
     if isinstance(references, bool) or not isinstance(references, (int, np.integer)) \
-            or references < 2 or references % 2:
-        raise SftcError(f"--references must be an even number 2 or more (every sample is IN for "
-                        f"half of them), got {references!r}")
+            or references < MIN_REFERENCES:
+        raise SftcError(f"--references must be a whole number {MIN_REFERENCES} or more (each is "
+                        f"a model retrained without D_f; the never-seen level needs {MIN_REFERENCES}"
+                        f" or more), got {references!r}")
     return int(references)
 
 
-def _sha(array) -> str:
-    return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()
+def query_index(split: Split) -> torch.Tensor:
+    """The samples the references are evaluated on: D_f, D_t, then the validation split."""
+    return torch.cat([split.forget.cpu(), split.test.cpu(), split.val.cpu()])
 
 
 @dataclass
 class ReferenceLogits:
-    """The references' logits where the audit queries them, and who trained on what.
+    """The references' logits on the queried samples.
 
-    ``index``: dataset indices of the columns (the pool, then the population); ``logits``:
-    float32 [K, len(index), C]; ``in_mask``: bool [K, n_pool] over the pool's columns.
-    """
+    ``index``: dataset indices of the columns; ``logits``: float32 [K, len(index), C]. No
+    reference trained on any column (``in_mask`` is all False)."""
 
     index: torch.Tensor
     logits: torch.Tensor
-    in_mask: np.ndarray
-    n_pool: int
     entries: list[dict] = field(default_factory=list)
 
+    @property
+    def in_mask(self) -> np.ndarray:
+        return np.zeros(tuple(self.logits.shape[:2]), dtype=bool)
+
+    @property
+    def count(self) -> int:
+        return int(self.logits.shape[0])
+
     def columns(self, dataset_indices: torch.Tensor) -> np.ndarray:
-        """Column positions of ``dataset_indices`` (each must be pool or population)."""
+        """Column positions of ``dataset_indices`` (each must be a queried sample)."""
         lookup = {int(v): i for i, v in enumerate(self.index.tolist())}
         try:
             return np.array([lookup[int(v)] for v in dataset_indices.tolist()], dtype=np.int64)
         except KeyError as missing:
-            raise SftcError(f"sample {missing} is neither in the reference pool (train ∪ test) "
-                            "nor in the population (validation): the references cannot score "
-                            "it") from None
+            raise SftcError(f"sample {missing} is not among the references' queried samples "
+                            "(forget, test and validation)") from None
+
+    def subset(self, rows) -> "ReferenceLogits":
+        """The references ``rows`` only (e.g. all but one, to score that one against the rest)."""
+        rows = list(rows)
+        return ReferenceLogits(self.index, self.logits[rows], [self.entries[r] for r in rows])
 
 
 class ReferencePool:
-    """Reference models for ``split`` trained with ``recipe``, from the cache or trained now."""
+    """K references for ``split`` trained with ``recipe``, from the cache or trained now."""
 
-    def __init__(self, split: Split, recipe: ReferenceRecipe, *, cache_dir=None, seed: int = 0,
+    def __init__(self, split: Split, recipe: TrainingRecipe, *, cache_dir=None, seed: int = 0,
                  device: str = "auto", progress: bool = True, accel=None):
         self.split = split
         self.recipe = recipe
-        self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+        self.cache = ModelCache(cache_dir)
         self.seed = seed
         self.device = device
         self.progress = progress
-        self.accel = accel      # the engine's speed options (None: auto); not part of the key
-        self.pool, self.population = pool_indices(split)
-        self.index = torch.cat([self.pool, self.population])
-        self._base: dict | None = None
+        self.accel = accel      # the engine's speed options (None: the default rule)
+        self.index = query_index(split)
 
-    # -- keys ------------------------------------------------------------------------------
-    def _base_inputs(self) -> dict:
-        if self._base is None:
-            from .. import __version__
+    @property
+    def cache_dir(self):
+        return self.cache.root
 
-            data, split = self.split.data, self.split
-            self._base = {
-                "format": FORMAT, "sftc": __version__, "dataset": data.name,
-                "num_classes": data.num_classes, "input_shape": input_shape(split),
-                "mean": list(data.mean or ()), "std": list(data.std or ()),
-                "train_sha256": split.content_sha256("train"),
-                "test_sha256": split.content_sha256("test"),
-                "population_sha256": split.content_sha256("val"),
-                "index_sha256": _sha(self.index.numpy().astype("<i8")),
-                "recipe": self.recipe.key_dict(), "pool_seed": self.seed,
-                "code": training_code(self.recipe.model).sha256}
-        return self._base
+    def spec(self, k: int) -> TrainSpec:
+        return TrainSpec(self.recipe, "retain", reference_seed(self.seed, k))
 
-    def key_inputs(self, k: int, mask: np.ndarray) -> dict:
-        return {**self._base_inputs(), "reference": k, "mask_sha256": _sha(mask),
-                "train_seed": reference_seed(self.seed, k)}
+    def cached(self, k: int) -> bool:
+        return self.cache.lookup(self.spec(k), self.split, self.device) is not None
 
-    @staticmethod
-    def key(inputs: dict) -> str:
-        return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
+    def _one(self, k: int) -> tuple[torch.Tensor, dict]:
+        found = self.cache.get(self.spec(k), self.split, device=self.device, accel=self.accel,
+                               log=lambda text: None)   # stale entries: said once, in get()
+        logits, _ = self.cache.logits(found, self.split, self.index, self.device)
+        return logits, {"reference": k, "seed": found.spec.seed, "key": found.key,
+                        "entry": str(found.path), "cached": found.cached,
+                        "seconds": found.seconds}
 
-    def entry_dir(self, key: str) -> Path:
-        return self.cache_dir / "audit" / f"{self._prefix()}{key[:20]}"
-
-    def _prefix(self) -> str:
-        return f"{safe_name(self.split.data.name)}-{safe_name(self.recipe.model)}-"
-
-    def _identity(self, inputs: dict) -> str:
-        """The key of a reference's inputs without its code (the same for a stale entry)."""
-        return self.key({k: v for k, v in inputs.items() if k not in ("code", "sftc")})
-
-    def stale(self, inputs: list[dict]) -> list[list[str]]:
-        """What changed, for each of these references that the cache holds only as made by other
-        code (the same inputs but the code; older entries of one reference count once, their
-        changes together)."""
-        identities = {self._identity(i) for i in inputs}
-        keys = {self.key(i) for i in inputs}
-        code = training_code(self.recipe.model)
-        found: dict[str, set[str]] = {}
-        for meta_path in sorted((self.cache_dir / "audit").glob(f"{self._prefix()}*/meta.json")):
-            try:
-                meta = json.loads(meta_path.read_text())
-            except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-                continue
-            theirs = meta.get("inputs") if isinstance(meta, dict) else None
-            if isinstance(theirs, dict) and meta.get("key") not in keys \
-                    and self._identity(theirs) in identities:
-                found.setdefault(self._identity(theirs), set()).update(
-                    code.changes(meta.get("code")) or [])
-        return [sorted(changes) for changes in found.values()]
-
-    # -- entries ---------------------------------------------------------------------------
-    def _foreign(self, entry: Path, why: str) -> SftcError:
-        return SftcError(f"reference cache entry {entry} was not written by this sftc for this "
-                         f"reference ({why}); remove it (rm -r {entry}) or pass another "
-                         "--cache-dir")
-
-    def lookup(self, key: str) -> tuple[torch.Tensor, dict] | None:
-        """The cached logits and meta of ``key``; None when absent or interrupted; refused when
-        the entry holds something else."""
-        entry = self.entry_dir(key)
-        meta_path = entry / "meta.json"
-        if not meta_path.is_file():
-            return None
-        try:
-            meta = json.loads(meta_path.read_text())
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-            raise self._foreign(entry, "its meta.json is not readable JSON") from None
-        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-            raise self._foreign(entry, f"its meta.json is not of format {FORMAT}")
-        if meta.get("key") != key:
-            raise self._foreign(entry, "its key differs")
-        try:
-            stored = torch.load(entry / "logits.pt", map_location="cpu", weights_only=True)
-        except Exception as exc:  # torch raises many types for a corrupt or unsafe file
-            raise self._foreign(entry, f"logits.pt does not load: {type(exc).__name__}") from None
-        shape = (len(self.index), self.split.data.num_classes)
-        if not (isinstance(stored, dict) and isinstance(stored.get("logits"), torch.Tensor)
-                and isinstance(stored.get("index"), torch.Tensor)
-                and tuple(stored["logits"].shape) == shape
-                and torch.equal(stored["index"].long(), self.index)
-                and bool(torch.isfinite(stored["logits"]).all())):
-            raise self._foreign(entry, f"logits.pt is not {shape[0]}x{shape[1]} finite logits of "
-                                       "this pool")
-        return stored["logits"].float(), meta
-
-    def _train(self, k: int, mask: np.ndarray, key: str, inputs: dict) -> tuple[torch.Tensor, dict]:
-        from .. import api
-        from ..engine import predict_logits, resolve_device
-        from ..records import machine
-
-        entry = self.entry_dir(key)
-        with run_lock(entry, what="the reference cache entry", wait=True):
-            found = self.lookup(key)
-            if found is not None:
-                return found
-            members = self.pool[torch.from_numpy(mask)]
-            empty = members[:0]
-            half = Split(self.split.data, members, members, empty, self.split.val,
-                         self.split.test, empty, forget_spec="none (reference model)")
-            r = self.recipe
-            result = api.train(half, r.model, epochs=r.epochs, lr=r.lr, batch_size=r.batch_size,
-                               seed=inputs["train_seed"], device=self.device, augment=r.augment,
-                               progress=False, accel=self.accel)
-            device = resolve_device(self.device)
-            logits = predict_logits(result.model, self.split.data, self.index.to(device),
-                                    device).float().cpu()
-            save_state_dict(result.model, entry / "model.pt")
-            buffer = BytesIO()
-            torch.save({"index": self.index.clone(), "logits": logits}, buffer)
-            atomic_write_bytes(entry / "logits.pt", buffer.getvalue())
-            meta = {"format": FORMAT, "key": key, "inputs": inputs,
-                    "code": training_code(self.recipe.model).to_dict(), "seconds": result.seconds,
-                    "members": int(mask.sum()), "device": str(device), "machine": machine(),
-                    "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-            atomic_write_json(entry / "meta.json", meta)
-        return logits, meta
+    def _say_stale(self, missing: list[int]) -> None:
+        """One warning for the missing references the cache holds only as made by other code."""
+        stale = [self.cache.stale(self.spec(k), self.split, self.device) for k in missing]
+        stale = [found for found in stale if found]
+        if stale:
+            changed = sorted({c for found in stale for _, changes in found for c in changes})
+            warnings.warn(StaleCache(
+                f"{len(stale)} audit reference model(s) in {self.cache.root / 'models'} were "
+                f"trained by other code (changed: {', '.join(changed[:4])}); training them "
+                "again"), stacklevel=3)
 
     def get(self, references: int) -> ReferenceLogits:
         """The logits of references 0 .. ``references`` − 1, training those the cache lacks
@@ -312,42 +149,27 @@ class ReferencePool:
         from tqdm.auto import tqdm
 
         references = check_reference_count(references)
-        masks = half_masks(len(self.pool), references, self.seed)
-        plans = []
-        for k in range(references):
-            inputs = self.key_inputs(k, masks[k])
-            plans.append((k, inputs, self.key(inputs)))
-        found = {k: self.lookup(key) for k, _, key in plans}
-        missing = [p for p in plans if found[p[0]] is None]
-        stale = self.stale([inputs for _, inputs, _ in missing]) if missing else []
-        if stale:
-            changed = sorted({c for changes in stale for c in changes})
-            warnings.warn(StaleCache(
-                f"{len(stale)} audit reference model(s) in {self.cache_dir / 'audit'} were trained "
-                f"by other code (changed: {', '.join(changed[:4])}); training them again"),
-                stacklevel=2)
+        missing = [k for k in range(references) if not self.cached(k)]
+        self._say_stale(missing)
         spread = distributed.active()   # under torchrun: each rank trains its share
         share = distributed.mine(distributed.share(missing)) if spread else missing
         bar = tqdm(total=references, initial=references - len(missing), unit="model",
                    desc="reference models", dynamic_ncols=True,
                    disable=not self.progress or not missing or not distributed.is_main())
+        found: dict[int, tuple] = {}
         try:
-            for k, inputs, key in share:
+            for k in share:
                 bar.set_postfix_str(f"training #{k}")
-                logits, meta = self._train(k, masks[k], key, inputs)
-                found[k] = (logits, {**meta, "trained_now": True})
+                found[k] = self._one(k)
                 bar.update(1)
         finally:
             bar.close()
         if spread:
             distributed.barrier("training the audit's reference models")
-            for k, _, key in missing:
-                if found[k] is None:   # trained by another rank of this job
-                    logits, meta = self.lookup(key)
-                    found[k] = (logits, {**meta, "trained_now": True})
-        entries = [{"reference": k, "key": key, "entry": str(self.entry_dir(key)),
-                    "cached": not found[k][1].get("trained_now", False),
-                    "seconds": found[k][1].get("seconds"), "members": int(masks[k].sum())}
-                   for k, _, key in plans]
+        for k in range(references):
+            if k not in found:
+                logits, entry = self._one(k)
+                found[k] = (logits, {**entry, "cached": k not in missing})
+        entries = [found[k][1] for k in range(references)]
         logits = torch.stack([found[k][0] for k in range(references)])
-        return ReferenceLogits(self.index, logits, masks, len(self.pool), entries)
+        return ReferenceLogits(self.index, logits, entries)

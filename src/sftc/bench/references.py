@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from ..codeprint import combine, metrics_code, training_code
+from ..recipes import TrainingRecipe
 from .cache import TrainSpec, get_or_train, lookup
 from .evaluation import accuracies, member_sample, model_logits
 from .progress import Progress, Unit
@@ -56,8 +57,8 @@ class References:
 
     def spec(self, subset: str, seed: int) -> TrainSpec:
         c = self.config
-        return TrainSpec(model=c.model, subset=subset, epochs=c.train_epochs, lr=c.train_lr,
-                         batch_size=c.batch_size, seed=seed, augment=c.augment)
+        recipe = TrainingRecipe(c.model, c.train_epochs, c.train_lr, c.batch_size, c.augment)
+        return TrainSpec(recipe, subset, seed)
 
     def members(self, seed: int) -> torch.Tensor:
         """The MIA's member sample of ``seed`` (also the retain set the runs are evaluated on)."""
@@ -70,7 +71,8 @@ class References:
         stored = self.store.read_result(self.store.reference_path(seed), self.code) is not None
         units = []
         for role, subset, symbol in ROLES:
-            done = stored or lookup(self.cache_dir, self.spec(subset, seed), self.split) is not None
+            done = stored or lookup(self.cache_dir, self.spec(subset, seed), self.split,
+                                   self.device_name) is not None
             units.append(Unit(f"ref:{role}:{seed}", "train", f"train {symbol} seed {seed}",
                               self.config.train_epochs * len(self.split.indices(subset)),
                               done=done))

@@ -16,10 +16,14 @@ METHODS = ("ft", "neggrad+", "neggrad", "cf-k", "eu-k", "bad-teaching", "scrub",
 #: sftc.api's unlearning and training defaults.
 UNLEARN_EPOCHS, UNLEARN_LR = 3, 5e-4
 TRAIN_EPOCHS, TRAIN_LR = 30, 1e-3
-#: sftc.bench.audit.ATTACKS, sftc.metrics.attacks.ALPHA, sftc.bench.forgetting.ORIGINALS,
+#: The audit's built-in deciding attacks (sftc.bench.audit.applicable_attacks, with the registry's
+#: aliases), sftc.metrics.attacks.ALPHA, the default margin (sftc.bench.evidence), the audit's
+#: default reference count (sftc.bench.audit.REFERENCES), sftc.bench.forgetting.ORIGINALS,
 #: sftc.metrics.mia.ATTACKERS.
-ATTACKS = ("rmia", "lira")
-ALPHA = 0.001
+ATTACKS = ("rmia", "lira", "rmia-offline", "lira-offline")
+ALPHA = 0.05
+MARGIN = "80%"
+REFERENCES = 8
 ORIGINALS = ("independent", "shared")
 MIA_ATTACKERS = ("catboost", "hist-gradient-boosting")
 

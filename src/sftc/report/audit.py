@@ -5,8 +5,6 @@ from .tables import fmt
 from .text import METRIC_HELP
 
 ROLE_NAMES = {"original": "original M", "unlearned": "unlearned M_u", "oracle": "oracle M_R"}
-ATTACK_NAMES = {"rmia-online": "RMIA online", "rmia-offline": "RMIA offline",
-                "lira-online": "LiRA online", "lira-offline": "LiRA offline"}
 PAPER_KEYS = ("acc_retain", "acc_forget", "acc_val", "acc_test", "acc_err_retrain", "acc_dis",
               "acc_err_original", "js", "js_paper", "mia", "mia_attacker_acc")
 ACCURACY_HELP = {
@@ -16,24 +14,25 @@ ACCURACY_HELP = {
     "acc_test": "accuracy of M_u on the test split D_t",
 }
 RULE = (
-    "Power: the decisive attack tells the original model's D_f from never-seen samples D_t "
-    "(one-sided Mann–Whitney U test, p < α). Without power the verdict is `inconclusive`: an "
-    "attack that cannot see membership in the original proves nothing either way. With power, "
-    "the unlearned model is `not-forgotten` when its D_f and D_t scores differ (two-sided p < 2α; "
-    "*remembered* when D_f scores higher, *over-forgotten* when lower, which also singles the "
-    "forget set out), and `forgotten` otherwise: D_f is no more distinguishable from never-seen "
-    "data than the test can detect at this power. The original itself is never `forgotten` when "
-    "there is power (same scores, two-sided p = 2 × one-sided p); a true oracle is "
-    "`not-forgotten` with probability 2α.")
+    "The deciding attack scores every forget sample and every never-seen test sample; each forget "
+    "sample is compared only with test samples of its class and of similar difficulty (how the "
+    "reference models, which never saw either, treat it). The statistic is that matched AUC. The "
+    "reference models are retrained without D_f: each in turn, scored against the others, gives "
+    "the AUC a model that never saw D_f reaches, and their mean is the never-seen level L. The "
+    "interval (confidence 1 − 2α; each end a one-sided 1 − α bound) counts the examples "
+    "(DeLong's variance, both sides) and how far a never-seen model strays from L. The margin δ "
+    "is the share of the original's memory that may remain (default: a fifth of how far the "
+    "lower end of the original's interval lies above L). `forgotten`: the interval lies within "
+    "L ± δ (two one-sided tests). `not-forgotten`: it lies wholly outside (remembered above, "
+    "over-forgotten below). `not-proven`: neither; the report says the tightest margin the "
+    "interval certifies and how many samples the asked one needs. For a class-level request "
+    "(D_f holds every training sample of a class) the model's accuracy on never-seen samples of "
+    "that class must also be shown below the same share of the original's, and `forgotten` "
+    "needs both.")
 
 
 def _p(value) -> str:
     return "—" if value is None else f"{value:.2g}"
-
-
-def _tpr(figures: dict, rate: str) -> str:
-    value = figures["tpr_at_fpr"].get(rate)
-    return "n/a" if value is None else f"{value:.3f}"
 
 
 def verdict_text(record: dict) -> str:
@@ -41,33 +40,57 @@ def verdict_text(record: dict) -> str:
     return f"{record['verdict']}{direction}"
 
 
-def power_text(record: dict) -> str:
-    power = record["power_on_original"]
-    rates = ", ".join(f"TPR@{float(r) * 100:g}% {('n/a' if v is None else f'{v:.3f}')}"
-                      for r, v in power["tpr_at_fpr"].items())
-    state = "has power" if power["has_power"] else "NO power"
-    return (f"{ATTACK_NAMES[power['attack']]} on the original: AUC {power['auc']:.3f}, {rates}, "
-            f"one-sided p = {_p(power['p_greater'])} → {state} at α = {power['alpha']:g}")
+def interval_text(decision: dict) -> str:
+    i = decision["interval"]
+    return (f"AUC {i['estimate']:.3f} [{i['low']:.3f}, {i['high']:.3f}] against the never-seen "
+            f"level {i['level']:.3f} ± margin {decision['margin']['delta']:.3f}")
+
+
+def needed_text(decision: dict) -> str | None:
+    """What a not-proven verdict would need, in words."""
+    if decision["verdict"] != "not-proven":
+        return None
+    parts = [f"the tightest margin this interval certifies is ±"
+             f"{decision['certifiable_margin']:.3f}"]
+    needed = decision.get("needed")
+    if needed and needed.get("forget"):
+        parts.append(f"the asked margin needs about {needed['forget']} forget and "
+                     f"{needed['comparison']} comparison samples at this estimate")
+    elif needed and needed.get("why"):
+        parts.append(needed["why"])
+    elif decision["margin"]["delta"] > 0:
+        parts.append("no number of samples certifies the asked margin at this estimate")
+    return "; ".join(parts)
 
 
 def audit_summary(record: dict, out=None) -> list[str]:
     """A few readable lines for stdout, verdict first."""
-    refs = record["references"]
-    removed = record["removed"]
-    unlearned = record["attacks"][record["decisive_attack"]]["unlearned"]
-    lines = [f"verdict: {verdict_text(record)} — {record['reason']}",
+    refs, removed, comp = record["references"], record["removed"], record["comparison"]
+    decision = record["decision"]
+    lines = [f"verdict: {verdict_text(record)} — {interval_text(decision)}",
              f"removed: {removed['count']} samples of {record['data']['dataset']} "
-             f"({removed['spec']}), SHA-256 {removed['sha256'][:16]}…",
-             f"power: {power_text(record)}",
-             f"unlearned: AUC {unlearned['auc']:.3f}, two-sided p = {_p(unlearned['p_two_sided'])} "
-             f"(D_f {len_or(record, 'n_positives')} vs never-seen D_t "
-             f"{len_or(record, 'n_negatives')})"]
+             f"({removed['spec']}), SHA-256 {removed['sha256'][:16]}…"]
+    needed = needed_text(decision)
+    if needed:
+        lines.append(f"not proven: {needed}")
+    original = record["original_as_unlearned"]
+    lines.append(f"original, audited the same way: {verdict_text(original)} — "
+                 f"{interval_text(original)} (the attack's power; margin "
+                 f"{decision['margin']['rule']})")
     if record.get("oracle_as_unlearned"):
-        oracle = record["attacks"][record["decisive_attack"]]["oracle"]
-        lines.append(f"oracle, audited the same way: {verdict_text(record['oracle_as_unlearned'])} "
-                     f"(AUC {oracle['auc']:.3f}, two-sided p = {_p(oracle['p_two_sided'])})")
-    lines.append(f"references: {refs['count']} models ({refs['trained_now']} trained now, "
-                 f"{refs['from_cache']} from the cache), recipe from {refs['recipe_source']}")
+        oracle = record["oracle_as_unlearned"]
+        lines.append(f"oracle, audited the same way: {verdict_text(oracle)} — "
+                     f"{interval_text(oracle)}")
+    lines.append(f"compared: {comp['matched_forget']} of {removed['count']} forget samples with "
+                 f"{comp['comparison_samples']} never-seen test samples of their class and "
+                 f"difficulty ({comp['unmatched_forget']} without a match); "
+                 f"{record['decisive_attack']}, α = {record['evidence']['alpha']:g}")
+    if comp["classes"]["removed"]:
+        lines.append(f"class-level request: D_f holds every training sample of class(es) "
+                     f"{comp['classes']['removed']}; judged also on never-seen samples of them")
+    lines.append(f"references: {refs['count']} models retrained without D_f "
+                 f"({refs['trained_now']} trained now, {refs['from_cache']} from the cache), "
+                 f"recipe from {refs['recipe_source']}")
     metrics = record.get("paper_metrics")
     if metrics:
         parts = [f"{k} {metrics[k]:.4f}" for k in ("acc_forget", "acc_test", "acc_dis", "js",
@@ -81,29 +104,59 @@ def audit_summary(record: dict, out=None) -> list[str]:
     return lines
 
 
-def len_or(record: dict, key: str) -> str:
-    return str(record["data"].get(key, "?"))
+def _attack_table(record: dict) -> list[str]:
+    rates = record["evidence"]["fprs"]
+    lines = ["| attack | model | matched AUC | interval | never-seen level | AUC vs all D_t | "
+             + " | ".join(f"TPR@{r * 100:g}%" for r in rates) + " | p (D_f higher) |",
+             "|---|---|---|---|---|---|" + "---|" * len(rates) + "---|"]
+    for attack, roles in record["attacks"].items():
+        for role, fig in roles.items():
+            i, u = fig["interval"], fig["unmatched"]
+            mark = " **(decides)**" if attack == record["decisive_attack"] and \
+                role == "unlearned" else ""
+            tprs = " | ".join("n/a" if u["tpr_at_fpr"].get(f"{r:g}") is None else
+                              f"{u['tpr_at_fpr'][f'{r:g}']:.3f}" for r in rates)
+            lines.append(f"| {attack}{mark} | {ROLE_NAMES[role]} | {fig['auc']:.3f} | "
+                         f"[{i['low']:.3f}, {i['high']:.3f}] | {i['level']:.3f} | "
+                         f"{u['auc']:.3f} | {tprs} | {_p(u['p_greater'])} |")
+    return lines
 
 
 def audit_markdown(record: dict) -> str:
-    """report.md: the verdict, what was removed, the models, every attack, the paper's metrics,
-    the references and the rule."""
-    data, removed, refs = record["data"], record["removed"], record["references"]
-    decisive = record["decisive_attack"]
+    """report.md: the verdict with its interval and margin, what was removed, the models, every
+    attack, the paper's metrics, the references and the rule."""
+    data, removed, refs, comp = (record["data"], record["removed"], record["references"],
+                                 record["comparison"])
+    decision = record["decision"]
     lines = [f"# sftc audit: {verdict_text(record)}", "",
              f"**Verdict: `{record['verdict']}`**"
              + (f" ({record['direction']})" if record.get("direction") else "")
              + f". {record['reason'][0].upper()}{record['reason'][1:]}.", "",
-             f"Decided by {ATTACK_NAMES[decisive]} with {refs['count']} reference models at "
-             f"α = {record['alpha']:g}. {power_text(record)}."]
+             f"- interval and margin: {interval_text(decision)}; margin rule: "
+             f"{decision['margin']['rule']}"]
+    needed = needed_text(decision)
+    if needed:
+        lines.append(f"- not proven: {needed}")
+    lines += [f"- the original, audited the same way (the attack's power): "
+              f"`{verdict_text(record['original_as_unlearned'])}`, "
+              f"{interval_text(record['original_as_unlearned'])}"]
     if record.get("oracle_as_unlearned"):
-        lines += ["", f"The oracle, audited as if it were the unlearned model: "
-                      f"`{verdict_text(record['oracle_as_unlearned'])}`."]
+        lines.append(f"- the oracle, audited the same way: "
+                     f"`{verdict_text(record['oracle_as_unlearned'])}`, "
+                     f"{interval_text(record['oracle_as_unlearned'])}")
+    classes = decision.get("class_test")
+    if classes:
+        lines.append(f"- class test: {classes['verdict']}: {classes['reason']}; mean probability "
+                     f"of the true class {classes['confidence']:.3f} (original "
+                     f"{classes['original_confidence']:.3f})")
     lines += ["", "## What was removed", "",
               f"- {removed['count']} of {data['sizes']['train']} training samples of "
               f"`{data['dataset']}`, forget set `{removed['spec']}`",
               f"- SHA-256 of their positions in the training set: `{removed['sha256']}`",
               f"- per class: {removed['class_histogram']}"]
+    if comp["classes"]["removed"] or comp["classes"]["mostly"]:
+        lines.append(f"- class-level: all of class(es) {comp['classes']['removed']}, most of "
+                     f"{comp['classes']['mostly']}")
     listed = removed.get("names") or removed["positions"]
     what = "image paths" if removed.get("names") else "positions in the training set"
     head = ", ".join(str(v) for v in listed[:20]) + (" …" if len(listed) > 20 else "")
@@ -113,36 +166,17 @@ def audit_markdown(record: dict) -> str:
     for role, info in record["models"].items():
         lines.append(f"| {ROLE_NAMES[role]} | {info['checkpoint'] or '(in memory)'} | "
                      f"`{info['sha256'] or '—'}` | `{info['weights_sha256']}` |")
-    rates = record["settings"]["fprs"]
-    lines += ["", "## Membership attacks: D_f against never-seen samples", "",
-              f"Positives: the {data['n_positives']} forget samples. Negatives: the "
-              f"{data['n_negatives']} test samples, which no audited model trained on. AUC 0.5 = "
-              "indistinguishable. p (D_f higher): one-sided Mann–Whitney U; p (two-sided): the "
-              "verdict's test.", "",
-              "| attack | model | AUC | " + " | ".join(f"TPR@{r * 100:g}% FPR" for r in rates)
-              + " | p (D_f higher) | p (two-sided) |",
-              "|---|---|---|" + "---|" * len(rates) + "---|---|"]
-    for variant, roles in record["attacks"].items():
-        for role, fig in roles.items():
-            if "skipped" in fig:
-                lines.append(f"| {ATTACK_NAMES[variant]} | {ROLE_NAMES[role]} | n/a ("
-                             f"{fig['skipped']}) |" + " |" * len(rates) + " | |")
-                continue
-            mark = " **(decides)**" if variant == decisive and role == "unlearned" else ""
-            lines.append(f"| {ATTACK_NAMES[variant]}{mark} | {ROLE_NAMES[role]} | "
-                         f"{fig['auc']:.3f} | " + " | ".join(_tpr(fig, f"{r:g}") for r in rates)
-                         + f" | {_p(fig['p_greater'])} | {_p(fig['p_two_sided'])} |")
-    unresolved = [r for r, ok in record["settings"]["fprs_resolvable"].items() if not ok]
-    if unresolved:
-        lines += ["", f"n/a: {data['n_negatives']} never-seen samples cannot resolve a false-"
-                      f"positive rate of {', '.join(unresolved)} (that needs 1/FPR of them)."]
-    lines += [""] + [f"- {ATTACK_NAMES[v]}: {text}" for v, text in
-                     record["attack_meanings"].items()]
-    lira = record["settings"]["lira_variance"] or {"online": "n/a", "offline": "n/a"}
-    lines += [f"- LiRA variance: {lira['online']} (online), {lira['offline']} (offline); "
-              f"RMIA: γ = {record['settings']['rmia_gamma']:g}, offline a = "
-              f"{record['settings']['rmia_offline_a']:g}, population = the "
-              f"{refs['population_size']} validation samples."]
+    lines += ["", "## Membership attacks: D_f against matched never-seen samples", "",
+              f"{comp['matched_forget']} forget samples compared with {comp['comparison_samples']}"
+              f" test samples (no audited model trained on them) in {comp['strata']} strata of "
+              f"class × difficulty; {comp['unmatched_forget']} forget samples had no never-seen "
+              f"sample of their class and difficulty and are left out (their positions are in "
+              f"audit.json). Never-seen level: the mean of the {refs['count']} references' "
+              f"leave-one-out AUCs, {comp['never_seen']['level']:.3f} (spread "
+              f"{comp['never_seen']['spread']:.3f}). The unmatched AUC against every test "
+              "sample and its one-sided Mann–Whitney p are shown for comparison only.", ""]
+    lines += _attack_table(record)
+    lines += [""] + [f"- {a}: {text}" for a, text in record["attack_meanings"].items()]
     metrics = record.get("paper_metrics")
     if metrics:
         helps = {**ACCURACY_HELP, **METRIC_HELP}
@@ -156,15 +190,14 @@ def audit_markdown(record: dict) -> str:
                           "(0.5: it learned nothing, and its MIA proves little)."]
     recipe = refs["recipe"]
     lines += ["", "## Reference models", "",
-              f"- {refs['count']} models, each trained on a random half "
-              f"({refs['members_per_reference']} samples) of the pool {refs['pool']} ({refs['pool_size']} samples) in "
-              f"complementary pairs: every pool sample is IN for exactly {refs['in_per_sample']} "
-              "of them and OUT for the rest",
-              f"- recipe: `{recipe['model']}`, {recipe['epochs']} epochs, Adam at lr "
-              f"{recipe['lr']:g} with cosine annealing, batch {recipe['batch_size']}, augmentation "
-              f"{'on' if recipe['augment'] else 'off'} (from {refs['recipe_source']})",
+              f"- {refs['count']} models, each retrained on D_r ({refs['train_size']} samples) "
+              "with its own seed: none saw any forget sample or any comparison sample",
+              f"- recipe: `{recipe['model']}`, {recipe['epochs']} epochs, {recipe['optimizer']} at "
+              f"lr {recipe['lr']:g} with {recipe['scheduler']} schedule, batch "
+              f"{recipe['batch_size']}, augmentation {'on' if recipe['augment'] else 'off'} (from "
+              f"{refs['recipe_source']})",
               f"- {refs['trained_now']} trained now ({refs['train_seconds']:.0f} s), "
-              f"{refs['from_cache']} from the cache `{refs['cache_dir']}`; pool seed {refs['seed']}",
+              f"{refs['from_cache']} from the cache `{refs['cache_dir']}`; seed {refs['seed']}",
               "", "## The verdict rule", "", RULE]
     if record.get("notes"):
         lines += ["", "## Notes", ""] + [f"- {n}" for n in record["notes"]]

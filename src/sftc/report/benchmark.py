@@ -122,11 +122,12 @@ def report_markdown(c: dict, manifest: dict, split, table_md: str, preset=None) 
                   if m["hparams"] else "") for m in c["methods"]),
               f"- MIA: {attacker}, {c['mia_iterations']} iterations, {c['mia_folds']}-fold CV, "
               f"features: {c['mia_features']}; JS column: {c['js']}",
-              ("- per-example attack: RMIA online with "
-               f"{c['attack_references']} reference models trained with the recipe of M and M_R, "
-               "each on a random half of train ∪ test (complementary pairs, pool seed 0), shared "
-               "by every seed and row and cached with `sftc audit`'s references; population: the "
-               f"validation split ({sizes.get('val')} images)" if c.get("attack_references")
+              ("- per-example attack: `sftc audit`'s evidence (RMIA offline) with "
+               f"{c['attack_references']} reference models retrained on D_r with the recipe of M "
+               "and M_R (seeds from pool seed 0), shared by every seed and row and cached with "
+               "`sftc audit`'s references; D_f matched with test samples of its class and "
+               f"difficulty; population: the validation split ({sizes.get('val')} images)"
+               if c.get("attack_references")
                else "- per-example attack: none (attack_references 0)"), ""]
     if preset is not None:
         lines += [f"Preset `{preset.name}`: {preset.description}", ""]

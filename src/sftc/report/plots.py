@@ -65,7 +65,9 @@ def convergence_figure(panels: dict[str, list[dict]], oracle: dict | None, path:
 
 
 VERDICT_COLOURS = {"forgotten": "tab:green", "not-forgotten (remembered)": "tab:red",
-                   "not-forgotten (over-forgotten)": "tab:orange", "inconclusive": "tab:gray"}
+                   "not-forgotten (over-forgotten)": "tab:orange",
+                   "not-forgotten (class still recognised)": "tab:red",
+                   "not-proven": "tab:gray", "inconclusive": "tab:gray"}
 
 
 def _verdict_of(row: dict) -> str | None:

@@ -94,6 +94,42 @@ def accuracy_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def matched(rows: list[dict]) -> bool:
+    """Whether the rows carry the audit's matched comparison and intervals (sftc 0.2 on); the
+    earlier records (RMIA online against the whole test split) render as they were written."""
+    return any(r.get("rmia_low") is not None for r in rows)
+
+
+def evidence_table(rows: list[dict]) -> str:
+    """Per row: the matched AUC, its interval (means over seeds), the never-seen level and the
+    audit's verdict per seed."""
+    lines = ["| Method | matched AUC | interval (mean over seeds) | never-seen level | "
+             "AUC vs all D_t | audit verdict per seed |", "|---|---:|---|---:|---:|---|"]
+    for row in rows:
+        if row.get("failed") or row.get("rmia_auc") is None:
+            continue
+        lines.append(f"| {row['label']} | {fmt(row.get('rmia_auc'), '{:.3f}')} | "
+                     f"[{fmt(row.get('rmia_low'), '{:.3f}')}, {fmt(row.get('rmia_high'), '{:.3f}')}]"
+                     f" | {fmt(row.get('rmia_level'), '{:.3f}')} | "
+                     f"{fmt(row.get('rmia_auc_unmatched'), '{:.3f}')} | "
+                     f"{row.get('rmia_verdict') or verdicts_text(row.get('rmia_verdicts'), row.get('n_seeds', 1))} |")
+    return "\n".join(lines)
+
+
+VERDICT_RULE = (
+    " The audit verdict is `sftc audit`'s rule applied to each seed's figures (docs/evidence.md): "
+    "the matched AUC's interval (90 %, counting the examples and how far models that never saw "
+    "D_f stray from their level) against the never-seen level ± a margin of a fifth of the "
+    "original's shown excess: forgotten when the interval lies within it, not-forgotten when it "
+    "lies wholly outside (remembered above, over-forgotten below), else not-proven.")
+EARLIER_VERDICT_RULE = (
+    " The audit verdict is `sftc audit`'s rule applied to each seed's figures "
+    "(docs/evidence.md): inconclusive when the attack cannot tell the original's D_f "
+    "from D_t (one-sided p ≥ 0.001), else not-forgotten when the row's D_f and D_t "
+    "differ (two-sided p < 0.002; remembered: D_f scores higher, over-forgotten: "
+    "lower), else forgotten.")
+
+
 def _row(rows: list[dict], label: str) -> dict:
     return next((r for r in rows if r["label"] == label and not r.get("failed")), {})
 
@@ -155,12 +191,11 @@ def table1_markdown(rows: list[dict], config: dict) -> str:
            "its own cross-validated accuracy at telling those members from test samples: near 0.5 "
            "it cannot tell them apart even on the data it trained on, and its MIA column says "
            "little about forgetting."
-           + (" The audit verdict is `sftc audit`'s rule applied to each seed's figures "
-              "(docs/evidence.md): inconclusive when the attack cannot tell the original's D_f "
-              "from D_t (one-sided p ≥ 0.001), else not-forgotten when the row's D_f and D_t "
-              "differ (two-sided p < 0.002; remembered: D_f scores higher, over-forgotten: "
-              "lower), else forgotten." if any(r.get("rmia_verdicts") for r in rows) else ""),
+           + ((VERDICT_RULE if matched(rows) else EARLIER_VERDICT_RULE)
+              if any(r.get("rmia_verdicts") for r in rows) else ""),
            "", accuracy_table(rows), ""]
+    if matched(rows):
+        md += ["## The audit's evidence per row", "", evidence_table(rows), ""]
     return "\n".join(md)
 
 
@@ -168,6 +203,14 @@ def attack_text(rows: list[dict], config: dict) -> str:
     if not any(r.get("rmia_auc") is not None for r in rows):
         return ""
     k = config.get("attack_references")
+    if matched(rows):
+        return (f" RMIA AUC: the audit's matched AUC (RMIA offline, calibrated on {k} models "
+                "retrained without D_f): how well it tells D_f from never-seen test samples of "
+                "the same class and difficulty in the row's model; a model that never saw D_f "
+                "sits at the never-seen level (near 0.5; below the table), above it D_f is still "
+                "remembered, below it D_f stands out as less familiar than unseen data, so the "
+                "best is the closest to 0.5. RMIA TPR@1%: the share of D_f the attack flags at "
+                "a 1 % false-positive rate on all of D_t (chance: 0.01), lower is better.")
     return (f" RMIA AUC: how well the per-example attack (RMIA online, {k} reference models)"
             " tells D_f from never-seen test data D_t in the row's model; 0.5 is "
             "a model that never saw D_f, above 0.5 D_f is still remembered, below 0.5 it stands "

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..catalog import ALPHA, ATTACKS
+from ..catalog import ALPHA, ATTACKS, MARGIN, REFERENCES
 from ..common import (add_data_args, add_model_arg, add_seed_arg, agree_on_run, forget_spec,
                       load_data_from_args, note,
                       positive_float, positive_int, recorded_args, seed_value)
@@ -26,11 +26,13 @@ def register(sub) -> None:
         "audit", help="evidence that the forget set is forgotten: per-example membership attacks "
                       "and one verdict",
         description="Audit --unlearned for the forget set --forget (required): per-example "
-                    "membership attacks (RMIA, LiRA) calibrated on reference models tell D_f from "
-                    "never-seen test samples, first on --original (the attack's power), then on "
-                    "--unlearned (and --retrained, the oracle, when given). Verdict: forgotten, "
-                    "not-forgotten or inconclusive (no power). Writes audit.json and report.md "
-                    "into --out; the paper's metrics are reported beside the attacks.")
+                    "membership attacks (RMIA, LiRA), calibrated on reference models retrained "
+                    "without D_f, compare D_f with never-seen test samples of its class and "
+                    "difficulty, first on --original (the attack's power, which sets the margin), "
+                    "then on --unlearned (and --retrained, the oracle, when given). Verdict: "
+                    "forgotten (an interval within the margin of the never-seen level), "
+                    "not-forgotten (wholly outside it) or not-proven. Writes audit.json and "
+                    "report.md into --out; the paper's metrics are reported beside the attacks.")
     add_data_args(p)
     add_model_arg(p)
     p.add_argument("--original", required=True, help="the original model's model.pt")
@@ -39,21 +41,27 @@ def register(sub) -> None:
                    help="the retrain-from-scratch oracle's model.pt (optional; audited the same "
                         "way, as a control)")
     g = p.add_argument_group("attack")
-    g.add_argument("--references", type=positive_int, default=16,
-                   help="number of reference models, even (default 16; each trains on half of "
-                        "train ∪ test, cached)")
-    g.add_argument("--attack", choices=ATTACKS, default="rmia",
-                   help="the attack that decides the verdict: rmia (default, strong with few "
-                        "references) or lira (online; 4 references or more); both are reported")
+    g.add_argument("--references", type=positive_int, default=REFERENCES,
+                   help=f"number of reference models, 4 or more (default {REFERENCES}; each is "
+                        "retrained on D_r without the forget set, cached)")
+    g.add_argument("--attack", default="rmia",
+                   help=f"the attack that decides the verdict: {', '.join(ATTACKS)} (rmia = "
+                        "rmia-offline, the default; lira = lira-offline) or one a plugin "
+                        "registers; every applicable attack is reported")
     g.add_argument("--alpha", type=positive_float, default=ALPHA,
-                   help=f"significance level α (default {ALPHA:g}): power needs one-sided p < α "
-                        "on the original, not-forgotten two-sided p < 2α")
+                   help=f"significance level α of each one-sided test (default {ALPHA:g}: a "
+                        f"{round(100 * (1 - 2 * ALPHA))}%% interval)")
+    g.add_argument("--margin", default=MARGIN,
+                   help=f"how close to the never-seen level is forgotten: a share of the "
+                        f"original's memory that must be gone (default "
+                        f"{MARGIN.replace('%', '%%')}) or an absolute "
+                        "AUC distance such as 0.05")
     g.add_argument("--fpr", type=fpr_list, default=None,
                    help="false-positive rates for TPR@FPR, e.g. 0.01,0.001 (default: those two, "
                         "n/a where the test split is too small; rates given here must be "
                         "resolvable)")
     g.add_argument("--reference-seed", type=seed_value, default=0,
-                   help="seed of the pool's random halves and the references' training (default 0)")
+                   help="seed of the references' training seeds (default 0)")
     g.add_argument("--ref-epochs", type=positive_int, default=None,
                    help="reference training epochs (default: the original's, from the run.json "
                         "beside it, else 30)")
@@ -78,7 +86,7 @@ def handle(args, extra) -> int:
     from ... import distributed
     from ...bench.audit import audit
     from ...bench.cache import default_cache_dir
-    from ...bench.reference_pool import ReferenceRecipe
+    from ...recipes import TrainingRecipe as ReferenceRecipe
     from ...engine import resolve_device
     from ...io import atomic_write_json, atomic_write_text
     from ...records import package_versions
@@ -98,7 +106,7 @@ def handle(args, extra) -> int:
     if args.retrained:
         checkpoints["oracle"] = args.retrained
     options = dict(oracle=oracle, references=args.references, attack=args.attack,
-                   recipe=recipe, fprs=args.fpr, alpha=args.alpha,
+                   recipe=recipe, fprs=args.fpr, alpha=args.alpha, margin=args.margin,
                    reference_seed=args.reference_seed, cache_dir=args.cache_dir,
                    device=args.device, paper_metrics=not args.no_paper_metrics,
                    mia=not args.no_mia, mia_features=args.mia_features,

@@ -39,7 +39,8 @@ def register(sub) -> None:
     p.add_argument("--test-subset", type=positive_int, default=TEST_SUBSET,
                    help=f"a stratified subset of this many test images (default {TEST_SUBSET})")
     p.add_argument("--references", type=int, default=REFERENCES,
-                   help=f"reference models of the per-example attack, even; 0: no attack "
+                   help=f"reference models of the per-example attack (retrained without D_f), "
+                        f"4 or more; 0: no attack "
                         f"(default {REFERENCES})")
     p.add_argument("--cache-dir", default=None,
                    help="where the attack's reference models are cached (default $SFTC_CACHE_DIR "
@@ -83,9 +84,9 @@ def handle(args, extra) -> int:
     from tqdm.auto import tqdm
 
     from ... import api
-    from ...bench.attack_columns import AttackColumns, verdict
+    from ...bench.attack_columns import AttackColumns
     from ...bench.config import ReferenceConfig
-    from ...bench.reference_pool import ReferenceRecipe
+    from ...recipes import TrainingRecipe as ReferenceRecipe
     from ...bench.split import make_split
     from ...checkpoints import save_state_dict
     from ...engine import resolve_device
@@ -102,9 +103,9 @@ def handle(args, extra) -> int:
 
     started = time.perf_counter()
     methods = chosen_methods(args.methods)
-    if args.references < 0 or args.references % 2:
-        raise SftcError(f"--references must be 0 (no attack) or an even number 2 or more, got "
-                        f"{args.references}")
+    if args.references < 0 or 0 < args.references < 4:
+        raise SftcError(f"--references must be 0 (no attack) or 4 or more (models retrained "
+                        f"without D_f), got {args.references}")
     data = ReferenceConfig(dataset="digits", train_subset=args.train_subset,
                            test_subset=args.test_subset, forget=args.forget,
                            forget_seed=args.seed)
@@ -161,7 +162,7 @@ def handle(args, extra) -> int:
                                evaluator.reference_accuracies()["retrained"],
                                tmp / "convergence.png",
                                title=f"Convergence on digits ({args.model}); dashed: the oracle")
-            attacked = {}
+            attacked, attack = {}, None
             if args.references:
                 attack = AttackColumns.for_recipe(
                     split,
@@ -178,7 +179,7 @@ def handle(args, extra) -> int:
                                                      disable=not progress, dynamic_ncols=True)]
         if args.references:
             for row in rows:
-                row["rmia_verdict"] = verdict(rows[0], row)
+                row["rmia_verdict"] = attack.verdict(rows[0], row)
             attack_figure(rows, tmp / "attack.png", references=args.references)
         say(f"[{steps}/{steps}] writing the report")
         config = {**recorded_args(args), "methods": methods}

@@ -25,6 +25,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...errors import SftcError
+from .base import Attack, AttackView, register_attack
 
 VARIANCES = ("auto", "global", "per-example")
 #: ``variance="auto"`` uses the global variance below this many IN (or OUT) signals per sample.
@@ -109,3 +110,38 @@ def lira_offline(target, refs, in_mask, variance: str = "auto") -> np.ndarray:
     variance = resolved_variance(in_mask, variance, online=False)
     mu_out, sd_out = gaussian_fit(refs, ~in_mask, variance)
     return norm.logcdf(target, mu_out, sd_out)
+
+
+
+@register_attack
+class LiRAOnline(Attack):
+    name = "lira-online"
+    label = "LiRA online"
+    paper = ("Carlini et al., Membership Inference Attacks From First Principles, "
+             "IEEE S&P 2022")
+    meaning = ("LiRA (Carlini et al., S&P 2022): likelihood ratio of per-example Gaussians "
+               "fitted to IN and OUT references' logit-scaled confidences")
+    min_references = 4      # a mean and a variance for each side: two IN and two OUT
+    needs_members = True
+
+    def score(self, view: AttackView) -> np.ndarray:
+        return lira_online(view.target("confidence"), view.refs("confidence"), view.in_mask)
+
+    def settings(self, view: AttackView) -> dict:
+        return {"variance": resolved_variance(view.in_mask, "auto", online=True)}
+
+
+@register_attack
+class LiRAOffline(Attack):
+    name = "lira-offline"
+    aliases = ("lira",)
+    label = "LiRA offline"
+    paper = LiRAOnline.paper
+    meaning = "LiRA with OUT references only: one-sided test against the OUT Gaussian"
+    min_references = 2      # a mean and a variance of the OUT side
+
+    def score(self, view: AttackView) -> np.ndarray:
+        return lira_offline(view.target("confidence"), view.refs("confidence"), view.in_mask)
+
+    def settings(self, view: AttackView) -> dict:
+        return {"variance": resolved_variance(view.in_mask, "auto", online=False)}

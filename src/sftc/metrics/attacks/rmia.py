@@ -29,6 +29,7 @@ import math
 import numpy as np
 
 from ...errors import SftcError
+from .base import Attack, AttackView, register_attack
 from .lira import check_inputs
 
 #: The offline approximation's coefficient a (the value of the authors' reference code).
@@ -93,3 +94,40 @@ def rmia(target_x, refs_x, in_mask, target_z, refs_z, *, offline: bool = False,
     ratio_z = np.sort(target_z - log_marginal(refs_z, None, offline, a))
     wins = np.searchsorted(ratio_z, ratio_x - math.log(gamma), side="right")
     return wins / ratio_z.size
+
+
+def _rmia_view(view: AttackView, offline: bool) -> np.ndarray:
+    return rmia(view.target("log_prob"), view.refs("log_prob"), view.in_mask,
+                view.target_population("log_prob"), view.refs_population("log_prob"),
+                offline=offline)
+
+
+@register_attack
+class RMIAOnline(Attack):
+    name = "rmia-online"
+    label = "RMIA online"
+    paper = "Zarifzadeh et al., Low-Cost High-Power Membership Inference Attacks, ICML 2024"
+    meaning = ("RMIA (Zarifzadeh et al., ICML 2024): share of population samples a sample beats "
+               "in Pr(x|θ)/Pr(x), Pr(x) from IN and OUT references")
+    min_references = 2      # an IN and an OUT reference per sample
+    needs_members = True
+
+    def score(self, view: AttackView) -> np.ndarray:
+        return _rmia_view(view, offline=False)
+
+
+@register_attack
+class RMIAOffline(Attack):
+    name = "rmia-offline"
+    aliases = ("rmia",)
+    label = "RMIA offline"
+    paper = RMIAOnline.paper
+    meaning = ("RMIA with OUT references only (Pr(x) by the paper's linear approximation, "
+               f"a = {OFFLINE_A})")
+    min_references = 1
+
+    def score(self, view: AttackView) -> np.ndarray:
+        return _rmia_view(view, offline=True)
+
+    def settings(self, view: AttackView) -> dict:
+        return {"a": OFFLINE_A, "gamma": 1.0}

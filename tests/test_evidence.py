@@ -1,0 +1,214 @@
+"""The evidence statistics: matched comparison, the interval, the margin, the three verdicts and
+the class test, against hand values, plain restatements and scipy, on synthetic scores built to
+break what each guards."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy.stats import binomtest, norm
+
+from sftc.errors import SftcError
+from sftc.metrics.attacks import (AttackView, NeverSeen, auc, auc_interval, class_test,
+                                  create_attack, judge, list_attacks, margin_for, match_strata,
+                                  needed_samples, parse_margin, removed_classes, stratified_auc)
+from sftc.metrics.attacks.class_level import clopper_pearson
+from sftc.metrics.attacks.comparison import match_nearest, matched_auc
+
+
+def delong_plain(pos, neg):
+    """DeLong's variance restated with explicit loops (one stratum)."""
+    psi = np.array([[1.0 if p > q else 0.5 if p == q else 0.0 for q in neg] for p in pos])
+    v10, v01 = psi.mean(1), psi.mean(0)
+    return psi.mean(), v10.var(ddof=1) / len(pos) + v01.var(ddof=1) / len(neg)
+
+
+# -- the matched comparison --------------------------------------------------------------------
+
+def test_one_stratum_gives_the_auc_and_delongs_variance():
+    rng = np.random.default_rng(0)
+    pos, neg = rng.normal(0.5, 1, 40).round(1), rng.normal(0, 1, 60).round(1)  # with ties
+    strata = match_strata(np.zeros(40), np.zeros(40), np.zeros(60), np.zeros(60),
+                          by_difficulty=False)
+    estimate, variance = stratified_auc(pos, neg, strata)
+    expected, expected_var = delong_plain(pos, neg)
+    assert estimate == pytest.approx(auc(pos, neg)) == pytest.approx(expected)
+    assert variance == pytest.approx(expected_var)
+
+
+def test_strata_combine_as_weighted_aucs_with_squared_weights():
+    rng = np.random.default_rng(1)
+    pf = [rng.normal(size=30), rng.normal(1, 1, 10)]
+    pn = [rng.normal(size=20), rng.normal(size=25)]
+    strata = match_strata(np.repeat([0, 1], [30, 10]), np.zeros(40),
+                          np.repeat([0, 1], [20, 25]), np.zeros(45), by_difficulty=False)
+    estimate, variance = stratified_auc(np.concatenate(pf), np.concatenate(pn), strata)
+    parts = [delong_plain(p, n) for p, n in zip(pf, pn)]
+    w = np.array([30, 10]) / 40
+    assert estimate == pytest.approx(w @ [a for a, _ in parts])
+    assert variance == pytest.approx((w ** 2) @ [v for _, v in parts])
+
+
+def test_matching_removes_a_difference_that_only_comes_from_difficulty():
+    """D_f drawn from the hard end: unmatched it looks less familiar than never-seen data; within
+    difficulty strata a model that never saw it scores it as never-seen."""
+    rng = np.random.default_rng(2)
+    difficulty = rng.normal(size=4000)
+    score = difficulty + rng.normal(0, 0.5, 4000)          # the attack follows difficulty
+    forget = np.argsort(difficulty)[:300:3]                # 100 of the hardest 300
+    rest = np.setdiff1d(np.arange(4000), forget)[::4]
+    assert auc(score[forget], score[rest]) < 0.2
+    strata = match_strata(np.zeros(forget.size), difficulty[forget], np.zeros(rest.size),
+                          difficulty[rest], max_bins=50)
+    matched, _ = stratified_auc(score[forget], score[rest], strata)
+    assert abs(matched - 0.5) < 0.1
+    near = match_nearest(np.zeros(forget.size), difficulty[forget], np.zeros(rest.size),
+                         difficulty[rest], k=3, caliper=0.5)
+    assert abs(matched_auc(score[forget], score[rest], near)[0] - 0.5) < 0.1
+
+
+def test_class_matching_compares_each_forget_sample_only_within_its_class():
+    # class 1 scores high for every model; D_f is all of class 1: unmatched AUC 1, matched 0.5
+    pos = np.full(20, 5.0)
+    neg = np.concatenate([np.zeros(30), np.full(30, 5.0)])
+    strata = match_strata(np.ones(20), np.zeros(20), np.repeat([0, 1], 30), np.zeros(60),
+                          by_difficulty=False)
+    assert auc(pos, neg) == pytest.approx(0.75)
+    assert stratified_auc(pos, neg, strata)[0] == pytest.approx(0.5)
+
+
+def test_forget_samples_without_comparable_never_seen_samples_are_left_out():
+    strata = match_strata(np.array([0, 0, 2]), np.array([0.0, 50.0, 0.0]),
+                          np.zeros(20), np.linspace(-1, 1, 20))
+    assert strata.forget.tolist()[1:] == [-1, -1]          # too far, and a class with no sample
+    assert strata.describe()["unmatched_forget"] == 2
+
+
+def test_nearest_matching_variance_is_delongs_when_every_candidate_is_a_neighbour():
+    rng = np.random.default_rng(3)
+    pos, neg = rng.normal(0.3, 1, 25), rng.normal(0, 1, 12)
+    everyone = match_nearest(np.zeros(25), np.zeros(25), np.zeros(12), np.zeros(12), k=12,
+                             caliper=1.0)
+    estimate, variance = matched_auc(pos, neg, everyone)
+    expected, expected_var = delong_plain(pos, neg)
+    assert estimate == pytest.approx(expected) and variance == pytest.approx(expected_var)
+
+
+# -- interval, margin, verdict -----------------------------------------------------------------
+
+def test_the_interval_counts_the_examples_and_the_never_seen_spread():
+    null = NeverSeen.from_aucs([0.48, 0.52, 0.50, 0.46, 0.54])
+    i = auc_interval(0.6, 0.03 ** 2, null, alpha=0.05)
+    var_null = np.var([0.48, 0.52, 0.50, 0.46, 0.54], ddof=1) * (1 + 1 / 5)
+    se = math.sqrt(0.03 ** 2 + var_null)
+    assert i.se == pytest.approx(se) and i.se_null == pytest.approx(math.sqrt(var_null))
+    z = norm.ppf(0.95)
+    assert (i.low, i.high) == pytest.approx((0.6 - z * se, 0.6 + z * se))
+    assert i.level == pytest.approx(0.5) and i.confidence == pytest.approx(0.9)
+    # a wider spread of never-seen models widens the interval, whatever the examples say
+    wide = auc_interval(0.6, 0.03 ** 2, NeverSeen.from_aucs([0.4, 0.6, 0.5, 0.45, 0.55]))
+    assert wide.high - wide.low > i.high - i.low
+    with pytest.raises(SftcError, match="at least 3"):
+        NeverSeen.from_aucs([0.5, 0.5])
+
+
+def _interval(estimate, se, level=0.5, alpha=0.05):
+    return auc_interval(estimate, se ** 2, NeverSeen(level, 0.0, (level,) * 4), alpha)
+
+
+def test_the_margin_is_a_share_of_the_originals_shown_excess():
+    original = _interval(0.80, 0.02)                       # low end 0.80 - 1.645 · 0.02
+    m = margin_for(original, "80%")
+    assert m.delta == pytest.approx(0.2 * (original.low - 0.5))
+    assert margin_for(original, "0.05").delta == 0.05 and margin_for(original, "0.05").rule == \
+        "absolute"
+    assert margin_for(_interval(0.52, 0.05), "80%").delta == 0.0   # no shown excess: nothing
+    for bad in ("0", "120%", "0.7", "lots"):
+        with pytest.raises(SftcError, match="--margin"):
+            parse_margin(bad)
+
+
+def test_three_verdicts_on_both_sides_of_the_never_seen_level():
+    margin = margin_for(_interval(0.9, 0.01), "0.05")
+    inside = judge(_interval(0.51, 0.01), margin, n_forget=100, n_comparison=300)
+    above = judge(_interval(0.70, 0.02), margin, n_forget=100, n_comparison=300)
+    below = judge(_interval(0.30, 0.02), margin, n_forget=100, n_comparison=300)
+    straddle = judge(_interval(0.56, 0.03), margin, n_forget=100, n_comparison=300)
+    lowside = judge(_interval(0.49, 0.04), margin, n_forget=100, n_comparison=300)
+    assert inside.verdict == "forgotten"
+    assert (above.verdict, above.direction) == ("not-forgotten", "remembered")
+    assert (below.verdict, below.direction) == ("not-forgotten", "over-forgotten")
+    assert straddle.verdict == "not-proven"
+    assert lowside.verdict == "not-proven"               # the lower end crosses L − δ
+    # the margin is applied on both sides: a model as far below as "inside" is above, forgotten
+    assert judge(_interval(0.49, 0.01), margin, n_forget=100, n_comparison=300).verdict == \
+        "forgotten"
+
+
+def test_the_level_is_the_never_seen_models_not_one_half():
+    margin = margin_for(_interval(0.9, 0.01), "0.05")
+    shifted = _interval(0.45, 0.01, level=0.46)           # a fixed test split's offset
+    assert judge(shifted, margin, n_forget=100, n_comparison=300).verdict == "forgotten"
+    assert judge(_interval(0.45, 0.01), margin, n_forget=100, n_comparison=300).verdict != \
+        "forgotten"
+
+
+def test_not_proven_says_the_certifiable_margin_and_the_samples_needed():
+    margin = margin_for(_interval(0.9, 0.01), "0.05")
+    i = _interval(0.52, 0.03)
+    verdict = judge(i, margin, n_forget=100, n_comparison=300)
+    assert verdict.verdict == "not-proven"
+    assert verdict.certifiable_margin == pytest.approx(i.high - 0.5)
+    # room = (0.05 - 0.02) / z; examples' variance must shrink to room², by n ∝ 1/variance
+    z = norm.ppf(0.95)
+    scale = 0.03 ** 2 / ((0.03 / z) ** 2)
+    assert verdict.needed == {"forget": math.ceil(100 * scale), "comparison": math.ceil(300 * scale)}
+    assert needed_samples(_interval(0.6, 0.03), 0.05, 100, 300) is None   # estimate outside
+
+
+# -- class-level requests -----------------------------------------------------------------------
+
+def test_removed_and_mostly_removed_classes():
+    train = np.repeat([0, 1, 2], [10, 10, 10])
+    forget = np.array([0] * 10 + [1] * 6 + [2] * 2)
+    found = removed_classes(forget, train, 3)
+    assert found["removed"] == [0] and found["mostly"] == [1]
+    assert found["shares"] == {0: 1.0, 1: 0.6, 2: 0.2}
+
+
+def test_clopper_pearson_matches_scipy():
+    for k, n in ((0, 20), (3, 20), (20, 20), (7, 50)):
+        low, high = clopper_pearson(k, n, 0.05)
+        ci = binomtest(k, n).proportion_ci(confidence_level=0.90, method="exact")
+        assert low == pytest.approx(ci.low) and high == pytest.approx(ci.high)
+
+
+def test_the_class_test_needs_the_classes_accuracy_shown_gone():
+    gone = class_test(0, 40, 36, 0.01, 0.9, share=0.8, alpha=0.05)
+    kept = class_test(35, 40, 36, 0.8, 0.9, share=0.8, alpha=0.05)
+    unsure = class_test(6, 40, 36, 0.1, 0.9, share=0.8, alpha=0.05)
+    assert (gone.verdict, kept.verdict, unsure.verdict) == ("forgotten", "not-forgotten",
+                                                            "not-proven")
+    assert gone.threshold == pytest.approx(0.2 * 0.9)
+
+
+# -- the attack contract -----------------------------------------------------------------------
+
+def test_built_in_attacks_are_registered_with_their_aliases():
+    assert {"rmia-online", "rmia-offline", "lira-online", "lira-offline"} <= set(list_attacks())
+    assert create_attack("rmia").name == "rmia-offline"
+    assert create_attack("LiRA").name == "lira-offline"
+    with pytest.raises(SftcError, match="unknown attack"):
+        create_attack("nope")
+
+
+def test_a_view_resampled_over_references_shares_its_signals():
+    rng = np.random.default_rng(4)
+    logits = rng.normal(size=(3, 5, 4))
+    view = AttackView(logits[0], logits, np.arange(5) % 4, np.zeros((3, 5), bool))
+    again = view.resampled([2, 2, 0])
+    assert np.array_equal(again.refs("confidence"), view.refs("confidence")[[2, 2, 0]])
+    assert again.references == 3 and again.in_mask.shape == (3, 5)
+    with pytest.raises(SftcError, match="population"):
+        view.target_population("log_prob")
