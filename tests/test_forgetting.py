@@ -28,7 +28,16 @@ def test_forgetting_score_runs_from_n_originals_or_one(originals, tiny_split, tm
     assert 0.0 <= record["u_lira"]["auc"] <= 1.0
     trained = 3 + (3 if originals == "independent" else 1)
     assert record["timings"]["models_trained_now"] == trained
+    assert record["audit"] is None                 # 3 retrained models: too few references
     json.dumps(record)
+
+
+def test_the_forgetting_score_gives_the_audits_verdict_per_unlearned_model(tiny_split, tmp_path):
+    record = sftc.forgetting_score(tiny_split, "ft", cache_dir=tmp_path, null=False,
+                                   **{**FAST, "n_models": 4}).to_dict()
+    audit = record["audit"]
+    assert len(audit["verdicts"]) == 4 and sum(audit["counts"].values()) == 4
+    assert audit["attack"] == "rmia-offline" and len(audit["never_seen"]["aucs"]) == 4
 
 
 def test_forgetting_score_refusals(tiny_split):

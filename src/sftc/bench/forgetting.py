@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
+import torch
 
 from ..data import Split
 from ..errors import SftcError
@@ -28,6 +29,8 @@ from ..metrics.attacks.signals import logit_scaled_confidence
 from ..metrics.attacks.ulira import ULiraResult
 from ..recipes import TRAIN_EPOCHS, TRAIN_LR, BATCH_SIZE, TrainingRecipe
 from .cache import TrainSpec, get_or_train
+from .evidence import Comparison
+from .reference_pool import ReferenceLogits, query_index
 
 ORIGINALS = ("independent", "shared")
 
@@ -41,6 +44,7 @@ class ForgettingResult:
     null_quality: float | None        # the quality of a perfect unlearner at this N
     median_confidence: dict = field(default_factory=dict)   # group -> per-example medians of φ
     settings: dict = field(default_factory=dict)
+    audit: dict | None = None         # sftc audit's verdict on each unlearned model
     timings: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
@@ -52,10 +56,11 @@ class ForgettingResult:
                                           "per_example": np.asarray(v).tolist()}
                                       for g, v in self.median_confidence.items()},
                 "mean_accuracies": mean, "accuracies": self.accuracies,
-                "settings": self.settings, "timings": self.timings}
+                "audit": self.audit, "settings": self.settings, "timings": self.timings}
 
 
-def _evaluate(model, split: Split, device) -> tuple[np.ndarray, dict]:
+def _evaluate(model, split: Split, device) -> tuple[np.ndarray, dict, torch.Tensor]:
+    """φ on D_f, accuracies, and the logits the audit's comparison reads (D_f, D_t, validation)."""
     from ..engine import predict_logits
     from ..metrics.evaluate import on_device
 
@@ -68,7 +73,26 @@ def _evaluate(model, split: Split, device) -> tuple[np.ndarray, dict]:
         acc[name] = float((logits.argmax(1) == labels[index.cpu()]).float().mean())
         if name == "forget":
             out = logit_scaled_confidence(logits, labels[index.cpu()])
-    return out, acc
+    queried = predict_logits(model, split.data, query_index(split).to(device), device).float()
+    return out, acc, queried.cpu()
+
+
+def audit_verdicts(split: Split, logits: dict) -> dict | None:
+    """``sftc audit``'s verdict on each unlearned model, with the N retrained models as the
+    references (models retrained on D_r, the audit's kind) and each unlearned model's own
+    original setting the margin; None with fewer than 4 retrained models."""
+    if len(logits["retrained"]) < 4:
+        return None
+    refs = ReferenceLogits(query_index(split), torch.stack(logits["retrained"]))
+    comparison = Comparison(split, refs)
+    verdicts = []
+    for original, unlearned in zip(logits["original"], logits["unlearned"]):
+        verdicts.append(comparison.verdict(comparison.figures_of(original),
+                                           comparison.figures_of(unlearned)).text)
+    counts = {v: verdicts.count(v) for v in sorted(set(verdicts))}
+    return {"verdicts": verdicts, "counts": counts, "attack": comparison.attack.name,
+            "never_seen": comparison.null.to_dict(), "matched_forget":
+            int(comparison.strata.matched.sum())}
 
 
 def forgetting_score(split: Split, method: str = "sftc", *, n_models: int = 16,
@@ -114,6 +138,7 @@ def forgetting_score(split: Split, method: str = "sftc", *, n_models: int = 16,
     bar = tqdm(total=n_originals + 2 * n_models, unit="model", desc="forgetting score",
                disable=not progress, dynamic_ncols=True)
     confs = {"unlearned": [], "retrained": []}
+    queried = {"original": [], "unlearned": [], "retrained": []}
     accs = {g: {"forget": [], "retain": [], "test": []} for g in confs}
     seconds = {"unlearn": [], "trained_now": 0}
     try:
@@ -124,7 +149,9 @@ def forgetting_score(split: Split, method: str = "sftc", *, n_models: int = 16,
                 found = get_or_train(cache_dir, spec("train", k), split, device=device)
                 seconds["trained_now"] += int(not found.cached)
                 shared = found.model
+                original_logits = _evaluate(shared, split, device_t)[2]
                 bar.update(1)
+            queried["original"].append(original_logits)
             bar.set_postfix_str(f"{cls.name} #{k}")
             result = api.unlearn(shared, split, cls.name, epochs=unlearn_epochs, lr=unlearn_lr,
                                  batch_size=batch_size, seed=seed + k, device=device,
@@ -136,8 +163,9 @@ def forgetting_score(split: Split, method: str = "sftc", *, n_models: int = 16,
             seconds["trained_now"] += int(not oracle.cached)
             bar.update(1)
             for group, m in (("unlearned", result.model), ("retrained", oracle.model)):
-                phi, acc = _evaluate(m, split, device_t)
+                phi, acc, logits = _evaluate(m, split, device_t)
                 confs[group].append(phi)
+                queried[group].append(logits)
                 for name, value in acc.items():
                     accs[group][name].append(value)
     finally:
@@ -148,6 +176,7 @@ def forgetting_score(split: Split, method: str = "sftc", *, n_models: int = 16,
     score = final_score(quality.quality, accs["unlearned"]["retain"], accs["retrained"]["retain"],
                         accs["unlearned"]["test"], accs["retrained"]["test"])
     ulira = u_lira(u, r)
+    verdicts = audit_verdicts(split, queried)
     ceiling = null_quality(n_models) if null else None
     metric_seconds = time.perf_counter() - t0
     settings = {"method": cls.name, "hparams": algorithm.values, "n_models": n_models,
@@ -156,7 +185,7 @@ def forgetting_score(split: Split, method: str = "sftc", *, n_models: int = 16,
                 "unlearn_lr": unlearn_lr, "seed": seed, "device": str(device_t),
                 "forget": split.forget_summary()}
     medians = {"unlearned": np.median(u, axis=0), "retrained": np.median(r, axis=0)}
-    return ForgettingResult(score, quality, ulira, accs, ceiling, medians, settings,
+    return ForgettingResult(score, quality, ulira, accs, ceiling, medians, settings, verdicts,
                             {"total_seconds": time.perf_counter() - started,
                              "metric_seconds": metric_seconds,
                              "unlearn_seconds_mean": float(np.mean(seconds["unlearn"])),

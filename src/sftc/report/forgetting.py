@@ -17,6 +17,11 @@ def forgetting_summary(record: dict, out=None) -> list[str]:
     u = record["u_lira"]
     lines.append(f"U-LiRA (leave-one-out): AUC {u['auc']:.3f}, accuracy {u['accuracy']:.3f} "
                  "(0.5: unlearned models look retrained)")
+    audit = record.get("audit")
+    if audit:
+        lines.append("sftc audit's verdict on the unlearned models (the retrained ones as "
+                     "references): " + ", ".join(f"{v} {n}/{s['n_models']}"
+                                                 for v, n in audit["counts"].items()))
     if out is not None:
         lines.append(f"wrote {out}/forgetting.json and report.md "
                      f"({record['timings']['total_seconds']:.0f} s)")
@@ -51,7 +56,15 @@ def forgetting_markdown(record: dict) -> str:
               f"| logit-scaled confidence on D_f (per-example median, mean over examples): "
               f"unlearned / retrained | {medians['unlearned']:.2f} / {medians['retrained']:.2f} |",
               f"| U-LiRA AUC / accuracy (leave-one-out, 0.5 = like retraining) | "
-              f"{record['u_lira']['auc']:.3f} / {record['u_lira']['accuracy']:.3f} |", "",
+              f"{record['u_lira']['auc']:.3f} / {record['u_lira']['accuracy']:.3f} |"]
+    audit = record.get("audit")
+    if audit:
+        lines.append(f"| `sftc audit`'s verdict per unlearned model ({audit['attack']}, the "
+                     f"{s['n_models']} retrained models as references, never-seen level "
+                     f"{audit['never_seen']['level']:.3f}) | "
+                     + ", ".join(f"{v} {n}/{s['n_models']}" for v, n in audit["counts"].items())
+                     + " |")
+    lines += ["",
               f"Setting: {s['n_models']} unlearned models from {s['originals']} originals "
               f"(`{s['model']}`, {s['train_epochs']} epochs at lr {s['train_lr']:g}, batch "
               f"{s['batch_size']}), method `{s['method']}` {s['hparams'] or ''} "
