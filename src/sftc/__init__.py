@@ -16,8 +16,7 @@ __version__ = "0.1.0"
 
 #: Public names and the module each is served from, imported on first use.
 _LAZY = {
-    **{name: "sftc.api" for name in ("RunResult", "evaluate", "load_model", "retrain", "train",
-                                     "unlearn")},
+    **{name: "sftc.api" for name in ("RunResult", "evaluate", "load_model", "retrain", "train")},
     **{name: "sftc.data" for name in ("ImageData", "Split", "list_datasets", "load_dataset",
                                       "load_split", "register_dataset")},
     **{name: "sftc.methods" for name in ("create_method", "list_methods", "register_method",
@@ -29,7 +28,25 @@ _LAZY = {
     "AuditConfig": "sftc.bench.audit",
     "ReferenceRecipe": "sftc.bench.reference_pool", "TrainingRecipe": "sftc.recipes",
     "forgetting_score": "sftc.bench.forgetting",
+    "unlearn_until_forgotten": "sftc.bench.until", "SearchConfig": "sftc.bench.until",
 }
+
+
+def unlearn(model, split, method: str = "sftc", *, until: str | None = None, **options):
+    """Unlearn ``split.forget`` from ``model`` with ``method`` (:func:`sftc.api.unlearn`: a fixed
+    learning rate and epoch count), or with ``until="forgotten"`` search the learning rate and
+    stop on the evidence (:func:`sftc.bench.until.unlearn_until_forgotten`: the options are its
+    :class:`~sftc.bench.until.SearchConfig` fields and ``audit_config``, ``recipe``, ``device``,
+    ``progress``; returns its :class:`~sftc.bench.until.SearchResult`)."""
+    if until is None:
+        from .api import unlearn as fixed
+
+        return fixed(model, split, method, **options)
+    if until != "forgotten":
+        raise SftcError(f"until must be 'forgotten' (or None for a fixed setting), got {until!r}")
+    from .bench.until import unlearn_until_forgotten
+
+    return unlearn_until_forgotten(model, split, method=method, **options)
 
 
 def __getattr__(name: str):
@@ -50,4 +67,4 @@ def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_LAZY))
 
 
-__all__ = ["DivergedError", "SftcError", "__version__", *_LAZY]
+__all__ = ["DivergedError", "SftcError", "__version__", "unlearn", *_LAZY]

@@ -119,3 +119,42 @@ def attack_figure(rows: list[dict], path: str | Path, references: int,
                  "colour: the audit verdict", fontsize=10)
     fig.tight_layout(rect=(0, 0.07, 1, 1))
     save_figure(fig, path)
+
+
+def search_figure(trace: list[dict], budget: float, path: str | Path,
+                  title: str | None = None) -> None:
+    """``sftc unlearn --until forgotten``'s search: per run (learning rate), the matched AUC with
+    its interval after each epoch against the never-seen level's margin (shaded), and the
+    validation accuracy drop against the budget (dashed); passing checks are filled."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(6.4, 5.6), sharex=True)
+    if trace:
+        level, delta = trace[0]["level"], trace[0]["delta"]
+        top.axhspan(level - delta, level + delta, color="tab:green", alpha=0.15,
+                    label=f"never-seen level {level:.3f} ± margin {delta:.3f}")
+    runs: dict[int, list[dict]] = {}
+    for row in trace:
+        runs.setdefault(row["trial"], []).append(row)
+    for i, (trial, rows) in enumerate(sorted(runs.items())):
+        colour = f"C{i % 10}"
+        x = [r["epoch"] + 0.06 * (i - len(runs) / 2) for r in rows]
+        label = f"lr {rows[0]['lr']:.2g}"
+        top.errorbar(x, [r["auc"] for r in rows],
+                     yerr=[[r["auc"] - r["low"] for r in rows], [r["high"] - r["auc"] for r in rows]],
+                     color=colour, marker="o", ms=4, capsize=2, label=label,
+                     mfc="none" if not any(r["passes"] for r in rows) else colour)
+        bottom.plot(x, [r["accuracy_drop"] for r in rows], color=colour, marker="o", ms=4)
+    bottom.axhline(budget, color="k", ls="--", lw=1, label=f"budget {budget:g}")
+    top.set_ylabel("matched AUC (selection split)")
+    bottom.set_ylabel("validation accuracy drop")
+    bottom.set_xlabel("epoch")
+    for ax in (top, bottom):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="best")
+    fig.suptitle(title or "Search until forgotten (filled: a passing check)")
+    fig.tight_layout()
+    save_figure(fig, path)

@@ -5,6 +5,7 @@ from ..catalog import METHODS, MIA_ATTACKERS, TRAIN_EPOCHS, TRAIN_LR, UNLEARN_EP
 from ..common import (add_data_args, add_model_arg, add_run_args, agree_on_run,
                       check_world_batch, load_split_from_args, note, parse_method_options,
                       positive_int, recorded_args)
+from ..until import add_until_args, handle_until
 
 
 def register(sub) -> None:
@@ -29,6 +30,7 @@ def register(sub) -> None:
     p.add_argument("--scheduler", choices=("constant", "cosine"), default=None,
                    help="default: the method's (constant; retrain: cosine)")
     add_evaluation_args(p)
+    add_until_args(p)
     p.add_argument("--out", required=True, help="output directory for model.pt and run.json "
                                                 "(never the folder of an input checkpoint)")
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
@@ -74,6 +76,8 @@ def handle(args, extra) -> int:
                                            notes=notes)
     warn_preprocessing(args, split, {"--checkpoint": args.checkpoint,
                                      "--retrained": args.retrained})
+    if args.until:
+        return handle_until(args, hparams, split, original, model_name, notes)
     with distributed.output_directory(args.out, args.overwrite,
                                       inputs=(args.checkpoint, args.retrained), notify=note) as tmp:
         agree_on_run(args, split, files={"--checkpoint": args.checkpoint,
