@@ -419,6 +419,24 @@ def test_k_for_the_model_is_one_rule_for_presets_and_methods():
         {"tau": 1.0}                                                # the paper-* settings stay
 
 
+def test_held_marks_need_a_difference_beyond_the_spread_over_seeds():
+    from sftc.report.tables import Column, held_better
+
+    col = Column("acc_dis", "AccDis", "min", forgetting=True)
+    rows = [{"label": "ORI", "acc_dis": 0.30, "acc_dis_std": 0.01, "n_seeds": 3},
+            {"label": "A", "acc_dis": 0.100, "acc_dis_std": 0.05, "n_seeds": 3},
+            {"label": "B", "acc_dis": 0.110, "acc_dis_std": 0.05, "n_seeds": 3},   # A's tie
+            {"label": "C", "acc_dis": 0.250, "acc_dis_std": 0.01, "n_seeds": 3},
+            {"label": "D", "acc_dis": 0.295, "acc_dis_std": 0.02, "n_seeds": 3}]  # ~ ORI
+    marks = rank_marks(rows, [col], held=True)
+    assert marks == {(1, "acc_dis"): "best", (2, "acc_dis"): "best", (3, "acc_dis"): "second"}
+    assert rank_marks(rows, [col]) == {(1, "acc_dis"): "best", (2, "acc_dis"): "second"}
+    # Welch's statistic by hand: (0.25 - 0.10) / sqrt(0.05²/3 + 0.01²/3) = 5.10, df ≈ 2.16
+    assert held_better(rows[1], rows[3], col) and not held_better(rows[1], rows[2], col)
+    one_seed = [dict(r, n_seeds=1) for r in rows]
+    assert rank_marks(one_seed, [col], held=True) == rank_marks(one_seed, [col])
+
+
 def test_cells_that_read_the_same_share_a_mark():
     rows = [{"label": "A", "acc_dis": 0.00157}, {"label": "B", "acc_dis": 0.00158},
             {"label": "C", "acc_dis": 0.0031}, {"label": "D", "acc_dis": 0.0040}]
@@ -553,6 +571,23 @@ def test_attack_columns_agree_with_the_audit_and_share_its_references(tmp_path, 
     assert all("rmia_auc" not in r for r in plain["rows"])
     logits = torch.load(tmp_path / "plain/runs/ft/lr-0.001/seed-0/logits.pt", weights_only=True)
     assert set(logits[1]) == {"forget", "test", "members"}
+
+
+def test_the_evidence_rule_keeps_settings_without_the_oracle_and_reports_its_regret(tmp_path,
+                                                                                  tiny_split):
+    config = tiny_config(methods=(("ft", {}),), lrs=(1e-3, 5e-3), max_epochs=2,
+                         attack_references=4, select="evidence", max_accuracy_drop=0.5)
+    table = bench(tmp_path, tiny_split, config)
+    row = next(r for r in table["rows"] if r["label"] == "FT")
+    rules = row["rules"]
+    assert set(rules) == {"paper", "evidence", "hindsight"}
+    assert (row["lr"], row["epoch"]) == (rules["evidence"]["lr"], rules["evidence"]["epoch"])
+    checks = table["per_row"]["ft"]["rules"]["checks"]
+    assert len(checks) == 2 * 2 and {"passes", "verdict", "accuracy_drop"} <= set(checks[0])
+    md = (tmp_path / "out" / "table1.md").read_text()
+    assert "## Selection rules and their regret" in md and "| FT | evidence |" in md
+    with pytest.raises(SftcError, match="--select evidence .* --attack-references"):
+        tiny_config(select="evidence").validate()
 
 
 def test_attack_columns_refuse_a_split_without_population(tmp_path, tiny_split):

@@ -121,6 +121,11 @@ class BenchmarkConfig(ReferenceConfig):
     js: str = "textbook"
     #: Reference models of the per-example attack (RMIA) columns; 0: no attack columns.
     attack_references: int = 0
+    #: The rule that keeps each method's setting: the paper's Eq. 5 + 6 + 7 ("paper") or the
+    #: audit's evidence on a selection split ("evidence": oracle-free, sftc.bench.select_evidence)
+    select: str = "paper"
+    #: The evidence rule's accuracy budget (validation accuracy below the original's).
+    max_accuracy_drop: float = 0.02
 
     def validate(self) -> None:
         self.validate_reference()
@@ -129,6 +134,15 @@ class BenchmarkConfig(ReferenceConfig):
             raise SftcError(f"--attack-references must be 0 (no attack columns) or 4 or more "
                             f"(models retrained without D_f; the never-seen level needs 4), "
                             f"got {k!r}")
+        if self.select not in ("paper", "evidence"):
+            raise SftcError(f"--select must be paper or evidence, got {self.select!r}")
+        if self.select == "evidence" and not k:
+            raise SftcError("--select evidence judges each setting with the audit's evidence: "
+                            "give --attack-references 4 or more")
+        if not (isinstance(self.max_accuracy_drop, (int, float)) and
+                0.0 <= self.max_accuracy_drop < 1.0):
+            raise SftcError(f"--max-accuracy-drop must lie in [0, 1), got "
+                            f"{self.max_accuracy_drop!r}")
         self.lrs = tuple(float(v) for v in self.lrs)
         if not self.lrs:
             raise SftcError("the learning-rate grid is empty; pass --lrs with at least one value")
@@ -160,6 +174,8 @@ class BenchmarkConfig(ReferenceConfig):
         d = self.reference_dict()
         if not d["attack_references"]:    # absent when unused: older outputs still resume
             del d["attack_references"]
+        if d["select"] == "paper" and d["max_accuracy_drop"] == 0.02:    # likewise
+            del d["select"], d["max_accuracy_drop"]
         d["lrs"] = list(self.lrs)
         d["methods"] = [{"name": n, "hparams": dict(h)} for n, h in self.methods]
         return d

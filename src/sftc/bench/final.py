@@ -14,6 +14,7 @@ from .evaluation import accuracy_errors, costly_metrics
 from .grid import GridResults
 from .progress import Progress, Unit
 from .references import References
+from .select_evidence import EvidenceRule, hindsight, setting_figures
 from .selection import Setting, candidate_scores, select_setting
 from .stats import aggregate
 from .store import Store
@@ -32,6 +33,7 @@ class Final:
         self.store = store
         self.references = references
         self.attack = attack
+        self._rule: EvidenceRule | None = None
         #: the code behind each row's numbers: the references' for ORI and RT, the runs' else,
         #: and the per-example attack's when its columns are computed
         self.code = {row: references.code for row in REFERENCE_ROWS}
@@ -101,9 +103,12 @@ class Final:
                 if r["epoch"] >= 1:
                     points[(lr, r["epoch"], seed)] = r
         setting = select_setting(points, c.seeds)
+        rules = self.rules(mkey, runs, points, setting) if self.evidence() else None
+        if c.select == "evidence":
+            setting = _setting(rules["evidence"], points, c.seeds) if rules else None
         entry = {"label": method_label(name, hp), "method": name, "hparams": hp,
                  "problems": problems, "setting": asdict(setting) if setting else None,
-                 "seeds": []}
+                 "seeds": [], "rules": rules}
         if setting is None:
             entry["failed"] = True
             entry["reason"] = ("no learning rate and epoch finished on every seed"
@@ -126,6 +131,45 @@ class Final:
                                                progress))
         return entry, candidate_scores(points, c.seeds)
 
+    def evidence(self) -> EvidenceRule | None:
+        """The evidence rule, when the benchmark has attack references."""
+        if self.attack is None or not self.attack.active:
+            return None
+        if self._rule is None:
+            self.attack.prepare()
+            self._rule = EvidenceRule(self.attack, self.split, self.config.max_accuracy_drop)
+        return self._rule
+
+    def rules(self, mkey: str, runs: dict, points: dict, paper: Setting | None) -> dict:
+        """Both rules' kept settings, the grid's best in hindsight, and each one's test figures
+        (the regret table); the evidence rule's checks per (lr, epoch, seed)."""
+        c, rule = self.config, self.evidence()
+        checks, test_auc, original_acc = {}, {}, {}
+        for (lr, seed), result in runs.items():
+            if result["status"] != "ok":
+                continue
+            ref = self.references.get(seed)
+            original = rule.original(seed, ref.logits["original"])
+            original_acc[seed] = ref.acc["original"]["acc_test"]
+            logits = self.store.load_logits(self.store.run_dir(mkey, lr, seed) / "logits.pt")
+            for epoch, lg in logits.items():
+                checks[(lr, epoch, seed)] = rule.check(lg, original)
+                test = self.attack.figures(lg)
+                test_auc.setdefault((lr, epoch), {})[seed] = (test.auc, test.interval.level)
+        kept = rule.select(checks, c.seeds)
+        best = hindsight(points, test_auc, c.seeds, c.max_accuracy_drop, original_acc)
+        out = {"evidence": setting_figures(points, test_auc, kept.lr, kept.epoch, c.seeds)
+               if kept else None,
+               "paper": setting_figures(points, test_auc, paper.lr, paper.epoch, c.seeds)
+               if paper else None,
+               "hindsight": setting_figures(points, test_auc, *best, c.seeds) if best else None,
+               "checks": [{"lr": lr, "epoch": e, "seed": s, **v}
+                          for (lr, e, s), v in sorted(checks.items())]}
+        if kept:
+            found = [v for (lr, e, _), v in checks.items() if (lr, e) == (kept.lr, kept.epoch)]
+            out["evidence"]["passing_seeds"] = sum(v["passes"] for v in found)
+        return out
+
     def table(self, results: GridResults, progress: Progress) -> dict:
         """``rows`` (one aggregated row per Table-1 row), ``per_row`` (per-seed records),
         ``selection_grid`` (every candidate's mean score) and the grid's ``results``."""
@@ -141,6 +185,14 @@ class Final:
         return {"rows": rows, "per_row": per_row, "selection_grid": selection_grid,
                 "results": results,
                 "attack": self.attack.describe() if self.attack is not None else None}
+
+
+def _setting(chosen: dict | None, points: dict, seeds) -> Setting | None:
+    """The evidence rule's kept setting as a :class:`Setting` (with its Eq. 5 + 6 + 7 mean)."""
+    if chosen is None:
+        return None
+    score = chosen["eq567"] if chosen["eq567"] is not None else float("nan")
+    return Setting(lr=chosen["lr"], epoch=chosen["epoch"], score=score, n_seeds=len(list(seeds)))
 
 
 def add_verdicts(per_row: dict, attack: AttackColumns | None) -> None:
@@ -174,6 +226,8 @@ def table_row(key: str, entry: dict, js: str) -> dict:
         row["problems"] = entry["problems"]
     if entry.get("hparams"):
         row["hparams"] = entry["hparams"]
+    if entry.get("rules"):
+        row["rules"] = {k: v for k, v in entry["rules"].items() if k != "checks"}
     if js == "paper":
         row["js_textbook"] = row.get("js")
         row["js"] = row.get("js_paper")

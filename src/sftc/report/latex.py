@@ -24,9 +24,10 @@ def latex_style(spread: bool) -> CellStyle:
 
 
 def latex_table(rows: list[dict], columns, caption: str | None = None, label: str | None = None,
-                label_key: str = "label", spread: bool = True) -> str:
-    """A complete ``table`` environment (needs ``\\usepackage{booktabs}``)."""
-    marks = rank_marks(rows, columns, label_key)
+                label_key: str = "label", spread: bool = True, held: bool = False) -> str:
+    """A complete ``table`` environment (needs ``\\usepackage{booktabs}``); ``held``: see
+    :func:`~sftc.report.tables.rank_marks`."""
+    marks = rank_marks(rows, columns, label_key, held=held)
     style = latex_style(spread)
     headers = ["Method"] + [_HEADERS.get(c.key, latex_escape(c.header)) for c in columns]
     lines = [r"\begin{table}[t]", r"\centering", r"\begin{tabular}{l" + "r" * len(columns) + "}",

@@ -89,8 +89,45 @@ def badness(value: float, col: Column) -> float:
     raise ValueError(f"column {col.key} is not ranked")
 
 
+#: The one-sided level of Welch's test a difference must pass to earn a mark (``held`` marks).
+HELD_ALPHA = 0.05
+
+
+def held_better(a: dict, b: dict, col: Column, alpha: float = HELD_ALPHA) -> bool:
+    """Whether row ``a`` is better than row ``b`` in ``col`` beyond their spread over seeds:
+    Welch's one-sided t-test on the means (``KEY``, ``KEY_std``, ``n_seeds``) at level ``alpha``;
+    rows without a spread (one seed) compare as printed."""
+    from scipy import stats
+
+    va, vb = _shown(_value(a, col.key), col), _shown(_value(b, col.key), col)
+    ga, gb = badness(va, col), badness(vb, col)
+    na, nb = int(a.get("n_seeds") or 1), int(b.get("n_seeds") or 1)
+    sa, sb = a.get(f"{col.key}_std"), b.get(f"{col.key}_std")
+    if na < 2 or nb < 2 or sa is None or sb is None:
+        return ga < gb
+    va_, vb_ = sa ** 2 / na, sb ** 2 / nb
+    if va_ + vb_ == 0:
+        return ga < gb
+    df = (va_ + vb_) ** 2 / (va_ ** 2 / (na - 1) + vb_ ** 2 / (nb - 1))
+    return (gb - ga) / math.sqrt(va_ + vb_) > stats.t.ppf(1 - alpha, df)
+
+
+def _held_marks(rows, col, candidates, marks) -> None:
+    """Best: the best row and every row not held worse than it (ties); second: likewise among
+    the rest."""
+    order = [i for i, _ in sorted(candidates, key=lambda c: c[1])]
+    for mark in ("best", "second"):
+        if not order:
+            return
+        leader = order[0]
+        group = [i for i in order if i == leader or not held_better(rows[leader], rows[i], col)]
+        for i in group:
+            marks[(i, col.key)] = mark
+        order = [i for i in order if i not in group]
+
+
 def rank_marks(rows: list[dict], columns, label_key: str = "label",
-               baseline: str = "ORI") -> dict[tuple[int, str], str]:
+               baseline: str = "ORI", held: bool = False) -> dict[tuple[int, str], str]:
     """{(row position, column key): "best" | "second"}: the marking rule (docs/benchmark.md).
 
     1. Every row that has a value is ranked, the references ORI (do nothing) and RT (retrain)
@@ -101,6 +138,10 @@ def rank_marks(rows: list[dict], columns, label_key: str = "label",
        that do strictly better than the ``baseline`` row (ORI) as printed are candidates: a row
        that forgets no better than doing nothing is never marked there (ORI itself included).
        Without a baseline value the column is ranked like the others.
+    4. ``held``: a difference counts only where it holds over the seeds (:func:`held_better`,
+       Welch's one-sided t-test at 5 %): rows not held worse than the best share its mark (a tie
+       prints as a tie), and a forgetting column needs a row held better than ORI. Rows of one
+       seed compare as printed.
     """
     marks: dict[tuple[int, str], str] = {}
     base_row = next((r for r in rows if r.get(label_key) == baseline and not r.get("failed")),
@@ -113,8 +154,12 @@ def rank_marks(rows: list[dict], columns, label_key: str = "label",
                       if _value(r, col.key) is not None and not r.get("failed")]
         if col.forgetting and base_row is not None and _value(base_row, col.key) is not None:
             floor = badness(_shown(_value(base_row, col.key), col), col)
-            candidates = [(i, v) for i, v in candidates if v < floor]
+            candidates = [(i, v) for i, v in candidates if v < floor and (
+                not held or held_better(rows[i], base_row, col))]
         if not candidates:
+            continue
+        if held:
+            _held_marks(rows, col, candidates, marks)
             continue
         distinct = sorted({v for _, v in candidates})
         best = distinct[0]
@@ -168,10 +213,11 @@ def render_cell(row: dict, col: Column, mark: str | None, style: CellStyle) -> s
 
 
 def format_table(rows: list[dict], columns, style: str = "plain", label_key: str = "label",
-                 label_header: str = "Method") -> str:
+                 label_header: str = "Method", held: bool = False) -> str:
     """Render rows as an aligned plain-text table (best ``*``, second ``+``) or Markdown
-    (best **bold**, second <u>underlined</u>, as the paper marks them)."""
-    marks = rank_marks(rows, columns, label_key)
+    (best **bold**, second <u>underlined</u>, as the paper marks them); ``held``: marks only where
+    a difference holds over seeds (:func:`rank_marks`)."""
+    marks = rank_marks(rows, columns, label_key, held=held)
     headers = [label_header] + [c.header for c in columns]
     cell_style = CELL_STYLES[style]
     body = [[str(r.get(label_key, ""))] + [render_cell(r, c, marks.get((i, c.key)), cell_style)

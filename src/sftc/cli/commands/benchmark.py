@@ -41,8 +41,16 @@ def register(sub) -> None:
                        help="unlearning epochs; every epoch 1..N is a candidate (paper: 4)")
     proto.add_argument("--methods", default=None, help=HELP_METHODS)
     proto.add_argument("--attack-references", type=int, default=None,
-                       help="reference models of the per-example attack (RMIA) columns, an even "
-                            "number; 0: none (default: the preset's)")
+                       help="reference models of the per-example attack (RMIA) columns, 4 or "
+                            "more (each retrained without D_f); 0: none (default: the preset's)")
+    proto.add_argument("--select", default=None, choices=("paper", "evidence"),
+                       help="the rule that keeps each method's setting: paper (Eq. 5 + 6 + 7, "
+                            "which needs the oracle; default) or evidence (oracle-free: the "
+                            "audit's verdict on a selection split carved from the validation "
+                            "split, within --max-accuracy-drop; needs --attack-references)")
+    proto.add_argument("--max-accuracy-drop", type=float, default=None,
+                       help="the evidence rule's budget of validation accuracy below the "
+                            "original's (default 0.02)")
     proto.add_argument("--js", default=None, choices=("textbook", "paper"),
                        help="JS column: textbook (Eq. 8, default) or paper (the authors' code)")
     p.set_defaults(handler=handle, distributed=True)
@@ -59,6 +67,7 @@ def build_config(args):
                        seeds=parse_list(args.seeds, int, "--seeds"), lrs=lrs,
                        max_epochs=args.max_epochs, methods=parse_methods(args.methods),
                        js=args.js, attack_references=args.attack_references,
+                       select=args.select, max_accuracy_drop=args.max_accuracy_drop,
                        **reference_options(args))
 
 

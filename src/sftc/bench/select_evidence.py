@@ -1,0 +1,119 @@
+"""The benchmark's oracle-free selection rule, ``--select evidence`` (beside the paper's Eq. 5 + 6
++ 7, :mod:`sftc.bench.selection`), and the regret of both rules.
+
+The rule reads what ``sftc unlearn --until forgotten`` reads (:mod:`sftc.bench.until`): for every
+evaluated (learning rate, epoch, seed), the audit's matched comparison on the **selection split**
+(validation halves: A the comparison, B the population; the benchmark keeps every model's logits
+on the validation split) against the margin that seed's original sets there, and the drop of
+validation accuracy below the original's. A check *passes* when it is ``forgotten`` within the
+accuracy budget. Kept setting: one that passes on every seed with the fewest epochs (then the
+smaller learning rate); without one, the setting passing on the most seeds, then within the budget
+on the most, then of the smallest mean certifiable margin. Neither the oracle nor the test split
+is read.
+
+**Regret** (:func:`regret`): the kept models of each rule judged on the test split (Eq. 5 + 6 + 7,
+which needs the oracle, and the attack's matched AUC against its never-seen level), against the
+best setting of the grid in hindsight on the test split: within the accuracy budget on test
+accuracy, the closest matched AUC to the never-seen level.
+"""
+from __future__ import annotations
+
+import math
+import statistics
+
+import torch
+
+from .evidence import Comparison
+from .selection import Setting, selection_score
+from .until import MAX_ACCURACY_DROP, selection_split
+
+RULES = ("paper", "evidence")
+
+
+class EvidenceRule:
+    """Checks of stored logits on the selection split, and the kept setting."""
+
+    def __init__(self, attack, split, budget: float = MAX_ACCURACY_DROP):
+        self.attack, self.split, self.budget = attack, split, budget
+        self.selection = selection_split(split)
+        self.comparison = Comparison(self.selection, attack.comparison.refs, attack.settings)
+        where = {int(v): i for i, v in enumerate(split.val.tolist())}
+        self._a = torch.tensor([where[int(v)] for v in self.selection.test.tolist()])
+        self._b = torch.tensor([where[int(v)] for v in self.selection.val.tolist()])
+        labels = split.data.labels.cpu()
+        self._val_labels = labels[split.val.cpu()]
+        self._originals: dict[int, tuple] = {}
+
+    def _figures(self, logits: dict):
+        population = logits["population"]
+        figures = self.comparison.figures(logits["forget"], population[self._a], population[self._b])
+        accuracy = float((population.argmax(1) == self._val_labels).float().mean())
+        return figures, accuracy
+
+    def original(self, seed: int, logits: dict) -> tuple:
+        if seed not in self._originals:
+            self._originals[seed] = self._figures(logits)
+        return self._originals[seed]
+
+    def check(self, logits: dict, original: tuple) -> dict:
+        """One model's check on the selection split (as :class:`~sftc.bench.until._Checker`)."""
+        figures, accuracy = self._figures(logits)
+        verdict = self.comparison.verdict(original[0], figures)
+        drop = original[1] - accuracy
+        within = drop <= self.budget
+        return {"verdict": verdict.text, "passes": within and verdict.verdict == "forgotten",
+                "within_budget": within, "accuracy_drop": drop, "auc": figures.auc,
+                "certifiable_margin": verdict.certifiable_margin,
+                "delta": verdict.margin.delta}
+
+    def select(self, checks: dict[tuple[float, int, int], dict], seeds) -> Setting | None:
+        """The kept (lr, epoch) from checks keyed (lr, epoch, seed) (module docstring)."""
+        seeds = list(seeds)
+        grouped: dict[tuple[float, int], list[dict]] = {}
+        for (lr, epoch, seed), check in checks.items():
+            grouped.setdefault((lr, epoch), []).append(check)
+        complete = {k: v for k, v in grouped.items() if len(v) == len(seeds)}
+        if not complete:
+            return None
+
+        def key(item):
+            (lr, epoch), found = item
+            passing = sum(c["passes"] for c in found)
+            within = sum(c["within_budget"] for c in found)
+            margin = statistics.fmean(c["certifiable_margin"] for c in found)
+            if passing == len(seeds):
+                return (0, epoch, lr, 0.0)
+            return (1, -passing, -within, margin, epoch, lr)
+
+        (lr, epoch), _ = min(complete.items(), key=key)
+        return Setting(lr=lr, epoch=epoch, score=float("nan"), n_seeds=len(seeds))
+
+
+def hindsight(points: dict, test_auc: dict, seeds, budget: float, original_acc: dict
+              ) -> tuple[float, int] | None:
+    """The grid's best setting on the test split: within ``budget`` of the originals' test
+    accuracy on every seed, the smallest mean |matched AUC − never-seen level|."""
+    best, best_key = None, None
+    for (lr, epoch), per_seed in test_auc.items():
+        if len(per_seed) != len(list(seeds)):
+            continue
+        drops = [original_acc[s] - points[(lr, epoch, s)]["acc_test"] for s in seeds]
+        if max(drops) > budget:
+            continue
+        distance = statistics.fmean(abs(a - level) for a, level in per_seed.values())
+        key = (distance, epoch, lr)
+        if best_key is None or key < best_key:
+            best, best_key = (lr, epoch), key
+    return best
+
+
+def setting_figures(points: dict, test_auc: dict, lr: float, epoch: int, seeds) -> dict:
+    """Eq. 5 + 6 + 7 and the matched AUC's distance from the never-seen level at one setting,
+    means over seeds (test split)."""
+    scores = [selection_score(points[(lr, epoch, s)]) for s in seeds]
+    aucs = test_auc.get((lr, epoch), {})
+    distance = [abs(a - level) for a, level in aucs.values()]
+    return {"lr": lr, "epoch": epoch,
+            "eq567": statistics.fmean(scores) if all(map(math.isfinite, scores)) else None,
+            "auc": statistics.fmean(a for a, _ in aucs.values()) if aucs else None,
+            "auc_distance": statistics.fmean(distance) if distance else None}
