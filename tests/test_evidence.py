@@ -212,3 +212,26 @@ def test_a_view_resampled_over_references_shares_its_signals():
     assert again.references == 3 and again.in_mask.shape == (3, 5)
     with pytest.raises(SftcError, match="population"):
         view.target_population("log_prob")
+
+
+def test_a_fixed_test_splits_offset_is_carried_by_the_never_seen_level():
+    """The oracle's "low bias": every forget set is compared with the same test samples, so
+    whatever those few hundred samples happen to be shifts every oracle's AUC the same way (and
+    does not shrink with the forget set's size). Models that never saw D_f, scored on the same
+    samples, carry the same shift: the difference the verdict judges is centred."""
+    rng = np.random.default_rng(8)
+    test_effect = rng.normal(0.25, 1.0, 300)             # one fixed test split, off-centre
+    strata = match_strata(np.zeros(100), np.zeros(100), np.zeros(300), np.zeros(300),
+                          by_difficulty=False)
+    raw, centred = [], []
+    for _ in range(30):                                  # 30 random forget sets
+        forget_effect = rng.normal(0.0, 1.0, 100)
+        def never_seen_model():
+            return (forget_effect + rng.normal(0, 0.3, 100),
+                    test_effect + rng.normal(0, 0.3, 300))
+        oracle = stratified_auc(*never_seen_model(), strata)[0]
+        level = np.mean([stratified_auc(*never_seen_model(), strata)[0] for _ in range(8)])
+        raw.append(oracle)
+        centred.append(oracle - level)
+    assert np.mean(raw) < 0.46 and sum(a < 0.5 for a in raw) >= 27     # as measured on digits
+    assert abs(np.mean(centred)) < 0.01
