@@ -146,6 +146,16 @@ def test_three_verdicts_on_both_sides_of_the_never_seen_level():
         "forgotten"
 
 
+def test_without_power_nothing_is_claimed_either_way():
+    margin = margin_for(_interval(0.9, 0.01), "0.05")
+    far = _interval(0.75, 0.01)
+    assert judge(far, margin, n_forget=100, n_comparison=300, power=False).verdict == "not-proven"
+    assert judge(_interval(0.5, 0.001), margin, n_forget=100, n_comparison=300,
+                 power=False).verdict == "not-proven"
+    none = margin_for(_interval(0.52, 0.05), "80%")                 # δ = 0: no shown excess
+    assert judge(far, none, n_forget=100, n_comparison=300).verdict == "not-proven"
+
+
 def test_the_level_is_the_never_seen_models_not_one_half():
     margin = margin_for(_interval(0.9, 0.01), "0.05")
     shifted = _interval(0.45, 0.01, level=0.46)           # a fixed test split's offset

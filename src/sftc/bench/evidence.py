@@ -213,7 +213,8 @@ class Comparison:
         margin = self.margin(original)
         n_f = int(self.strata.matched.sum())
         n_c = int((self.strata.candidates >= 0).sum())
-        membership = judge(target.interval, margin, n_forget=n_f, n_comparison=n_c)
+        power = original.interval.low > original.interval.level + margin.delta
+        membership = judge(target.interval, margin, n_forget=n_f, n_comparison=n_c, power=power)
         if target.class_hits is None:
             return membership
         kind, share = parse_margin(self.settings.margin)

@@ -30,6 +30,12 @@ given instead.
   familiar than never-seen data stands out too);
 * ``not-proven``: neither; the record says the tightest margin this interval certifies and about
   how many forget (and comparison) samples the asked margin would need at this estimate.
+
+Both claims need **power**: the original, judged the same way, must be shown to remember D_f (its
+interval wholly above L + δ). Without it a model's distance from L says nothing about D_f's
+memory (the calibration found retrained models "more familiar than never-seen data" than the
+original itself on the easiest samples, which the original barely remembers), and the verdict is
+``not-proven``.
 """
 from __future__ import annotations
 
@@ -209,14 +215,21 @@ def needed_samples(interval: Interval, delta: float, n_forget: int,
             "comparison": int(math.ceil(n_comparison * max(scale, 1.0)))}
 
 
-def judge(interval: Interval, margin: Margin, *, n_forget: int, n_comparison: int) -> Verdict:
-    """The verdict of the two one-sided tests (module docstring)."""
+def judge(interval: Interval, margin: Margin, *, n_forget: int, n_comparison: int,
+          power: bool = True) -> Verdict:
+    """The verdict of the two one-sided tests (module docstring). ``power``: the attack shows
+    that the original remembers D_f (its own interval lies wholly above the margin); without it
+    neither claim is made: ``not-proven``."""
     d, level = margin.delta, interval.level
     low, high = level - d, level + d
     certifiable = max(level - interval.low, interval.high - level)
     ci = (f"AUC {interval.estimate:.3f}, {interval.confidence:.0%} interval "
           f"[{interval.low:.3f}, {interval.high:.3f}], never-seen level {level:.3f}")
-    if d > 0 and low < interval.low and interval.high < high:
+    if d <= 0 or not power:
+        why = (f"{ci}; the attack does not show that the original remembers D_f (its interval "
+               "does not lie above the margin), so nothing can be shown either way")
+        return Verdict("not-proven", None, why, interval, margin, certifiable, None)
+    if low < interval.low and interval.high < high:
         return Verdict("forgotten", None,
                        f"{ci}: within the margin ±{d:.3f} of never-seen data", interval,
                        margin, certifiable)
@@ -226,10 +239,6 @@ def judge(interval: Interval, margin: Margin, *, n_forget: int, n_comparison: in
         return Verdict("not-forgotten", direction,
                        f"{ci}: wholly {what} the margin ±{d:.3f} of never-seen data", interval,
                        margin, certifiable)
-    needed = needed_samples(interval, d, n_forget, n_comparison) if d > 0 else None
-    if d <= 0:
-        why = (f"{ci}; the attack does not show that the original remembers D_f (its interval "
-               "reaches the never-seen level), so no margin can be certified")
-    else:
-        why = f"{ci}: overlaps the margin ±{d:.3f} without lying within it"
-    return Verdict("not-proven", None, why, interval, margin, certifiable, needed)
+    return Verdict("not-proven", None, f"{ci}: overlaps the margin ±{d:.3f} without lying within "
+                   "it", interval, margin, certifiable,
+                   needed_samples(interval, d, n_forget, n_comparison))
