@@ -208,8 +208,10 @@ def needed_samples(interval: Interval, delta: float, n_forget: int,
     budget = room ** 2 - interval.se_null ** 2
     if budget <= 0:
         return {"forget": None, "comparison": None,
-                "why": "models that never saw D_f alone stray further than the margin (a group "
-                       "request, or too few references): more samples cannot certify it"}
+                "why": f"models retrained without D_f stray from one another by more than the "
+                       f"margin allows (their spread alone takes ±"
+                       f"{_z(interval.alpha) * interval.se_null:.3f}): no number of samples "
+                       "certifies it; only a wider --margin could"}
     scale = interval.se_examples ** 2 / budget
     return {"forget": int(math.ceil(n_forget * max(scale, 1.0))),
             "comparison": int(math.ceil(n_comparison * max(scale, 1.0)))}
