@@ -46,6 +46,14 @@ def interval_text(decision: dict) -> str:
             f"level {i['level']:.3f} ± margin {decision['margin']['delta']:.3f}")
 
 
+def margin_rule(decision: dict) -> str:
+    m = decision["margin"]
+    if m["rule"] == "absolute":
+        return f"the margin ±{m['delta']:.3f} was given"
+    return (f"the margin is {1 - m['share']:.0%} of the original's shown excess: "
+            f"{1 - m['share']:g} × ({m['original_low']:.3f} − the level)")
+
+
 def needed_text(decision: dict) -> str | None:
     """What a not-proven verdict would need, in words."""
     if decision["verdict"] != "not-proven":
@@ -75,8 +83,7 @@ def audit_summary(record: dict, out=None) -> list[str]:
         lines.append(f"not proven: {needed}")
     original = record["original_as_unlearned"]
     lines.append(f"original, audited the same way: {verdict_text(original)} — "
-                 f"{interval_text(original)} (the attack's power; margin "
-                 f"{decision['margin']['rule']})")
+                 f"{interval_text(original)} (the attack's power; {margin_rule(decision)})")
     if record.get("oracle_as_unlearned"):
         oracle = record["oracle_as_unlearned"]
         lines.append(f"oracle, audited the same way: {verdict_text(oracle)} — "
@@ -132,8 +139,7 @@ def audit_markdown(record: dict) -> str:
              f"**Verdict: `{record['verdict']}`**"
              + (f" ({record['direction']})" if record.get("direction") else "")
              + f". {record['reason'][0].upper()}{record['reason'][1:]}.", "",
-             f"- interval and margin: {interval_text(decision)}; margin rule: "
-             f"{decision['margin']['rule']}"]
+             f"- interval and margin: {interval_text(decision)}; {margin_rule(decision)}"]
     needed = needed_text(decision)
     if needed:
         lines.append(f"- not proven: {needed}")
