@@ -351,17 +351,19 @@ class _Job:
 def test_the_agreement_names_what_differs_and_who_failed(monkeypatch):
     facts = {"arguments": {"seed": 0, "out": "o"}, "data": "a" * 64}
     theirs = {"arguments": {"seed": 1, "out": "o"}, "data": "a" * 64}
-    monkeypatch.setattr(distributed, "_job", _Job(0))
+    from sftc.cli import ranks
+    from sftc.engine import process_group
+
+    monkeypatch.setattr(process_group, "_job", _Job(0))
     with pytest.raises(sftc.SftcError, match=r"^the ranks of this job disagree on the "
                                              r"arguments: seed: 0 on rank 0, 1 on rank 1; start "
                                              r"every rank with the same command line$"):
-        distributed._judge([{"stage": "start", "facts": facts},
-                            {"stage": "start", "facts": theirs}])
+        ranks._judge([{"stage": "start", "facts": facts}, {"stage": "start", "facts": theirs}])
     failed = {"stage": "start", "error": "forget file x.npy not found", "code": 2}
     with pytest.raises(sftc.SftcError, match=r"^rank 1: forget file x.npy not found$"):
-        distributed._judge([{"stage": "start", "facts": facts}, failed])
-    monkeypatch.setattr(distributed, "_job", _Job(1))   # rank 1 stops silently
-    with pytest.raises(distributed.PeerFailed):
-        distributed._judge([{"stage": "start", "facts": facts}, failed])
-    monkeypatch.setattr(distributed, "_job", _Job(0))
-    distributed._judge([{"stage": "start", "facts": facts}] * 2)   # agreement: no error
+        ranks._judge([{"stage": "start", "facts": facts}, failed])
+    monkeypatch.setattr(process_group, "_job", _Job(1))   # rank 1 stops silently
+    with pytest.raises(ranks.PeerFailed):
+        ranks._judge([{"stage": "start", "facts": facts}, failed])
+    monkeypatch.setattr(process_group, "_job", _Job(0))
+    ranks._judge([{"stage": "start", "facts": facts}] * 2)   # agreement: no error
