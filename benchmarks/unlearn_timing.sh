@@ -39,11 +39,9 @@ report() {  # job, tree, run.json
 import json, os, sys
 job, tree, path = sys.argv[1:]
 run = json.load(open(path))
-rows = [r for r in run["history"]["rows"] if r["epoch"] > 0]
+rows = [r for r in run["history"] if r["epoch"] > 0]
 later = [b["seconds"] - a["seconds"] for a, b in zip(rows, rows[1:])]
-accel = run["history"].get("accel", {})
-train = accel.get("train", {})
-trial = accel.get("trial_seconds", train.get("tuning_seconds", 0.0))
+trial = (run.get("accel") or {}).get("trial_seconds", 0.0)   # (before issue 19: not recorded)
 print(f"{job:6s} {tree:6s} first epoch {rows[0]['seconds']:6.2f} s  later epochs "
       f"{sum(later) / max(len(later), 1):5.2f} s  unlearn_seconds "
       f"{run['metrics']['unlearn_seconds']:6.2f} s  trial recorded apart {trial or 0:5.2f} s  "

@@ -17,7 +17,7 @@ from .decisions import NOTE, DecisionStore, decision_key
 from .linear_conv import has_conv, linear_conv_candidates, patch_linear_conv
 from .options import Accel
 
-PLAIN_BATCH = 512          # the plain path's batch (and predict_logits')
+
 TRIAL_BATCHES = (64, 256, 512)   # measure mode's candidates
 
 
@@ -55,7 +55,7 @@ class InferencePlan:
     """How a frozen model's pass runs: layout, batch size, convolutions as matrix products."""
 
     channels_last: bool = False
-    batch: int = PLAIN_BATCH
+    batch: int = rule.PLAIN_BATCH
     linear_convs: list[str] = field(default_factory=list)
 
 

@@ -20,7 +20,7 @@ from ..errors import DivergedError, SftcError
 from . import tuning
 from .context import Batch, PlannedBatch, RunContext
 from .data_parallel import DataParallel
-from .device import Stopwatch, resolve_device
+from .device import Stopwatch, import_lazy_torch, resolve_device
 from .inference import predict_logits
 from .numerics import numerics_identity
 from .options import Accel
@@ -154,6 +154,7 @@ def run(method: Method, model: nn.Module, split: Split, recipe: Recipe, *,
     """
     recipe.validate()
     device = resolve_device(recipe.device)
+    import_lazy_torch()   # a one-off of the process, before any clock runs
     ranks = DataParallel.for_run(parallel, recipe.batch_size, device, recipe.seed)
     ctx = _context(model, split, recipe, device, fresh_model, ranks)
     label = desc or getattr(method, "name", "run")

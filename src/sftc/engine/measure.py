@@ -39,10 +39,10 @@ def timed(fn: Callable[[], object], device: torch.device) -> float:
 
 
 def race(candidates: dict[str, Callable[[], object]], device: torch.device,
-         rounds: int = ROUNDS) -> dict[str, float]:
-    """Best-of-``rounds`` seconds per candidate after one warm-up call each, interleaved so
-    that other load on the machine hits every candidate alike."""
-    for fn in candidates.values():
+         rounds: int = ROUNDS, warm: bool = True) -> dict[str, float]:
+    """Best-of-``rounds`` seconds per candidate after one warm-up call each (``warm``),
+    interleaved so that other load on the machine hits every candidate alike."""
+    for fn in candidates.values() if warm else ():
         fn()
     times: dict[str, list[float]] = {name: [] for name in candidates}
     for _ in range(rounds):
@@ -132,12 +132,14 @@ def inference_options(model: nn.Module, sample: torch.Tensor, device: torch.devi
     rows = max(size for _, size in options)
     synthetic = torch.randn((rows, *sample.shape[1:]), dtype=sample.dtype, device=device)
 
-    def run(fmt, size):
+    def run(fmt, size, stop=rows):
         model.to(memory_format=fmt)
-        for start in range(0, rows, size):
+        for start in range(0, stop, size):
             model(synthetic[start:start + size].contiguous(memory_format=fmt))
     with torch.inference_mode():
-        t = race({o: (lambda o=o: run(*o)) for o in options}, device, rounds=2)
+        for fmt, size in options:   # warm-up: one batch each
+            run(fmt, size, stop=size)
+        t = race({o: (lambda o=o: run(*o)) for o in options}, device, rounds=2, warm=False)
     model.to(memory_format=torch.contiguous_format)
     def name(option) -> str:
         layout = "channels_last" if option[0] == torch.channels_last else "contiguous"

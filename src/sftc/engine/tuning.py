@@ -81,6 +81,19 @@ def autocast_context(autocast: str, device: torch.device):
     return contextlib.nullcontext()
 
 
+@dataclass
+class _Model:
+    """What the choices are made for: the model on batches shaped like ``x``, on ``device``."""
+
+    model: nn.Module
+    x: torch.Tensor
+    device: torch.device
+    conv: bool                 # 2-D convolutions on 4-D inputs
+    candidates: dict           # its convolutions with a 1x1 output (linear_conv_candidates)
+    params: list               # the parameters that train
+    fusable: bool              # a fused optimizer can take them
+
+
 def plan_training(model: nn.Module, x: torch.Tensor, accel: Accel,
                   make_optimizer: Callable[[list, bool], torch.optim.Optimizer],
                   optimizer_name: str, device: torch.device, steps: int) -> StepPlan:
@@ -90,17 +103,17 @@ def plan_training(model: nn.Module, x: torch.Tensor, accel: Accel,
     candidates = linear_conv_candidates(model, x) if conv and accel.linear_convs != "off" \
         else {}   # (an eval forward of two rows: not taken when the switch is off)
     params = [p for p in model.parameters() if p.requires_grad]
-    fusable = fused_supported(params, device)
+    facts = _Model(model, x, device, conv, candidates, params, fused_supported(params, device))
     choices = rule.training(device, conv=conv, linear_candidates=sorted(candidates),
-                            fused_supported=fusable)
+                            fused_supported=facts.fusable)
     plan = StepPlan(autocast=accel.autocast, exact_rewrites=accel.exact_rewrites != "off",
                     conv_plans=candidates, decided_by="rule")
     auto = [s for s in SWITCHED if getattr(accel, s) == "auto"]
     if accel.measuring and auto:
-        choices = _measured(plan, model, x, accel, make_optimizer, optimizer_name, device,
-                            steps, candidates, conv, params, fusable, fallback=choices)
+        choices = _measured(plan, facts, accel, make_optimizer, optimizer_name, steps,
+                            fallback=choices)
     forced = {"channels_last": conv, "linear_convs": sorted(candidates),
-              "fused_optimizer": fusable}
+              "fused_optimizer": facts.fusable}
     for switch in SWITCHED:
         value = getattr(accel, switch)
         if value != "auto":
@@ -109,18 +122,18 @@ def plan_training(model: nn.Module, x: torch.Tensor, accel: Accel,
                 ([] if switch == "linear_convs" else False)
     plan.channels_last = bool(choices["channels_last"])
     plan.linear_convs = [n for n in choices["linear_convs"] if n in candidates]
-    plan.fused_optimizer = bool(choices["fused_optimizer"]) and fusable
+    plan.fused_optimizer = bool(choices["fused_optimizer"]) and facts.fusable
     if not auto:
         plan.decided_by = "forced"
     return plan
 
 
-def _measured(plan: StepPlan, model, x, accel: Accel, make_optimizer, optimizer_name, device,
-              steps: int, candidates, conv: bool, params, fusable: bool,
-              fallback: dict) -> dict:
+def _measured(plan: StepPlan, facts: _Model, accel: Accel, make_optimizer, optimizer_name: str,
+              steps: int, fallback: dict) -> dict:
     """Measure mode: the stored decision, else (a run long enough to pay for it) a trial now."""
     switches = {s: getattr(accel, s) for s in (*SWITCHED, "autocast", "exact_rewrites")}
-    key = decision_key("train", model, x, device, optimizer=optimizer_name, switches=switches)
+    key = decision_key("train", facts.model, facts.x, facts.device, optimizer=optimizer_name,
+                       switches=switches)
     store = DecisionStore(accel.decisions_dir) if accel.decisions_dir else None
     plan.note = NOTE
     if steps < MIN_STEPS_TO_MEASURE:
@@ -133,8 +146,7 @@ def _measured(plan: StepPlan, model, x, accel: Accel, make_optimizer, optimizer_
 
     def trial() -> dict:
         started = time.perf_counter()
-        out = _trial(model, x, accel, make_optimizer, device, candidates, conv, params, fusable,
-                     fallback)
+        out = _trial(facts, accel, make_optimizer, fallback)
         out["seconds"] = round(time.perf_counter() - started, 3)
         return out
 
@@ -150,18 +162,18 @@ def _measured(plan: StepPlan, model, x, accel: Accel, make_optimizer, optimizer_
     return decision
 
 
-def _trial(model, x, accel: Accel, make_optimizer, device, candidates, conv: bool, params,
-           fusable: bool, fallback: dict) -> dict:
+def _trial(facts: _Model, accel: Accel, make_optimizer, fallback: dict) -> dict:
     """Time the ``auto`` switches on copies (linear convolutions, then the layout with them,
     then the optimizer step)."""
     out = dict(fallback)
     measured: dict = {}
+    model, x, device, candidates = facts.model, facts.x, facts.device, facts.candidates
     with torch.random.fork_rng(devices=measure.rng_devices(device)):
         torch.manual_seed(0)
         if candidates and accel.linear_convs == "auto":
             out["linear_convs"], measured["linear_convs_ms"] = measure.linear_convs(
                 model, candidates, device, backward=True)
-        if conv and accel.channels_last == "auto":
+        if facts.conv and accel.channels_last == "auto":
             chosen = out["linear_convs"]
 
             def prepare(copy_: nn.Module) -> None:
@@ -170,9 +182,9 @@ def _trial(model, x, accel: Accel, make_optimizer, device, candidates, conv: boo
                 _patch(copy_, candidates, chosen)
             out["channels_last"], measured["step_us_per_sample"] = measure.layouts(
                 model, x, device, lambda p: make_optimizer(p, False), prepare)
-        if fusable and accel.fused_optimizer == "auto":
+        if facts.fusable and accel.fused_optimizer == "auto":
             out["fused_optimizer"], measured["optimizer_step_ms"] = measure.optimizer_step(
-                params, make_optimizer, device)
+                facts.params, make_optimizer, device)
     out["measured"] = measured
     return out
 
