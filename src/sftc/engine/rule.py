@@ -10,9 +10,9 @@ Training step:
   (:mod:`sftc.engine.linear_conv`); **fused** Adam/SGD. On this project's CPU, batch 64, one
   thread: small CNN 28x28 step 62 ms NHWC against 91 ms NCHW; ResNet-18 28x28 218 ms (NHWC with
   its five layer-4 convolutions as matrix products) against 311 ms; EfficientNet-B0 28x28 203 ms
-  against 631 ms; fused Adam 2.7-3x faster than per-tensor foreach for all three.
-* CUDA: **fused** Adam/SGD (PyTorch's documentation: the fused kernel is the fastest
-  implementation on CUDA); the contiguous layout and ordinary convolutions (not measured on a GPU
+  against 631 ms; fused Adam 2.6-3.7x faster than the per-tensor update for all three.
+* CUDA: **fused** Adam/SGD (``torch.optim``'s documentation orders its implementations fused >
+  foreach > for-loop in speed); the contiguous layout and ordinary convolutions (not measured on a GPU
   in this project, so not taken: cuDNN chooses its own algorithms).
 * Any other device (MPS, ...), or a model without convolutions: the plain path for the layout
   and the convolutions; fused optimizer only on CPU and CUDA.
@@ -22,7 +22,7 @@ folded and the exact rewrites on every device):
 
 * CPU, a model with convolutions: NHWC at batch **256**, the 1x1-output convolutions as matrix
   products (measured: within 5 % of the fastest batch for all three models, the fastest layout
-  by 1.1x (ResNet-18) to 4x (EfficientNet-B0));
+  by 1.3x (ResNet-18) to 5x (EfficientNet-B0));
 * CUDA or another device: the contiguous layout at batch 512;
 * a pass over fewer than :data:`MIN_ROWS_TO_PREPARE` rows: the model itself at batch 512 (no
   copy to prepare: it would cost more than it saves).
