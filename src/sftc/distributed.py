@@ -1,5 +1,5 @@
-"""The process group of a torchrun job, under the name the layers above the engine (bench/) and
-users' scripts import: every name here is :mod:`sftc.engine.process_group`'s.
+"""The process group of a torchrun job, under the name the layers above the engine (cli/, bench/)
+and users' scripts import: every name here is :mod:`sftc.engine.process_group`'s.
 
 A data-parallel run is asked for in the call (``sftc.train(..., data_parallel=True)``,
 ``sftc.engine.run(..., parallel=job)``); what a command does as one rank of a job (agreement at

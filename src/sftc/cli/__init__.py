@@ -105,7 +105,7 @@ def _raise_terminated(signum, frame):
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ..engine import process_group as distributed
+    from .. import distributed
 
     parser = build_parser()
     ranked = distributed.launched()   # one of several processes torchrun started
@@ -171,7 +171,7 @@ def run_command(args, extra, name: str, report=say, on_error=None) -> int:
 def failure(exc: BaseException, name: str) -> tuple[int | None, str]:
     """Exit status (:mod:`sftc.cli.exit_codes`) and the one line that a failure of command
     ``name`` prints (None: re-raise)."""
-    from ..engine import process_group as distributed
+    from .. import distributed
 
     launched = distributed.launched()
     code = exit_code(exc, launched)

@@ -243,8 +243,8 @@ def agree_on_run(args, split, forget: bool = True, files: dict | None = None, **
 
 def check_world_batch(batch_size: int) -> None:
     """Under torchrun, a batch that does not split over the ranks is refused before any work."""
+    from ..distributed import world
     from ..engine.data_parallel import check_batch_size
-    from ..engine.process_group import world
 
     check_batch_size(batch_size, world())
 

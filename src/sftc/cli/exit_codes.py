@@ -16,7 +16,7 @@ SIGTERM (:class:`Terminated`)                         143
 """
 from __future__ import annotations
 
-from ..engine.process_group import is_comm_failure
+from ..distributed import is_comm_failure
 from ..errors import SftcError
 
 OK = 0

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import sys
 
-from ..engine import process_group
+from .. import distributed as process_group
 from ..errors import SftcError
 from . import ranks, run_command, silenced
 from .exit_codes import BAD_INPUT, exit_code

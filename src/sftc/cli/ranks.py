@@ -22,8 +22,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from ..engine import process_group as pg
-from ..engine.process_group import LostContact, error_text
+from .. import distributed as pg
+from ..distributed import LostContact, error_text
 from ..errors import SftcError
 from ..io import file_sha256
 from .exit_codes import exit_code

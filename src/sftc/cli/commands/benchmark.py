@@ -64,10 +64,10 @@ def build_config(args):
 
 def handle(args, extra) -> int:
     from ...bench.benchmark import Benchmark
-    from ..ranks import agree
     from ...bench.presets import PRESETS
     from ...report.table1 import gap_text
     from ...report.tables import format_table, table1_columns
+    from ..ranks import agree
 
     if args.list_presets:
         for preset in PRESETS.values():
