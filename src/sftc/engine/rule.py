@@ -21,8 +21,9 @@ Teachers' inference passes (:class:`sftc.engine.inference_model.InferenceModel`;
 folded and the exact rewrites on every device):
 
 * CPU, a model with convolutions: NHWC at batch **256**, the 1x1-output convolutions as matrix
-  products (measured: within 5 % of the fastest batch for all three models, the fastest layout
-  by 1.3x (ResNet-18) to 5x (EfficientNet-B0));
+  products (measured: NHWC the fastest layout by 1.3x (ResNet-18) to 5x (EfficientNet-B0);
+  batch 256 within 5 % of the fastest batch for five of six model/input pairs, 20 % behind 512
+  for EfficientNet-B0 at 32x32, where 512 would cost the small CNN 28-78 %);
 * CUDA or another device: the contiguous layout at batch 512;
 * a pass over fewer than :data:`MIN_ROWS_TO_PREPARE` rows: the model itself at batch 512 (no
   copy to prepare: it would cost more than it saves).
