@@ -20,9 +20,9 @@ Prints one JSON line on stdout (a readable table goes to stderr unless --quiet):
       over the forget set, FT/CF-k/EU-k/retrain read the retain set only).
 
 Every figure is the median over --repeats; a warm-up (forward, backward and optimizer steps on
-the model, then one untimed fine-tuning epoch through the engine, which makes and caches its
-measured speed choices: "choices" in the JSON) runs before anything is timed, so the epochs are
-steady-state ones; --accel off times the plain path instead. The model is freshly initialised:
+the model, then one untimed fine-tuning epoch through the engine, whose speed choices are in
+"choices" in the JSON) runs before anything is timed, so the epochs are steady-state ones;
+--accel off times the plain path instead. The model is freshly initialised:
 throughput does not depend on the weights.
 
 With --vs-authors it instead times whole SFTC runs against the authors'-style loop
@@ -32,9 +32,9 @@ off) on the same model, weights and samples, for each model and epoch count, in 
 
   authors_s, sftc_s, speedup
       whole-run wall time of the authors'-style loop and of one sftc.unlearn(method="sftc") call
-      (median over --repeats), and the median of the per-repeat ratios authors_s / sftc_s. Every
-      sftc call starts with an empty decision cache, so it pays its own measurements (as a fresh
-      process would); the two alternate which runs first. With --vs-plain, sftc also runs with
+      (median over --repeats), and the median of the per-repeat ratios authors_s / sftc_s (the
+      engine's rule measures nothing; with --accel measure the first call measures and the
+      others read its decision); the two alternate which runs first. With --vs-plain, sftc also runs with
       every speed choice off (plain_s, plain_speedup: the engine as it was before issue 12), or
       with the options --vs-plain-accel gives (recorded as plain_accel).
 
@@ -114,9 +114,10 @@ def parse_args(argv=None):
                         "auto, bf16 or a JSON object of Accel switches, e.g. "
                         "'{\"exact_rewrites\": \"off\"}' (every other switch auto) to time one "
                         "choice's effect")
-    p.add_argument("--accel", default="auto", choices=("auto", "off", "bf16"),
-                   help="sftc's speed options: auto (default: measured choices), off (the plain "
-                        "path) or bf16 (auto plus bfloat16 autocast of the training step)")
+    p.add_argument("--accel", default="auto", choices=("auto", "measure", "off", "bf16"),
+                   help="sftc's speed options: auto (default: the engine's rule), measure "
+                        "(measured once, kept in $SFTC_CACHE_DIR/accel), off (the plain path) "
+                        "or bf16 (auto plus bfloat16 autocast of the training step)")
     return p.parse_args(argv)
 
 
@@ -160,8 +161,7 @@ def time_one(name, hparams, model, split, args, model_name, epochs=None):
     fresh = lambda seed: build_model(model_name, split.data.channels or 1,  # noqa: E731
                                      split.data.num_classes, seed=seed)
     _, history = run(method, model, split, recipe, progress=False, desc=name, fresh_model=fresh)
-    tuning = history.accel["train"]["tuning_seconds"]
-    epoch_s = (history.seconds - history.setup_seconds - tuning) / epochs
+    epoch_s = (history.seconds - history.setup_seconds) / epochs   # trials are not in seconds
     return {"epoch_s": epoch_s, "setup_s": history.setup_seconds,
             "samples": sum(method.samples) / epochs, "accel": history.accel}
 
@@ -169,7 +169,6 @@ def time_one(name, hparams, model, split, args, model_name, epochs=None):
 def vs_authors(args) -> int:
     """Whole SFTC runs: the authors'-style loop against sftc.unlearn, same model and samples."""
     from authors_loop import authors_sftc
-    from sftc.engine import accel as accel_mod
 
     if resolve_device(args.device).type != "cpu":
         raise SystemExit("--vs-authors runs on the CPU only (the authors'-style loop is CPU code)")
@@ -193,7 +192,6 @@ def vs_authors(args) -> int:
                                 seed=args.seed)
 
         def ours(epochs, accel=args.accel):
-            accel_mod.clear_cache()  # every call measures, as a fresh process does
             return sftc.unlearn(model, split, "sftc", epochs=epochs, lr=args.vs_lr, tau=1.0, c=0.0,
                                 batch_size=args.batch_size, device="cpu", seed=args.seed,
                                 progress=False, accel=accel_option(accel))

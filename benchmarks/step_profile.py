@@ -28,7 +28,7 @@ from torch import nn
 
 import sftc
 from sftc.engine import rewrites
-from sftc.engine.accel import fold_batch_norm
+from sftc.engine.inference_model import fold_batch_norm
 
 CL = torch.channels_last
 

@@ -1,7 +1,7 @@
 """One rank of the data-parallel checks (tests/test_distributed.py starts N of them).
 
 Inside one process group: every registered method (and the training of an original) runs once
-under :func:`sftc.distributed.data_parallel`, and rank 0 saves each resulting state_dict and
+as a data-parallel run (``data_parallel=True``), and rank 0 saves each resulting state_dict and
 history, for the test to compare with one process; a batch that does not split over the ranks
 is tried; and the audit's reference pool trains its references spread over the ranks.
 
@@ -55,11 +55,13 @@ def runs(world: int = 2):
 def run_one(split, original, method, hparams, optimizer, batch_size):
     if method is None:
         return sftc.train(split, "small-cnn", epochs=EPOCHS, lr=1e-3, batch_size=batch_size,
-                          seed=3, device="cpu", progress=False, accel="off", track=("retain",))
+                          seed=3, device="cpu", progress=False, accel="off", track=("retain",),
+                          data_parallel=True)
     lr = 2e-2 if optimizer == "sgd" else 5e-4
     return sftc.unlearn(original, split, method, epochs=EPOCHS, lr=lr, batch_size=batch_size,
                         seed=3, device="cpu", progress=False, accel="off", track=("retain",),
-                        optimizer=optimizer, model_name="small-cnn", **hparams)
+                        optimizer=optimizer, model_name="small-cnn", data_parallel=True,
+                        **hparams)
 
 
 def reference_pool(split, cache_dir):
@@ -78,15 +80,13 @@ def main(original_path: str, out: str, batch_size: int = BATCH) -> None:
     original.load_state_dict(torch.load(original_path, weights_only=True))
     with distributed.job(device="cpu"):
         for label, method, hparams, optimizer in runs(distributed.world()):
-            with distributed.data_parallel():
-                result = run_one(split, original, method, hparams, optimizer, batch_size)
+            result = run_one(split, original, method, hparams, optimizer, batch_size)
             if distributed.is_main():
                 torch.save({"state": result.model.state_dict(), "rows": result.history.rows,
                             "parallel": result.history.accel.get("data_parallel")},
                            out / f"{label}.pt")
         try:
-            with distributed.data_parallel():
-                run_one(split, original, "ft", {}, "sgd", 13)
+            run_one(split, original, "ft", {}, "sgd", 13)
             refused = None
         except sftc.SftcError as exc:
             refused = str(exc)

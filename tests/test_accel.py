@@ -1,4 +1,6 @@
-"""Every speed optimisation of the engine gives the plain path's results up to float rounding."""
+"""Every speed optimisation of the engine gives the plain path's results up to float rounding.
+
+(Whether the choices are reproducible, and measure mode: tests/test_determinism.py.)"""
 import copy
 import pickle
 
@@ -8,8 +10,10 @@ import torch.nn.functional as F
 from torch import nn
 
 import sftc
-from sftc.engine import Accel, accel as A
+from sftc.engine import Accel
+from sftc.engine import linear_conv as L
 from sftc.engine.inference import predict_logits
+from sftc.engine.inference_model import InferenceModel, fold_batch_norm
 
 ONLY = {"channels_last": "off", "linear_convs": "off", "fused_optimizer": "off", "fold_bn": "off",
         "exact_rewrites": "off"}
@@ -62,31 +66,18 @@ def test_each_step_optimisation_keeps_the_loss_trajectory(switch, digits_split, 
     assert_same_run(fast, plain, digits_split)
 
 
-def test_measured_choices_keep_the_loss_trajectory_and_are_recorded(digits_split, digits_original):
-    A.clear_cache()
+def test_the_rule_keeps_the_loss_trajectory_and_is_recorded(digits_split, digits_original):
     plain = unlearn(digits_original.model, digits_split, "off")
     fast = unlearn(digits_original.model, digits_split, None)
     train = fast.history.accel["train"]
-    # the layout was timed on the first real steps (digits: 17 steps per epoch)
-    assert set(train["measured_ms"]["step_us_per_sample"]) == {"contiguous", "channels_last"}
-    assert train["channels_last"] in (True, False) and not train["cached"]
-    assert fast.history.accel["inference"][0]["fold_bn"] == "fx"
+    assert fast.history.accel["mode"] == "rule" and train["decided_by"] == "rule"
+    # the rule on the CPU for the small CNN: channels-last, fused Adam (no 1x1-output convs)
+    assert train["channels_last"] is True and train["fused_optimizer"] is True
+    assert train["linear_convs"] == [] and train["seconds"] == 0.0
+    teacher = fast.history.accel["inference"][0]
+    assert (teacher["fold_bn"], teacher["channels_last"], teacher["batch"]) == ("fx", True, 256)
     assert fast.config["accel"]["channels_last"] == "auto"
     assert_same_run(fast, plain, digits_split, tol=1e-4)
-    again = unlearn(digits_original.model, digits_split, None)
-    assert again.history.accel["train"]["cached"]
-    assert again.history.accel["train"]["channels_last"] == train["channels_last"]
-
-
-def test_the_layout_trial_switches_layouts_mid_run_without_changing_results(digits_split,
-                                                                            digits_original):
-    """Force a trial (no cache) and compare with the plain run epoch by epoch."""
-    A.clear_cache()
-    plain = unlearn(digits_original.model, digits_split, "off", method="ft")
-    trial = unlearn(digits_original.model, digits_split,
-                    only(channels_last="auto"), method="ft")
-    assert trial.history.accel["train"]["channels_last"] is not None
-    assert_same_run(trial, plain, digits_split)
 
 
 def test_linear_convolutions_equal_the_convolution_in_value_and_gradient():
@@ -96,10 +87,10 @@ def test_linear_convolutions_equal_the_convolution_in_value_and_gradient():
         (2, 2, 0, 2)]
     for k, s, p, size in cases:
         conv = nn.Conv2d(6, 5, k, stride=s, padding=p, bias=True).double()
-        plan = A.linear_conv_plan(conv, (size, size))
+        plan = L.linear_conv_plan(conv, (size, size))
         assert plan is not None, (k, s, p, size)
         fast = copy.deepcopy(conv)
-        A.patch_linear_conv(fast, plan)
+        L.patch_linear_conv(fast, plan)
         x = torch.randn(4, 6, size, size, dtype=torch.float64, requires_grad=True)
         x2 = x.detach().clone().requires_grad_()
         ref, out = conv(x), fast(x2)
@@ -117,18 +108,40 @@ def test_linear_convolutions_equal_the_convolution_in_value_and_gradient():
         # a patched convolution pickles (torch.save of a whole model), and unpatches
         with torch.no_grad():
             assert torch.equal(pickle.loads(pickle.dumps(fast))(x), fast(x))
-        A.unpatch_linear_convs(fast)
+        L.unpatch_linear_convs(fast)
         assert type(fast) is nn.Conv2d and "_sftc_linear_plan" not in fast.__dict__
-    assert A.linear_conv_plan(nn.Conv2d(4, 4, 3, padding=1), (2, 2)) is None  # 2x2 output
-    assert A.linear_conv_plan(nn.Conv2d(4, 4, 3, padding=1, groups=2), (1, 1)) is None
-    assert A.linear_conv_plan(nn.Conv2d(4, 4, 3, padding=1, dilation=2), (1, 1)) is None
+    assert L.linear_conv_plan(nn.Conv2d(4, 4, 3, padding=1), (2, 2)) is None  # 2x2 output
+    assert L.linear_conv_plan(nn.Conv2d(4, 4, 3, padding=1, groups=2), (1, 1)) is None
+    assert L.linear_conv_plan(nn.Conv2d(4, 4, 3, padding=1, dilation=2), (1, 1)) is None
+
+
+def test_a_linear_convolution_before_an_in_place_activation_keeps_its_gradients():
+    """EfficientNet's squeeze-excitation: 1x1 convolutions on a pooled 1x1 map, the first one
+    followed by SiLU(inplace=True), which must not modify a view made inside the autograd op."""
+    torch.manual_seed(0)
+    block = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(8, 4, 1), nn.SiLU(inplace=True),
+                          nn.Conv2d(4, 8, 1)).double()
+    fast = copy.deepcopy(block)
+    x = torch.randn(5, 8, 6, 6, dtype=torch.float64)
+    candidates = L.linear_conv_candidates(fast, x)
+    assert sorted(candidates) == ["1", "3"]
+    for name, (plan, _) in candidates.items():
+        L.patch_linear_conv(dict(fast.named_modules())[name], plan)
+    x1, x2 = x.clone().requires_grad_(), x.clone().requires_grad_()
+    a, b = block(x1), fast(x2)
+    assert torch.allclose(a, b)
+    a.pow(2).sum().backward()
+    b.pow(2).sum().backward()
+    assert torch.allclose(x1.grad, x2.grad)
+    for p, q in zip(block.parameters(), fast.parameters()):
+        assert torch.allclose(p.grad, q.grad)
 
 
 def test_linear_convolutions_in_a_run_keep_the_loss_trajectory(fine_split):
     model = sftc.train(fine_split, "small-cnn", epochs=3, device="cpu", progress=False,
                        accel="off").model
     x, _ = fine_split.data.batch(fine_split.retain[:8], "cpu")
-    assert list(A.linear_conv_candidates(model, x)) == ["stage3.0"]  # 3x3 conv on a 1x1 input
+    assert list(L.linear_conv_candidates(model, x)) == ["stage3.0"]  # 3x3 conv on a 1x1 input
     plain = unlearn(model, fine_split, "off")
     fast = unlearn(model, fine_split, only(linear_convs="on"))
     assert fast.history.accel["train"]["linear_convs"] == ["stage3.0"]
@@ -151,35 +164,21 @@ def test_folded_teacher_logits_equal_the_unfolded(digits_split, digits_original)
     assert model.stage1[1].__class__ is nn.BatchNorm2d
 
 
-def test_the_teacher_pass_times_layouts_then_batch_sizes_in_the_faster_layout(digits_original):
-    """Stage 1: both layouts at batch 64; stage 2: batch 256 in the faster one only. Every row is
-    a real output, the choice is the fastest option timed, and the decision is cached."""
-    A.clear_cache()
+def test_the_teacher_pass_takes_the_rule_and_gives_the_plain_logits(digits_original):
     model = digits_original.model
     x = torch.randn(2000, 1, 8, 8)
-    fast = A.InferenceModel(model, x[:2], Accel(linear_convs="off"))
+    fast = InferenceModel(model, x[:2], Accel(), rows=len(x))
+    assert (fast.record["channels_last"], fast.record["batch"]) == (True, 256)
     out = fast.predict(lambda idx: x[idx], torch.arange(len(x)), 10)
-    timed = fast.record["measured_us_per_sample"]
-    layouts = {"contiguous", "channels_last"}
-    assert {k for k in timed if k.endswith("/64")} == {f"{f}/64" for f in layouts}
-    faster = min(layouts, key=lambda f: timed[f"{f}/64"])
-    assert [k for k in timed if k.endswith("/256")] == [f"{faster}/256"]
-    chosen = f"{'channels_last' if fast.record['channels_last'] else 'contiguous'}/" \
-             f"{fast.record['batch']}"
-    assert timed[chosen] == min(timed.values())
     with torch.no_grad():
         assert torch.allclose(out, model.eval()(x), atol=1e-5)
-    again = A.InferenceModel(model, x[:2], Accel(linear_convs="off"))
-    again.predict(lambda idx: x[idx], torch.arange(len(x)), 10)
-    assert again.record.get("cached") and "measured_us_per_sample" not in again.record
-    # a pass whose rows run out during the trials (600: the last 256-row trial gets 88) decides
-    # for itself but caches nothing
-    A.clear_cache()
-    short = A.InferenceModel(model, x[:2], Accel(linear_convs="off"))
-    out = short.predict(lambda idx: x[idx], torch.arange(600), 10)
-    with torch.no_grad():
-        assert torch.allclose(out, model.eval()(x[:600]), atol=1e-5)
-    assert A.InferenceModel(model, x[:2], Accel(linear_convs="off")).choice is None
+    # a pass over fewer rows than it takes to pay for a copy runs the model itself
+    short = InferenceModel(model, x[:2], Accel(), rows=100)
+    assert short.model is model and short.record["fold_bn"] == "none"
+    assert short.record["batch"] == 512
+    forced = InferenceModel(model, x[:2], Accel(channels_last="off", inference_batch=64),
+                            rows=len(x))
+    assert (forced.record["channels_last"], forced.record["batch"]) == (False, 64)
 
 
 def test_folded_resnet18_logits_equal_the_unfolded():
@@ -196,7 +195,7 @@ def test_folded_resnet18_logits_equal_the_unfolded():
     x = torch.randn(8, 1, 28, 28)
     with torch.no_grad():
         ref = model(x)
-    fast = A.InferenceModel(model, x, Accel(linear_convs="on"))
+    fast = InferenceModel(model, x, Accel(linear_convs="on"))
     assert fast.record["fold_bn"] == "fx" and "layer4.1.conv2" in fast.record["linear_convs"]
     out = fast.predict(lambda idx: x[idx], torch.arange(8), 10)
     assert torch.allclose(out, ref, atol=1e-5, rtol=1e-4)
@@ -216,16 +215,21 @@ def test_sequential_fallback_folds_pairs_inside_sequentials():
 
     model = Untraceable().eval()
     model.body[1].running_mean.uniform_(-1, 1)
-    folded, how = A.fold_batch_norm(model)
+    folded, how = fold_batch_norm(model)
     assert how == "sequential" and isinstance(folded.body[1], nn.Identity)
     x = torch.randn(5, 1, 6, 6)
     assert torch.allclose(folded(x), model(x), atol=1e-6)
     assert isinstance(model.body[1], nn.BatchNorm2d)
 
 
-def test_environment_switch_and_validation(monkeypatch, tiny_split):
-    monkeypatch.setenv("SFTC_ACCEL", "off")
-    assert Accel().effective() == Accel.plain()
+def test_environment_switch_and_validation(monkeypatch, tiny_split, tmp_path):
+    assert Accel.parse(None, {"SFTC_ACCEL": "off"}) == Accel.plain()
+    assert Accel.parse("auto", {}) == Accel() == Accel.parse(None, {"SFTC_ACCEL": "rule"})
+    measured = Accel.parse(None, {"SFTC_ACCEL": "measure", "SFTC_CACHE_DIR": str(tmp_path)})
+    assert measured.mode == "measure" and measured.decisions_dir == str(tmp_path / "accel")
+    with pytest.raises(sftc.SftcError, match="SFTC_ACCEL='fast' is not a speed mode"):
+        Accel.parse(None, {"SFTC_ACCEL": "fast"})
+    monkeypatch.setenv("SFTC_ACCEL", "off")   # read by the API when a call names no options
     model = sftc.build_model("small-cnn", 1, 4, seed=0)
     result = unlearn(model, tiny_split, None)
     assert result.history.accel["train"]["channels_last"] is False
@@ -234,6 +238,8 @@ def test_environment_switch_and_validation(monkeypatch, tiny_split):
         unlearn(model, tiny_split, {"channels_last": "maybe"})
     with pytest.raises(sftc.SftcError, match="autocast must be off or bf16"):
         unlearn(model, tiny_split, {"autocast": "fp8"})
+    with pytest.raises(sftc.SftcError, match="mode must be rule or measure"):
+        unlearn(model, tiny_split, {"mode": "guess"})
     with pytest.raises(sftc.SftcError, match="unknown accel option.s. fused; the options are "
                                              "channels_last, linear_convs"):
         unlearn(model, tiny_split, {"fused": "on"})
@@ -247,64 +253,6 @@ def test_bf16_autocast_runs_on_the_cpu_and_is_recorded(tiny_split):
     assert all(p.dtype == torch.float32 for p in bf16.model.parameters())
     # bfloat16 keeps ~3 significant digits: close to the plain run, not equal to it
     assert losses(bf16) == pytest.approx(losses(plain), rel=5e-2)
-
-
-def test_measurements_leave_the_random_streams_alone(digits_split, digits_original):
-    """A run that measures draws the same random numbers as one that recalls its choices."""
-    A.clear_cache()
-    first = unlearn(digits_original.model, digits_split, only(fused_optimizer="auto",
-                                                              linear_convs="auto"), c=0.5)
-    second = unlearn(digits_original.model, digits_split, only(fused_optimizer="auto",
-                                                               linear_convs="auto"), c=0.5)
-    assert second.history.accel["train"]["cached"] and not first.history.accel["train"]["cached"]
-    assert_same_run(first, second, digits_split, tol=1e-6)
-
-
-def test_decisions_timed_without_the_rewrites_are_not_reused_with_them(digits_split,
-                                                                       digits_original):
-    A.clear_cache()
-    without = unlearn(digits_original.model, digits_split, {"exact_rewrites": "off"})
-    with_ = unlearn(digits_original.model, digits_split, None)
-    assert not without.history.accel["train"]["cached"]
-    assert not with_.history.accel["train"]["cached"]
-    assert not with_.history.accel["inference"][0].get("cached")
-    assert unlearn(digits_original.model, digits_split, None).history.accel["train"]["cached"]
-
-
-def test_runs_too_short_to_pay_for_measuring_take_the_plain_path(tiny_split):
-    A.clear_cache()
-    model = sftc.build_model("small-cnn", 1, 4, seed=0)
-    result = sftc.unlearn(model, tiny_split, "sftc", epochs=1, batch_size=64, device="cpu",
-                          progress=False)  # 2 steps, 80 teacher rows
-    train = result.history.accel["train"]
-    assert train["channels_last"] is False and train["fused_optimizer"] is False
-    assert train["measured_ms"] == {"skipped": "run too short to pay for measuring"}
-    assert result.history.accel["inference"][0]["fold_bn"] == "none"
-    assert all(p.is_contiguous() for p in result.model.parameters())
-    # forced choices still apply
-    forced = sftc.unlearn(model, tiny_split, "sftc", epochs=1, device="cpu", progress=False,
-                          accel={"channels_last": "on"})
-    assert forced.history.accel["train"]["channels_last"] is True
-
-
-def test_the_layout_trial_spans_epochs_and_decides_on_what_it_timed(digits_split,
-                                                                   digits_original):
-    A.clear_cache()
-    plain = unlearn(digits_original.model, digits_split, "off", method="neggrad")
-    result = unlearn(digits_original.model, digits_split, only(channels_last="auto"),
-                     method="neggrad")  # 109 forget samples: 2 steps per epoch, 2 epochs
-    train = result.history.accel["train"]
-    # steps 2 (contiguous) and 4 (channels-last) were timed, over the two epochs
-    assert set(train["measured_ms"]["step_us_per_sample"]) == {"contiguous", "channels_last"}
-    assert train["channels_last"] in (True, False)
-    assert all(p.is_contiguous() for p in result.model.parameters())
-    assert_same_run(result, plain, digits_split)
-    A.clear_cache()
-    short = sftc.unlearn(digits_original.model, digits_split, "neggrad", epochs=1, device="cpu",
-                         progress=False, accel=only(channels_last="auto"), batch_size=48)
-    # 3 steps: only a contiguous step was timed, so the starting layout stays, undecided in cache
-    train = short.history.accel["train"]
-    assert train["channels_last"] is False and "step_us_per_sample" not in train["measured_ms"]
 
 
 def test_cross_entropy_matches_between_layouts_on_one_batch():

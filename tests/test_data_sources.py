@@ -212,7 +212,7 @@ def test_a_dataset_where_a_split_belongs_says_how_to_make_one(pngs):
         sftc.unlearn("model.pt", split_of(pngs), "ft")
 
 
-def test_the_measured_inference_pass_reads_the_stream(both):
+def test_the_prepared_inference_pass_reads_the_stream(both):
     from sftc.engine import Accel, predict_logits
 
     memory, stream = both

@@ -53,7 +53,7 @@ def rank_env(rank: int, world: int, port: int) -> dict:
     return {**os.environ, "RANK": str(rank), "WORLD_SIZE": str(world), "LOCAL_RANK": str(rank),
             "LOCAL_WORLD_SIZE": str(world), "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port),
             "OMP_NUM_THREADS": "1", "SFTC_DIST_TIMEOUT": "60", "SFTC_DIST_PHASE_TIMEOUT": "120",
-            "SFTC_ACCEL": "off", "PYTHONPATH": os.pathsep.join(
+            "PYTHONPATH": os.pathsep.join(
                 [src, os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
 
 
@@ -278,8 +278,8 @@ def test_the_benchmark_over_ranks_survives_a_killed_rank_and_gives_the_table_of_
     resumed = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=LIMIT)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "resuming" in resumed.stderr
-    # one process, its own cache: the same table
-    monkeypatch.setenv("SFTC_ACCEL", "off")
+    # one process, its own cache, the default speed rule as in the ranks: the same table
+    monkeypatch.delenv("SFTC_ACCEL", raising=False)
     alone = tmp_path / "alone"
     assert main(["benchmark", *BENCH, "--out", str(alone), "--cache-dir",
                  str(tmp_path / "cache1")]) == 0
@@ -351,17 +351,19 @@ class _Job:
 def test_the_agreement_names_what_differs_and_who_failed(monkeypatch):
     facts = {"arguments": {"seed": 0, "out": "o"}, "data": "a" * 64}
     theirs = {"arguments": {"seed": 1, "out": "o"}, "data": "a" * 64}
-    monkeypatch.setattr(distributed, "_job", _Job(0))
+    from sftc.cli import ranks
+    from sftc.engine import process_group
+
+    monkeypatch.setattr(process_group, "_job", _Job(0))
     with pytest.raises(sftc.SftcError, match=r"^the ranks of this job disagree on the "
                                              r"arguments: seed: 0 on rank 0, 1 on rank 1; start "
                                              r"every rank with the same command line$"):
-        distributed._judge([{"stage": "start", "facts": facts},
-                            {"stage": "start", "facts": theirs}])
+        ranks._judge([{"stage": "start", "facts": facts}, {"stage": "start", "facts": theirs}])
     failed = {"stage": "start", "error": "forget file x.npy not found", "code": 2}
     with pytest.raises(sftc.SftcError, match=r"^rank 1: forget file x.npy not found$"):
-        distributed._judge([{"stage": "start", "facts": facts}, failed])
-    monkeypatch.setattr(distributed, "_job", _Job(1))   # rank 1 stops silently
-    with pytest.raises(distributed.PeerFailed):
-        distributed._judge([{"stage": "start", "facts": facts}, failed])
-    monkeypatch.setattr(distributed, "_job", _Job(0))
-    distributed._judge([{"stage": "start", "facts": facts}] * 2)   # agreement: no error
+        ranks._judge([{"stage": "start", "facts": facts}, failed])
+    monkeypatch.setattr(process_group, "_job", _Job(1))   # rank 1 stops silently
+    with pytest.raises(ranks.PeerFailed):
+        ranks._judge([{"stage": "start", "facts": facts}, failed])
+    monkeypatch.setattr(process_group, "_job", _Job(0))
+    ranks._judge([{"stage": "start", "facts": facts}] * 2)   # agreement: no error

@@ -8,7 +8,8 @@ import torch
 from torch import nn
 
 import sftc
-from sftc.engine import Accel, accel as A, rewrites as R
+from sftc.engine import Accel, rewrites as R
+from sftc.engine.inference_model import InferenceModel
 
 LAYOUTS = [torch.contiguous_format, torch.channels_last]
 SMALL_CNN = ["relu_pool:stage1.2>stage1.3", "relu_pool:stage2.2>stage2.3", "mean_pool:stage3.3"]
@@ -174,11 +175,10 @@ def test_a_run_with_the_rewrites_trains_the_same_weights(digits_split, digits_or
     assert not any(R.is_rewritten(m) for m in rewritten.model.modules())
 
 
-def test_the_environment_switch_turns_the_rewrites_off(monkeypatch):
-    assert Accel().without_measuring().exact_rewrites == "auto"  # not measured: stays
-    monkeypatch.setenv("SFTC_ACCEL", "off")
-    assert Accel().effective().exact_rewrites == "off"
-    assert Accel(exact_rewrites="on").effective().exact_rewrites == "on"
+def test_the_environment_switch_turns_the_rewrites_off():
+    assert Accel.parse(None, {}).exact_rewrites == "auto"
+    assert Accel.parse(None, {"SFTC_ACCEL": "off"}).exact_rewrites == "off"
+    assert Accel.parse(Accel(exact_rewrites="on"), {"SFTC_ACCEL": "off"}).exact_rewrites == "on"
     with pytest.raises(sftc.SftcError, match="exact_rewrites must be one of"):
         Accel(exact_rewrites="maybe").validate()
 
@@ -187,12 +187,12 @@ def test_inference_copies_are_rewritten_after_folding_and_give_the_same_logits()
     torch.manual_seed(0)
     model = sftc.build_model("small-cnn", 1, 10, seed=0).eval()
     x = torch.randn(8, 1, 28, 28)
-    folded = A.InferenceModel(model, x, Accel(fold_bn="on", channels_last="off",
-                                              linear_convs="off"))
+    folded = InferenceModel(model, x, Accel(fold_bn="on", channels_last="off",
+                                            linear_convs="off"))
     assert folded.record["fold_bn"] == "fx" and folded.record["exact_rewrites"] == SMALL_CNN
     assert torch.allclose(folded(x), model(x), atol=1e-5)
-    unfolded = A.InferenceModel(model, x, Accel(fold_bn="off", channels_last="off",
-                                                linear_convs="off"))
+    unfolded = InferenceModel(model, x, Accel(fold_bn="off", channels_last="off",
+                                              linear_convs="off"))
     with torch.no_grad():
         assert torch.equal(unfolded(x), model(x))
     assert not any(R.is_rewritten(m) for m in model.modules())  # the source is untouched

@@ -1,7 +1,7 @@
 """The public Python surface: train(), retrain(), unlearn(), evaluate(), load_model()."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Sequence
 
@@ -41,21 +41,20 @@ class RunResult:
 
 
 def as_accel(accel: Accel | dict | str | None) -> Accel:
-    """``None``/``"auto"``: measured choices; ``"off"``: the plain path; a dict: ``Accel`` fields."""
-    if accel is None or accel == "auto":
-        return Accel()
-    if accel == "off":
-        return Accel.plain()
-    if isinstance(accel, dict):
-        known = [f.name for f in fields(Accel)]
-        unknown = sorted(set(accel) - set(known))
-        if unknown:
-            raise SftcError(f"unknown accel option(s) {', '.join(map(str, unknown))}; "
-                            f"the options are {', '.join(known)}")
-        return Accel(**accel)
-    if isinstance(accel, Accel):
-        return accel
-    raise SftcError(f"accel must be 'auto', 'off', a dict or an Accel; got {accel!r}")
+    """The speed options of a run (:meth:`sftc.engine.Accel.parse`): ``None``/``"auto"``: the
+    environment's default (``SFTC_ACCEL``; unset: the rule, bit-reproducible); ``"rule"``;
+    ``"measure"``: measured once per model and machine, kept in the cache directory
+    (``SFTC_CACHE_DIR``); ``"off"``: the plain path; a dict: ``Accel`` fields."""
+    return Accel.parse(accel)
+
+
+def _job(data_parallel: bool):
+    """The torchrun job a data-parallel run spreads over (None: a single process)."""
+    if not data_parallel:
+        return None
+    from .engine import process_group
+
+    return process_group.current() if process_group.active() else None
 
 
 def _model_factory(name: str | None, split: Split):
@@ -123,13 +122,15 @@ def train(split: Split, model: str | nn.Module = "small-cnn", *, epochs: int = T
           lr: float = TRAIN_LR,
           batch_size: int = 64, seed: int = 0, device: str = "auto", augment: bool = False,
           subset: str = "train", track: Sequence[str] = (), progress: bool = True,
-          accel: Accel | dict | str | None = None) -> RunResult:
+          accel: Accel | dict | str | None = None, data_parallel: bool = False) -> RunResult:
     """Train a model from scratch with the paper's recipe (Adam, cosine annealing; section 5.2).
 
     ``subset="train"`` trains the original model M on D; ``subset="retain"`` trains the
     retrain-from-scratch oracle M_R on D_r. ``model`` is a name (``small-cnn``, ``resnet18``,
     ``efficientnet_b0``) or a freshly built module. ``accel``: the speed options
-    (:class:`sftc.engine.Accel`; default measured per model, ``"off"`` for the plain path).
+    (:func:`as_accel`; default the rule, ``"off"`` for the plain path). ``data_parallel``: inside
+    a torchrun job (:func:`sftc.engine.process_group.job`), one DDP run over its ranks (every
+    rank makes the same call); a single process ignores it.
     """
     _check_split(split)
     if subset not in ("train", "retain"):
@@ -142,7 +143,8 @@ def train(split: Split, model: str | nn.Module = "small-cnn", *, epochs: int = T
                     augment=augment, scheduler=Training.default_scheduler, accel=as_accel(accel))
     method = TrainOriginal() if subset == "train" else TrainOnRetain()
     trained, history = run(method, module, split, recipe, track=track, progress=progress,
-                           desc="train" if subset == "train" else "retrain")
+                           desc="train" if subset == "train" else "retrain",
+                           parallel=_job(data_parallel))
     config = {"model": name or type(model).__name__, "subset": subset, **asdict(recipe)}
     return RunResult(trained, history, config)
 
@@ -156,7 +158,8 @@ def unlearn(model: nn.Module, split: Split, method: str = "sftc", *, epochs: int
             lr: float | None = None, batch_size: int = 64, seed: int = 0, device: str = "auto",
             optimizer: str = "adam", scheduler: str | None = None, augment: bool = False,
             track: Sequence[str] = (), progress: bool = True, model_name: str | None = None,
-            on_epoch_end=None, accel: Accel | dict | str | None = None, **hparams) -> RunResult:
+            on_epoch_end=None, accel: Accel | dict | str | None = None,
+            data_parallel: bool = False, **hparams) -> RunResult:
     """Unlearn ``split.forget`` from ``model`` with a registered method; returns a new model.
 
     The input model is never modified. ``hparams`` are the method's hyperparameters (for SFTC:
@@ -165,9 +168,9 @@ def unlearn(model: nn.Module, split: Split, method: str = "sftc", *, epochs: int
     ``track`` names subsets whose accuracy is recorded per epoch (epoch 0 = the input model).
     ``epochs``, ``lr`` and ``scheduler`` left out take the method's defaults: 3 epochs at a
     constant 5e-4, or for ``retrain`` the training recipe (30 epochs, 1e-3, cosine); a value given
-    is always used. ``accel``: the speed options (:class:`sftc.engine.Accel`; default: each
-    optimisation is taken where a quick measurement shows it pays; ``"off"``: the plain path);
-    the choices made are in ``result.history.accel``.
+    is always used. ``accel``: the speed options (:func:`as_accel`; default: the rule of
+    :mod:`sftc.engine.rule`, which never reads a clock; ``"off"``: the plain path); the choices
+    made are in ``result.history.accel``. ``data_parallel``: as for :func:`train`.
     """
     _check_split(split)
     if not isinstance(model, nn.Module):
@@ -184,7 +187,8 @@ def unlearn(model: nn.Module, split: Split, method: str = "sftc", *, epochs: int
                     augment=augment, accel=as_accel(accel))
     result, history = run(algorithm, model, split, recipe, track=track, progress=progress,
                           desc=algorithm.name, on_epoch_end=on_epoch_end,
-                          fresh_model=_model_factory(model_name, split))
+                          fresh_model=_model_factory(model_name, split),
+                          parallel=_job(data_parallel))
     return RunResult(result, history, {**algorithm.config(), **asdict(recipe)})
 
 

@@ -30,7 +30,7 @@ def machine() -> dict:
 def run_record(command: str, config: dict, split=None, history=None, metrics: dict | None = None,
                **extra) -> dict:
     """The content of run.json: resolved configuration, versions, seeds, forget set, timings,
-    per-epoch history and metrics."""
+    per-epoch history, the engine's speed choices (``accel``) and metrics."""
     record = {"command": command, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
               "config": config, "versions": package_versions(), "machine": machine()}
     if split is not None:
@@ -40,6 +40,8 @@ def run_record(command: str, config: dict, split=None, history=None, metrics: di
     if history is not None:
         record["timings"] = {"seconds": history.seconds, "setup_seconds": history.setup_seconds}
         record["history"] = history.rows
+        if getattr(history, "accel", None):   # the speed choices and how they were made
+            record["accel"] = history.accel
     if metrics is not None:
         record["metrics"] = metrics
     record.update(extra)

@@ -10,8 +10,10 @@ A model is keyed by everything that determines it, and by nothing else:
 * its :class:`~sftc.recipes.TrainingRecipe` (architecture, epochs, learning rate, batch size,
   augmentation, optimiser, scheduler) and its training seed;
 * the fingerprint of the code that trains it (:func:`sftc.codeprint.training_code`);
-* the numerics it was trained with (device type, thread count: the same recipe on another
-  device or thread count rounds differently, so the same key always means the same bits).
+* the numerics it was trained with (:func:`sftc.engine.numerics_identity`: device and its name,
+  torch version, thread count, deterministic flags, the engine's speed choices; the same recipe
+  on another device or thread count rounds differently, so the same key always means the same
+  bits).
 
 Never by an object's identity. An entry for the same model made by other code is *stale*: it is
 left alone, a new one is trained, and the run says so (one line). An entry whose ``meta.json``
@@ -67,13 +69,13 @@ def split_fingerprint(split: Split) -> str:
     return h.hexdigest()
 
 
-def numerics(device: str = "auto") -> dict:
-    """What rounds a training run's floats besides its inputs: the device type and, on the CPU,
-    torch's thread count."""
-    from ..engine import resolve_device
+def numerics(device: str = "auto", accel=None) -> dict:
+    """What rounds a training run's floats besides its inputs and code
+    (:func:`sftc.engine.numerics_identity`: the device and its name, torch's version and thread
+    count, the deterministic flags, the engine's speed choices), read where the model trains."""
+    from ..engine import Accel, numerics_identity, resolve_device
 
-    kind = resolve_device(device).type
-    return {"device": kind, "threads": torch.get_num_threads() if kind == "cpu" else None}
+    return numerics_identity(resolve_device(device), Accel.parse(accel))
 
 
 @dataclass(frozen=True)
@@ -93,13 +95,13 @@ class TrainSpec:
     def role(self) -> str:
         return "oracle M_R" if self.subset == "retain" else "original M"
 
-    def key_inputs(self, split: Split, device: str = "auto") -> dict:
+    def key_inputs(self, split: Split, device: str = "auto", accel=None) -> dict:
         data = split.data
         return {"format": FORMAT, "dataset": data.name, "num_classes": data.num_classes,
                 "input_shape": input_shape(split), "mean": list(data.mean or ()),
                 "std": list(data.std or ()), "data": split.content_sha256(self.subset),
                 "size": int(len(split.indices(self.subset))), "recipe": self.recipe.key_dict(),
-                "seed": int(self.seed), "numerics": numerics(device),
+                "seed": int(self.seed), "numerics": numerics(device, accel),
                 "code": training_code(self.recipe.model).sha256}
 
 
@@ -166,9 +168,10 @@ class ModelCache:
             return None
         return meta
 
-    def lookup(self, spec: TrainSpec, split: Split, device: str = "auto") -> Cached | None:
+    def lookup(self, spec: TrainSpec, split: Split, device: str = "auto",
+               accel=None) -> Cached | None:
         """The cached model of ``spec`` on ``split``, or None."""
-        inputs = spec.key_inputs(split, device)
+        inputs = spec.key_inputs(split, device, accel)
         key = _digest(inputs)
         entry = self.entry_dir(spec, split, key)
         meta = self._meta(entry, key)
@@ -180,9 +183,10 @@ class ModelCache:
         return Cached(model, float(meta["seconds"]), meta.get("history", []), True, key, entry,
                       spec)
 
-    def stale(self, spec: TrainSpec, split: Split, device: str = "auto") -> list[tuple[Path, list]]:
+    def stale(self, spec: TrainSpec, split: Split, device: str = "auto",
+              accel=None) -> list[tuple[Path, list]]:
         """Entries for the same model made by other code, with what changed."""
-        inputs = spec.key_inputs(split, device)
+        inputs = spec.key_inputs(split, device, accel)
         key, identity = _digest(inputs), identity_key(inputs)
         code = training_code(spec.recipe.model)
         found = []
@@ -204,17 +208,17 @@ class ModelCache:
         from .. import api
         from ..records import machine
 
-        found = self.lookup(spec, split, device)
+        found = self.lookup(spec, split, device, accel)
         if found is not None:
             return found
-        inputs = spec.key_inputs(split, device)
+        inputs = spec.key_inputs(split, device, accel)
         key = _digest(inputs)
         entry = self.entry_dir(spec, split, key)
         with run_lock(entry, what="the model cache entry", wait=True):
-            found = self.lookup(spec, split, device)
+            found = self.lookup(spec, split, device, accel)
             if found is not None:
                 return found
-            stale = self.stale(spec, split, device)
+            stale = self.stale(spec, split, device, accel)
             if stale:
                 say(log, f"the {spec.role} of seed {spec.seed} cached in {stale[0][0]} was "
                          f"trained by other code (changed: {', '.join(stale[0][1][:4])}); "
@@ -274,12 +278,13 @@ def say(log, text: str) -> None:
 
 # -- the benchmark's earlier functions, on the one cache ------------------------------------------
 
-def cache_key(spec: TrainSpec, split: Split, device: str = "auto") -> str:
-    return _digest(spec.key_inputs(split, device))
+def cache_key(spec: TrainSpec, split: Split, device: str = "auto", accel=None) -> str:
+    return _digest(spec.key_inputs(split, device, accel))
 
 
-def lookup(cache_dir, spec: TrainSpec, split: Split, device: str = "auto") -> Cached | None:
-    return ModelCache(cache_dir).lookup(spec, split, device)
+def lookup(cache_dir, spec: TrainSpec, split: Split, device: str = "auto",
+           accel=None) -> Cached | None:
+    return ModelCache(cache_dir).lookup(spec, split, device, accel)
 
 
 def get_or_train(cache_dir, spec: TrainSpec, split: Split, device: str = "auto",

@@ -121,7 +121,7 @@ class ReferencePool:
         return TrainSpec(self.recipe, "retain", reference_seed(self.seed, k))
 
     def cached(self, k: int) -> bool:
-        return self.cache.lookup(self.spec(k), self.split, self.device) is not None
+        return self.cache.lookup(self.spec(k), self.split, self.device, self.accel) is not None
 
     def _one(self, k: int) -> tuple[torch.Tensor, dict]:
         found = self.cache.get(self.spec(k), self.split, device=self.device, accel=self.accel,
@@ -133,7 +133,8 @@ class ReferencePool:
 
     def _say_stale(self, missing: list[int]) -> None:
         """One warning for the missing references the cache holds only as made by other code."""
-        stale = [self.cache.stale(self.spec(k), self.split, self.device) for k in missing]
+        stale = [self.cache.stale(self.spec(k), self.split, self.device, self.accel)
+                 for k in missing]
         stale = [found for found in stale if found]
         if stale:
             changed = sorted({c for found in stale for _, changes in found for c in changes})

@@ -53,7 +53,7 @@ class Store:
 
         ``member``: a rank other than 0 of a torchrun job. Rank 0 holds the lock and checks the
         directory for the whole job (the ranks compare their configurations at start,
-        :func:`sftc.distributed.agree`); the members only write their own units' files."""
+        :func:`sftc.cli.ranks.agree`); the members only write their own units' files."""
         store = cls(out, kind)
         if member:
             return store

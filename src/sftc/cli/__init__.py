@@ -29,6 +29,7 @@ import sys
 import warnings
 
 from ..errors import SftcError
+from .exit_codes import Terminated, exit_code
 
 DESCRIPTION = """\
 sftc: machine unlearning for PyTorch image classifiers (SFTC, EICC 2024, and its baselines).
@@ -51,10 +52,6 @@ PLUGIN_HELP = ("import this module (my_pkg.methods) or .py file before the comma
                "the methods, models and datasets it registers can be named (repeatable)")
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised in the main thread so that partial outputs are cleaned up as on Ctrl-C."""
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -172,27 +169,30 @@ def run_command(args, extra, name: str, report=say, on_error=None) -> int:
 
 
 def failure(exc: BaseException, name: str) -> tuple[int | None, str]:
-    """Exit status and the one line that a failure of command ``name`` prints (None: re-raise)."""
+    """Exit status (:mod:`sftc.cli.exit_codes`) and the one line that a failure of command
+    ``name`` prints (None: re-raise)."""
     from .. import distributed
 
-    if isinstance(exc, Exception) and distributed.launched() and distributed.is_comm_failure(exc):
+    launched = distributed.launched()
+    code = exit_code(exc, launched)
+    if isinstance(exc, Exception) and launched and distributed.is_comm_failure(exc):
         text = str(exc) if isinstance(exc, distributed.LostContact) else \
             distributed.lost_contact_text(exc)
-        return 1, f"{name}: error: {one_line(text)}"
+        return code, f"{name}: error: {one_line(text)}"
     if isinstance(exc, SftcError):
-        return 2, f"{name}: error: {one_line(exc)}"
+        return code, f"{name}: error: {one_line(exc)}"
     if isinstance(exc, Terminated):
         during = " (under torchrun: another rank of this job failed, or the job was stopped)" \
-            if distributed.launched() else ""
-        return 143, f"{name}: terminated{during}; finished outputs were kept, partial ones removed"
+            if launched else ""
+        return code, f"{name}: terminated{during}; finished outputs were kept, partial ones removed"
     if isinstance(exc, KeyboardInterrupt):
-        return 130, f"{name}: interrupted; finished outputs were kept, partial ones removed"
+        return code, f"{name}: interrupted; finished outputs were kept, partial ones removed"
     if isinstance(exc, OSError):  # the file system said no (disk full, permissions, ...)
         where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
-        return 2, f"{name}: error: {exc.strerror or one_line(exc)}{where}"
+        return code, f"{name}: error: {exc.strerror or one_line(exc)}{where}"
     if isinstance(exc, Exception):   # a bug, or an input nobody foresaw: one line, no traceback
-        return 1, (f"{name}: internal error: {type(exc).__name__}: {one_line(exc)} (please "
-                   "report it; SFTC_DEBUG=1 shows the traceback)")
+        return code, (f"{name}: internal error: {type(exc).__name__}: {one_line(exc)} (please "
+                      "report it; SFTC_DEBUG=1 shows the traceback)")
     return None, ""
 
 

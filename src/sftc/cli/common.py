@@ -221,7 +221,7 @@ def note(text: str) -> None:
 
 
 def split_facts(split, forget: bool = True) -> dict:
-    """What the ranks of a torchrun job compare about their data (:func:`sftc.distributed.agree`):
+    """What the ranks of a torchrun job compare about their data (:func:`sftc.cli.ranks.agree`):
     SHA-256 digests of the training, validation and test sets and of the forget set."""
     facts = {"data": {name: split.content_sha256(name) for name in ("train", "val", "test")}}
     if forget:
@@ -234,19 +234,19 @@ def agree_on_run(args, split, forget: bool = True, files: dict | None = None, **
     (and ``facts``), and all stop in one line unless they agree (a no-op for one process)."""
     import os
 
-    from .. import distributed
+    from .ranks import agree
 
-    distributed.agree(arguments=recorded_args(args), **split_facts(split, forget),
+    agree(arguments=recorded_args(args), **split_facts(split, forget),
                       output=os.path.abspath(args.out) if getattr(args, "out", None) else None,
                       files=files, **facts)
 
 
 def check_world_batch(batch_size: int) -> None:
     """Under torchrun, a batch that does not split over the ranks is refused before any work."""
-    from .. import distributed
+    from ..distributed import world
     from ..engine.data_parallel import check_batch_size
 
-    check_batch_size(batch_size, distributed.world())
+    check_batch_size(batch_size, world())
 
 
 #: What a command declares about itself through argparse's defaults, not what the user asked for.

@@ -77,8 +77,10 @@ def handle_until(args, hparams, split, original, model_name, notes) -> int:
                                recipe=recipe, cache_dir=args.cache_dir, seed=args.seed,
                                mia=not args.no_mia, mia_iterations=args.mia_iterations,
                                mia_features=args.mia_features, mia_attacker=args.mia_attacker)
-    with distributed.output_directory(args.out, args.overwrite, inputs=(args.checkpoint,),
-                                      notify=note) as tmp:
+    from .ranks import output_directory
+
+    with output_directory(args.out, args.overwrite, inputs=(args.checkpoint,),
+                          notify=note) as tmp:
         result = unlearn_until_forgotten(original, split, config=config,
                                          audit_config=audit_config, device=args.device,
                                          progress=not args.quiet)

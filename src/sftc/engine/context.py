@@ -9,8 +9,8 @@ import torch
 from torch import nn
 
 from ..data import Split
-from .accel import Accel
 from .inference import FrozenOutputs
+from .options import Accel
 
 if TYPE_CHECKING:
     from .data_parallel import DataParallel
@@ -71,6 +71,8 @@ class RunContext:
     fresh_model: Callable[[int], nn.Module] | None = None
     accel: Accel = field(default_factory=Accel)
     accel_log: list[dict] = field(default_factory=list)  # frozen models' inference choices
+    accel_notes: list[str] = field(default_factory=list)
+    trial_seconds: float = 0.0  # measure mode's trials, kept out of the run's timings
     parallel: "DataParallel | None" = None  # the run's ranks (engine.data_parallel), if spread
 
     def new_model(self, seed: int) -> nn.Module:
@@ -102,11 +104,13 @@ class RunContext:
         inputs never change: no augmentation, and data whose training samples are deterministic
         (a user's dataset with random transforms is treated as augmented).
 
-        The model runs as an inference-only copy (batch norm folded, measured layout and batch
-        size; see :class:`sftc.engine.accel.InferenceModel`); ``model`` itself is not changed."""
+        The model runs as an inference-only copy (batch norm folded, the rule's layout and batch
+        size; see :class:`sftc.engine.inference_model.InferenceModel`); ``model`` itself is not
+        changed."""
         outputs = FrozenOutputs(model, self.split.data, indices, self.device,
                                 cache=self.inputs_fixed, accel=self.accel, parallel=self.parallel)
         self.accel_log.append(outputs.record)
+        self.trial_seconds += outputs.trial_seconds
         return outputs
 
     @property

@@ -25,8 +25,12 @@ up to the order of float sums, for every method, without any method knowing abou
   own; every other draw (plan, augmentation, generator, loss) is made on every rank alike.
 * **Frozen models' outputs** (teachers, computed once) and tracked accuracies are computed by
   each rank on its slice of the samples and all-gathered: computed once, shared by all.
-* **Speed choices** that need a measurement (:mod:`sftc.engine.accel`) are off: a timing could
-  decide differently on each rank. Forced choices (``Accel(... "on")``) apply on every rank.
+* **Speed choices** are the rule's (:mod:`sftc.engine.rule`), the same on every rank; measure
+  mode gives way to the rule (a timing could decide differently on each rank). Forced choices
+  (``Accel(... "on")``) apply on every rank.
+
+A run is data-parallel only when its caller says so: ``sftc.engine.run(..., parallel=job)``
+(``sftc.train(..., data_parallel=True)`` and ``sftc.unlearn(...)`` pass the current job).
 """
 from __future__ import annotations
 
@@ -37,9 +41,9 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from .. import distributed
 from ..errors import SftcError
 from . import syncbn
+from .process_group import Job, error_text, is_comm_failure
 
 
 def split_sizes(n: int, world: int) -> list[int]:
@@ -106,7 +110,7 @@ class RankStream:
 class DataParallel:
     """The data parallelism of one run (see the module docstring)."""
 
-    def __init__(self, job: distributed.Job, device: torch.device, seed: int):
+    def __init__(self, job: Job, device: torch.device, seed: int):
         self.job = job
         self.rank, self.world = job.rank, job.world
         self.group = job.group
@@ -117,12 +121,12 @@ class DataParallel:
         self.converted = 0
 
     @classmethod
-    def for_run(cls, batch_size: int, device: torch.device, seed: int) -> "DataParallel | None":
-        """The run's data parallelism inside :func:`sftc.distributed.data_parallel` (None
-        outside, or with one rank)."""
-        if not distributed.data_parallel_active():
+    def for_run(cls, job: Job | None, batch_size: int, device: torch.device,
+                seed: int) -> "DataParallel | None":
+        """The data parallelism of a run over ``job``'s ranks (None without a job, or with one
+        rank)."""
+        if job is None or job.world < 2:
             return None
-        job = distributed.current()
         check_batch_size(batch_size, job.world)
         if (job.backend == "nccl") != (device.type == "cuda"):
             raise SftcError(f"this job's processes communicate with {job.backend}, but the run "
@@ -147,10 +151,10 @@ class DataParallel:
         try:
             self.ddp = DistributedDataParallel(model, device_ids=ids, process_group=self.group)
         except RuntimeError as exc:
-            if distributed.is_comm_failure(exc):
+            if is_comm_failure(exc):
                 raise
             raise SftcError(f"the model cannot be spread over the ranks (DDP): "
-                            f"{distributed.error_text(exc)}") from None
+                            f"{error_text(exc)}") from None
         self.ddp.register_comm_hook(self.group, _sum_gradients)
 
     def unwrap(self, model: nn.Module) -> None:

@@ -48,3 +48,13 @@ class Stopwatch:
     def __exit__(self, *exc) -> None:
         synchronize(self.device)
         self.total += time.perf_counter() - self._start
+
+
+def import_lazy_torch() -> None:
+    """Import what PyTorch imports on a process's first optimizer (its compiler front end,
+    ``torch._dynamo``: about 2.5 s on this project's CPU), so that the first run of a process
+    is not billed for a one-off cost of the process (as the ``import torch`` itself is not)."""
+    try:
+        import torch._dynamo  # noqa: F401
+    except Exception:  # noqa: BLE001 - a build without it: nothing to import ahead
+        pass

@@ -7,7 +7,8 @@ import torch
 from torch import nn
 
 from ..data.source import Source
-from .accel import MIN_ROWS_TO_MEASURE, Accel, InferenceModel
+from .inference_model import InferenceModel
+from .options import Accel
 
 
 @torch.no_grad()
@@ -18,18 +19,19 @@ def predict_logits(model: nn.Module, data: Source, index: torch.Tensor, device: 
     through the data source (in memory, or streamed by its DataLoader workers).
 
     With ``accel`` the pass runs on an inference-only copy (batch norm folded into convolutions,
-    measured layout and batch size: :class:`sftc.engine.accel.InferenceModel`), equal to the plain
-    pass up to float rounding, and ``record`` (a dict) receives its choices. ``model`` is never
-    changed."""
+    the rule's layout and batch size: :class:`sftc.engine.inference_model.InferenceModel`),
+    equal to the plain pass up to float rounding, and ``record`` (a dict) receives its choices.
+    ``model`` is never changed."""
     if len(index) == 0:
         return torch.empty(0, data.num_classes, device=device)
     if accel is not None:
         fast = InferenceModel(model, data.batch(index[:2], device)[0], accel, device,
-                              measure=len(index) >= MIN_ROWS_TO_MEASURE)
+                              rows=len(index))
         out = fast.predict(lambda idx: data.batch(idx, device)[0], index, data.num_classes,
                            batches=lambda chunks: (x for x, _ in data.batches(chunks, device)))
         if record is not None:
             record.update(fast.record)
+            record["trial_seconds"] = fast.trial_seconds
         return out
     was_training = model.training
     model.eval()
@@ -47,8 +49,9 @@ class FrozenOutputs:
     "teacher outputs on retain samples ... computed once"); in a data-parallel run
     (``parallel``) each rank computes a slice and all share the table. With augmentation on,
     every call runs the model on the batch as it is. Either way the model runs as an
-    inference-only copy (:class:`sftc.engine.accel.InferenceModel`: batch norm folded into the
-    convolutions, measured layout and batch size); ``record`` says what was chosen.
+    inference-only copy (:class:`sftc.engine.inference_model.InferenceModel`: batch norm folded
+    into the convolutions, the rule's layout and batch size); ``record`` says what was chosen,
+    and ``trial_seconds`` how long measure mode's trial took (0 under the rule).
     """
 
     def __init__(self, model: nn.Module, data: Source, indices: torch.Tensor | None,
@@ -75,8 +78,10 @@ class FrozenOutputs:
                 torch.arange(min(len(data), 2))
             self.model = InferenceModel(model, data.batch(probe[:2], device)[0], accel, device)
             self.record = self.model.record
+            self.record["trial_seconds"] = self.model.trial_seconds
+        self.trial_seconds = self.record.pop("trial_seconds", 0.0)
         self.record["rows"] = len(indices) if self.cached else 0
-        self.record["seconds"] = round(time.perf_counter() - started, 3)
+        self.record["seconds"] = round(time.perf_counter() - started - self.trial_seconds, 3)
 
     @torch.no_grad()
     def __call__(self, x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:

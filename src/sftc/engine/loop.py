@@ -1,9 +1,15 @@
-"""The epoch loop shared by training, the oracle and every unlearning method."""
+"""The epoch loop shared by training, the oracle and every unlearning method.
+
+:func:`run` prepares a run (a copy of the model on the device, the method's setup, the speed
+choices of :mod:`sftc.engine.tuning`, the optimizer, the ranks of a data-parallel job when asked
+for) and hands the epoch loop a step (:mod:`sftc.engine.steps`); the loop only loads the planned
+batches, calls the step, guards against a diverged loss, times and records.
+"""
 from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field, replace
-from typing import Callable, Iterable, Protocol, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Protocol, Sequence
 
 import torch
 from torch import nn
@@ -11,12 +17,18 @@ from tqdm.auto import tqdm
 
 from ..data import Split
 from ..errors import DivergedError, SftcError
-from . import accel as accel_mod
-from .accel import Accel, StepPlan
+from . import tuning
 from .context import Batch, PlannedBatch, RunContext
 from .data_parallel import DataParallel
-from .device import Stopwatch, resolve_device
+from .device import Stopwatch, import_lazy_torch, resolve_device
 from .inference import predict_logits
+from .numerics import numerics_identity
+from .options import Accel
+from .steps import Step, make_step
+from .tuning import StepPlan
+
+if TYPE_CHECKING:
+    from .process_group import Job
 
 NAN_CHECK_EVERY = 20  # steps between checks of the running loss (a check syncs the device)
 
@@ -37,7 +49,7 @@ class Recipe:
     augment: bool = False
     seed: int = 0
     device: str = "auto"
-    accel: Accel = field(default_factory=Accel)  # measured speed choices; Accel.plain(): none
+    accel: Accel = field(default_factory=Accel)  # speed choices (the rule); Accel.plain(): none
 
     def validate(self) -> None:
         if self.epochs < 0:
@@ -75,9 +87,10 @@ class History:
     """Per-epoch rows (epoch 0 = the starting model when accuracies are tracked) and timings.
 
     ``seconds`` is the wall time of the method itself (setup and optimisation), without the
-    accuracy tracking that the caller asked for. ``accel`` records the speed choices the run made
-    and what was measured to make them (``train``: the step; ``inference``: frozen models' passes;
-    see :mod:`sftc.engine.accel`)."""
+    accuracy tracking that the caller asked for and without measure mode's trials. ``accel``
+    records the speed choices the run made and how (``train``: the step; ``inference``: frozen
+    models' passes; ``trial_seconds``: the trials' time, measure mode only; see
+    :mod:`sftc.engine.rule` and :mod:`sftc.engine.tuning`)."""
 
     rows: list[dict] = field(default_factory=list)
     seconds: float = 0.0
@@ -88,14 +101,17 @@ class History:
         return asdict(self)
 
 
-def _optimizer(params: list[nn.Parameter], recipe: Recipe,
-               fused: bool = False) -> torch.optim.Optimizer:
+def optimizer_for(params: list[nn.Parameter], recipe: Recipe,
+                  fused: bool = False) -> torch.optim.Optimizer:
     """The recipe's optimizer; ``fused``: PyTorch's single-kernel implementation (same update)."""
     extra = {"fused": True} if fused else {}
     if recipe.optimizer == "sgd":
         return torch.optim.SGD(params, lr=recipe.lr, momentum=recipe.momentum,
                                weight_decay=recipe.weight_decay, **extra)
     return torch.optim.Adam(params, lr=recipe.lr, weight_decay=recipe.weight_decay, **extra)
+
+
+StepFactory = Callable[..., Step]
 
 
 def track_accuracies(model: nn.Module, split: Split, subsets: Sequence[str],
@@ -119,7 +135,8 @@ def track_accuracies(model: nn.Module, split: Split, subsets: Sequence[str],
 def run(method: Method, model: nn.Module, split: Split, recipe: Recipe, *,
         track: Sequence[str] = (), progress: bool = True, desc: str | None = None,
         on_epoch_end: Callable[[int, nn.Module, dict], None] | None = None,
-        fresh_model: Callable[[int], nn.Module] | None = None) -> tuple[nn.Module, History]:
+        fresh_model: Callable[[int], nn.Module] | None = None, parallel: "Job | None" = None,
+        step_factory: StepFactory | None = None) -> tuple[nn.Module, History]:
     """Run ``method`` on ``model`` for ``recipe.epochs`` epochs and return the result and history.
 
     The model passed in is not modified: the run works on a copy. ``track`` names subsets
@@ -130,141 +147,148 @@ def run(method: Method, model: nn.Module, split: Split, recipe: Recipe, *,
     its state dict and pickling are unchanged);
     ``fresh_model(seed)`` builds a newly initialised model of the same architecture (retrain, EU-k).
 
-    Inside :func:`sftc.distributed.data_parallel` the run is spread over the job's ranks (DDP;
-    :mod:`sftc.engine.data_parallel`): every rank must make the same call, and every rank
-    returns the same model.
+    ``parallel``: a job of several ranks (:func:`sftc.engine.process_group.job`) spreads the run
+    over them (DDP; :mod:`sftc.engine.data_parallel`): every rank must make the same call, and
+    every rank returns the same model. ``step_factory(method, ctx, optimizer, plan, parallel)``
+    builds the optimisation step (default :func:`sftc.engine.steps.make_step`).
     """
-    import copy
-
     recipe.validate()
     device = resolve_device(recipe.device)
-    parallel = DataParallel.for_run(recipe.batch_size, device, recipe.seed)
-    if parallel is not None:  # a measured choice could differ between ranks (the caller's
-        recipe = replace(recipe, accel=recipe.accel.without_measuring())   # recipe untouched)
+    import_lazy_torch()   # a one-off of the process, before any clock runs
+    ranks = DataParallel.for_run(parallel, recipe.batch_size, device, recipe.seed)
+    ctx = _context(model, split, recipe, device, fresh_model, ranks)
+    label = desc or getattr(method, "name", "run")
+    history, clock = History(), Stopwatch(device)
+    with clock:
+        if getattr(method, "needs_original", False):
+            ctx.original = ctx.frozen_copy(ctx.model)
+        method.setup(ctx)
+    history.setup_seconds = clock.total - ctx.trial_seconds
+    with clock:
+        optimizer, plan, step = _prepare(method, ctx, recipe, label, step_factory)
+    if track:
+        history.rows.append({"epoch": 0, **track_accuracies(ctx.model, split, track, device,
+                                                            ranks)})
+    _epochs(method, ctx, recipe, optimizer, step, clock, history, track, progress, label,
+            on_epoch_end)
+    history.seconds = clock.total - ctx.trial_seconds
+    history.accel = _accel_record(ctx, plan)
+    if ranks is not None:
+        ranks.unwrap(ctx.model)
+    tuning.restore(ctx.model)
+    ctx.model.eval()
+    return ctx.model, history
+
+
+def _context(model: nn.Module, split: Split, recipe: Recipe, device: torch.device,
+             fresh_model, ranks: DataParallel | None) -> RunContext:
+    """The run's state: a copy of ``model`` on the device, the recipe's generator and options
+    (in a data-parallel run measure mode gives way to the rule, which every rank shares)."""
+    import copy
+
+    accel, notes = recipe.accel, []
+    if ranks is not None and accel.measuring:
+        accel = replace(accel, mode="rule")
+        notes.append("measure mode is not used across ranks (a timing could decide differently "
+                     "on each): the rule decided")
     torch.manual_seed(recipe.seed)
     if device.type == "cuda":
         split.data.to(device)
-    student = copy.deepcopy(model).to(device)
-    ctx = RunContext(model=student, split=split, device=device, batch_size=recipe.batch_size,
-                     augment=recipe.augment, generator=torch.Generator().manual_seed(recipe.seed),
-                     epochs=recipe.epochs, fresh_model=fresh_model, accel=recipe.accel,
-                     parallel=parallel)
-    history = History()
-    clock = Stopwatch(device)
-    label = desc or getattr(method, "name", "run")
+    return RunContext(model=copy.deepcopy(model).to(device), split=split, device=device,
+                      batch_size=recipe.batch_size, augment=recipe.augment,
+                      generator=torch.Generator().manual_seed(recipe.seed), epochs=recipe.epochs,
+                      fresh_model=fresh_model, accel=accel, parallel=ranks, accel_notes=notes)
 
-    with clock:
-        if getattr(method, "needs_original", False):
-            ctx.original = ctx.frozen_copy(student)
-        method.setup(ctx)
-    history.setup_seconds = clock.total
-    student = ctx.model.to(device)
-    params = [p for p in student.parameters() if p.requires_grad]
+
+def _prepare(method: Method, ctx: RunContext, recipe: Recipe, label: str,
+             step_factory: StepFactory | None) -> tuple[torch.optim.Optimizer, StepPlan, Step]:
+    """The speed choices applied to the model, the optimizer, the ranks' wrapping and the step."""
+    ctx.model = ctx.model.to(ctx.device)
+    params = [p for p in ctx.model.parameters() if p.requires_grad]
     if not params:
         raise SftcError(f"{label}: no trainable parameters are left (all layers frozen?)")
-    with clock:
-        step = _tune_step(ctx, recipe, params)
-        optimizer = _optimizer(params, recipe, fused=step.fused_optimizer)
-        trial = accel_mod.LayoutTrial(student, optimizer, step, device) \
-            if step.channels_last is None else None
-        if parallel is not None:
-            parallel.wrap(student, ctx.frozen)
-    if track:
-        history.rows.append({"epoch": 0, **track_accuracies(student, split, track, device,
-                                                            parallel)})
+    plan = _plan_step(ctx, recipe)
+    ctx.trial_seconds += plan.seconds
+    tuning.apply_training(ctx.model, plan)
+    optimizer = optimizer_for(params, recipe, fused=plan.fused_optimizer)
+    if ctx.parallel is not None:
+        ctx.parallel.wrap(ctx.model, ctx.frozen)
+    step = (step_factory or make_step)(method, ctx, optimizer, plan, ctx.parallel)
+    return optimizer, plan, step
+
+
+def _plan_step(ctx: RunContext, recipe: Recipe) -> StepPlan:
+    """The step's speed choices, decided on a real batch of retain samples (every method may
+    read them: FT, CF-k, EU-k and retrain never load forget samples)."""
+    probe = ctx.split.retain[:recipe.batch_size]
+    if len(probe) < 2:
+        return StepPlan(autocast=ctx.accel.autocast, decided_by="plain",
+                        note="fewer than two retain samples to decide on")
+    x, _ = ctx.split.data.batch(probe, ctx.device)
+    steps = recipe.epochs * math.ceil(len(ctx.split.train) / recipe.batch_size)
+    return tuning.plan_training(ctx.model, x, ctx.accel, lambda p, fused: optimizer_for(
+        p, recipe, fused), recipe.optimizer, ctx.device, steps)
+
+
+def _accel_record(ctx: RunContext, plan: StepPlan) -> dict:
+    record = {"mode": ctx.accel.mode, "train": plan.record(), "inference": ctx.accel_log,
+              "numerics": numerics_identity(ctx.device, ctx.accel)}
+    if ctx.accel.measuring or ctx.trial_seconds:
+        record["trial_seconds"] = round(ctx.trial_seconds, 3)
+    if ctx.accel_notes:
+        record["notes"] = list(ctx.accel_notes)
+    if ctx.parallel is not None:
+        record["data_parallel"] = ctx.parallel.record()
+    return record
+
+
+def _epochs(method: Method, ctx: RunContext, recipe: Recipe, optimizer: torch.optim.Optimizer,
+            step: Step, clock: Stopwatch, history: History, track: Sequence[str],
+            progress: bool, label: str, on_epoch_end) -> None:
+    """Every epoch: the method's plan, the steps, the scheduler; a row of the history each."""
     scheduler = (torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(recipe.epochs, 1))
                  if recipe.scheduler == "cosine" else None)
-
     for epoch in range(1, recipe.epochs + 1):
         ctx.epoch = epoch
         lr = optimizer.param_groups[0]["lr"]
         with clock:
             planned = list(method.plan(ctx, epoch))
-            loss_sum, steps = _run_epoch(method, ctx, planned, optimizer, recipe, epoch,
-                                         progress, label, step, trial)
+            loss_sum, steps = run_epoch(ctx, planned, step, recipe, epoch, progress, label)
             if scheduler is not None:
                 scheduler.step()
         row = {"epoch": epoch, "loss": loss_sum / max(steps, 1), "lr": lr, "steps": steps,
-               "seconds": clock.total}
+               "seconds": clock.total - ctx.trial_seconds}
         if track:
-            row.update(track_accuracies(student, split, track, device, parallel))
+            row.update(track_accuracies(ctx.model, ctx.split, track, ctx.device, ctx.parallel))
         history.rows.append(row)
         if on_epoch_end is not None:
-            on_epoch_end(epoch, student, row)
-    if trial is not None:
-        trial.finish()  # a run shorter than the trial decides on what it timed
-    history.seconds = clock.total
-    history.accel = {"train": step.record(), "inference": ctx.accel_log}
-    if parallel is not None:
-        history.accel["data_parallel"] = parallel.record()
-        parallel.unwrap(student)
-    accel_mod.restore(student)
-    student.eval()
-    return student, history
+            on_epoch_end(epoch, ctx.model, row)
 
 
-def _tune_step(ctx: RunContext, recipe: Recipe, params: list[nn.Parameter]) -> StepPlan:
-    """Measure (or recall) the step's speed choices on a real batch and apply them to the model."""
-    model, data = ctx.model, ctx.split.data
-    # retain samples: every method may read them (FT, CF-k, EU-k and retrain never load forget)
-    probe = ctx.split.retain[:recipe.batch_size]
-    if len(probe) < 2:
-        return StepPlan(autocast=recipe.accel.autocast)
-    x, _ = data.batch(probe, ctx.device)
-    steps = recipe.epochs * math.ceil(len(ctx.split.train) / recipe.batch_size)
-    plan = accel_mod.tune_training(
-        model, x, recipe.accel, lambda p, fused: _optimizer(p, recipe, fused),
-        recipe.optimizer, ctx.device, measure=steps >= accel_mod.MIN_STEPS_TO_MEASURE)
-    accel_mod.apply_training(model, x, plan)
-    return plan
-
-
-def _run_epoch(method: Method, ctx: RunContext, planned: list[PlannedBatch],
-               optimizer: torch.optim.Optimizer, recipe: Recipe, epoch: int, progress: bool,
-               label: str, step_plan: StepPlan | None = None,
-               trial: accel_mod.LayoutTrial | None = None) -> tuple[float, int]:
+def run_epoch(ctx: RunContext, planned: list[PlannedBatch], step: Step, recipe: Recipe,
+              epoch: int, progress: bool, label: str) -> tuple[float, int]:
+    """One epoch of ``planned`` batches through ``step``; the summed loss and the step count."""
     model, device, data = ctx.model, ctx.device, ctx.split.data
     model.train()
     for module in ctx.frozen:
         module.eval()  # frozen layers keep their batch-norm statistics too
     running = torch.zeros((), device=device)
-    step_plan = step_plan or StepPlan()
-    trial = trial if trial is not None and not trial.done else None
-    layout = torch.channels_last if step_plan.channels_last else None
-    autocast = accel_mod.autocast_context(Accel(autocast=step_plan.autocast), device)
     bar = tqdm(planned, desc=f"{label} epoch {epoch}/{recipe.epochs}", unit="batch",
                disable=not progress, leave=False, dynamic_ncols=True)
     # the data source loads the planned batches in order (in memory, or streamed by workers)
     loaded = data.batches([plan.index for plan in planned], device, augment=recipe.augment,
                           train=True)
-    for step, (plan, (x, y)) in enumerate(zip(bar, loaded), 1):
-        if trial is not None:  # the first steps of a run also time the two memory layouts
-            trial.before_step()
-            layout = trial.memory_format
-        index = plan.index.to(device, non_blocking=True)
-        if layout is not None and x.dim() == 4:
-            x = x.contiguous(memory_format=layout)
+    for n, (plan, (x, y)) in enumerate(zip(bar, loaded), 1):
         flag = plan.flag.to(device, non_blocking=True) if plan.flag is not None else None
         n_forget = int(plan.flag.sum()) if plan.flag is not None else 0
-        batch = Batch(x, y, index, flag, plan.phase, n_forget)
-        with autocast:
-            logits = model(x) if ctx.parallel is None else ctx.parallel.forward(x)
-            loss = method.loss(ctx, batch, logits)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        if trial is not None:
-            trial.after_step(len(plan.index))
-            if trial.done:
-                layout = torch.channels_last if step_plan.channels_last else None
-                trial = None
-        running += loss.detach()
-        if step % NAN_CHECK_EVERY == 0 or step == len(planned):
+        running += step(Batch(x, y, plan.index.to(device, non_blocking=True), flag, plan.phase,
+                              n_forget))
+        if n % NAN_CHECK_EVERY == 0 or n == len(planned):
             total = float(running)
             if not math.isfinite(total):
                 raise DivergedError(f"{label}: the loss became non-finite in epoch {epoch} (by step "
-                                    f"{step}); lower the learning rate (--lr) and try again")
+                                    f"{n}); lower the learning rate (--lr) and try again")
             if progress:
-                bar.set_postfix(loss=f"{total / step:.4f}")
+                bar.set_postfix(loss=f"{total / n:.4f}")
     bar.close()
     return float(running), len(planned)

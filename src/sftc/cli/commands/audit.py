@@ -83,7 +83,6 @@ def register(sub) -> None:
 
 
 def handle(args, extra) -> int:
-    from ... import distributed
     from ...bench.audit import audit
     from ...bench.cache import default_cache_dir
     from ...recipes import TrainingRecipe as ReferenceRecipe
@@ -113,8 +112,10 @@ def handle(args, extra) -> int:
                    mia_iterations=args.mia_iterations, mia_attacker=args.mia_attacker,
                    seed=args.seed, train_names=loaded.train_names, checkpoints=checkpoints,
                    notes=notes, progress=not args.quiet)
-    with distributed.output_directory(args.out, args.overwrite, inputs=list(checkpoints.values()),
-                                      notify=note) as tmp:
+    from ..ranks import output_directory
+
+    with output_directory(args.out, args.overwrite, inputs=list(checkpoints.values()),
+                          notify=note) as tmp:
         agree_on_run(args, split, files={f"--{role}": path for role, path in checkpoints.items()},
                      cache=str(Path(args.cache_dir or default_cache_dir()).resolve()))
         result = audit(original, unlearned, split, **options)   # torchrun: references shared

@@ -76,6 +76,7 @@ def handle(args, extra) -> int:
     from ...bench.presets import PRESETS
     from ...report.table1 import gap_text
     from ...report.tables import format_table, table1_columns
+    from ..ranks import agree
 
     if args.list_presets:
         for preset in PRESETS.values():
@@ -88,6 +89,7 @@ def handle(args, extra) -> int:
     bench = Benchmark(config, args.out, device=args.device, cache_dir=args.cache_dir,
                       progress=not args.quiet, resume=args.resume, command=command_line(),
                       log=log, preset=preset)
+    bench.session.agree(agree)   # under torchrun: every rank works on the same
     if forget_note(args, bench.split):
         log(forget_note(args, bench.split))
     table = bench.run()

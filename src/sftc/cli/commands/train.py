@@ -27,7 +27,7 @@ def register(sub) -> None:
 
 
 def handle(args, extra) -> int:
-    from ... import api, distributed
+    from ... import api
     from ...checkpoints import save_state_dict
     from ...engine import resolve_device
     from ...fingerprint import trained_on
@@ -49,12 +49,14 @@ def handle(args, extra) -> int:
         note(f"--forget protocol is {split.forget_spec} for {args.dataset}")
     model_name = resolve_model_name(args)
     resolve_device(args.device)
-    with distributed.output_directory(args.out, args.overwrite, notify=note) as tmp:
+    from ..ranks import output_directory
+
+    with output_directory(args.out, args.overwrite, notify=note) as tmp:
         agree_on_run(args, split, forget=named)
-        with distributed.data_parallel():   # under torchrun: one run over every rank
-            result = api.train(split, model_name, epochs=args.epochs, lr=args.lr,
-                               batch_size=args.batch_size, seed=args.seed, device=args.device,
-                               augment=args.augment, subset=args.subset, progress=not args.quiet)
+        result = api.train(split, model_name, epochs=args.epochs, lr=args.lr,
+                           batch_size=args.batch_size, seed=args.seed, device=args.device,
+                           augment=args.augment, subset=args.subset, progress=not args.quiet,
+                           data_parallel=True)   # under torchrun: one run over every rank
         if tmp is None:   # not rank 0: rank 0 evaluates and writes
             return 0
         subsets = ("retain", "forget", "val", "test") if named else ("train", "val", "test")

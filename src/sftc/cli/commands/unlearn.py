@@ -51,7 +51,7 @@ def add_evaluation_args(p) -> None:
 
 
 def handle(args, extra) -> int:
-    from ... import api, distributed
+    from ... import api
     from ...checkpoints import save_state_dict
     from ...engine import resolve_device
     from ...fingerprint import trained_on
@@ -78,16 +78,18 @@ def handle(args, extra) -> int:
                                      "--retrained": args.retrained})
     if args.until:
         return handle_until(args, hparams, split, original, model_name, notes)
-    with distributed.output_directory(args.out, args.overwrite,
-                                      inputs=(args.checkpoint, args.retrained), notify=note) as tmp:
+    from ..ranks import output_directory
+
+    with output_directory(args.out, args.overwrite, inputs=(args.checkpoint, args.retrained),
+                          notify=note) as tmp:
         agree_on_run(args, split, files={"--checkpoint": args.checkpoint,
                                          "--retrained": args.retrained})
-        with distributed.data_parallel():   # under torchrun: one run over every rank
-            result = api.unlearn(original, split, args.method, epochs=args.epochs, lr=args.lr,
-                                 batch_size=args.batch_size, seed=args.seed, device=args.device,
-                                 optimizer=args.optimizer, scheduler=args.scheduler,
-                                 track=("retain", "forget", "test"), progress=not args.quiet,
-                                 model_name=model_name, **hparams)
+        result = api.unlearn(original, split, args.method, epochs=args.epochs, lr=args.lr,
+                             batch_size=args.batch_size, seed=args.seed, device=args.device,
+                             optimizer=args.optimizer, scheduler=args.scheduler,
+                             track=("retain", "forget", "test"), progress=not args.quiet,
+                             model_name=model_name, data_parallel=True,  # torchrun: every rank
+                             **hparams)
         if tmp is None:   # not rank 0: rank 0 evaluates (once) and writes
             return 0
         metrics = api.evaluate(original, result.model, split, retrained, device=args.device,
