@@ -14,7 +14,6 @@ from sftc.metrics.attacks import (AttackView, NeverSeen, auc, auc_interval, clas
                                   create_attack, judge, list_attacks, margin_for, match_strata,
                                   needed_samples, parse_margin, removed_classes, stratified_auc)
 from sftc.metrics.attacks.class_level import clopper_pearson
-from sftc.metrics.attacks.comparison import match_nearest, matched_auc
 
 
 def delong_plain(pos, neg):
@@ -63,9 +62,6 @@ def test_matching_removes_a_difference_that_only_comes_from_difficulty():
                           difficulty[rest], max_bins=50)
     matched, _ = stratified_auc(score[forget], score[rest], strata)
     assert abs(matched - 0.5) < 0.1
-    near = match_nearest(np.zeros(forget.size), difficulty[forget], np.zeros(rest.size),
-                         difficulty[rest], k=3, caliper=0.5)
-    assert abs(matched_auc(score[forget], score[rest], near)[0] - 0.5) < 0.1
 
 
 def test_class_matching_compares_each_forget_sample_only_within_its_class():
@@ -78,21 +74,39 @@ def test_class_matching_compares_each_forget_sample_only_within_its_class():
     assert stratified_auc(pos, neg, strata)[0] == pytest.approx(0.5)
 
 
+def test_strata_by_hand():
+    # class 0: six candidates at difficulty 0..5, per_bin 2 -> 3 bins cut at the 1/3 and 2/3
+    # quantiles (1.667, 3.333); reach 0.1 of the range 5 -> forget samples within [-0.5, 5.5]
+    # class 1: three candidates, 3 // 2 = 1 bin (stratum 3)
+    strata = match_strata([0, 0, 0, 0, 0, 0, 1], [0.5, 2.0, 4.9, 5.4, 5.6, -0.6, 9.0],
+                          [0] * 6 + [1] * 3, [0, 1, 2, 3, 4, 5, 7, 8, 9], per_bin=2,
+                          max_bins=3, reach=0.1)
+    assert strata.forget.tolist() == [0, 1, 2, 2, -1, -1, 3]
+    assert strata.candidates.tolist() == [0, 0, 1, 1, 2, 2, 3, 3, 3]
+    assert strata.count == 4
+    assert strata.describe() == {"strata": 4, "matched_forget": 5, "unmatched_forget": 2,
+                                 "comparison_samples": 9, "by": "class and difficulty",
+                                 "per_bin": 2, "max_bins": 3, "reach": 0.1}
+    # a class of D_f with no candidate: unmatched, and its candidates-less stratum never exists
+    lone = match_strata([2], [0.0], [0, 0], [0.0, 1.0])
+    assert lone.forget.tolist() == [-1] and lone.candidates.tolist() == [-1, -1]
+    with pytest.raises(SftcError, match="one class and one difficulty"):
+        match_strata([0, 1], [0.0], [0], [0.0])
+    with pytest.raises(SftcError, match="per_bin"):
+        match_strata([0], [0.0], [0], [0.0], reach=-1)
+
+
+def test_a_stratum_of_one_sample_takes_the_variance_bound():
+    # one positive against one negative: ψ's variance is unknown and bounded by 1/4 per side
+    strata = match_strata([0], [0.0], [0], [0.0], by_difficulty=False)
+    assert stratified_auc([1.0], [0.0], strata) == (1.0, 0.25 / 1 + 0.25 / 1)
+
+
 def test_forget_samples_without_comparable_never_seen_samples_are_left_out():
     strata = match_strata(np.array([0, 0, 2]), np.array([0.0, 50.0, 0.0]),
                           np.zeros(20), np.linspace(-1, 1, 20))
     assert strata.forget.tolist()[1:] == [-1, -1]          # too far, and a class with no sample
     assert strata.describe()["unmatched_forget"] == 2
-
-
-def test_nearest_matching_variance_is_delongs_when_every_candidate_is_a_neighbour():
-    rng = np.random.default_rng(3)
-    pos, neg = rng.normal(0.3, 1, 25), rng.normal(0, 1, 12)
-    everyone = match_nearest(np.zeros(25), np.zeros(25), np.zeros(12), np.zeros(12), k=12,
-                             caliper=1.0)
-    estimate, variance = matched_auc(pos, neg, everyone)
-    expected, expected_var = delong_plain(pos, neg)
-    assert estimate == pytest.approx(expected) and variance == pytest.approx(expected_var)
 
 
 # -- interval, margin, verdict -----------------------------------------------------------------
@@ -121,6 +135,9 @@ def test_the_margin_is_a_share_of_the_originals_shown_excess():
     original = _interval(0.80, 0.02)                       # low end 0.80 - 1.645 · 0.02
     m = margin_for(original, "80%")
     assert m.delta == pytest.approx(0.2 * (original.low - 0.5))
+    assert (m.rule, m.share, m.original_low) == ("share of the original's excess", 0.8,
+                                                 original.low)
+    assert margin_for(original, "50%").delta == pytest.approx(0.5 * (original.low - 0.5))
     assert margin_for(original, "0.05").delta == 0.05 and margin_for(original, "0.05").rule == \
         "absolute"
     assert margin_for(_interval(0.52, 0.05), "80%").delta == 0.0   # no shown excess: nothing
@@ -137,6 +154,17 @@ def test_three_verdicts_on_both_sides_of_the_never_seen_level():
     straddle = judge(_interval(0.56, 0.03), margin, n_forget=100, n_comparison=300)
     lowside = judge(_interval(0.49, 0.04), margin, n_forget=100, n_comparison=300)
     assert inside.verdict == "forgotten"
+    assert inside.certifiable_margin == pytest.approx(inside.interval.high - 0.5)
+    assert inside.margin is margin and inside.interval.estimate == 0.51
+    assert above.certifiable_margin == pytest.approx(0.5 - above.interval.low + 0.4)  \
+        or above.certifiable_margin == pytest.approx(above.interval.high - 0.5)
+    assert above.margin is margin and below.margin is margin and straddle.margin is margin
+    record = above.to_dict()
+    assert record["verdict"] == "not-forgotten" and record["direction"] == "remembered"
+    assert record["interval"]["estimate"] == 0.70 and record["margin"]["delta"] == 0.05
+    assert record["certifiable_margin"] == above.certifiable_margin and record["needed"] is None
+    assert set(record) == {"verdict", "direction", "reason", "interval", "margin",
+                           "certifiable_margin", "needed", "class_test"}
     assert (above.verdict, above.direction) == ("not-forgotten", "remembered")
     assert (below.verdict, below.direction) == ("not-forgotten", "over-forgotten")
     assert straddle.verdict == "not-proven"
@@ -175,6 +203,18 @@ def test_not_proven_says_the_certifiable_margin_and_the_samples_needed():
     scale = 0.03 ** 2 / ((0.03 / z) ** 2)
     assert verdict.needed == {"forget": math.ceil(100 * scale), "comparison": math.ceil(300 * scale)}
     assert needed_samples(_interval(0.6, 0.03), 0.05, 100, 300) is None   # estimate outside
+    # with never-seen models that stray: their spread is not reduced by samples
+    null = NeverSeen(0.5, 0.01, (0.49, 0.5, 0.51, 0.5))
+    strays = auc_interval(0.51, 0.03 ** 2, null)
+    room = (0.05 - 0.01) / z
+    budget = room ** 2 - strays.se_null ** 2
+    assert strays.se_null == pytest.approx(0.01 * math.sqrt(1.25))
+    assert needed_samples(strays, 0.05, 100, 300) == {
+        "forget": math.ceil(100 * 0.03 ** 2 / budget),
+        "comparison": math.ceil(300 * 0.03 ** 2 / budget)}
+    assert 0.03 ** 2 / budget > 1                       # more samples than today
+    wide = auc_interval(0.5, 0.02 ** 2, NeverSeen(0.5, 0.05, (0.45, 0.5, 0.55, 0.5)))
+    assert needed_samples(wide, 0.05, 100, 300)["forget"] is None
 
 
 # -- class-level requests -----------------------------------------------------------------------
@@ -201,6 +241,18 @@ def test_the_class_test_needs_the_classes_accuracy_shown_gone():
     assert (gone.verdict, kept.verdict, unsure.verdict) == ("forgotten", "not-forgotten",
                                                             "not-proven")
     assert gone.threshold == pytest.approx(0.2 * 0.9)
+    assert (kept.accuracy, kept.original_accuracy, kept.n) == (35 / 40, 36 / 40, 40)
+    assert kept.bounds == clopper_pearson(35, 40, 0.05)
+    assert (kept.confidence, kept.original_confidence) == (0.8, 0.9)
+    assert "still recognised" in kept.reason and "below" in gone.reason
+    assert class_test(1, 1, 1, 0.5, 0.5, share=0.5, alpha=0.05).n == 1
+    for bad in (dict(hits=5, n=4), dict(hits=0, n=0), dict(hits=1, n=4, original_hits=5)):
+        args = {"hits": 0, "n": 4, "original_hits": 0, **bad}
+        with pytest.raises(SftcError, match="counts"):
+            class_test(args["hits"], args["n"], args["original_hits"], 0.1, 0.1, share=0.8,
+                       alpha=0.05)
+    with pytest.raises(SftcError, match="share"):
+        class_test(0, 4, 4, 0.1, 0.1, share=1.0, alpha=0.05)
 
 
 # -- the attack contract -----------------------------------------------------------------------

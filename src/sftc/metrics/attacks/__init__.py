@@ -22,7 +22,7 @@ and the demo share them:
 from .base import (ATTACKS, SIGNALS, Attack, AttackView, attack_class, create_attack,
                    list_attacks, register_attack)
 from .class_level import ClassTest, class_test, clopper_pearson, removed_classes
-from .comparison import Strata, match_strata, stratified_auc, stratified_point
+from .comparison import Strata, match_strata, stratified_auc
 from .equivalence import (ALPHA, VERDICTS, Interval, Margin, NeverSeen, Verdict, auc_interval,
                           judge, margin_for, needed_samples, parse_margin)
 from .lira import LiRAOffline, LiRAOnline, lira_offline, lira_online
@@ -35,7 +35,7 @@ from .ulira import u_lira
 
 __all__ = ["ATTACKS", "SIGNALS", "Attack", "AttackView", "attack_class", "create_attack",
            "list_attacks", "register_attack", "ClassTest", "class_test", "clopper_pearson",
-           "removed_classes", "Strata", "match_strata", "stratified_auc", "stratified_point",
+           "removed_classes", "Strata", "match_strata", "stratified_auc",
            "ALPHA", "VERDICTS", "Interval", "Margin", "NeverSeen", "Verdict", "auc_interval", "judge",
            "margin_for", "needed_samples", "parse_margin", "LiRAOffline", "LiRAOnline",
            "lira_offline", "lira_online", "ForgettingQuality", "example_epsilon",
