@@ -18,3 +18,18 @@ def test_batches_cover_every_sample_once_and_never_hold_a_single_sample():
     assert torch.equal(torch.cat([b.index for b in batches]), torch.arange(129))
     assert torch.equal(torch.cat([b.flag for b in batches]), flags)
     assert {b.phase for b in batches} == {"union"}
+
+
+def test_frozen_outputs_refuse_a_sample_they_were_not_computed_on(tiny_split):
+    import pytest
+
+    import sftc
+    from sftc.engine.inference import FrozenOutputs
+    from sftc.errors import SftcError
+
+    model = sftc.create_model("small-cnn", in_channels=1, num_classes=4, seed=0)
+    outputs = FrozenOutputs(model, tiny_split.data, tiny_split.retain, torch.device("cpu"),
+                            cache=True)
+    assert outputs(None, tiny_split.retain[:3]).shape == (3, 4)
+    with pytest.raises(SftcError, match="1 sample\\(s\\) they were not computed on"):
+        outputs(None, torch.cat([tiny_split.retain[:2], tiny_split.forget[:1]]))

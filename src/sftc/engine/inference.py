@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from ..data.source import Source
+from ..errors import SftcError
 from .inference_model import InferenceModel
 from .options import Accel
 
@@ -85,8 +86,18 @@ class FrozenOutputs:
 
     @torch.no_grad()
     def __call__(self, x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-        """Logits for the batch. Cached: a table lookup (rows outside ``indices`` read row 0 and
-        must be masked by the caller); uncached: a forward pass on ``x`` as given."""
+        """Logits for the batch. Cached: a table lookup, refused for a sample outside
+        ``indices`` (it was never computed); uncached: a forward pass on ``x`` as given."""
         if self.cached:
-            return self._table[self._row[index].clamp(min=0)]
+            rows = self._row[index]
+            if rows.device.type == "cpu":
+                if bool((rows < 0).any()):
+                    missing = int((rows < 0).sum())
+                    raise SftcError(f"a frozen model's outputs were asked for {missing} sample(s) "
+                                    "they were not computed on; pass every index the loss reads "
+                                    "to ctx.frozen_outputs(model, indices)")
+            else:   # no host sync in the step: the device asserts it
+                torch._assert_async((rows >= 0).all(), "frozen outputs asked for a sample they "
+                                                       "were not computed on")
+            return self._table[rows]
         return self.model(x)

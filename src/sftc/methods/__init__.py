@@ -10,10 +10,10 @@ from . import bad_teaching as _bad_teaching  # noqa: F401
 from . import scrub as _scrub  # noqa: F401
 from . import sftc as _sftc  # noqa: F401
 from .base import Hyper, UnlearningMethod
-from .registry import METHODS, create_method, list_methods, method_class, register, register_method
+from .registry import METHODS, create_method, list_methods, method_class, register_method
 from .supervised import Retrain
 
 register_method(Retrain)   # last: the oracle closes the list, as RT closes Table 1's references
 
 __all__ = ["Hyper", "UnlearningMethod", "METHODS", "create_method", "list_methods", "method_class",
-           "register", "register_method"]
+           "register_method"]

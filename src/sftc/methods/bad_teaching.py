@@ -69,10 +69,7 @@ class BadTeaching(UnlearningMethod):
             target = self.good(batch.x, batch.index)
         elif batch.n_forget == n:
             target = self.bad(batch.x, batch.index)
-        elif self.good.cached and self.bad.cached:  # table lookups; each masks the other's rows
-            target = torch.where(batch.flag.bool().unsqueeze(1), self.bad(batch.x, batch.index),
-                                 self.good(batch.x, batch.index))
-        else:  # augmented: run each teacher on its own rows only
+        else:  # each teacher on its own rows only (a table holds only its own samples)
             is_forget = batch.flag.bool()
             target = torch.empty(logits.shape, dtype=torch.float32, device=logits.device)
             target[~is_forget] = self.good(batch.x[~is_forget], batch.index[~is_forget])

@@ -36,8 +36,6 @@ def register_method(cls: type[UnlearningMethod]) -> type[UnlearningMethod]:
     return METHODS.add(cls.name, cls)
 
 
-register = register_method   # the older spelling
-
 
 def list_methods() -> list[str]:
     return METHODS.names()
