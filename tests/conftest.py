@@ -42,15 +42,17 @@ def digits_retrained(digits_split):
 @pytest.fixture
 def isolated_registries():
     """Whatever a test registers (plugins, entry points, specs) is gone afterwards: the methods,
-    models and datasets registries and sys.modules are restored."""
+    models, datasets, attacks and metrics registries and sys.modules are restored."""
     import sys
     import tempfile
 
     from sftc.data.registry import DATASETS
     from sftc.methods.registry import METHODS
+    from sftc.metrics.attacks import ATTACKS
+    from sftc.metrics.registry import METRICS
     from sftc.models import MODELS
 
-    registries = (METHODS, MODELS, DATASETS)
+    registries = (METHODS, MODELS, DATASETS, ATTACKS, METRICS)
     saved = [(dict(r._entries), dict(r._aliases), dict(r._specs), r._plugins_loaded)
              for r in registries]
     modules = set(sys.modules)

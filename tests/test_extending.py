@@ -80,3 +80,59 @@ def test_the_dataset_example_is_a_dataset_for_every_command(isolated_registries,
     assert shown["sizes"]["train"] == 40 and shown["forget"]["size"] == 4
     assert shown["mean"] == [0.5] and shown["std"] == [0.25]
     assert "my_data" in sys.modules
+
+
+@pytest.fixture
+def plugin_files(isolated_registries, tmp_path):
+    attack = tmp_path / "my_attack.py"
+    attack.write_text(block('"""my_attack.py'))
+    metric = tmp_path / "my_metric.py"
+    metric.write_text(block('"""my_metric.py'))
+    return attack, metric
+
+
+def test_the_attack_example_decides_an_audit_and_the_benchmarks_columns(plugin_files, tmp_path,
+                                                                         tiny_split, capsys):
+    from sftc.bench import BenchmarkConfig, run_benchmark
+
+    attack, _ = plugin_files
+    sftc.load_plugin(str(attack))
+    config = BenchmarkConfig(dataset="digits", model="small-cnn", train_epochs=1, seeds=(0,),
+                             lrs=(1e-3,), max_epochs=1, methods=(("ft", {}),), mia_iterations=5,
+                             mia_folds=2, attack_references=4, attack="loss-gap")
+    table = run_benchmark(config, tmp_path / "bench", device="cpu", progress=False,
+                          split=tiny_split, cache_dir=tmp_path / "cache")
+    assert table["attack"]["attack"] == "loss-gap"
+    assert all(r.get("rmia_auc") is not None for r in table["rows"])
+    fast = ["--epochs", "2", "--quiet", "--device", "cpu"]
+    assert main(["train", "--out", str(tmp_path / "orig"), *fast]) == 0
+    out = tmp_path / "audit"
+    code = main(["audit", "--plugin", str(attack), "--attack", "loss-gap", "--forget",
+                 "random:0.1", "--original", str(tmp_path / "orig" / "model.pt"),
+                 "--unlearned", str(tmp_path / "orig" / "model.pt"), "--references", "4",
+                 "--cache-dir", str(tmp_path / "cache"), "--out", str(out), "--quiet",
+                 "--device", "cpu", "--no-paper-metrics"])
+    assert code == 0
+    record = json.loads((out / "audit.json").read_text())
+    assert record["decisive_attack"] == "loss-gap" and "loss-gap" in record["attacks"]
+
+
+def test_the_metric_example_reaches_evaluate_and_the_benchmark(plugin_files, tmp_path,
+                                                               tiny_split):
+    from sftc.bench import BenchmarkConfig, run_benchmark
+
+    _, metric = plugin_files
+    sftc.load_plugin(str(metric))
+    model = sftc.train(tiny_split, "small-cnn", epochs=1, device="cpu", progress=False).model
+    metrics = sftc.evaluate(model, model, tiny_split, device="cpu", mia=False)
+    probs = torch.softmax(sftc.engine.predict_logits(model, tiny_split.data, tiny_split.forget,
+                                                     torch.device("cpu")), 1)
+    expected = probs.gather(1, tiny_split.data.labels[tiny_split.forget][:, None]).mean()
+    assert metrics["forget_confidence"] == pytest.approx(float(expected), rel=1e-5)
+    config = BenchmarkConfig(dataset="digits", model="small-cnn", train_epochs=1, seeds=(0,),
+                             lrs=(1e-3,), max_epochs=1, methods=(("ft", {}),), mia_iterations=5,
+                             mia_folds=2)
+    table = run_benchmark(config, tmp_path / "bench", device="cpu", progress=False,
+                          split=tiny_split, cache_dir=tmp_path / "cache")
+    assert all(0 <= r["forget_confidence"] <= 1 for r in table["rows"])
+    assert "Conf forget ↓" in (tmp_path / "bench" / "table1.md").read_text()

@@ -199,8 +199,11 @@ def model_code(model: str) -> CodePrint:
 
 
 def metrics_code() -> CodePrint:
-    """The benchmark's evaluation: logits, accuracies, the paper's errors, JS and the MIA."""
-    return code_print("sftc.bench.evaluation")
+    """The benchmark's evaluation: logits, accuracies, the paper's errors, JS and the MIA, and
+    every user metric (``@register_metric``: editing one computes it again)."""
+    from .metrics.registry import user_metrics
+
+    return code_print("sftc.bench.evaluation", *(m.compute for m in user_metrics()))
 
 
 def training_code(model: str) -> CodePrint:

@@ -40,7 +40,8 @@ class AttackColumns:
         self.config = config
         self.split = split
         self.references = int(getattr(config, "attack_references", 0) or 0)
-        self.settings = (settings or EvidenceSettings(fprs=(ATTACK_FPR,))).check()
+        attack = getattr(config, "attack", None) or EvidenceSettings.attack
+        self.settings = (settings or EvidenceSettings(attack, fprs=(ATTACK_FPR,))).check()
         self._recipe = recipe
         self._progress = progress
         self._accel = accel

@@ -126,6 +126,8 @@ class BenchmarkConfig(ReferenceConfig):
     select: str = "paper"
     #: The evidence rule's accuracy budget (validation accuracy below the original's).
     max_accuracy_drop: float = 0.02
+    #: The attack the columns and verdicts use (a registered one, e.g. a plugin's).
+    attack: str = "rmia-offline"
 
     def validate(self) -> None:
         self.validate_reference()
@@ -134,6 +136,14 @@ class BenchmarkConfig(ReferenceConfig):
             raise SftcError(f"--attack-references must be 0 (no attack columns) or 4 or more "
                             f"(models retrained without D_f; the never-seen level needs 4), "
                             f"got {k!r}")
+        from ..metrics.attacks import attack_class
+
+        cls = attack_class(self.attack)
+        if cls.needs_members:
+            raise SftcError(f"--attack {cls.name} reads reference models that trained on the "
+                            "samples it scores; the attack columns' references never did: use "
+                            "rmia-offline, lira-offline or another attack that reads them")
+        self.attack = cls.name
         if self.select not in ("paper", "evidence"):
             raise SftcError(f"--select must be paper or evidence, got {self.select!r}")
         if self.select == "evidence" and not k:
@@ -176,6 +186,8 @@ class BenchmarkConfig(ReferenceConfig):
             del d["attack_references"]
         if d["select"] == "paper" and d["max_accuracy_drop"] == 0.02:    # likewise
             del d["select"], d["max_accuracy_drop"]
+        if d["attack"] == "rmia-offline":
+            del d["attack"]
         d["lrs"] = list(self.lrs)
         d["methods"] = [{"name": n, "hparams": dict(h)} for n, h in self.methods]
         return d

@@ -69,13 +69,35 @@ def accuracy_errors(acc: dict, ref_original: dict, ref_oracle: dict) -> dict:
             "acc_err_original": acc_err_original(ref_original["acc_test"], acc["acc_test"])}
 
 
+def user_metrics(logits: dict, original_logits: dict, oracle_logits: dict | None, split: Split,
+                 members: torch.Tensor) -> dict:
+    """Every ``@register_metric`` metric from stored logits (``retain``: the member sample,
+    ``val``: the validation split when stored)."""
+    from ..metrics.registry import MetricInputs, compute_user_metrics, user_metrics as declared
+
+    if not declared():
+        return {}
+    rename = {"forget": "forget", "test": "test", "members": "retain", "population": "val"}
+    by_role = {"unlearned": logits, "original": original_logits}
+    if oracle_logits is not None:
+        by_role["oracle"] = oracle_logits
+    labels = split.data.labels.cpu()
+    index = {"forget": split.forget, "test": split.test, "retain": members, "val": split.val}
+    inputs = {role: {rename[k]: v for k, v in lg.items() if k in rename}
+              for role, lg in by_role.items()}
+    return compute_user_metrics(MetricInputs(
+        inputs, {k: labels[v.cpu()] for k, v in index.items()}))
+
+
 def costly_metrics(logits: dict[str, torch.Tensor], original_logits: dict[str, torch.Tensor],
                    split: Split, members: torch.Tensor, *, seed: int, mia_iterations: int,
                    mia_features: str = "logits", mia_folds: int = 5, mia: bool = True,
-                   mia_attacker: str = "catboost") -> dict:
-    """JS (textbook and the paper's code) on D_f against the original, and the CatBoost MIA."""
+                   mia_attacker: str = "catboost", oracle_logits: dict | None = None) -> dict:
+    """JS (textbook and the paper's code) on D_f against the original, the CatBoost MIA, and
+    every user metric."""
     out = {"js": js_divergence(logits["forget"], original_logits["forget"]),
-           "js_paper": js_paper(logits["forget"], original_logits["forget"])}
+           "js_paper": js_paper(logits["forget"], original_logits["forget"]),
+           **user_metrics(logits, original_logits, oracle_logits, split, members)}
     if mia:
         labels = split.data.labels.cpu()
         attack = membership_inference(logits["members"], labels[members.cpu()], logits["test"],

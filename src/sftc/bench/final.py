@@ -66,7 +66,8 @@ class Final:
         metrics = costly_metrics(logits, ref.logits["original"], self.split,
                                  self.references.members(seed), seed=seed,
                                  mia_iterations=c.mia_iterations, mia_features=c.mia_features,
-                                 mia_folds=c.mia_folds, mia_attacker=c.mia_attacker)
+                                 mia_folds=c.mia_folds, mia_attacker=c.mia_attacker,
+                                 oracle_logits=ref.logits["oracle"])
         if self.attack is not None and self.attack.active:
             self.attack.prepare(progress)
             metrics.update(self.attack.metrics(logits))

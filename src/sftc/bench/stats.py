@@ -29,8 +29,13 @@ def mean_std(values: list) -> tuple[float | None, float | None]:
     return mean, std
 
 
-def aggregate(per_seed: list[dict], keys=NUMERIC_KEYS) -> dict:
-    """Mean and (sample) standard deviation over seeds, as ``key`` and ``key_std``."""
+def aggregate(per_seed: list[dict], keys=None) -> dict:
+    """Mean and (sample) standard deviation over seeds, as ``key`` and ``key_std`` (default
+    keys: :data:`NUMERIC_KEYS` and every user metric's, ``@register_metric``)."""
+    if keys is None:
+        from ..metrics.registry import user_metrics
+
+        keys = NUMERIC_KEYS + tuple(m.key for m in user_metrics())
     out = {}
     for key in keys:
         mean, std = mean_std([r.get(key) for r in per_seed])

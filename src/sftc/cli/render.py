@@ -1,9 +1,9 @@
 """Printing results for people (the text itself comes from :mod:`sftc.report.text`)."""
 from __future__ import annotations
 
-from ..report.text import METRIC_HELP, accuracy_line, metric_lines, table1_text
+from ..report.text import METRIC_HELP, accuracy_line, metric_help, metric_lines, table1_text
 
-__all__ = ["METRIC_HELP", "print_accuracies", "print_metrics", "table1_text"]
+__all__ = ["METRIC_HELP", "metric_help", "print_accuracies", "print_metrics", "table1_text"]
 
 
 def print_accuracies(title: str, metrics: dict) -> None:

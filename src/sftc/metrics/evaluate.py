@@ -160,6 +160,7 @@ class Evaluator:
         forget_original = self.logits(self.original)["forget"]
         head["js"] = js_divergence(logits_u["forget"], forget_original)
         head["js_paper"] = js_paper(logits_u["forget"], forget_original)
+        head.update(self._user_metrics(logits_u, unlearn_seconds, retrain_seconds))
         attack = fits = None
         if self.mia:
             labels = split.data.labels.cpu()
@@ -179,6 +180,21 @@ class Evaluator:
                 tail["time_ratio"] = unlearn_seconds / retrain_seconds
         tail["reference"] = reference
         return PendingMetrics(head, tail, attack, fits)
+
+    def _user_metrics(self, logits_u: dict, unlearn_seconds, retrain_seconds) -> dict:
+        """Every ``@register_metric`` metric of the unlearned model."""
+        from .registry import MetricInputs, compute_user_metrics, user_metrics
+
+        if not user_metrics():
+            return {}
+        logits = {"unlearned": logits_u, "original": self.logits(self.original)}
+        if self.retrained is not None:
+            logits["oracle"] = self.logits(self.retrained)
+        labels = {name: self.split.data.labels[self.split.indices(name).to(
+            self.split.data.labels.device)].cpu() for name in SUBSETS}
+        seconds = {k: v for k, v in (("unlearn", unlearn_seconds), ("retrain", retrain_seconds))
+                   if v is not None}
+        return compute_user_metrics(MetricInputs(logits, labels, seconds))
 
     def evaluate(self, unlearned: nn.Module, unlearn_seconds: float | None = None,
                  retrain_seconds: float | None = None) -> dict:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from .tables import fmt
-from .text import METRIC_HELP
+from .text import metric_help
 
 ROLE_NAMES = {"original": "original M", "unlearned": "unlearned M_u", "oracle": "oracle M_R"}
 PAPER_KEYS = ("acc_retain", "acc_forget", "acc_val", "acc_test", "acc_err_retrain", "acc_dis",
@@ -185,7 +185,7 @@ def audit_markdown(record: dict) -> str:
     lines += [""] + [f"- {a}: {text}" for a, text in record["attack_meanings"].items()]
     metrics = record.get("paper_metrics")
     if metrics:
-        helps = {**ACCURACY_HELP, **METRIC_HELP}
+        helps = {**ACCURACY_HELP, **metric_help()}
         lines += ["", "## The paper's metrics (section 5.4)", "",
                   "| metric | value | meaning |", "|---|---|---|"]
         lines += [f"| `{k}` | {fmt(metrics[k])} | {helps.get(k, '')} |" for k in PAPER_KEYS

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from .table1 import evidence_table, gap_text, marking_rule_text
-from .text import METRIC_HELP, table1_text
+from .text import metric_help, table1_text
 
 #: Row order of Table 1 after ORI and RT (section 5.5), NegGrad beside NegGrad+.
 PAPER_METHOD_ORDER = ("ft", "neggrad+", "neggrad", "cf-k", "eu-k", "scrub", "bad-teaching", "sftc")
@@ -33,7 +33,7 @@ def demo_markdown(rows: list[dict], split, *, forget: str, model: str, epochs: i
                   + "; ".join(f"{r['label']} {r.get('rmia_verdict')}" for r in rows) + ".", "",
                   evidence_table(rows), "", "![attack](attack.png)", ""]
     lines += ["![convergence](convergence.png)", "", "## Metrics", ""]
-    lines += [f"- `{key}`: {text}" for key, text in METRIC_HELP.items()]
+    lines += [f"- `{key}`: {text}" for key, text in metric_help().items()]
     lines += ["", "## Reproduce", "", "```", "sftc demo --out " + str(out) + " --overwrite",
               "```", "", f"sftc {record['versions']['sftc']}, torch {record['versions']['torch']}, "
               f"{record['machine']['platform']}."]

@@ -18,36 +18,41 @@ class Column:
     forgetting: bool = False
 
 
+def _columns(place: str) -> tuple[Column, ...]:
+    """The columns sftc's metric declarations put at ``place`` (:mod:`sftc.metrics.declarations`),
+    in declaration order."""
+    from ..metrics.registry import METRICS
+
+    return tuple(Column(m.key, m.header, m.better, m.fmt, m.forgetting)
+                 for m in (METRICS.find(k) for k in METRICS.names()) if m.place == place)
+
+
+def user_columns(rows: list[dict]) -> tuple[Column, ...]:
+    """A column for every user metric (``@register_metric``) that the rows carry."""
+    from ..metrics.registry import user_metrics
+
+    return tuple(Column(m.key, m.header, m.better, m.fmt, m.forgetting) for m in user_metrics()
+                 if any(r.get(m.key) is not None for r in rows))
+
+
 #: The five columns of Table 1 (section 5.5), with the direction the paper marks (↓ / ↑).
-TABLE1_COLUMNS = (
-    Column("acc_err_retrain", "AccErr{Mu,MR} ↓", "min"),
-    Column("acc_dis", "AccDis ↓", "min", forgetting=True),
-    Column("acc_err_original", "AccErr{Mu,M} ↓", "min"),
-    Column("js", "JS ↑", "max", forgetting=True),
-    Column("mia", "MIA ↑", "max", forgetting=True),
-)
+TABLE1_COLUMNS = _columns("table1")
 #: The per-example attack's columns (:mod:`sftc.bench.attack_columns`), beside the paper's five
-#: when the benchmark ran with attack references: RMIA's AUC of D_f against D_t (best: closest
-#: to 0.5, as a model that never saw D_f) and its TPR at 1 % FPR (lower: fewer forget samples
-#: exposed at a low false-alarm rate).
-ATTACK_COLUMNS = (
-    Column("rmia_auc", "RMIA AUC →0.5", "half", forgetting=True),
-    Column("rmia_tpr", "RMIA TPR@1% ↓", "min", forgetting=True),
-)
+#: when the benchmark ran with attack references: the audit's matched AUC (best: closest to the
+#: never-seen level, ~0.5) and TPR at 1 % FPR (lower: fewer forget samples exposed).
+ATTACK_COLUMNS = _columns("attack")
 
 
 def table1_columns(rows: list[dict]) -> tuple[Column, ...]:
-    """Table 1's columns for these rows: the paper's five, and the attack's two when any row has
-    them."""
+    """Table 1's columns for these rows: the paper's five, the attack's two when any row has
+    them, and any user metric the rows carry."""
+    columns = TABLE1_COLUMNS
     if any(r.get("rmia_auc") is not None for r in rows):
-        return TABLE1_COLUMNS + ATTACK_COLUMNS
-    return TABLE1_COLUMNS
-ACCURACY_COLUMNS = (
-    Column("acc_retain", "Acc retain"),
-    Column("acc_forget", "Acc forget"),
-    Column("acc_test", "Acc test"),
-    Column("unlearn_seconds", "Seconds", fmt="{:.2f}"),
-)
+        columns = columns + ATTACK_COLUMNS
+    return columns + user_columns(rows)
+
+
+ACCURACY_COLUMNS = _columns("accuracy")
 REFERENCE_ROWS = ("ORI", "RT")
 
 

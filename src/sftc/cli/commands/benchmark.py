@@ -48,6 +48,9 @@ def register(sub) -> None:
                             "which needs the oracle; default) or evidence (oracle-free: the "
                             "audit's verdict on a selection split carved from the validation "
                             "split, within --max-accuracy-drop; needs --attack-references)")
+    proto.add_argument("--attack", default=None,
+                       help="the attack of the attack columns and verdicts (default rmia-offline; "
+                            "lira-offline or one a --plugin registers)")
     proto.add_argument("--max-accuracy-drop", type=float, default=None,
                        help="the evidence rule's budget of validation accuracy below the "
                             "original's (default 0.02)")
@@ -68,6 +71,7 @@ def build_config(args):
                        max_epochs=args.max_epochs, methods=parse_methods(args.methods),
                        js=args.js, attack_references=args.attack_references,
                        select=args.select, max_accuracy_drop=args.max_accuracy_drop,
+                       attack=args.attack,
                        **reference_options(args))
 
 

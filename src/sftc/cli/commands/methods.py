@@ -14,7 +14,33 @@ def register(sub) -> None:
     p.add_argument("name", nargs="?", default=None,
                    help="show one method in detail: its paper and each hyperparameter's meaning")
     p.add_argument("--json", action="store_true", help="print the same as JSON")
+    p.add_argument("--attacks", action="store_true",
+                   help="list the membership attacks instead (sftc audit --attack)")
+    p.add_argument("--metrics", action="store_true",
+                   help="list the declared metrics instead (sftc's and plugins')")
     p.set_defaults(handler=handle)
+
+
+def list_others(args) -> int:
+    """``--attacks`` / ``--metrics``: every registered attack or metric, one line each."""
+    if args.attacks:
+        from ...metrics.attacks import attack_class, list_attacks
+
+        infos = [{"name": c.name, "aliases": list(c.aliases), "label": c.label,
+                  "min_references": c.min_references, "audit": not c.needs_members,
+                  "meaning": c.meaning} for c in map(attack_class, list_attacks())]
+        lines = [f"{i['name']:14s} {'audit' if i['audit'] else 'online':6s} "
+                 f"≥{i['min_references']} refs  {i['meaning']}" for i in infos]
+    else:
+        from ...metrics import list_metrics, metric_info
+
+        infos = [{"key": m.key, "header": m.header, "better": m.better,
+                  "needs_oracle": m.needs_oracle, "meaning": m.meaning,
+                  "plugin": m.compute is not None} for m in map(metric_info, list_metrics())]
+        lines = [f"{i['key']:18s} {(i['better'] or '-'):4s} "
+                 f"{'oracle' if i['needs_oracle'] else '      '}  {i['meaning']}" for i in infos]
+    print(json.dumps(infos, indent=2, ensure_ascii=False) if args.json else "\n".join(lines))
+    return 0
 
 
 def describe(name: str) -> dict:
@@ -36,6 +62,8 @@ def _defaults(info: dict) -> str:
 def handle(args, extra) -> int:
     from ...methods import list_methods, method_class
 
+    if args.attacks or args.metrics:
+        return list_others(args)
     names = [method_class(args.name).name] if args.name else list_methods()
     infos = [describe(n) for n in names]
     if args.json:
