@@ -27,12 +27,19 @@ from .errors import SftcError
 PARTIAL = ".partial"
 TMP_MARK = ".tmp-"
 OLD_MARK = ".old-"
+#: The run record sftc writes beside a model: its folder is a run folder.
+RECORD = "run.json"
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` whole or not at all; a failure of the file system (a full disk)
+    is an OSError that names ``path``."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=PARTIAL, dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=PARTIAL, dir=path.parent)
+    except OSError as exc:
+        raise _naming(exc, path) from None
     try:
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
         with os.fdopen(fd, "wb") as fh:
@@ -40,9 +47,19 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise _naming(exc, path) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _naming(exc: OSError, path: Path) -> OSError:
+    """``exc`` with ``path`` as its file name (the file being written), if it names none."""
+    if getattr(exc, "filename", None) or exc.errno is None:
+        return exc
+    return type(exc)(exc.errno, exc.strerror or str(exc), str(path))
 
 
 def _umask() -> int:
@@ -83,9 +100,12 @@ def atomic_write_json(path: Path, obj) -> None:
 
 # -- locks --------------------------------------------------------------------------------------
 
+LOCK_SUFFIX = ".lock"
+
+
 def lock_path(target: Path) -> Path:
     """The lock file of ``target``: a hidden sibling, so that it never lands inside an output."""
-    return target.parent / f".{target.name}.lock"
+    return target.parent / f".{target.name}{LOCK_SUFFIX}"
 
 
 def _try_lock(path: Path, wait: bool) -> int | None:
@@ -156,13 +176,36 @@ def file_sha256(path: str | Path) -> str:
 
 # -- output directories -------------------------------------------------------------------------
 
+def expand_user(path: str | Path, what: str) -> Path:
+    """``path`` with a leading ``~`` or ``~user`` expanded; one line when no such home exists."""
+    text = str(path)
+    try:
+        return Path(text).expanduser()
+    except RuntimeError:   # Path.expanduser: "Could not determine home directory."
+        user = text[1:].split("/", 1)[0].split(os.sep, 1)[0]
+        home = f"the home folder of user {user!r}" if user else "your home folder"
+        raise SftcError(f"{what} {text}: {home} is not known on this machine, so ~ cannot be "
+                        f"expanded; write the path out in full (or ./{text} for a folder named "
+                        f"{text.split('/')[0]})") from None
+
+
+def real_path(path: str | Path) -> Path:
+    """The absolute path with every symbolic link resolved (of the parts that exist)."""
+    return Path(os.path.realpath(os.path.abspath(path)))
+
+
 def resolve_out(out: str | Path, what: str = "--out") -> Path:
-    """``out`` as an absolute path, refused in one line when it cannot be an output directory."""
+    """``out`` as an absolute path with its symbolic links resolved (an --out that is a link to a
+    folder replaces that folder, and the link keeps pointing at the result), refused in one line
+    when it cannot be an output directory."""
     if not str(out).strip():
         raise SftcError(f"{what} is empty; give a new directory, e.g. {what} runs/NAME")
-    raw = Path(out).expanduser()
-    path = Path(os.path.abspath(raw))
-    cwd = Path.cwd()
+    raw = expand_user(out, what)
+    if raw.is_symlink() and not raw.exists():
+        raise SftcError(f"{what} {out} is a symbolic link to {os.readlink(raw)}, which does not "
+                        "exist; remove the link or give another directory")
+    path = real_path(raw)
+    cwd = real_path(Path.cwd())
     if path == cwd or path in cwd.parents:
         raise SftcError(f"{what} {out} is the working directory or one above it; give a new "
                         f"directory, e.g. {what} runs/NAME")
@@ -176,17 +219,36 @@ def resolve_out(out: str | Path, what: str = "--out") -> Path:
     return path
 
 
-def refuse_inputs_inside(out: Path, inputs: Iterable[str | Path | None], what: str = "--out") -> None:
-    """Refuse an output directory that is, or contains, one of the run's input files."""
+def refuse_inputs_inside(out: Path, inputs: Iterable, what: str = "--out") -> None:
+    """Refuse an output directory that is, contains or lies inside one of the run's inputs:
+    an input file (a checkpoint, and the run folder it lies in when a run.json is beside it), or
+    an input folder (a dataset). Symbolic links are followed on both sides. An input is a path,
+    or ``(flag, path)`` to name it in the message."""
+    real_out = real_path(out)
     for item in inputs:
+        flag, item = item if isinstance(item, tuple) else (None, item)
         if not item:
             continue
-        resolved = Path(os.path.abspath(Path(item).expanduser()))
-        real = Path(os.path.realpath(resolved))
-        for candidate in {resolved, real}:
-            if candidate == out or out in candidate.parents:
-                raise SftcError(f"{what} {out} contains the input {item}; sftc never writes over "
-                                f"its inputs: choose another {what}")
+        given = expand_user(item, flag or "input")
+        real = real_path(given)
+        named = f"the input {flag} {item}" if flag else f"the input {item}"
+        if real.is_dir():
+            if real_out == real or real in real_out.parents:
+                raise SftcError(f"{what} {out} lies inside {named}, a folder: the output "
+                                "would become part of the data; choose an --out outside it")
+            if real_out in real.parents:
+                raise SftcError(f"{what} {out} contains {named}, a folder; sftc never "
+                                f"writes over its inputs: choose another {what}")
+            continue
+        for candidate in {Path(os.path.abspath(given)), real}:
+            if candidate == real_out or real_out in candidate.parents:
+                raise SftcError(f"{what} {out} contains {named}; sftc never writes over its "
+                                f"inputs: choose another {what}")
+            folder = candidate.parent
+            if folder in real_out.parents and (folder / RECORD).is_file():
+                raise SftcError(f"{what} {out} lies inside {folder}, the run folder of {named}; "
+                                f"sftc never writes into its inputs' run folders: choose an "
+                                f"{what} outside it")
 
 
 def remove_stale_temporaries(parent: Path, name: str | None = None) -> list[Path]:
@@ -200,6 +262,7 @@ def remove_stale_temporaries(parent: Path, name: str | None = None) -> list[Path
     if not parent.is_dir():
         return removed
     stale: dict[str, list[Path]] = {}
+    locks = []
     for entry in parent.iterdir():
         text = entry.name
         if not text.startswith("."):
@@ -207,6 +270,11 @@ def remove_stale_temporaries(parent: Path, name: str | None = None) -> list[Path
         for mark in (TMP_MARK, OLD_MARK):
             if mark in text:
                 stale.setdefault(text[1:text.index(mark)], []).append(entry)
+        if text.endswith(LOCK_SUFFIX) and len(text) > len(LOCK_SUFFIX) + 1:
+            locks.append(text[1:-len(LOCK_SUFFIX)])
+    for owner in locks:   # a lock file alone: left by a run killed while it held it
+        if owner != name and owner not in stale:
+            removed += _remove_stale_lock(parent / owner)
     for owner, entries in stale.items():
         if owner == name:
             removed += _remove(entries)
@@ -220,6 +288,19 @@ def remove_stale_temporaries(parent: Path, name: str | None = None) -> list[Path
             lock_path(parent / owner).unlink(missing_ok=True)
             os.close(fd)
     return removed
+
+
+def _remove_stale_lock(target: Path) -> list[Path]:
+    """Remove ``target``'s lock file when no live run holds it; returns it if removed."""
+    path = lock_path(target)
+    fd = _try_lock(path, wait=False)
+    if fd is None:
+        return []
+    try:
+        path.unlink(missing_ok=True)
+    finally:
+        os.close(fd)
+    return [path]
 
 
 def _remove(entries: list[Path]) -> list[Path]:
@@ -262,8 +343,12 @@ def output_directory(out: str | Path, overwrite: bool = False, inputs: Iterable 
                             "directory")
         removed = remove_stale_temporaries(out.parent, out.name)
         if removed and notify is not None:
-            notify(f"removed {len(removed)} temporary folder(s) left in {out.parent} by an "
-                   "interrupted run")
+            locks = sum(p.name.endswith(LOCK_SUFFIX) for p in removed)
+            folders = len(removed) - locks
+            what_ = " and ".join(text for count, text in (
+                (folders, f"{folders} temporary folder(s)"),
+                (locks, f"{locks} stale lock file(s)")) if count)
+            notify(f"removed {what_} left in {out.parent} by an interrupted run")
         tmp = _make_temporary(out, what)
         try:
             yield tmp
