@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 
+from ... import limits
 from ...errors import SftcError
 from ..catalog import UNLEARN_EPOCHS, UNLEARN_LR
 from ..common import add_seed_arg, note, positive_float, positive_int, recorded_args
@@ -105,6 +106,7 @@ def handle(args, extra) -> int:
     if args.references < 0 or args.references % 2:
         raise SftcError(f"--references must be 0 (no attack) or an even number 2 or more, got "
                         f"{args.references}")
+    limits.check_references(args.references, args.train_subset + args.test_subset, 10)
     data = ReferenceConfig(dataset="digits", train_subset=args.train_subset,
                            test_subset=args.test_subset, forget=args.forget,
                            forget_seed=args.seed)
@@ -205,6 +207,7 @@ def handle(args, extra) -> int:
                                                     for r in rows))
     print(f"\nwrote {args.out}/: run.json, report.md, convergence.png"
           + (", attack.png" if args.references else "")
-          + f", model.pt (SFTC), models/ ({time.perf_counter() - started:.0f} s)")
+          + (", model.pt (SFTC)" if "sftc" in unlearned else "")
+          + f", models/ ({time.perf_counter() - started:.0f} s)")
     return 0
 

@@ -47,6 +47,7 @@ def handle(args, extra) -> int:
     from ...bench.forgetting import forgetting_score
     from ...engine import resolve_device
     from ...io import atomic_write_json, atomic_write_text, output_directory
+    from ...limits import check_models
     from ...methods import create_method, method_class
     from ...records import package_versions
     from ...report.forgetting import forgetting_markdown, forgetting_summary
@@ -56,6 +57,7 @@ def handle(args, extra) -> int:
     create_method(cls.name, **hparams)    # bad values fail before anything loads
     resolve_device(args.device)
     split = load_split_from_args(args)
+    check_models(args.models, args.seed, len(split.forget))
     with output_directory(args.out, args.overwrite, notify=note) as tmp:
         result = forgetting_score(
             split, cls.name, n_models=args.models, originals=args.originals,
