@@ -245,10 +245,10 @@ def agree_on_run(args, split, forget: bool = True, files: dict | None = None, **
                       files=files, **facts)
 
 
-def model_fact(model_or_name, split, seed: int = 0) -> dict:
-    """Under torchrun, what the ranks compare about the model each builds or loads (a factory
-    may give another model on another machine or rank): ``{"model": facts}``; nothing for one
-    process (the model is then not built here)."""
+def model_fact(name: str, split, seed: int = 0) -> dict:
+    """Under torchrun, what the ranks compare about the model each builds from --model (a
+    factory may give another model on another machine or rank): ``{"model": facts}``; nothing
+    for one process (the model is then not built here)."""
     from .. import distributed
 
     if not distributed.launched():
@@ -256,12 +256,9 @@ def model_fact(model_or_name, split, seed: int = 0) -> dict:
     from ..models import create_model
     from ..records import architecture_facts
 
-    model, source = model_or_name, "the checkpoint"
-    if isinstance(model_or_name, str):
-        source = f"--model {model_or_name}"
-        model = create_model(model_or_name, in_channels=split.data.channels or 1,
-                             num_classes=split.data.num_classes, seed=seed)
-    return {"model": {"from": source, **architecture_facts(model)}}
+    model = create_model(name, in_channels=split.data.channels or 1,
+                         num_classes=split.data.num_classes, seed=seed)
+    return {"model": {"from": f"--model {name}", **architecture_facts(model)}}
 
 
 def check_world_batch(batch_size: int) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from ..catalog import METHODS, MIA_ATTACKERS, TRAIN_EPOCHS, TRAIN_LR, UNLEARN_EPOCHS, UNLEARN_LR
 from ..checks import data_folder
 from ..common import (add_data_args, add_model_arg, add_run_args, agree_on_run,
-                      check_world_batch, load_data_from_args, model_fact, note,
+                      check_world_batch, load_data_from_args, note,
                       parse_method_options, positive_int, recorded_args)
 
 
@@ -83,7 +83,7 @@ def handle(args, extra) -> int:
                           record_beside(args.checkpoint))
     with distributed.output_directory(args.out, args.overwrite, notify=note, inputs=(
             *files.items(), ("--data-dir", data_folder(loaded, args)))) as tmp:
-        agree_on_run(args, split, files=files, **model_fact(original, split))
+        agree_on_run(args, split, files=files)   # the checkpoints' SHA-256 name the models
         with distributed.data_parallel():   # under torchrun: one run over every rank
             result = api.unlearn(original, split, args.method, epochs=args.epochs, lr=args.lr,
                                  batch_size=args.batch_size, seed=args.seed, device=args.device,
