@@ -59,7 +59,9 @@ def add_reference_options(p):
     run.add_argument("--cache-dir", default=None,
                      help="where reference models are cached (default $SFTC_CACHE_DIR or "
                           "~/.cache/sftc/references)")
-    run.add_argument("--quiet", action="store_true", help="no progress display")
+    run.add_argument(
+        "--quiet", action="store_true",
+        help="no progress bars: one line every 60 s says the command is still working")
     return proto
 
 

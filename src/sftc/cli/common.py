@@ -131,7 +131,9 @@ def add_run_args(parser: argparse.ArgumentParser, epochs: int | None, lr: float 
     group.add_argument("--batch-size", type=positive_int, default=64, help="batch size (default 64)")
     add_seed_arg(group, "seed of initialisation, shuffling and the forget draw (default 0)")
     group.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
-    group.add_argument("--quiet", action="store_true", help="no progress bars")
+    group.add_argument(
+        "--quiet", action="store_true",
+        help="no progress bars: one line every 60 s says the command is still working")
 
 
 def add_seed_arg(parser, help_text: str) -> None:

@@ -66,7 +66,9 @@ def register(sub) -> None:
                    help="reference cache (default $SFTC_CACHE_DIR, else ~/.cache/sftc/references)")
     add_seed_arg(p, "seed of the forget draw (as given to unlearn) and the CatBoost MIA (default 0)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument(
+        "--quiet", action="store_true",
+        help="no progress bars: one line every 60 s says the command is still working")
     add_evaluation_args(p)
     p.add_argument("--no-paper-metrics", action="store_true",
                    help="skip the paper's metrics (accuracies, Eq. 5-7, JS, CatBoost MIA)")

@@ -64,7 +64,9 @@ def register(sub) -> None:
                         "where a measurement shows it pays; results differ from the plain path by "
                         "float rounding, which the MIA's attacker can amplify) or bf16 (auto plus "
                         "bfloat16 autocast of the training steps; see docs/performance.md)")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument(
+        "--quiet", action="store_true",
+        help="no progress bars: one line every 60 s says the command is still working")
     p.set_defaults(handler=handle)
 
 

@@ -37,7 +37,9 @@ def register(sub) -> None:
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
     p.add_argument("--cache-dir", default=None,
                    help="model cache (default $SFTC_CACHE_DIR, else ~/.cache/sftc/references)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--quiet", action="store_true",
+        help="no progress bars: one line every 60 s says the command is still working")
     p.add_argument("--out", required=True, help="directory for forgetting.json and report.md")
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
     p.set_defaults(handler=handle, accepts_extra=True)
