@@ -731,6 +731,15 @@ def plugin(tmp_path: Path, name: str) -> Path:
     return path
 
 
+@pytest.fixture
+def ctrl_c():
+    """Ctrl-C delivered as in an interactive shell (a job started in the background inherits
+    SIGINT ignored, and then sftc leaves it alone)."""
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)
+
+
 def unlearn_argv(runs, out, *extra, checkpoint=None):
     return ["unlearn", "--checkpoint", checkpoint or runs / "orig" / "model.pt", "--out", out,
             *FORGET, *FAST, "--no-mia", *extra]
@@ -875,7 +884,7 @@ def test_a_plugin_name_that_is_taken_is_refused_naming_both(files, message, isol
     ("per-sample", "has shape (64,), not one value; reduce it to a scalar"),
 ])
 def test_a_plugin_loss_that_exits_or_cannot_be_learned_from_fails_in_one_line(
-        method, message, isolated_registries, runs, tmp_path, capsys):
+        method, message, isolated_registries, runs, tmp_path, capsys, ctrl_c):
     out = tmp_path / "out"
     code, err = cli(capsys, *unlearn_argv(runs, out, "--plugin", plugin(tmp_path, "bad_losses.py"),
                                           "--method", method))
@@ -886,7 +895,7 @@ def test_a_plugin_loss_that_exits_or_cannot_be_learned_from_fails_in_one_line(
     assert_nothing_written(out)
 
 
-def test_ctrl_c_is_still_an_interruption(runs, tmp_path, capsys, monkeypatch):
+def test_ctrl_c_is_still_an_interruption(runs, tmp_path, capsys, monkeypatch, ctrl_c):
     def press_ctrl_c(*args, **kwargs):
         signal.raise_signal(signal.SIGINT)      # to this (the main) thread, as Ctrl-C comes
         for _ in range(100):
