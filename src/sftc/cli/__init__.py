@@ -145,7 +145,8 @@ def main(argv: list[str] | None = None) -> int:
                 previous[signum] = signal.signal(signum, handler)
             except ValueError:  # not the main thread (e.g. called from a worker): leave it alone
                 pass
-    INTERRUPTS.update(watched=signal.SIGINT in previous, by_signal=False)
+    ignored = signal.getsignal(signal.SIGINT) is signal.SIG_IGN   # no Ctrl-C can come
+    INTERRUPTS.update(watched=signal.SIGINT in previous or ignored, by_signal=False)
     try:
         if ranked:
             from .job import run_as_rank
