@@ -149,9 +149,10 @@ def check_model_fits(model: nn.Module, split: Split, device: str, what: str = "t
             out = model(x)
     except RuntimeError as exc:
         if isinstance(exc, NotImplementedError):
+            said = f": {_first_line(exc)}" if str(exc).strip() else ""
             raise SftcError(f"the forward of {what} is not implemented (NotImplementedError in "
-                            f"{_raised_at(exc)}): {_first_line(exc)}; give the model a forward(x) "
-                            "that returns [N, classes]") from None
+                            f"{_raised_at(exc)}){said}; give the model a forward(x) that returns "
+                            "[N, classes]") from None
         raise SftcError(f"{what} does not accept this dataset's inputs {tuple(x.shape[1:])}: "
                         f"{_first_line(exc)}") from None
     except Exception as exc:   # the model's own code failed (a plugin's, a factory's)
