@@ -18,4 +18,5 @@ def test_every_failure_has_one_status_everywhere():
     assert exit_code(LostContact("gone"), launched=True) == 1
     assert exit_code(RuntimeError("Connection closed by peer (gloo)"), launched=True) == 1
     assert exit_code(RuntimeError("Connection closed by peer (gloo)"), launched=False) == 1
-    assert exit_code(SystemExit(0)) is None and failure(SystemExit(0), "sftc x")[0] is None
+    # code that calls sys.exit while a command runs (a plugin's) is a failure of the command
+    assert exit_code(SystemExit(0)) is None and failure(SystemExit(0), "sftc x")[0] == 2

@@ -12,6 +12,7 @@ from .checkpoints import check_finite, load_into
 from .data import Split
 from .engine import Accel, History, Recipe, run
 from .errors import SftcError
+from .limits import check_epochs
 from .methods import UnlearningMethod, create_method
 from .methods.supervised import TrainOnRetain, Training, TrainOriginal
 from .metrics import evaluate_models
@@ -72,6 +73,45 @@ def _check_epochs(epochs: int) -> None:
     if not isinstance(epochs, int) or epochs < 1:
         raise SftcError(f"--epochs must be at least 1, got {epochs!r} (0 epochs would return the "
                         "input model unchanged)")
+    check_epochs(epochs)
+
+
+def _first_line(exc: BaseException) -> str:
+    return next((line.strip() for line in str(exc).splitlines() if line.strip()),
+                type(exc).__name__)
+
+
+def _raised_at(exc: BaseException) -> str:
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    if tb is None:
+        return "an unknown place"
+    return f"{Path(tb.tb_frame.f_code.co_filename).name}:{tb.tb_lineno}"
+
+
+def checked_loss(method: UnlearningMethod):
+    """``method.loss`` with its result checked before the engine backpropagates it: a tensor of
+    one value that carries a gradient (a plugin's loss computed under ``torch.no_grad()``,
+    detached, or not reduced to a scalar is one line naming the method, not torch's error)."""
+    loss = method.loss
+    where = f"the loss of method {method.name!r} ({type(method).__module__}.{type(method).__name__})"
+
+    def check(ctx, batch, logits):
+        value = loss(ctx, batch, logits)
+        if not isinstance(value, torch.Tensor):
+            raise SftcError(f"{where} returned a {type(value).__name__}, not a tensor; return "
+                            "the loss tensor computed from the logits (not .item())")
+        if value.numel() != 1:
+            raise SftcError(f"{where} has shape {tuple(value.shape)}, not one value; reduce it "
+                            "to a scalar (e.g. .mean())")
+        if not value.requires_grad:
+            raise SftcError(f"{where} carries no gradient (computed under torch.no_grad(), or "
+                            "detached with .detach()): nothing could be learned from it; compute "
+                            "it from the logits with gradients on")
+        return value.reshape(()) if value.dim() else value
+
+    return check
 
 
 def _check_split(split) -> None:
@@ -89,13 +129,14 @@ def _check_split(split) -> None:
                     f"one with sftc.{how}")
 
 
-def check_model_fits(model: nn.Module, split: Split, device: str) -> None:
-    """Fail early, in one line, when the model does not take these inputs or classes (probed where
-    the model's parameters are, so the caller's model is not moved)."""
+def check_model_fits(model: nn.Module, split: Split, device: str, what: str = "the model") -> None:
+    """Fail early, in one line, when the model does not take these inputs or classes, or its
+    forward fails (probed where the model's parameters are, so the caller's model is not moved);
+    ``what`` names the model in the messages."""
     from .engine import resolve_device
 
     resolve_device(device)  # an unavailable --device is reported before anything runs
-    check_finite(model.state_dict().items(), "the model")
+    check_finite(model.state_dict().items(), what)
     first = next(iter(model.parameters()), None)
     dev = first.device if first is not None else torch.device("cpu")
     probe_index = split.train[:2]
@@ -106,16 +147,29 @@ def check_model_fits(model: nn.Module, split: Split, device: str) -> None:
         with torch.no_grad():
             out = model(x)
     except RuntimeError as exc:
-        raise SftcError(f"the model does not accept this dataset's inputs {tuple(x.shape[1:])}: "
-                        f"{str(exc).splitlines()[0]}") from None
+        if isinstance(exc, NotImplementedError):
+            said = f": {_first_line(exc)}" if str(exc).strip() else ""
+            raise SftcError(f"the forward of {what} is not implemented (NotImplementedError in "
+                            f"{_raised_at(exc)}){said}; give the model a forward(x) that returns "
+                            "[N, classes]") from None
+        raise SftcError(f"{what} does not accept this dataset's inputs {tuple(x.shape[1:])}: "
+                        f"{_first_line(exc)}") from None
+    except Exception as exc:   # the model's own code failed (a plugin's, a factory's)
+        raise SftcError(f"the forward of {what} failed on a batch of this dataset's inputs "
+                        f"{tuple(x.shape)}: {type(exc).__name__}: {_first_line(exc)} (raised in "
+                        f"{_raised_at(exc)}); fix the model: forward(x) must take [N, C, H, W] "
+                        "and return [N, classes]") from None
     finally:
         model.train(was)
+    if not isinstance(out, torch.Tensor):
+        raise SftcError(f"the forward of {what} returned a {type(out).__name__}, not a tensor of "
+                        "logits [N, classes]")
     if out.dim() != 2 or out.shape[1] != split.data.num_classes:
-        raise SftcError(f"the model outputs {tuple(out.shape[1:])} values per sample but the dataset "
+        raise SftcError(f"{what} outputs {tuple(out.shape[1:])} values per sample but the dataset "
                         f"has {split.data.num_classes} classes")
 
 
-_check_model_fits = check_model_fits   # the earlier, private name
+_check_model_fits = check_model_fits   # the older name
 
 
 def train(split: Split, model: str | nn.Module = "small-cnn", *, epochs: int = TRAIN_EPOCHS,
@@ -177,6 +231,7 @@ def unlearn(model: nn.Module, split: Split, method: str = "sftc", *, epochs: int
         raise SftcError(f"expected the trained model as a torch.nn.Module, got a "
                         f"{type(model).__name__}")
     algorithm = create_method(method, **hparams)
+    algorithm.loss = checked_loss(algorithm)
     check_model_fits(model, split, device)
     epochs = algorithm.default_epochs if epochs is None else epochs
     _check_epochs(epochs)

@@ -86,8 +86,25 @@ def load_into(model: nn.Module, path: str | Path, model_name: str = "the model")
             raise SftcError(f"checkpoint {path} does not fit {model_name}: {key} is {theirs} in "
                             f"the checkpoint and {ours} in the model "
                             f"({shape_hint(key, theirs, ours, model)})")
+    check_dtypes(state, expected, path)
     model.load_state_dict(state)
     return model
+
+
+def check_dtypes(state: dict, expected: dict, path) -> None:
+    """Refuse a checkpoint whose tensors would change kind when copied into the model: integer
+    or boolean weights where the model has floating point ones (load_state_dict would cast them
+    silently: weights rounded to whole numbers, a model at chance), or floating point values in
+    an integer buffer. Float precisions (float64, float16 into float32) are cast as PyTorch does."""
+    for key, tensor in expected.items():
+        theirs = state[key]
+        if tensor.is_floating_point() == theirs.is_floating_point() \
+                and tensor.is_complex() == theirs.is_complex():
+            continue
+        raise SftcError(f"checkpoint {path} holds {key} as {str(theirs.dtype).replace('torch.', '')}"
+                        f" where the model has {str(tensor.dtype).replace('torch.', '')}: its "
+                        "weights were converted (e.g. by .long() or .int()) and cannot be loaded "
+                        "faithfully; save the model's own state_dict, in floating point")
 
 
 def shape_hint(key: str, theirs: tuple, ours: tuple, model: nn.Module) -> str:

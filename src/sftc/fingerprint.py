@@ -23,11 +23,13 @@ def input_shape(split: Split) -> list[int]:
     return list(split.data.input_shape)
 
 
-def trained_on(split: Split, subset: str, forget: bool | None = None) -> dict:
+def trained_on(split: Split, subset: str, forget: bool | None = None,
+               forget_seed: int | None = None) -> dict:
     """The fingerprint of a model trained on ``subset`` (``train`` or ``retain``) of ``split``.
 
     ``forget`` (default: for ``retain``) adds the forget set's hash: an oracle is defined by the
-    forget set it never saw, an unlearned model by the forget set it was made to forget.
+    forget set it never saw, an unlearned model by the forget set it was made to forget;
+    ``forget_seed`` (the --seed it was drawn with) is recorded beside it.
     """
     data = split.data
     record = {"dataset": data.name, "num_classes": data.num_classes,
@@ -39,16 +41,18 @@ def trained_on(split: Split, subset: str, forget: bool | None = None) -> dict:
     if forget if forget is not None else subset == "retain":
         record["forget_sha256"] = split.forget_summary()["sha256"]
         record["forget_spec"] = split.forget_spec
+        if forget_seed is not None:
+            record["forget_seed"] = int(forget_seed)
     return record
 
 
 def verify(record: dict | None, split: Split, role: str, path: str | Path,
-           option: str | None = None) -> list[str]:
+           option: str | None = None, forget_seed: int | None = None) -> list[str]:
     """Check the run record beside a checkpoint against ``split`` for its ``role``.
 
     Raises :class:`SftcError` on a mismatch; returns notes on what could not be verified.
     ``option``: the command's flag for this checkpoint, named in the messages (default: the
-    role's usual flag).
+    role's usual flag); ``forget_seed``: the --seed this run drew its forget set with.
     """
     flag = f"{option or ROLES[role]} {path}"
     if record is None:
@@ -61,9 +65,7 @@ def verify(record: dict | None, split: Split, role: str, path: str | Path,
     here = trained_on(split, "train")
     notes: list[str] = []
     if fingerprint.get("dataset") != here["dataset"]:
-        raise SftcError(f"{flag} was trained on {fingerprint.get('dataset')!r}, not on "
-                        f"--dataset {here['dataset']}; pass --dataset {fingerprint.get('dataset')} "
-                        "(and its --data-dir), or a checkpoint trained on this dataset")
+        raise SftcError(dataset_mismatch(flag, fingerprint.get("dataset"), here["dataset"]))
     if fingerprint.get("num_classes") != here["num_classes"]:
         raise SftcError(f"{flag} was trained for {fingerprint.get('num_classes')} classes, this "
                         f"data has {here['num_classes']}")
@@ -82,13 +84,19 @@ def verify(record: dict | None, split: Split, role: str, path: str | Path,
             raise SftcError(f"{flag} was trained on the whole training set, forget set included, "
                             "so it is not an oracle; train one with 'sftc train --subset retain "
                             "--forget SPEC'")
-        _same_forget(fingerprint, split, flag, "retrained for")
+        _same_forget(record, split, flag, "retrained for", forget_seed)
     elif role == "unlearned":
-        _same_forget(fingerprint, split, flag, "made for")
+        _same_forget(record, split, flag, "made for", forget_seed)
     elif subset == "retain":
         notes.append(f"{flag} is an oracle (trained without its forget set), not an original "
                      "model trained on all the data")
     return notes
+
+
+def dataset_mismatch(flag: str, theirs: str | None, ours: str) -> str:
+    """The one line for a checkpoint trained on another dataset than --dataset."""
+    return (f"{flag} was trained on {theirs!r}, not on --dataset {ours}; pass --dataset {theirs} "
+            "(and its --data-dir), or a checkpoint trained on this dataset")
 
 
 class PreprocessingMismatch(UserWarning):
@@ -118,12 +126,29 @@ def _values(values) -> str:
     return "(" + ", ".join(f"{float(v):.4g}" for v in values) + ")" if values else "?"
 
 
-def _same_forget(fingerprint: dict, split: Split, flag: str, verb: str) -> None:
+def _same_forget(record: dict, split: Split, flag: str, verb: str,
+                 seed: int | None = None) -> None:
+    """The forget set recorded beside a checkpoint must be this run's; the message says what
+    differs: the spec, the --seed of a random draw, or (the same spec and seed) the data."""
+    fingerprint = record.get("trained_on") or {}
     digest = split.forget_summary()["sha256"]
-    if fingerprint.get("forget_sha256") not in (None, digest):
-        raise SftcError(f"{flag} was {verb} another forget set ({fingerprint.get('forget_spec')!r}) "
-                        f"than --forget {split.forget_spec!r}; give the forget set it was "
-                        "made for (the same --forget and --seed)")
+    if fingerprint.get("forget_sha256") in (None, digest):
+        return
+    theirs, ours = fingerprint.get("forget_spec"), split.forget_spec
+    if theirs != ours:
+        raise SftcError(f"{flag} was {verb} another forget set ({theirs!r}) than --forget "
+                        f"{ours!r}; give the forget set it was made for (the same --forget and "
+                        "--seed)")
+    recorded_seed = fingerprint.get("forget_seed", (record.get("config") or {}).get("seed"))
+    if str(ours).lower().startswith("random") and recorded_seed is not None \
+            and seed is not None and recorded_seed != seed:
+        raise SftcError(f"{flag} was {verb} the forget set {ours} drawn with --seed "
+                        f"{recorded_seed}, and this run draws {ours} with --seed {seed}: other "
+                        f"samples; pass --seed {recorded_seed} (the draw it was made for)")
+    raise SftcError(f"{flag} was {verb} another forget set than this run's, though both are "
+                    f"{ours!r}" + (f" drawn with --seed {seed}" if seed is not None else "")
+                    + ": the data it was drawn from differ (another --data-dir, --split-seed or "
+                    "subset); use the data it was made with")
 
 
 def _verify_legacy(record: dict, split: Split, role: str, flag: str) -> list[str]:

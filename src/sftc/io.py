@@ -22,6 +22,12 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from .errors import SftcError
+from .paths import RECORD, expand_user, real_path, refuse_inputs_inside, resolve_out
+
+__all__ = ["RECORD", "atomic_write_bytes", "atomic_write_json", "atomic_write_text",
+           "expand_user", "file_sha256", "lock_path", "output_directory", "real_path",
+           "refuse_inputs_inside", "remove_stale_temporaries", "resolve_out", "run_lock",
+           "to_jsonable"]
 
 #: Suffix of a file being written atomically (its name starts with a dot and the target's name).
 PARTIAL = ".partial"
@@ -30,9 +36,14 @@ OLD_MARK = ".old-"
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` whole or not at all; a failure of the file system (a full disk)
+    is an OSError that names ``path``."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=PARTIAL, dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=PARTIAL, dir=path.parent)
+    except OSError as exc:
+        raise _naming(exc, path) from None
     try:
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
         with os.fdopen(fd, "wb") as fh:
@@ -40,9 +51,19 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise _naming(exc, path) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _naming(exc: OSError, path: Path) -> OSError:
+    """``exc`` with ``path`` as its file name (the file being written), if it names none."""
+    if getattr(exc, "filename", None) or exc.errno is None:
+        return exc
+    return type(exc)(exc.errno, exc.strerror or str(exc), str(path))
 
 
 def _umask() -> int:
@@ -83,9 +104,12 @@ def atomic_write_json(path: Path, obj) -> None:
 
 # -- locks --------------------------------------------------------------------------------------
 
+LOCK_SUFFIX = ".lock"
+
+
 def lock_path(target: Path) -> Path:
     """The lock file of ``target``: a hidden sibling, so that it never lands inside an output."""
-    return target.parent / f".{target.name}.lock"
+    return target.parent / f".{target.name}{LOCK_SUFFIX}"
 
 
 def _try_lock(path: Path, wait: bool) -> int | None:
@@ -156,39 +180,6 @@ def file_sha256(path: str | Path) -> str:
 
 # -- output directories -------------------------------------------------------------------------
 
-def resolve_out(out: str | Path, what: str = "--out") -> Path:
-    """``out`` as an absolute path, refused in one line when it cannot be an output directory."""
-    if not str(out).strip():
-        raise SftcError(f"{what} is empty; give a new directory, e.g. {what} runs/NAME")
-    raw = Path(out).expanduser()
-    path = Path(os.path.abspath(raw))
-    cwd = Path.cwd()
-    if path == cwd or path in cwd.parents:
-        raise SftcError(f"{what} {out} is the working directory or one above it; give a new "
-                        f"directory, e.g. {what} runs/NAME")
-    for parent in [path, *path.parents]:
-        if parent.exists():
-            if not parent.is_dir():
-                where = "exists and is not a directory" if parent == path else \
-                    f"lies under {parent}, which is a file"
-                raise SftcError(f"{what} {out} {where}; choose another path")
-            break
-    return path
-
-
-def refuse_inputs_inside(out: Path, inputs: Iterable[str | Path | None], what: str = "--out") -> None:
-    """Refuse an output directory that is, or contains, one of the run's input files."""
-    for item in inputs:
-        if not item:
-            continue
-        resolved = Path(os.path.abspath(Path(item).expanduser()))
-        real = Path(os.path.realpath(resolved))
-        for candidate in {resolved, real}:
-            if candidate == out or out in candidate.parents:
-                raise SftcError(f"{what} {out} contains the input {item}; sftc never writes over "
-                                f"its inputs: choose another {what}")
-
-
 def remove_stale_temporaries(parent: Path, name: str | None = None) -> list[Path]:
     """Remove the temporary folders and partial files that killed runs left in ``parent``.
 
@@ -200,6 +191,7 @@ def remove_stale_temporaries(parent: Path, name: str | None = None) -> list[Path
     if not parent.is_dir():
         return removed
     stale: dict[str, list[Path]] = {}
+    locks = []
     for entry in parent.iterdir():
         text = entry.name
         if not text.startswith("."):
@@ -207,6 +199,11 @@ def remove_stale_temporaries(parent: Path, name: str | None = None) -> list[Path
         for mark in (TMP_MARK, OLD_MARK):
             if mark in text:
                 stale.setdefault(text[1:text.index(mark)], []).append(entry)
+        if text.endswith(LOCK_SUFFIX) and len(text) > len(LOCK_SUFFIX) + 1:
+            locks.append(text[1:-len(LOCK_SUFFIX)])
+    for owner in locks:   # a lock file alone: left by a run killed while it held it
+        if owner != name and owner not in stale:
+            removed += _remove_stale_lock(parent / owner)
     for owner, entries in stale.items():
         if owner == name:
             removed += _remove(entries)
@@ -220,6 +217,19 @@ def remove_stale_temporaries(parent: Path, name: str | None = None) -> list[Path
             lock_path(parent / owner).unlink(missing_ok=True)
             os.close(fd)
     return removed
+
+
+def _remove_stale_lock(target: Path) -> list[Path]:
+    """Remove ``target``'s lock file when no live run holds it; returns it if removed."""
+    path = lock_path(target)
+    fd = _try_lock(path, wait=False)
+    if fd is None:
+        return []
+    try:
+        path.unlink(missing_ok=True)
+    finally:
+        os.close(fd)
+    return [path]
 
 
 def _remove(entries: list[Path]) -> list[Path]:
@@ -262,8 +272,12 @@ def output_directory(out: str | Path, overwrite: bool = False, inputs: Iterable 
                             "directory")
         removed = remove_stale_temporaries(out.parent, out.name)
         if removed and notify is not None:
-            notify(f"removed {len(removed)} temporary folder(s) left in {out.parent} by an "
-                   "interrupted run")
+            locks = sum(p.name.endswith(LOCK_SUFFIX) for p in removed)
+            folders = len(removed) - locks
+            what_ = " and ".join(text for count, text in (
+                (folders, f"{folders} temporary folder(s)"),
+                (locks, f"{locks} stale lock file(s)")) if count)
+            notify(f"removed {what_} left in {out.parent} by an interrupted run")
         tmp = _make_temporary(out, what)
         try:
             yield tmp

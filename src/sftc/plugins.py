@@ -32,6 +32,7 @@ from pathlib import Path
 from types import ModuleType
 
 from .errors import SftcError
+from .registry import NameTaken
 
 #: The entry-point group of each registry, by what its entries are called.
 GROUPS = {"method": "sftc.methods", "model": "sftc.models", "dataset": "sftc.datasets",
@@ -61,7 +62,9 @@ def load_plugin(spec: str) -> ModuleType:
         raise SftcError("--plugin is empty; give a module name (my_pkg.methods) or the path of a "
                         ".py file")
     if is_file_spec(text):
-        return _import_file(Path(text).expanduser(), text)
+        from .io import expand_user
+
+        return _import_file(expand_user(text, "--plugin"), text)
     return _import_module(text)
 
 
@@ -76,6 +79,8 @@ def _import_module(name: str) -> ModuleType:
                             "Python path; install its package, or give the path of its .py "
                             "file") from None
         raise SftcError(f"plugin {name!r} failed to import: {_first_line(exc)}") from None
+    except NameTaken:   # names the plugin already
+        raise
     except SftcError as exc:
         raise SftcError(f"plugin {name!r}: {exc}") from None
     except Exception as exc:  # the plugin's own code failed: say which plugin, one line
@@ -108,6 +113,9 @@ def _import_file(path: Path, shown: str) -> ModuleType:
     sys.modules[name] = module
     try:
         module_spec.loader.exec_module(module)
+    except NameTaken:   # names the plugin already
+        del sys.modules[name]
+        raise
     except SftcError as exc:
         del sys.modules[name]
         raise SftcError(f"plugin {shown}: {exc}") from None
@@ -160,6 +168,8 @@ def load_entry_point(ep):
         f" of the package {dist}" if dist else "")
     try:
         return ep.load()
+    except NameTaken:
+        raise
     except SftcError as exc:
         raise SftcError(f"plugin {where}: {exc}") from None
     except Exception as exc:  # the plugin's own code failed, or its package is broken

@@ -53,3 +53,31 @@ def ranks_record(result) -> dict:
     backend), else nothing."""
     spread = (getattr(result.history, "accel", None) or {}).get("data_parallel")
     return {"data_parallel": spread} if spread else {}
+
+
+def input_files(files: dict) -> dict:
+    """``{flag: {"path", "sha256"}}`` of a command's input checkpoints (``{flag: path}``; those
+    not given are left out): what run.json records of every file a run read a model from."""
+    from .io import file_sha256
+
+    return {flag: {"path": str(path), "sha256": file_sha256(path)}
+            for flag, path in files.items() if path}
+
+
+def architecture_facts(model) -> dict:
+    """What ranks compare about the model they build (the class, the number of parameters and a
+    SHA-256 of every tensor's name, shape and values): a model that differs per rank (a factory
+    that depends on the machine or the rank) is named before any step."""
+    import hashlib
+
+    import torch
+
+    names, values = hashlib.sha256(), hashlib.sha256()
+    count = 0
+    for key, tensor in model.state_dict().items():
+        names.update(f"{key}:{tuple(tensor.shape)}:{tensor.dtype};".encode())
+        values.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8)
+                      .numpy().tobytes())
+        count += tensor.numel()
+    return {"class": type(model).__name__, "parameters": count, "shapes": names.hexdigest(),
+            "weights": values.hexdigest()}

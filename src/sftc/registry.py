@@ -7,6 +7,8 @@ how to build the entry (``resolve``; models: ``module.path:callable``, ``timm:NA
 """
 from __future__ import annotations
 
+import inspect
+import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from types import ModuleType
 from typing import TypeVar
@@ -14,6 +16,10 @@ from typing import TypeVar
 from .errors import SftcError
 
 T = TypeVar("T")
+
+
+class NameTaken(SftcError):
+    """A name registered twice, from two modules (the message names both)."""
 
 
 class Registry(Mapping[str, T]):
@@ -43,6 +49,7 @@ class Registry(Mapping[str, T]):
         self._entries: dict[str, T] = {}
         self._aliases: dict[str, str] = {}
         self._specs: dict[str, T] = {}
+        self._sources: dict[str, str | None] = {}
         self._plugins_loaded = group is None
         self._loading = False
 
@@ -50,11 +57,26 @@ class Registry(Mapping[str, T]):
         return name.lower() if self.ignore_case else name
 
     def add(self, name: str, entry: T, aliases: Iterable[str] = ()) -> T:
-        """Register ``entry`` as ``name`` (and ``aliases``); returns the entry (for decorators)."""
+        """Register ``entry`` as ``name`` (and ``aliases``); returns the entry (for decorators).
+
+        A name (or alias) already registered from another module is refused in one line naming
+        both: a plugin never silently replaces sftc's own entry or another plugin's. The same
+        module registering a name again (imported twice, a class redefined) replaces its entry.
+        """
         if not name:
             raise ValueError(f"a {self.kind} needs a name")
         name = self._key(name)
+        source = source_of(entry)
+        for key in (name, *(self._key(alias) for alias in aliases)):
+            owner = self._aliases.get(key, key)
+            if owner in self._entries and self._sources.get(owner) != source:
+                taken = "" if key == owner else f" (an alias of {owner!r})"
+                raise NameTaken(f"{describe_source(source)} registers the {self.kind} {key!r}, "
+                                f"already registered by {describe_source(self._sources.get(owner))}"
+                                f"{taken}; give yours another name (a plugin cannot replace "
+                                f"another's {self.kind}, nor sftc's own)")
         self._entries[name] = entry
+        self._sources[name] = source
         for alias in aliases:
             self._aliases[self._key(alias)] = name
         return entry
@@ -131,3 +153,33 @@ class Registry(Mapping[str, T]):
 
     def __repr__(self) -> str:
         return f"Registry({self.kind!r}: {', '.join(self.names())})"
+
+
+def source_of(entry) -> str | None:
+    """The module an entry comes from: a class's or function's own module (a dataset's loader),
+    else the module that called the registering function (a preset object)."""
+    for obj in (entry, getattr(entry, "loader", None)):
+        if isinstance(obj, type) or inspect.isfunction(obj) or inspect.ismethod(obj):
+            return obj.__module__
+    frame = inspect.currentframe()
+    try:
+        while frame is not None:
+            module = frame.f_globals.get("__name__", "")
+            if module != __name__ and not frame.f_code.co_name.startswith(("register", "add",
+                                                                         "_adopt", "wrap")):
+                return module
+            frame = frame.f_back
+    finally:
+        del frame
+    return None
+
+
+def describe_source(module: str | None) -> str:
+    """``sftc.methods.finetune (sftc's own)``, ``plugin /path/a.py``, or the module's name."""
+    if not module:
+        return "another module"
+    if module == "sftc" or module.startswith("sftc."):
+        return f"sftc's own {module}"
+    loaded = sys.modules.get(module)
+    path = getattr(loaded, "__file__", None)
+    return f"the plugin {path}" if path else f"the module {module}"

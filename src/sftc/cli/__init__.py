@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import importlib
 import io
 import os
@@ -29,7 +30,7 @@ import sys
 import warnings
 
 from ..errors import SftcError
-from .exit_codes import Terminated, exit_code
+from .exit_codes import BAD_INPUT, Terminated, exit_code
 
 DESCRIPTION = """\
 sftc: machine unlearning for PyTorch image classifiers (SFTC, EICC 2024, and its baselines).
@@ -104,6 +105,16 @@ def _raise_terminated(signum, frame):
     raise Terminated()
 
 
+#: Whether Ctrl-C is watched (SIGINT handled here) and came: a KeyboardInterrupt without it was
+#: raised by code (a plugin's), which is a failure, not an interruption.
+INTERRUPTS = {"watched": False, "by_signal": False}
+
+
+def _raise_interrupted(signum, frame):
+    INTERRUPTS["by_signal"] = True
+    raise KeyboardInterrupt()
+
+
 def main(argv: list[str] | None = None) -> int:
     from .. import distributed
 
@@ -122,12 +133,17 @@ def main(argv: list[str] | None = None) -> int:
             parser.print_help()
             return 2
     name = f"sftc {args.command}"
-    previous = None
-    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
-        try:
-            previous = signal.signal(signal.SIGTERM, _raise_terminated)
-        except ValueError:  # not the main thread (e.g. called from a worker): leave it alone
-            previous = None
+    previous = {}
+    for signum, handler, default in ((signal.SIGTERM, _raise_terminated, signal.SIG_DFL),
+                                     (signal.SIGINT, _raise_interrupted,
+                                      signal.default_int_handler)):
+        if signal.getsignal(signum) is default:
+            try:
+                previous[signum] = signal.signal(signum, handler)
+            except ValueError:  # not the main thread (e.g. called from a worker): leave it alone
+                pass
+    ignored = signal.getsignal(signal.SIGINT) is signal.SIG_IGN   # no Ctrl-C can come
+    INTERRUPTS.update(watched=signal.SIGINT in previous or ignored, by_signal=False)
     try:
         if ranked:
             from .job import run_as_rank
@@ -135,8 +151,9 @@ def main(argv: list[str] | None = None) -> int:
             return run_as_rank(args, extra, name)
         return run_command(args, extra, name)
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        INTERRUPTS.update(watched=False, by_signal=False)
 
 
 def say(text: str, exc: BaseException | None = None) -> None:
@@ -151,10 +168,15 @@ def run_command(args, extra, name: str, report=say, on_error=None) -> int:
             warnings.showwarning = show_warning
             from ..plugins import load_plugins
 
+            from .checks import check_bounds
+            from .logs import progress_output
+
             args.plugins = [*args.plugins_first, *getattr(args, "plugins", [])]
             del args.plugins_first
             load_plugins(args.plugins)
-            return int(args.handler(args, extra) or 0)
+            check_bounds(args)
+            with progress_output(name, bool(getattr(args, "quiet", False))):
+                return int(args.handler(args, extra) or 0)
     except BaseException as exc:
         if on_error is not None:
             on_error(exc)
@@ -185,15 +207,52 @@ def failure(exc: BaseException, name: str) -> tuple[int | None, str]:
         during = " (under torchrun: another rank of this job failed, or the job was stopped)" \
             if launched else ""
         return code, f"{name}: terminated{during}; finished outputs were kept, partial ones removed"
-    if isinstance(exc, KeyboardInterrupt):
+    if isinstance(exc, KeyboardInterrupt) and (INTERRUPTS["by_signal"] or not INTERRUPTS["watched"]):
         return code, f"{name}: interrupted; finished outputs were kept, partial ones removed"
+    if isinstance(exc, (SystemExit, KeyboardInterrupt)):   # raised by code, a plugin's: a failure
+        what = (f"called sys.exit({exc.code!r})" if isinstance(exc, SystemExit)
+                else "raised KeyboardInterrupt (no Ctrl-C came)")
+        return BAD_INPUT, (f"{name}: error: code {what} in {raised_at(exc)} while the command "
+                           "ran; the command failed and wrote nothing: a plugin must raise an "
+                           "exception to fail, never exit")
+    if is_out_of_memory(exc):
+        return BAD_INPUT, (f"{name}: error: out of memory: {one_line(exc)[:160]}; lower "
+                           "--batch-size or --image-size, or free memory")
     if isinstance(exc, OSError):  # the file system said no (disk full, permissions, ...)
         where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
-        return code, f"{name}: error: {exc.strerror or one_line(exc)}{where}"
+        fix = ("; free space on that disk or write elsewhere"
+               if getattr(exc, "errno", None) == errno.ENOSPC else "")
+        return code, f"{name}: error: {exc.strerror or one_line(exc)}{where}{fix}"
     if isinstance(exc, Exception):   # a bug, or an input nobody foresaw: one line, no traceback
         return code, (f"{name}: internal error: {type(exc).__name__}: {one_line(exc)} (please "
                       "report it; SFTC_DEBUG=1 shows the traceback)")
     return None, ""
+
+
+def raised_at(exc: BaseException) -> str:
+    """Where ``exc`` was raised: ``file:line (function)``, the file relative to the working
+    directory when it lies below it."""
+    tb = exc.__traceback__
+    if tb is None:
+        return "an unknown place"
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    code = tb.tb_frame.f_code
+    path = code.co_filename
+    try:
+        path = os.path.relpath(path) if not os.path.relpath(path).startswith("..") else path
+    except ValueError:
+        pass
+    return f"{path}:{tb.tb_lineno} ({code.co_name})"
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """numpy's and Python's MemoryError, torch's out-of-memory errors (CPU and GPU)."""
+    if isinstance(exc, MemoryError):
+        return True
+    text = str(exc)
+    return isinstance(exc, RuntimeError) and ("can't allocate memory" in text
+                                              or "out of memory" in text.lower())
 
 
 @contextlib.contextmanager

@@ -8,6 +8,7 @@ import shlex
 import sys
 
 from ..errors import SftcError
+from ..limits import image_side
 from .catalog import MIA_ATTACKERS, MODEL_HELP
 from .common import add_normalization_args, positive_float, positive_int, seed_value, whole
 
@@ -28,7 +29,7 @@ def add_reference_options(p):
     data.add_argument("--forget", default=None, help="forget spec (default: the dataset's protocol)")
     data.add_argument("--forget-seed", type=seed_value, default=None,
                       help="seed of a random forget draw, the same for every seed (default 0)")
-    data.add_argument("--image-size", type=positive_int, default=None, help="resize images to this side")
+    data.add_argument("--image-size", type=image_side, default=None, help="resize images to this side")
     data.add_argument("--train-subset", type=whole(2, "a whole number 2 or more"), default=None,
                       help="use a stratified subset of this many training images")
     data.add_argument("--test-subset", type=whole(2, "a whole number 2 or more"), default=None,
@@ -58,7 +59,9 @@ def add_reference_options(p):
     run.add_argument("--cache-dir", default=None,
                      help="where reference models are cached (default $SFTC_CACHE_DIR or "
                           "~/.cache/sftc/references)")
-    run.add_argument("--quiet", action="store_true", help="no progress display")
+    run.add_argument(
+        "--quiet", action="store_true",
+        help="no progress bars: one line every 60 s says the command is still working")
     return proto
 
 

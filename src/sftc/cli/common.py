@@ -11,6 +11,7 @@ import math
 import sys
 
 from ..errors import SftcError
+from ..limits import image_side
 from .catalog import DATASETS, MODEL_HELP
 
 #: ``--forget protocol``: the dataset's documented forget protocol, named explicitly.
@@ -71,7 +72,7 @@ def add_data_args(parser: argparse.ArgumentParser, forget: str = "required") -> 
                             "file:PATH (.npy/.txt/.json indices into the training set; for "
                             "imagefolder a .txt lists image paths) | protocol (the dataset's own "
                             f"protocol: random:0.1 for digits, the paper's file for fer2013){needed}")
-    group.add_argument("--image-size", type=positive_int, default=None,
+    group.add_argument("--image-size", type=image_side, default=None,
                        help="resize images to this side length per batch (default: the dataset's, "
                             "128 for cifar10, fer2013 and mufac as in the paper)")
     group.add_argument("--split-seed", type=seed_value, default=0,
@@ -130,7 +131,9 @@ def add_run_args(parser: argparse.ArgumentParser, epochs: int | None, lr: float 
     group.add_argument("--batch-size", type=positive_int, default=64, help="batch size (default 64)")
     add_seed_arg(group, "seed of initialisation, shuffling and the forget draw (default 0)")
     group.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
-    group.add_argument("--quiet", action="store_true", help="no progress bars")
+    group.add_argument(
+        "--quiet", action="store_true",
+        help="no progress bars: one line every 60 s says the command is still working")
 
 
 def add_seed_arg(parser, help_text: str) -> None:
@@ -182,6 +185,9 @@ def load_data_from_args(args, forget: str | None | bool = True, recorded: dict |
                           split_seed=args.split_seed,
                           skip_bad=getattr(args, "skip_bad_rows", False),
                           **normalization)
+    from .checks import check_loaded_images
+
+    check_loaded_images(args, loaded.data)
     split = subset_split(args.dataset, loaded, spec, forget_seed=getattr(args, "seed", 0),
                          split_seed=args.split_seed, data_dir=args.data_dir,
                          **subsets_from_args(args, recorded.get("subsets") or {},
@@ -239,6 +245,22 @@ def agree_on_run(args, split, forget: bool = True, files: dict | None = None, **
     agree(arguments=recorded_args(args), **split_facts(split, forget),
                       output=os.path.abspath(args.out) if getattr(args, "out", None) else None,
                       files=files, **facts)
+
+
+def model_fact(name: str, split, seed: int = 0) -> dict:
+    """Under torchrun, what the ranks compare about the model each builds from --model (a
+    factory may give another model on another machine or rank): ``{"model": facts}``; nothing
+    for one process (the model is then not built here)."""
+    from .. import distributed
+
+    if not distributed.launched():
+        return {}
+    from ..models import create_model
+    from ..records import architecture_facts
+
+    model = create_model(name, in_channels=split.data.channels or 1,
+                         num_classes=split.data.num_classes, seed=seed)
+    return {"model": {"from": f"--model {name}", **architecture_facts(model)}}
 
 
 def check_world_batch(batch_size: int) -> None:

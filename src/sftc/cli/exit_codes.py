@@ -10,6 +10,8 @@ a bug, or an input nobody foresaw (one line)          1
 under torchrun: contact with another rank was lost    1
 bad input or environment (``SftcError``)              2
 the file system said no (``OSError``: disk full, ...) 2
+out of memory; code that calls ``sys.exit`` or        2
+raises ``KeyboardInterrupt`` itself (a plugin's)
 Ctrl-C (``KeyboardInterrupt``)                        130
 SIGTERM (:class:`Terminated`)                         143
 ====================================================  ======

@@ -56,6 +56,7 @@ HINTS = {
     "forget set": "give every rank the same --forget (and --seed)",
     "output": "give every rank the same --out on a shared file system",
     "cache": "give every rank the same --cache-dir (or SFTC_CACHE_DIR) on a shared file system",
+    "model": "give every rank the same model code (--model, --plugin) and checkpoint",
 }
 
 

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from ..errors import SftcError
+from ..io import expand_user
 from ..plugins import GROUPS
 from ..registry import Registry
 from .forget import map_rows, read_path_list, resolve_forget, validate_positions
@@ -138,7 +139,7 @@ def load_dataset(name: str, data_dir: str | Path | None = None, image_size: int 
         kwargs["image_size"] = size
     if "skip_bad" in options:
         kwargs["skip_bad"] = skip_bad
-    loaded = info.loader(data_dir=Path(data_dir).expanduser() if data_dir else None,
+    loaded = info.loader(data_dir=expand_user(data_dir, "--data-dir") if data_dir else None,
                          split_seed=split_seed, **kwargs)
     if isinstance(loaded.data, ImageData):
         loaded.data.image_size = size
@@ -208,11 +209,11 @@ def split_loaded(name: str, loaded: LoadedDataset, forget=None, seed: int = 0,
 
 def _locate_forget_file(arg: str, folders: list, info: DatasetInfo) -> Path:
     """A relative forget file is looked up in the working directory, then the data folders."""
-    path = Path(arg.strip()).expanduser()
+    path = expand_user(arg.strip(), "--forget file:")
     if path.is_absolute() or path.exists():
         candidates = [path]
     else:
-        candidates = [path] + [Path(f).expanduser() / path for f in folders if f is not None]
+        candidates = [path] + [expand_user(f, "--data-dir") / path for f in folders if f is not None]
     for candidate in candidates:
         if candidate.is_file():
             return candidate

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from ..errors import SftcError
+from ..io import expand_user
 from .forget import name_positions, read_path_list, resolve_forget, validate_positions
 from .images import ImageData
 
@@ -143,7 +144,7 @@ def forget_by_name(forget, ids: list[str] | None, train_labels: torch.Tensor,
     (``ids``: the training samples' names); returns them with the spec to record."""
     where = "the training dataset"
     if isinstance(forget, str) and forget.strip().lower().startswith("file:") and ids is not None:
-        path = Path(forget.strip()[5:]).expanduser()
+        path = expand_user(forget.strip()[5:], "--forget file:")
         if path.suffix.lower() not in (".npy", ".json"):
             rows = read_path_list(path, ids, where)
             return validate_positions(rows, len(train_labels), forget), forget

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 
 from ..engine import Batch, RunContext
-from .base import Hyper, UnlearningMethod, positive, union_with_flags
+from .base import Hyper, UnlearningMethod, positive, seed_range, union_with_flags
 from .losses import kl_to_target
 from .registry import register_method
 
@@ -50,7 +50,7 @@ class BadTeaching(UnlearningMethod):
              "Using an Incompetent Teacher, AAAI 2023")
     hparams = {
         "tau": Hyper(1.0, float, "KL temperature τ", positive),
-        "init_seed": Hyper(0, int, "seed of the incompetent teacher's random initialisation"),
+        "init_seed": Hyper(0, int, "seed of the incompetent teacher's random initialisation", seed_range),
     }
     needs_original = True
 

@@ -38,6 +38,12 @@ def non_negative_int(value) -> str | None:
     return None if value >= 0 else "must be 0 or more"
 
 
+def seed_range(value) -> str | None:
+    """A seed, as --seed takes it: a whole number 0 .. 2**32 - 1."""
+    return None if 0 <= value <= 2 ** 32 - 1 else (
+        f"must be a whole number 0 .. {2 ** 32 - 1} (a seed, as --seed)")
+
+
 class UnlearningMethod:
     """Base class of every method. Subclasses set the class attributes and implement
     :meth:`plan` and :meth:`loss`; :meth:`setup` is optional.

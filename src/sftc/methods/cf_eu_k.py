@@ -8,7 +8,7 @@ from torch import nn
 from ..engine import RunContext
 from ..errors import SftcError
 from ..models import canonical_model_name, known_layers, layer_sequence
-from .base import Hyper, non_negative_int
+from .base import Hyper, non_negative_int, seed_range
 from .finetune import FineTune
 from .registry import register_method
 
@@ -152,5 +152,5 @@ class EUk(CFk):
     summary = "Freeze the first k layers, re-initialise and retrain the rest"
     hparams = {"k": Hyper(K_DEFAULT, int, "number of leading layers kept and frozen",
                           non_negative_int),
-               "init_seed": Hyper(0, int, "seed of the re-initialisation of the unfrozen layers")}
+               "init_seed": Hyper(0, int, "seed of the re-initialisation of the unfrozen layers", seed_range)}
     reinitialise = True

@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from ..engine import Batch, RunContext
-from .base import Hyper, UnlearningMethod
+from .base import Hyper, UnlearningMethod, seed_range
 
 
 class Supervised(UnlearningMethod):
@@ -77,7 +77,7 @@ class Retrain(Training):  # registered last in methods/__init__.py (the oracle c
     label = "RT"
     summary = "Retrain from scratch on the retain set (the oracle)"
     paper = "retrain from scratch without the forget set (the oracle of Perifanis et al., EICC 2024, 5.3)"
-    hparams = {"init_seed": Hyper(0, int, "seed of the fresh initialisation")}
+    hparams = {"init_seed": Hyper(0, int, "seed of the fresh initialisation", seed_range)}
     sees_forget = False
     fresh_start = True
     subset = "retain"

@@ -8,6 +8,7 @@ from ..catalog import ALPHA, ATTACKS, MARGIN, REFERENCES
 from ..common import (add_data_args, add_model_arg, add_seed_arg, agree_on_run, forget_spec,
                       load_data_from_args, note,
                       positive_float, positive_int, recorded_args, seed_value)
+from ..checks import check_reference_count, data_folder
 from .unlearn import add_evaluation_args
 
 
@@ -73,7 +74,9 @@ def register(sub) -> None:
                    help="reference cache (default $SFTC_CACHE_DIR, else ~/.cache/sftc/references)")
     add_seed_arg(p, "seed of the forget draw (as given to unlearn) and the CatBoost MIA (default 0)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument(
+        "--quiet", action="store_true",
+        help="no progress bars: one line every 60 s says the command is still working")
     add_evaluation_args(p)
     p.add_argument("--no-paper-metrics", action="store_true",
                    help="skip the paper's metrics (accuracies, Eq. 5-7, JS, CatBoost MIA)")
@@ -93,11 +96,12 @@ def handle(args, extra) -> int:
     from ..models_io import load_compared_models, record_beside, recorded_preprocessing
 
     resolve_device(args.device)
-    loaded, split = load_data_from_args(args, recorded=recorded_preprocessing(args.original))
+    loaded, split = load_data_from_args(args, recorded=recorded_preprocessing(args.original, args))
     if forget_spec(args) is None:
         note(f"--forget protocol is {split.forget_spec} for {args.dataset}")
+    check_reference_count(args.references, split)
     notes: list[str] = []
-    original, unlearned, oracle, name = load_compared_models(args, split, notes)
+    original, unlearned, oracle, name, lineage = load_compared_models(args, split, notes)
     recipe = ReferenceRecipe.from_record(record_beside(args.original), name,
                                          epochs=args.ref_epochs, lr=args.ref_lr,
                                          batch_size=args.ref_batch_size)
@@ -114,14 +118,15 @@ def handle(args, extra) -> int:
                    notes=notes, progress=not args.quiet)
     from ..ranks import output_directory
 
-    with output_directory(args.out, args.overwrite, inputs=list(checkpoints.values()),
-                          notify=note) as tmp:
+    inputs = [(f"--{role}", path) for role, path in checkpoints.items()]
+    with output_directory(args.out, args.overwrite, notify=note, inputs=(
+            *inputs, ("--data-dir", data_folder(loaded, args)))) as tmp:
         agree_on_run(args, split, files={f"--{role}": path for role, path in checkpoints.items()},
                      cache=str(Path(args.cache_dir or default_cache_dir()).resolve()))
         result = audit(original, unlearned, split, **options)   # torchrun: references shared
         if result is None:   # not rank 0: rank 0 attacks, evaluates and writes
             return 0
-        record = {"command": "audit", **result.to_dict(),
+        record = {"command": "audit", **result.to_dict(), "lineage": lineage,
                   "config": {**recorded_args(args), "model": name},
                   "versions": package_versions()}
         atomic_write_json(tmp / "audit.json", record)

@@ -21,8 +21,8 @@ def register(sub) -> None:
                     "learning-rate grid, each run evaluated after every epoch up to --max-epochs; "
                     "per method the (learning rate, epoch) with the lowest Eq. 5 + 6 + 7 averaged "
                     "over seeds is kept; JS and MIA are computed for the kept settings. Writes "
-                    "table1.{md,csv,json,tex}, convergence.png, selection.csv and report.md into "
-                    "--out. Runs are saved as they finish: run the same command again to resume; a "
+                    "table1.{md,csv,json,tex}, convergence.png, attack.png (with attack "
+                    "references), selection.csv and report.md into --out. Runs are saved as they finish: run the same command again to resume; a "
                     "run whose method's code changed since is run again. --list-presets names "
                     "and describes the presets.")
     p.add_argument("--preset", default=None, help="a named configuration (see --list-presets); "
@@ -78,7 +78,9 @@ def build_config(args):
 def handle(args, extra) -> int:
     from ...bench.benchmark import Benchmark
     from ...bench.presets import PRESETS
+    from ...limits import check_epochs, check_image_size
     from ...report.table1 import gap_text
+    from ..checks import check_reference_count
     from ...report.tables import format_table, table1_columns
     from ..ranks import agree
 
@@ -89,6 +91,9 @@ def handle(args, extra) -> int:
     if not args.out:
         raise SftcError("--out is required: the directory that receives the tables and runs")
     config, preset = build_config(args)
+    units = len(config.methods) * len(config.lrs) * len(config.seeds)
+    check_epochs(config.max_epochs, "--max-epochs", runs=units)
+    check_image_size(config.image_size, 1, 64)
     log = lambda text: print(text, file=sys.stderr)  # noqa: E731
     bench = Benchmark(config, args.out, device=args.device, cache_dir=args.cache_dir,
                       progress=not args.quiet, resume=args.resume, command=command_line(),
@@ -96,10 +101,13 @@ def handle(args, extra) -> int:
     bench.session.agree(agree)   # under torchrun: every rank works on the same
     if forget_note(args, bench.split):
         log(forget_note(args, bench.split))
+    check_reference_count(config.attack_references, bench.split, "--attack-references")
     table = bench.run()
     if table is None:   # under torchrun, a rank other than 0: rank 0 reports
         return 0
     print(gap_text(table["rows"], config.to_dict()) + "\n")
     print(format_table(table["rows"], table1_columns(table["rows"]), style="plain"))
-    print(f"\nwrote {args.out}/table1.md (also .csv, .json, .tex), convergence.png, report.md")
+    attack = ", attack.png" if any(r.get("rmia_auc") is not None for r in table["rows"]) else ""
+    print(f"\nwrote {args.out}/table1.md (also .csv, .json, .tex), convergence.png{attack}, "
+          "selection.csv, report.md")
     return 0

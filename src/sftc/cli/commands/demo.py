@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 
+from ... import limits
 from ...errors import SftcError
 from ..catalog import UNLEARN_EPOCHS, UNLEARN_LR
 from ..common import add_seed_arg, note, positive_float, positive_int, recorded_args
@@ -64,7 +65,9 @@ def register(sub) -> None:
                         "where a measurement shows it pays; results differ from the plain path by "
                         "float rounding, which the MIA's attacker can amplify) or bf16 (auto plus "
                         "bfloat16 autocast of the training steps; see docs/performance.md)")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument(
+        "--quiet", action="store_true",
+        help="no progress bars: one line every 60 s says the command is still working")
     p.set_defaults(handler=handle)
 
 
@@ -106,6 +109,7 @@ def handle(args, extra) -> int:
     if args.references < 0 or 0 < args.references < 4:
         raise SftcError(f"--references must be 0 (no attack) or 4 or more (models retrained "
                         f"without D_f), got {args.references}")
+    limits.check_references(args.references, args.train_subset + args.test_subset, 10)
     data = ReferenceConfig(dataset="digits", train_subset=args.train_subset,
                            test_subset=args.test_subset, forget=args.forget,
                            forget_seed=args.seed)
@@ -206,6 +210,7 @@ def handle(args, extra) -> int:
                                                     for r in rows))
     print(f"\nwrote {args.out}/: run.json, report.md, convergence.png"
           + (", attack.png" if args.references else "")
-          + f", model.pt (SFTC), models/ ({time.perf_counter() - started:.0f} s)")
+          + (", model.pt (SFTC)" if "sftc" in unlearned else "")
+          + f", models/ ({time.perf_counter() - started:.0f} s)")
     return 0
 

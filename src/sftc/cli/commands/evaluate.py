@@ -1,7 +1,8 @@
 """``sftc evaluate``: the paper's metrics for an (original, unlearned, optional retrained) triple."""
 from __future__ import annotations
 
-from ..common import (add_data_args, add_model_arg, add_seed_arg, load_split_from_args, note,
+from ..checks import data_folder
+from ..common import (add_data_args, add_model_arg, add_seed_arg, load_data_from_args, note,
                       recorded_args)
 from .unlearn import add_evaluation_args
 
@@ -29,21 +30,23 @@ def register(sub) -> None:
 def handle(args, extra) -> int:
     from ...engine import resolve_device
     from ...io import atomic_write_json, output_directory
-    from ...records import run_record
+    from ...records import input_files, run_record
     from ..models_io import load_compared_models, recorded_preprocessing
     from ..render import print_metrics
 
     resolve_device(args.device)
-    split = load_split_from_args(args, recorded=recorded_preprocessing(args.original))
+    loaded, split = load_data_from_args(args, recorded=recorded_preprocessing(args.original, args))
     notes: list[str] = []
-    original, unlearned, retrained, name = load_compared_models(args, split, notes)
-    inputs = (args.original, args.unlearned, args.retrained)
+    original, unlearned, retrained, name, lineage = load_compared_models(args, split, notes)
+    files = {"--original": args.original, "--unlearned": args.unlearned,
+             "--retrained": args.retrained}
     if args.out:
-        with output_directory(args.out, args.overwrite, inputs=inputs, notify=note) as tmp:
+        with output_directory(args.out, args.overwrite, notify=note, inputs=(
+                *files.items(), ("--data-dir", data_folder(loaded, args)))) as tmp:
             metrics = _evaluate(args, split, original, unlearned, retrained)
             atomic_write_json(tmp / "run.json", run_record(
                 "evaluate", {**recorded_args(args), "model": name}, split, None, metrics,
-                not_verified=notes))
+                inputs=input_files(files), lineage=lineage, not_verified=notes))
     else:
         metrics = _evaluate(args, split, original, unlearned, retrained)
     print(f"{args.unlearned} against {args.original}"

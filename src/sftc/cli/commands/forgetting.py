@@ -37,7 +37,9 @@ def register(sub) -> None:
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
     p.add_argument("--cache-dir", default=None,
                    help="model cache (default $SFTC_CACHE_DIR, else ~/.cache/sftc/references)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--quiet", action="store_true",
+        help="no progress bars: one line every 60 s says the command is still working")
     p.add_argument("--out", required=True, help="directory for forgetting.json and report.md")
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
     p.set_defaults(handler=handle, accepts_extra=True)
@@ -47,6 +49,7 @@ def handle(args, extra) -> int:
     from ...bench.forgetting import forgetting_score
     from ...engine import resolve_device
     from ...io import atomic_write_json, atomic_write_text, output_directory
+    from ...limits import check_models
     from ...methods import create_method, method_class
     from ...records import package_versions
     from ...report.forgetting import forgetting_markdown, forgetting_summary
@@ -56,6 +59,7 @@ def handle(args, extra) -> int:
     create_method(cls.name, **hparams)    # bad values fail before anything loads
     resolve_device(args.device)
     split = load_split_from_args(args)
+    check_models(args.models, args.seed, len(split.forget))
     with output_directory(args.out, args.overwrite, notify=note) as tmp:
         result = forgetting_score(
             split, cls.name, n_models=args.models, originals=args.originals,

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 from ...errors import SftcError
+from ..checks import data_folder
 from ..common import (add_data_args, add_model_arg, add_run_args, agree_on_run,
-                      check_world_batch, forget_spec, load_split_from_args, note, recorded_args,
-                      resolve_model_name)
+                      check_world_batch, forget_spec, load_data_from_args, model_fact, note,
+                      recorded_args, resolve_model_name)
 
 
 def register(sub) -> None:
@@ -31,7 +32,7 @@ def handle(args, extra) -> int:
     from ...checkpoints import save_state_dict
     from ...engine import resolve_device
     from ...fingerprint import trained_on
-    from ...io import atomic_write_json
+    from ...io import atomic_write_json, file_sha256
     from ...metrics import accuracies, subset_logits
     from ...records import ranks_record, run_record
     from ..render import print_accuracies
@@ -44,15 +45,16 @@ def handle(args, extra) -> int:
     # The original model sees every training sample, so without --forget no forget set is drawn
     # (a placeholder of one sample keeps the split well-formed and is never reported).
     named = args.forget is not None
-    split = load_split_from_args(args, forget=True if named else "first:1")
+    loaded, split = load_data_from_args(args, forget=True if named else "first:1")
     if named and forget_spec(args) is None:
         note(f"--forget protocol is {split.forget_spec} for {args.dataset}")
     model_name = resolve_model_name(args)
     resolve_device(args.device)
     from ..ranks import output_directory
 
-    with output_directory(args.out, args.overwrite, notify=note) as tmp:
-        agree_on_run(args, split, forget=named)
+    with output_directory(args.out, args.overwrite, notify=note,
+                          inputs=[("--data-dir", data_folder(loaded, args))]) as tmp:
+        agree_on_run(args, split, forget=named, **model_fact(model_name, split, args.seed))
         result = api.train(split, model_name, epochs=args.epochs, lr=args.lr,
                            batch_size=args.batch_size, seed=args.seed, device=args.device,
                            augment=args.augment, subset=args.subset, progress=not args.quiet,
@@ -65,7 +67,9 @@ def handle(args, extra) -> int:
         config = {**recorded_args(args), **result.config}
         save_state_dict(result.model, tmp / "model.pt")
         record = run_record("train", config, split, result.history, metrics,
-                            trained_on=trained_on(split, args.subset),
+                            trained_on=trained_on(split, args.subset,
+                                                  forget_seed=args.seed if named else None),
+                            model_sha256=file_sha256(tmp / "model.pt"),
                             retrain_seconds=result.seconds if args.subset == "retain" else None,
                             train_seconds=result.seconds, **ranks_record(result))
         if not named:

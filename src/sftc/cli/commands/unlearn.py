@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 from ..catalog import METHODS, MIA_ATTACKERS, TRAIN_EPOCHS, TRAIN_LR, UNLEARN_EPOCHS, UNLEARN_LR
+from ..checks import data_folder
 from ..common import (add_data_args, add_model_arg, add_run_args, agree_on_run,
-                      check_world_batch, load_split_from_args, note, parse_method_options,
-                      positive_int, recorded_args)
+                      check_world_batch, load_data_from_args, note,
+                      parse_method_options, positive_int, recorded_args)
 from ..until import add_until_args, handle_until
 
 
@@ -55,11 +56,12 @@ def handle(args, extra) -> int:
     from ...checkpoints import save_state_dict
     from ...engine import resolve_device
     from ...fingerprint import trained_on
-    from ...io import atomic_write_json
+    from ...io import atomic_write_json, file_sha256
+    from ...lineage import parent_entry
     from ...methods import create_method, method_class
-    from ...records import ranks_record, run_record
-    from ..models_io import (load_checkpoint_for, recorded_preprocessing, retrain_seconds_of,
-                             warn_preprocessing)
+    from ...records import input_files, ranks_record, run_record
+    from ..models_io import (load_checkpoint_for, record_beside, recorded_preprocessing,
+                             retrain_seconds_of, warn_preprocessing)
     from ..render import print_metrics
 
     cls = method_class(args.method)
@@ -67,7 +69,8 @@ def handle(args, extra) -> int:
     create_method(cls.name, **hparams)    # bad values fail before anything loads
     resolve_device(args.device)
     check_world_batch(args.batch_size)
-    split = load_split_from_args(args, recorded=recorded_preprocessing(args.checkpoint))
+    loaded, split = load_data_from_args(
+        args, recorded=recorded_preprocessing(args.checkpoint, args))
     notes: list[str] = []
     original, model_name = load_checkpoint_for(args.checkpoint, args, split, notes=notes)
     retrained = None
@@ -80,10 +83,13 @@ def handle(args, extra) -> int:
         return handle_until(args, hparams, split, original, model_name, notes)
     from ..ranks import output_directory
 
-    with output_directory(args.out, args.overwrite, inputs=(args.checkpoint, args.retrained),
-                          notify=note) as tmp:
-        agree_on_run(args, split, files={"--checkpoint": args.checkpoint,
-                                         "--retrained": args.retrained})
+    files = {"--checkpoint": args.checkpoint, "--retrained": args.retrained}
+    inputs = input_files(files)
+    parent = parent_entry(args.checkpoint, inputs["--checkpoint"]["sha256"],
+                          record_beside(args.checkpoint))
+    with output_directory(args.out, args.overwrite, notify=note, inputs=(
+            *files.items(), ("--data-dir", data_folder(loaded, args)))) as tmp:
+        agree_on_run(args, split, files=files)   # the checkpoints' SHA-256 name the models
         result = api.unlearn(original, split, args.method, epochs=args.epochs, lr=args.lr,
                              batch_size=args.batch_size, seed=args.seed, device=args.device,
                              optimizer=args.optimizer, scheduler=args.scheduler,
@@ -102,8 +108,9 @@ def handle(args, extra) -> int:
         subset = "retain" if cls.fresh_start else "train"   # the oracle never saw D_f
         atomic_write_json(tmp / "run.json", run_record(
             "unlearn", config, split, result.history, metrics,
-            trained_on=trained_on(split, subset, forget=True), not_verified=notes,
-            **ranks_record(result)))
+            trained_on=trained_on(split, subset, forget=True, forget_seed=args.seed),
+            model_sha256=file_sha256(tmp / "model.pt"), parent=parent, inputs=inputs,
+            not_verified=notes, **ranks_record(result)))
     print(f"{cls.label or cls.name} on {split.data.name}: forgot {len(split.forget)} samples "
           f"({split.forget_spec}) in {result.seconds:.2f} s")
     print_metrics(metrics)
