@@ -297,3 +297,62 @@ def test_a_fixed_test_splits_offset_is_carried_by_the_never_seen_level():
         centred.append(oracle - level)
     assert np.mean(raw) < 0.46 and sum(a < 0.5 for a in raw) >= 27     # as measured on digits
     assert abs(np.mean(centred)) < 0.01
+
+
+def test_strata_edge_cases_pinned():
+    # a class without candidates first does not stop the next class from being matched
+    later = match_strata([5, 1], [0.0, 10.5], [1] * 8, np.arange(10.0, 18.0), per_bin=4,
+                         max_bins=2, reach=0.1)
+    assert later.forget.tolist() == [-1, 0] and later.count == 2
+    # the slack is a tenth of the range (hi − lo), not of hi + lo: candidates 10..17, range 7
+    assert match_strata([1], [9.35], [1] * 8, np.arange(10.0, 18.0), reach=0.1).forget[0] == 0
+    assert match_strata([1], [9.25], [1] * 8, np.arange(10.0, 18.0), reach=0.1).forget[0] == -1
+    # by class only: one stratum per class, counted once
+    by_class = match_strata([0, 1], [3.0, -3.0], [0, 0, 1], [0.0, 1.0, 2.0], by_difficulty=False)
+    assert by_class.forget.tolist() == [0, 1] and by_class.count == 2
+    assert by_class.describe()["by"] == "class"
+    # tied quantile edges leave empty bins: a forget sample that falls in one has no match
+    tied = match_strata([0, 0], [-0.05, 1.0], [0] * 8, [0, 0, 0, 0, 0, 0, 1, 1], per_bin=2,
+                        max_bins=4, reach=0.1)
+    assert tied.candidates.tolist() == [2] * 6 + [3, 3]
+    assert tied.forget.tolist() == [-1, 3]
+    with pytest.raises(SftcError, match="same samples"):
+        stratified_auc(np.zeros(3), np.zeros(3), by_class)
+
+
+def test_verdict_records_and_texts_pinned():
+    margin = margin_for(_interval(0.9, 0.01), "0.05")
+    no_power = judge(_interval(0.75, 0.01), margin, n_forget=10, n_comparison=30, power=False)
+    assert no_power.interval.estimate == 0.75 and no_power.margin is margin
+    assert no_power.certifiable_margin == pytest.approx(no_power.interval.high - 0.5)
+    assert no_power.needed is None and "does not show that the original remembers" in \
+        no_power.reason
+    above = judge(_interval(0.70, 0.02), margin, n_forget=100, n_comparison=300)
+    below = judge(_interval(0.30, 0.02), margin, n_forget=100, n_comparison=300)
+    assert "wholly above" in above.reason and "wholly below" in below.reason
+    straddle = judge(_interval(0.56, 0.03), margin, n_forget=100, n_comparison=300)
+    assert straddle.interval.estimate == 0.56 and "overlaps the margin" in straddle.reason
+    wide = auc_interval(0.5, 0.02 ** 2, NeverSeen(0.5, 0.05, (0.45, 0.5, 0.55, 0.5)))
+    needed = needed_samples(wide, 0.05, 100, 300)
+    assert set(needed) == {"forget", "comparison", "why"} and needed["comparison"] is None
+    assert f"±{norm.ppf(0.95) * wide.se_null:.3f}" in needed["why"]
+    # the interval: clipped to [0, 1], a zero variance allowed, a negative one refused
+    assert auc_interval(0.99, 0.05 ** 2, NeverSeen(0.5, 0.0, (0.5,) * 4)).high == 1.0
+    assert auc_interval(0.6, 0.0, NeverSeen(0.5, 0.0, (0.5,) * 4)).se == 0.0
+    with pytest.raises(SftcError, match="variance"):
+        auc_interval(0.6, -1.0, NeverSeen(0.5, 0.0, (0.5,) * 4))
+    record = _interval(0.6, 0.02).to_dict()
+    assert record["confidence"] == pytest.approx(0.9) and record["level"] == 0.5
+
+
+def test_class_figures_pinned():
+    train = np.repeat([0, 1, 2, 3], [10, 10, 10, 10])
+    forget = np.array([0] * 10 + [1] * 5)               # class 1: exactly half
+    found = removed_classes(forget, train, 5)           # class 4 exists but has no samples
+    assert found == {"removed": [0], "mostly": [1], "shares": {0: 1.0, 1: 0.5}}
+    none_kept = class_test(0, 4, 0, 0.0, 0.0, share=0.8, alpha=0.05)   # the original had none
+    assert none_kept.original_accuracy == 0.0 and none_kept.verdict == "not-proven"
+    gone = class_test(0, 40, 36, 0.01, 0.9, share=0.8, alpha=0.05)
+    assert "at most 20% of the original's remains" in gone.reason
+    with pytest.raises(SftcError, match="share"):
+        class_test(0, 4, 4, 0.1, 0.1, share=0.0, alpha=0.05)
