@@ -68,15 +68,17 @@ def test_demo_writes_table_report_and_figure(tmp_path, capsys):
                  str(tmp_path / "cache")]) == 0
     printed = capsys.readouterr().out
     for label in ("ORI", "RT", "FT", "SFTC", "AccDis", "Gap to close", "RMIA AUC",
-                  "audit verdict (RMIA): ORI "):
+                  "audit verdict (RMIA): ORI ", "SFTC until forgotten: ", "final audit on test"):
         assert label in printed
-    for name in ("run.json", "report.md", "convergence.png", "attack.png", "model.pt",
-                 "models/sftc.pt"):
+    for name in ("run.json", "report.md", "convergence.png", "attack.png", "trace.png",
+                 "model.pt", "models/sftc.pt", "models/until.pt"):
         assert (out / name).is_file(), name
-    for name in ("convergence.png", "attack.png"):
+    for name in ("convergence.png", "attack.png", "trace.png"):
         assert (out / name).read_bytes()[:4] == b"\x89PNG"
     record = json.loads((out / "run.json").read_text())
-    assert [r["label"] for r in record["rows"]] == ["ORI", "RT", "FT", "CF-1", "SFTC"]
+    assert [r["label"] for r in record["rows"]] == ["ORI", "RT", "FT", "CF-1", "SFTC",
+                                                    "SFTC until"]
+    assert record["until"]["trace"] and "certified" in record["until"]
     assert record["runs"]["CF-1"]["config"]["k"] == 1          # k adapted to the small CNN
     assert record["metrics"]["acc_dis"] >= 0
     # the memorising setting: 300 training images (299 stratified), 30 % of each class forgotten

@@ -38,3 +38,48 @@ def demo_markdown(rows: list[dict], split, *, forget: str, model: str, epochs: i
               "```", "", f"sftc {record['versions']['sftc']}, torch {record['versions']['torch']}, "
               f"{record['machine']['platform']}."]
     return "\n".join(lines) + "\n"
+
+
+def write_demo(tmp, result, config, recorded: dict) -> list[str]:
+    """Write the demo's files into ``tmp`` (run.json, report.md, the figures, the models); returns
+    the names written, for the last line the command prints."""
+    from ..checkpoints import save_state_dict
+    from ..io import atomic_write_json, atomic_write_text
+    from ..records import run_record
+    from .plots import attack_figure, convergence_figure, search_figure
+
+    for name, model in result.models.items():
+        save_state_dict(model, tmp / "models" / f"{name}.pt")
+    save_state_dict(result.original.model, tmp / "models" / "original.pt")
+    save_state_dict(result.oracle.model, tmp / "models" / "retrained.pt")
+    written = ["run.json", "report.md", "convergence.png"]
+    convergence_figure({label: run["history"] for label, run in result.runs.items()},
+                       result.oracle_accuracies, tmp / "convergence.png",
+                       title=f"Convergence on digits ({config.model}); dashed: the oracle")
+    if config.references:
+        attack_figure(result.rows, tmp / "attack.png", references=config.references)
+        written.append("attack.png")
+    if result.until is not None:
+        search_figure(result.until.trace, result.until.settings["max_accuracy_drop"],
+                      tmp / "trace.png", title="SFTC until forgotten on the demo's data")
+        written.append("trace.png")
+    if "sftc" in result.models:
+        save_state_dict(result.models["sftc"], tmp / "model.pt")
+        written.append("model.pt (SFTC)")
+    record = run_record("demo", {**recorded, "methods": list(config.methods)}, result.split,
+                        result.original.history, None, rows=result.rows, runs=result.runs,
+                        original={"seconds": result.original.seconds,
+                                  "history": result.original.history.rows},
+                        retrained={"seconds": result.oracle.seconds,
+                                   "history": result.oracle.history.rows},
+                        until=result.until.to_dict() if result.until is not None else None,
+                        wall_seconds=result.wall_seconds)
+    sftc_row = next((r for r in result.rows if r.get("method") == "sftc"), None)
+    if sftc_row is not None:
+        record["metrics"] = {k: v for k, v in sftc_row.items() if k not in ("label", "method")}
+    atomic_write_json(tmp / "run.json", record)
+    atomic_write_text(tmp / "report.md", demo_markdown(
+        result.rows, result.split, forget=config.forget, model=config.model,
+        epochs=config.epochs, unlearn_epochs=config.unlearn_epochs, lr=config.lr,
+        out=recorded.get("out"), record=record))
+    return written + ["models/"]

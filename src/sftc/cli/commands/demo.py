@@ -6,16 +6,12 @@ that there is something to forget: the per-example attack tells the original's f
 never-seen data and not the oracle's."""
 from __future__ import annotations
 
-import time
 
-from ... import limits
-from ...errors import SftcError
 from ..catalog import UNLEARN_EPOCHS, UNLEARN_LR
 from ..common import add_seed_arg, note, positive_float, positive_int, recorded_args
 
-TRACK = ("retain", "forget", "test")
+#: The demo's defaults (sftc.bench.demo; copied here so that --help imports no torch).
 DEFAULT_FORGET = "random:0.3"
-#: The demo's data: the digits-memorising preset's subsets (docs/benchmark.md).
 TRAIN_SUBSET, TEST_SUBSET, REFERENCES = 300, 300, 8
 
 
@@ -59,12 +55,14 @@ def register(sub) -> None:
     add_seed_arg(p, "seed of initialisation, shuffling and the forget draw (default 0)")
     p.add_argument("--device", default="auto")
     p.add_argument("--mia-iterations", type=positive_int, default=1000)
-    p.add_argument("--accel", choices=("off", "auto", "bf16"), default="off",
-                   help="speed choices of training and unlearning: off (default: the plain path, "
-                        "so that the table is the same run after run), auto (each optimisation "
-                        "where a measurement shows it pays; results differ from the plain path by "
-                        "float rounding, which the MIA's attacker can amplify) or bf16 (auto plus "
-                        "bfloat16 autocast of the training steps; see docs/performance.md)")
+    p.add_argument("--accel", choices=("off", "auto", "bf16"), default="auto",
+                   help="speed choices of training and unlearning: auto (default: the engine's "
+                        "fixed rule, the same bits run after run), off (the plain path; results "
+                        "differ from auto by float rounding) or bf16 (auto plus bfloat16 "
+                        "autocast of the training steps; see docs/performance.md)")
+    p.add_argument("--no-until", action="store_true",
+                   help="skip the SFTC row that searches its learning rate until the evidence "
+                        "certifies forgotten (sftc unlearn --until forgotten)")
     p.add_argument(
         "--quiet", action="store_true",
         help="no progress bars: one line every 60 s says the command is still working")
@@ -84,133 +82,50 @@ def chosen_methods(spec: str) -> list[str]:
 
 
 def handle(args, extra) -> int:
-    from tqdm.auto import tqdm
-
-    from ... import api
-    from ...bench.attack_columns import AttackColumns
-    from ...bench.config import ReferenceConfig
-    from ...recipes import TrainingRecipe as ReferenceRecipe
-    from ...bench.split import make_split
-    from ...checkpoints import save_state_dict
-    from ...engine import resolve_device
-    from ...io import atomic_write_json, atomic_write_text, output_directory
-    from ...methods import create_method, method_class
-    from ...methods.cf_eu_k import default_k
-    from ...metrics import Evaluator
-    from ...records import run_record
-    from ...report import convergence_figure
-    from ...report.demo import demo_markdown
-    from ...report.plots import attack_figure
+    from ...bench.demo import DemoConfig, run_demo
+    from ...io import output_directory
+    from ...report.demo import write_demo
     from ...report.table1 import gap_text
     from ..render import table1_text
 
-    started = time.perf_counter()
-    methods = chosen_methods(args.methods)
-    if args.references < 0 or 0 < args.references < 4:
-        raise SftcError(f"--references must be 0 (no attack) or 4 or more (models retrained "
-                        f"without D_f), got {args.references}")
-    limits.check_references(args.references, args.train_subset + args.test_subset, 10)
-    data = ReferenceConfig(dataset="digits", train_subset=args.train_subset,
-                           test_subset=args.test_subset, forget=args.forget,
-                           forget_seed=args.seed)
-    data.validate_reference()
-    split = make_split(data)
-    progress = not args.quiet
-    accel = {"autocast": "bf16"} if args.accel == "bf16" else args.accel
-    common = dict(seed=args.seed, device=args.device, progress=progress, accel=accel)
-    say = print if progress else (lambda *a, **k: None)
-    steps = 4
+    config = DemoConfig(
+        forget=args.forget, train_subset=args.train_subset, test_subset=args.test_subset,
+        references=args.references, cache_dir=args.cache_dir, model=args.model,
+        epochs=args.epochs, unlearn_epochs=args.unlearn_epochs, lr=args.lr,
+        methods=tuple(chosen_methods(args.methods)), until=not args.no_until, seed=args.seed,
+        device=args.device, mia_iterations=args.mia_iterations,
+        accel={"autocast": "bf16"} if args.accel == "bf16" else args.accel,
+        progress=not args.quiet)
+    config.check()
+    say = print if config.progress else (lambda *a, **k: None)
     with output_directory(args.out, args.overwrite, notify=note) as tmp:
-        say(f"[1/{steps}] training the original model and the oracle ({args.model}, "
-            f"{args.epochs} epochs)")
-        original = api.train(split, args.model, epochs=args.epochs, track=TRACK, **common)
-        oracle = api.retrain(split, args.model, epochs=args.epochs, track=TRACK, **common)
-        models = [("ORI", None, original.model, None), ("RT", None, oracle.model, oracle.seconds)]
-        runs, unlearned = {}, {}
-        say(f"[2/{steps}] unlearning {len(split.forget)} samples (forget set {args.forget}"
-            f"{', the demo default' if args.forget == DEFAULT_FORGET else ''}) with "
-            f"{len(methods)} methods")
-        bar = tqdm(methods, desc="methods", unit="method",
-                   disable=not progress, dynamic_ncols=True)
-        for name in bar:
-            bar.set_postfix(method=name)
-            hparams = {"k": default_k(args.model)} if "k" in method_class(name).hparams else {}
-            result = api.unlearn(original.model, split, name, epochs=args.unlearn_epochs,
-                                 lr=args.lr, track=TRACK, model_name=args.model, **hparams,
-                                 **common)
-            label = create_method(name, **hparams).label or name
-            models.append((label, name, result.model, result.seconds))
-            runs[label] = {"config": result.config, "history": result.history.rows,
-                           "seconds": result.seconds}
-            save_state_dict(result.model, tmp / "models" / f"{name}.pt")
-            unlearned[name] = result.model
-        bar.close()
-        # evaluated after every timed run, so that no timing shares the CPU with the attackers;
-        # one evaluator for all rows: the references' logits once, the MIA's CatBoost fits on a
-        # thread pool (the same numbers as api.evaluate row by row)
-        say(f"[3/{steps}] evaluating {len(models)} models"
-            + (f" (the paper's metrics, and the per-example attack with {args.references} "
-               "reference models, cached after the first run)" if args.references else ""))
-        with Evaluator(original.model, split, oracle.model, device=args.device,
-                       mia_iterations=args.mia_iterations, seed=args.seed) as evaluator:
-            pending = [(label, name, evaluator.submit(model, unlearn_seconds=seconds,
-                                                      retrain_seconds=oracle.seconds))
-                       for label, name, model, seconds in models]
-            # while the attackers fit: the models, the figure and the per-example attack (they
-            # need no MIA)
-            save_state_dict(original.model, tmp / "models" / "original.pt")
-            save_state_dict(oracle.model, tmp / "models" / "retrained.pt")
-            if "sftc" in unlearned:
-                save_state_dict(unlearned["sftc"], tmp / "model.pt")
-            convergence_figure({label: run["history"] for label, run in runs.items()},
-                               evaluator.reference_accuracies()["retrained"],
-                               tmp / "convergence.png",
-                               title=f"Convergence on digits ({args.model}); dashed: the oracle")
-            attacked, attack = {}, None
-            if args.references:
-                attack = AttackColumns.for_recipe(
-                    split,
-                    ReferenceRecipe(args.model, epochs=args.epochs, source="the demo's original"),
-                    args.references, args.cache_dir, device_name=args.device, progress=progress,
-                    accel=accel)
-                attack.prepare()
-                device = resolve_device(args.device)
-                attacked = {label: attack.model_metrics(model, device)
-                            for label, _, model, _ in models}
-            rows = [{"label": label, **({"method": name} if name else {}), **metrics.result(),
-                     **attacked.get(label, {})}
-                    for label, name, metrics in tqdm(pending, desc="evaluating", unit="model",
-                                                     disable=not progress, dynamic_ncols=True)]
-        if args.references:
-            for row in rows:
-                row["rmia_verdict"] = attack.verdict(rows[0], row)
-            attack_figure(rows, tmp / "attack.png", references=args.references)
-        say(f"[{steps}/{steps}] writing the report")
-        config = {**recorded_args(args), "methods": methods}
-        record = run_record("demo", config, split, original.history, None, rows=rows, runs=runs,
-                            original={"seconds": original.seconds, "history": original.history.rows},
-                            retrained={"seconds": oracle.seconds, "history": oracle.history.rows},
-                            wall_seconds=time.perf_counter() - started)
-        sftc_row = next((r for r in rows if r.get("method") == "sftc"), None)
-        if sftc_row is not None:
-            record["metrics"] = {k: v for k, v in sftc_row.items() if k not in ("label", "method")}
-        atomic_write_json(tmp / "run.json", record)
-        atomic_write_text(tmp / "report.md", demo_markdown(
-            rows, split, forget=args.forget, model=args.model, epochs=args.epochs,
-            unlearn_epochs=args.unlearn_epochs, lr=args.lr, out=args.out, record=record))
+        result = run_demo(config, say)
+        say("[4/4] writing the report")
+        written = write_demo(tmp, result, config, recorded_args(args))
+    split, rows = result.split, result.rows
     print()
     print(f"Unlearning {len(split.forget)} of {len(split.train)} digits training samples "
           f"({args.model}; original and oracle trained {args.epochs} epochs; "
-          f"{args.unlearn_epochs} unlearning epochs at lr {args.lr:g}).")
+          f"{args.unlearn_epochs} unlearning epochs at lr {args.lr:g}"
+          + (", and SFTC until forgotten" if result.until is not None else "") + ").")
     print(gap_text(rows, {"attack_references": args.references}))
     print()
     print(table1_text(rows))
     if args.references:
         print("audit verdict (RMIA): " + "; ".join(f"{r['label']} {r['rmia_verdict']}"
                                                     for r in rows))
-    print(f"\nwrote {args.out}/: run.json, report.md, convergence.png"
-          + (", attack.png" if args.references else "")
-          + (", model.pt (SFTC)" if "sftc" in unlearned else "")
-          + f", models/ ({time.perf_counter() - started:.0f} s)")
+    if result.until is not None:
+        c = result.until.chosen
+        print(f"SFTC until forgotten: {'certified' if result.until.certified else 'nothing certified'}"
+              f" on the selection split; kept lr {c['lr']:.3g} × {c['epoch']} epoch(s) "
+              f"({result.until.timings['trials_run']} runs, "
+              f"{result.until.timings['search_seconds']:.1f} s); final audit on test: "
+              f"{result.until.audit.verdict.text}, {interval_words(result.until.audit)}")
+    print(f"\nwrote {args.out}/: {', '.join(written)} ({result.wall_seconds:.0f} s)")
     return 0
 
+
+def interval_words(audit) -> str:
+    i, m = audit.verdict.interval, audit.verdict.margin
+    return (f"AUC {i.estimate:.3f} [{i.low:.3f}, {i.high:.3f}] against {i.level:.3f} ± "
+            f"{m.delta:.3f}")
