@@ -178,6 +178,7 @@ def test_warnings_are_one_line_without_colour_codes(monkeypatch, tmp_path, capsy
         return real(*args, **kwargs)
 
     monkeypatch.setattr(data_module, "load_dataset", noisy)
+    monkeypatch.setattr(sftc.api, "load_dataset", noisy)   # what the command line calls
     code, err = cli(capsys, "data", "--no-plot")
     assert code == 0 and err == "sftc: warning: red alert"
 
@@ -489,8 +490,9 @@ def test_a_truncated_checkpoint_is_named(runs, tmp_path, capsys):
 def test_an_unexpected_failure_is_one_line_with_exit_1(monkeypatch, capsys):
     import sftc.data as data_module   # the command imports load_dataset when it runs
 
-    monkeypatch.setattr(data_module, "load_dataset",
-                        lambda *a, **k: (_ for _ in ()).throw(ZeroDivisionError("boom")))
+    boom = lambda *a, **k: (_ for _ in ()).throw(ZeroDivisionError("boom"))  # noqa: E731
+    monkeypatch.setattr(data_module, "load_dataset", boom)
+    monkeypatch.setattr(sftc.api, "load_dataset", boom)     # what the command line calls
     monkeypatch.delenv("SFTC_DEBUG", raising=False)
     code, err = cli(capsys, "data", "--no-plot")
     assert code == 1 and err.startswith("sftc data: internal error: ZeroDivisionError: boom")

@@ -268,3 +268,15 @@ def load_model(path: str | Path, model: str, split: Split) -> nn.Module:
     name = canonical_model_name(model)
     module = _new_model(name, split)
     return load_into(module, path, model_name=f"{name} for {split.data.num_classes} classes")
+
+
+# -- lookups for front ends: the command line reaches the layers below only through here ---------
+from .data import dataset_info, load_dataset  # noqa: E402
+from .data.subsets import subset_split  # noqa: E402
+from .data.summary import SUBSETS, class_counts, class_names, distribution_png  # noqa: E402
+from .engine import resolve_device  # noqa: E402
+from .engine.data_parallel import check_batch_size  # noqa: E402
+from .methods import list_methods, method_class  # noqa: E402
+from .metrics import accuracies, list_metrics, metric_info, subset_logits  # noqa: E402
+from .metrics.attacks import attack_class, list_attacks  # noqa: E402
+from .models import canonical_model_name  # noqa: E402

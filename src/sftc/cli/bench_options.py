@@ -87,7 +87,7 @@ def parse_list(text: str | None, kind, what: str) -> tuple | None:
 
 def parse_methods(text: str | None) -> tuple[tuple[str, dict], ...] | None:
     """``ft,cf-k:k=1,sftc:tau=1:c=0`` as ((name, hparams), ...); None stays None."""
-    from ..methods import method_class
+    from ..api import method_class
 
     if text is None:
         return None

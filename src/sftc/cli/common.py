@@ -149,7 +149,7 @@ def add_model_arg(parser: argparse.ArgumentParser, required: bool = False) -> No
 
 
 def resolve_model_name(args) -> str:
-    from ..data import dataset_info
+    from ..api import dataset_info
 
     return args.model or dataset_info(args.dataset).default_model
 
@@ -171,8 +171,8 @@ def load_data_from_args(args, forget: str | None | bool = True, recorded: dict |
     and the stratified subsets of --train-subset/--test-subset/--val-subset), used for what the
     command line leaves out.
     """
-    from ..data import load_dataset
-    from ..data.subsets import subset_split
+    from ..api import load_dataset
+    from ..api import subset_split
 
     spec = forget_spec(args) if forget is True else forget
     recorded = recorded or {}
@@ -255,7 +255,7 @@ def model_fact(name: str, split, seed: int = 0) -> dict:
 
     if not distributed.launched():
         return {}
-    from ..models import create_model
+    from ..api import create_model
     from ..records import architecture_facts
 
     model = create_model(name, in_channels=split.data.channels or 1,
@@ -266,7 +266,7 @@ def model_fact(name: str, split, seed: int = 0) -> dict:
 def check_world_batch(batch_size: int) -> None:
     """Under torchrun, a batch that does not split over the ranks is refused before any work."""
     from ..distributed import world
-    from ..engine.data_parallel import check_batch_size
+    from ..api import check_batch_size
 
     check_batch_size(batch_size, world())
 

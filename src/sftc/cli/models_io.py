@@ -7,10 +7,10 @@ from pathlib import Path
 import warnings
 
 from ..api import load_model
-from ..data import dataset_info
+from ..api import dataset_info
 from ..errors import SftcError
 from ..fingerprint import ROLES, PreprocessingMismatch, preprocessing_mismatch, verify
-from ..models import canonical_model_name
+from ..api import canonical_model_name
 from .common import note
 from .normalisation import check_external_normalisation
 

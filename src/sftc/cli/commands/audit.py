@@ -89,7 +89,7 @@ def handle(args, extra) -> int:
     from ...bench.audit import audit
     from ...bench.cache import default_cache_dir
     from ...recipes import TrainingRecipe as ReferenceRecipe
-    from ...engine import resolve_device
+    from ...api import resolve_device
     from ...io import atomic_write_json, atomic_write_text
     from ...records import package_versions
     from ...report.audit import audit_markdown, audit_summary

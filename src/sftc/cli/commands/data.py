@@ -23,8 +23,8 @@ def register(sub) -> None:
 
 
 def handle(args, extra) -> int:
-    from ...data import dataset_info
-    from ...data.summary import SUBSETS, class_counts, class_names, distribution_png
+    from ...api import dataset_info
+    from ...api import SUBSETS, class_counts, class_names, distribution_png
     from ...io import atomic_write_bytes
 
     loaded, split = load_data_from_args(args)

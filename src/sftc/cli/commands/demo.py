@@ -70,7 +70,7 @@ def register(sub) -> None:
 
 
 def chosen_methods(spec: str) -> list[str]:
-    from ...methods import list_methods, method_class
+    from ...api import list_methods, method_class
     from ...report.demo import PAPER_METHOD_ORDER
 
     names = [m for m in list_methods() if not method_class(m).fresh_start] if spec == "all" else \

@@ -28,7 +28,7 @@ def register(sub) -> None:
 
 
 def handle(args, extra) -> int:
-    from ...engine import resolve_device
+    from ...api import resolve_device
     from ...io import atomic_write_json, output_directory
     from ...records import input_files, run_record
     from ..models_io import load_compared_models, recorded_preprocessing

@@ -47,10 +47,10 @@ def register(sub) -> None:
 
 def handle(args, extra) -> int:
     from ...bench.forgetting import forgetting_score
-    from ...engine import resolve_device
+    from ...api import resolve_device
     from ...io import atomic_write_json, atomic_write_text, output_directory
     from ...limits import check_models
-    from ...methods import create_method, method_class
+    from ...api import create_method, method_class
     from ...records import package_versions
     from ...report.forgetting import forgetting_markdown, forgetting_summary
 

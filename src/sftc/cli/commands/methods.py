@@ -24,7 +24,7 @@ def register(sub) -> None:
 def list_others(args) -> int:
     """``--attacks`` / ``--metrics``: every registered attack or metric, one line each."""
     if args.attacks:
-        from ...metrics.attacks import attack_class, list_attacks
+        from ...api import attack_class, list_attacks
 
         infos = [{"name": c.name, "aliases": list(c.aliases), "label": c.label,
                   "min_references": c.min_references, "audit": not c.needs_members,
@@ -32,7 +32,7 @@ def list_others(args) -> int:
         lines = [f"{i['name']:14s} {'audit' if i['audit'] else 'online':6s} "
                  f"≥{i['min_references']} refs  {i['meaning']}" for i in infos]
     else:
-        from ...metrics import list_metrics, metric_info
+        from ...api import list_metrics, metric_info
 
         infos = [{"key": m.key, "header": m.header, "better": m.better,
                   "needs_oracle": m.needs_oracle, "meaning": m.meaning,
@@ -44,7 +44,7 @@ def list_others(args) -> int:
 
 
 def describe(name: str) -> dict:
-    from ...methods import method_class
+    from ...api import method_class
 
     cls = method_class(name)
     method = cls()  # instance: labels such as CF-5 depend on the defaults
@@ -60,7 +60,7 @@ def _defaults(info: dict) -> str:
 
 
 def handle(args, extra) -> int:
-    from ...methods import list_methods, method_class
+    from ...api import list_methods, method_class
 
     if args.attacks or args.metrics:
         return list_others(args)

@@ -30,10 +30,10 @@ def register(sub) -> None:
 def handle(args, extra) -> int:
     from ... import api
     from ...checkpoints import save_state_dict
-    from ...engine import resolve_device
+    from ...api import resolve_device
     from ...fingerprint import trained_on
     from ...io import atomic_write_json, file_sha256
-    from ...metrics import accuracies, subset_logits
+    from ...api import accuracies, subset_logits
     from ...records import ranks_record, run_record
     from ..render import print_accuracies
 

@@ -54,11 +54,11 @@ def add_evaluation_args(p) -> None:
 def handle(args, extra) -> int:
     from ... import api
     from ...checkpoints import save_state_dict
-    from ...engine import resolve_device
+    from ...api import resolve_device
     from ...fingerprint import trained_on
     from ...io import atomic_write_json, file_sha256
     from ...lineage import parent_entry
-    from ...methods import create_method, method_class
+    from ...api import create_method, method_class
     from ...records import input_files, ranks_record, run_record
     from ..models_io import (load_checkpoint_for, record_beside, recorded_preprocessing,
                              retrain_seconds_of, warn_preprocessing)
