@@ -279,4 +279,10 @@ from .engine.data_parallel import check_batch_size  # noqa: E402
 from .methods import list_methods, method_class  # noqa: E402
 from .metrics import accuracies, list_metrics, metric_info, subset_logits  # noqa: E402
 from .metrics.attacks import attack_class, list_attacks  # noqa: E402
-from .models import canonical_model_name  # noqa: E402
+
+__all__ = ["RunResult", "as_accel", "check_model_fits", "train", "retrain", "unlearn", "evaluate",
+           "load_model", "create_method", "create_model", "canonical_model_name",
+           "dataset_info", "load_dataset", "subset_split", "SUBSETS", "class_counts",
+           "class_names", "distribution_png", "resolve_device", "check_batch_size",
+           "list_methods", "method_class", "accuracies", "list_metrics", "metric_info",
+           "subset_logits", "attack_class", "list_attacks"]

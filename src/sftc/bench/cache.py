@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 import warnings
 from dataclasses import dataclass
@@ -49,11 +48,11 @@ FORMAT = "sftc-model/2"
 
 
 def default_cache_dir() -> Path:
-    """``$SFTC_CACHE_DIR``, else ``$XDG_CACHE_HOME/sftc/references``, else ``~/.cache/sftc/references``."""
-    if os.environ.get("SFTC_CACHE_DIR"):
-        return Path(os.environ["SFTC_CACHE_DIR"])
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "sftc" / "references"
+    """``$SFTC_CACHE_DIR``, else ``$XDG_CACHE_HOME/sftc/references``, else
+    ``~/.cache/sftc/references`` (:func:`sftc.settings.cache_root`)."""
+    from ..settings import cache_root
+
+    return cache_root()
 
 
 def split_fingerprint(split: Split) -> str:

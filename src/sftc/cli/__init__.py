@@ -30,6 +30,7 @@ import sys
 import warnings
 
 from ..errors import SftcError
+from ..settings import debug
 from .exit_codes import BAD_INPUT, Terminated, exit_code
 
 DESCRIPTION = """\
@@ -181,7 +182,7 @@ def run_command(args, extra, name: str, report=say, on_error=None) -> int:
         if on_error is not None:
             on_error(exc)
         if isinstance(exc, Exception) and not isinstance(exc, (SftcError, OSError)) \
-                and os.environ.get("SFTC_DEBUG"):
+                and debug():
             raise
         code, text = failure(exc, name)
         if code is None:

@@ -15,7 +15,6 @@ file, the same bars are thousands of carriage returns on one line. So while a co
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 import sys
 import threading
@@ -37,11 +36,9 @@ def clock(seconds: float) -> str:
 
 def interval(default: float) -> float:
     """The interval of :data:`INTERVAL_ENV` (seconds), else ``default``."""
-    try:
-        value = float(os.environ.get(INTERVAL_ENV, ""))
-    except ValueError:
-        return default
-    return value if value > 0 else default
+    from ..settings import heartbeat_seconds
+
+    return heartbeat_seconds(default)
 
 
 class BarsAsLines:

@@ -288,8 +288,10 @@ def dataset_ids(dataset: Dataset) -> tuple[list[str], list[Path]] | None:
 
 
 def memory_budget() -> int:
-    if os.environ.get("SFTC_MEMORY_BUDGET"):
-        return int(float(os.environ["SFTC_MEMORY_BUDGET"]))
+    from ..settings import memory_budget as given
+
+    if given() is not None:
+        return given()
     try:
         total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError):

@@ -13,7 +13,6 @@ and so every command line):
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Mapping
@@ -104,14 +103,21 @@ class Accel:
 def from_environment(environ: Mapping[str, str] | None = None) -> Accel:
     """The options of a run that names none, from ``SFTC_ACCEL`` (and ``SFTC_CACHE_DIR`` for
     measure mode): the one place the engine's environment is read."""
-    environ = os.environ if environ is None else environ
-    word = environ.get("SFTC_ACCEL", "").strip().lower()
+    if environ is None:   # the process's environment, read at the edge (sftc.settings)
+        from ..settings import accel_word
+
+        word, raw = accel_word()
+        environ = {"SFTC_ACCEL": raw or ""}
+        decisions = default_decisions_dir()
+    else:
+        word = environ.get("SFTC_ACCEL", "").strip().lower()
+        decisions = None
     if word in ("", "auto", "rule"):
         return Accel()
     if word in PLAIN_WORDS:
         return Accel.plain()
     if word == "measure":
-        return Accel.measured(default_decisions_dir(environ))
+        return Accel.measured(decisions or default_decisions_dir(environ))
     raise SftcError(f"SFTC_ACCEL={environ['SFTC_ACCEL']!r} is not a speed mode; use auto (the "
                     "rule, the default), measure, or off")
 
@@ -119,7 +125,10 @@ def from_environment(environ: Mapping[str, str] | None = None) -> Accel:
 def default_decisions_dir(environ: Mapping[str, str] | None = None) -> Path:
     """``$SFTC_CACHE_DIR/accel``, else ``$XDG_CACHE_HOME/sftc/accel``, else
     ``~/.cache/sftc/accel``: where measure mode keeps its decisions."""
-    environ = os.environ if environ is None else environ
+    if environ is None:
+        from ..settings import decisions_root
+
+        return decisions_root()
     if environ.get("SFTC_CACHE_DIR"):
         return Path(environ["SFTC_CACHE_DIR"]) / "accel"
     base = Path(environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
