@@ -506,17 +506,17 @@ def test_both_commands_build_their_config_through_make_config(monkeypatch, tmp_p
 
 def test_references_are_typed_and_the_model_is_freed_after_the_grid(tmp_path, tiny_split):
     from sftc.bench import Benchmark
-    from sftc.bench.references import SeedReferences
+    from sftc.bench.seed_models import SeedModels
 
     b = Benchmark(tiny_config(methods=(("ft", {}),), lrs=(1e-3,)), tmp_path / "out", device="cpu",
                   progress=False, split=tiny_split, cache_dir=tmp_path / "cache")
     b.run()
-    ref = b.references.get(0)
-    assert isinstance(ref, SeedReferences) and ref.original is None
+    ref = b.seed_models.get(0)
+    assert isinstance(ref, SeedModels) and ref.original is None
     assert set(ref.acc) == set(ref.logits) == {"original", "oracle"} and ref.retrain_seconds > 0
     stored = json.loads(b.store.reference_path(0).read_text())
     assert stored["acc"] == ref.acc and stored["retrain_seconds"] == ref.retrain_seconds
-    assert b.references.get(0, need_model=True).original is not None   # back from the cache
+    assert b.seed_models.get(0, need_model=True).original is not None   # back from the cache
 
 
 @pytest.mark.parametrize("name", ["digits", "fashion-mnist", "fashion-mnist-resnet18-gpu",
@@ -547,7 +547,7 @@ def test_attack_columns_agree_with_the_audit_and_share_its_references(tmp_path, 
     assert table["attack"]["references"] == 4 and table["attack"]["population"] == "validation"
     b = Benchmark(config, tmp_path / "out", device="cpu", progress=False, split=tiny_split,
                   cache_dir=tmp_path / "cache")
-    original = b.references.get(0, need_model=True).original
+    original = b.seed_models.get(0, need_model=True).original
     b.store.close()
     result = sftc.audit(original, original, tiny_split, references=4,
                         recipe=ReferenceRecipe("small-cnn", epochs=1), cache_dir=tmp_path / "cache",

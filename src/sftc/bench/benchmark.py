@@ -33,14 +33,14 @@ class Benchmark:
         self.session = Session(config, out, kind="benchmark", **kwargs)
         self.config = config
         self.preset = preset
-        self.store, self.split, self.references = (self.session.store, self.session.split,
-                                                   self.session.references)
-        self.grid = Grid(config, self.split, self.store, self.references,
+        self.store, self.split, self.seed_models = (self.session.store, self.session.split,
+                                                   self.session.seed_models)
+        self.grid = Grid(config, self.split, self.store, self.seed_models,
                          device_name=self.session.device_name, progress=self.session.progress,
                          log=self.session.log)
-        self.attack = AttackColumns(config, self.split, self.references.cache_dir,
+        self.attack = AttackColumns(config, self.split, self.seed_models.cache_dir,
                                     device_name=self.session.device_name)
-        self.final = Final(config, self.split, self.store, self.references, self.attack)
+        self.final = Final(config, self.split, self.store, self.seed_models, self.attack)
 
     @property
     def out(self) -> Path:
@@ -49,7 +49,7 @@ class Benchmark:
     def units(self) -> list[Unit]:
         units = []
         for seed in self.config.seeds:
-            units += self.references.units(seed) + self.grid.units(seed)
+            units += self.seed_models.units(seed) + self.grid.units(seed)
         return units + self.final.units()
 
     def run(self) -> dict:

@@ -13,7 +13,7 @@ from .config import BenchmarkConfig, method_key, method_label
 from .evaluation import accuracy_errors, costly_metrics
 from .grid import GridResults
 from .progress import Progress, Unit
-from .references import References
+from .seed_models import OriginalsAndOracles
 from .select_evidence import EvidenceRule, hindsight, setting_figures
 from .selection import Setting, candidate_scores, select_setting
 from .stats import aggregate
@@ -26,17 +26,17 @@ KEPT = ("acc_retain", "acc_forget", "acc_test", "acc_err_retrain", "acc_dis", "a
 
 
 class Final:
-    def __init__(self, config: BenchmarkConfig, split, store: Store, references: References,
+    def __init__(self, config: BenchmarkConfig, split, store: Store, seed_models: OriginalsAndOracles,
                  attack: AttackColumns | None = None):
         self.config = config
         self.split = split
         self.store = store
-        self.references = references
+        self.seed_models = seed_models
         self.attack = attack
         self._rule: EvidenceRule | None = None
         #: the code behind each row's numbers: the references' for ORI and RT, the runs' else,
         #: and the per-example attack's when its columns are computed
-        self.code = {row: references.code for row in REFERENCE_ROWS}
+        self.code = {row: seed_models.code for row in REFERENCE_ROWS}
         self.code.update({method_key(n, h): run_code(n, config.model) for n, h in config.methods})
         if attack is not None and attack.active:
             attack_code = code_print("sftc.bench.attack_columns")
@@ -61,10 +61,10 @@ class Final:
             return stored
         unit = f"final:{row}:{seed}"
         progress.start(unit)
-        ref = self.references.get(seed)
+        ref = self.seed_models.get(seed)
         c = self.config
         metrics = costly_metrics(logits, ref.logits["original"], self.split,
-                                 self.references.members(seed), seed=seed,
+                                 self.seed_models.members(seed), seed=seed,
                                  mia_iterations=c.mia_iterations, mia_features=c.mia_features,
                                  mia_folds=c.mia_folds, mia_attacker=c.mia_attacker,
                                  oracle_logits=ref.logits["oracle"])
@@ -79,7 +79,7 @@ class Final:
     def reference_rows(self, progress: Progress) -> dict[str, dict]:
         ori, rt = [], []
         for seed in self.config.seeds:
-            ref = self.references.get(seed)
+            ref = self.seed_models.get(seed)
             acc_o, acc_r = ref.acc["original"], ref.acc["oracle"]
             base_o = {**acc_o, **accuracy_errors(acc_o, acc_o, acc_r),
                       "retrain_seconds": ref.retrain_seconds}
@@ -121,7 +121,7 @@ class Final:
         for seed in c.seeds:
             run = runs[(setting.lr, seed)]
             row = next(r for r in run["rows"] if r["epoch"] == setting.epoch)
-            ref = self.references.get(seed)
+            ref = self.seed_models.get(seed)
             logits = self.store.load_logits(self.store.run_dir(mkey, setting.lr, seed) / "logits.pt")
             base = {k: row[k] for k in KEPT}
             base["unlearn_seconds"] = row["seconds"]
@@ -149,7 +149,7 @@ class Final:
         for (lr, seed), result in runs.items():
             if result["status"] != "ok":
                 continue
-            ref = self.references.get(seed)
+            ref = self.seed_models.get(seed)
             original = rule.original(seed, ref.logits["original"])
             original_acc[seed] = ref.acc["original"]["acc_test"]
             logits = self.store.load_logits(self.store.run_dir(mkey, lr, seed) / "logits.pt")

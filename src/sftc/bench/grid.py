@@ -13,7 +13,7 @@ from ..codeprint import run_code
 from .config import BenchmarkConfig, method_key, method_label, number_text
 from .evaluation import accuracies, accuracy_errors, model_logits
 from .progress import Progress, Unit
-from .references import References, SeedReferences
+from .seed_models import OriginalsAndOracles, SeedModels
 from .selection import selection_score
 from .store import Store
 from .unlearning import attempt_unlearn
@@ -23,12 +23,12 @@ GridResults = dict[str, dict[tuple[float, int], dict]]
 
 
 class Grid:
-    def __init__(self, config: BenchmarkConfig, split, store: Store, references: References, *,
+    def __init__(self, config: BenchmarkConfig, split, store: Store, seed_models: OriginalsAndOracles, *,
                  device_name: str, progress: bool = True, log=None):
         self.config = config
         self.split = split
         self.store = store
-        self.references = references
+        self.seed_models = seed_models
         self.device_name = device_name
         self.progress_enabled = progress
         self.log = log
@@ -65,17 +65,17 @@ class Grid:
         return result
 
     def run_one(self, name: str, hparams: dict, lr: float, seed: int,
-                ref: SeedReferences) -> dict:
+                ref: SeedModels) -> dict:
         """One run, evaluated after every epoch; its logits and result are stored (result last)."""
         c = self.config
-        members = self.references.members(seed)
+        members = self.seed_models.members(seed)
         acc_o, acc_r = ref.acc["original"], ref.acc["oracle"]
         rows = [{"epoch": 0, "seconds": 0.0, **acc_o, **accuracy_errors(acc_o, acc_o, acc_r)}]
         rows[0]["score"] = selection_score(rows[0])
         logits_by_epoch: dict[int, dict] = {}
 
         def on_epoch_end(epoch, model, row):
-            lg = model_logits(model, self.split, members, self.references.device,
+            lg = model_logits(model, self.split, members, self.seed_models.device,
                               population=bool(c.attack_references))
             acc = accuracies(lg, self.split, members)
             entry = {"epoch": epoch, "seconds": row["seconds"], "loss": row["loss"], **acc,
@@ -107,7 +107,7 @@ class Grid:
         for seed in c.seeds:
             pending = [(n, h, lr) for n, h in c.methods for lr in c.lrs
                        if self.load(n, h, lr, seed) is None]
-            ref = self.references.get(seed, need_model=bool(pending), progress=progress)
+            ref = self.seed_models.get(seed, need_model=bool(pending), progress=progress)
             acc_o, acc_r = ref.acc["original"], ref.acc["oracle"]
             progress.write(f"seed {seed}: the gap to close: forget accuracy "
                            f"{acc_o['acc_forget']:.4f} (original) against {acc_r['acc_forget']:.4f} (oracle); test "

@@ -6,7 +6,7 @@ barrier, rank 0 lists what is still missing, every rank takes the items at posit
 ``i % world == rank`` of that list and runs them as a single process on its own device, and
 writes each result atomically into the shared output directory (or cache) as it finishes.
 
-1. **References**: the original M and the oracle M_R of every seed (one unit each), then the
+1. **The originals and oracles**: the original M and the oracle M_R of every seed (one unit each), then the
    per-seed record of their accuracies and logits (one unit per seed).
 2. **Grid**: every (method, learning rate, seed) run.
 3. **Final**: the per-example attack's reference models when the benchmark has attack columns
@@ -25,7 +25,7 @@ from .. import distributed
 from .cache import get_or_train, lookup
 from .final import Final
 from .progress import Progress
-from .references import ROLES
+from .seed_models import ROLES
 
 
 def run_spread(bench, progress: Progress) -> dict | None:
@@ -52,7 +52,7 @@ def _run_units(items, run, what: str, bench, progress: Progress) -> None:
 
 
 def references(bench, progress: Progress) -> None:
-    refs, split, store, seeds = bench.references, bench.split, bench.store, bench.config.seeds
+    refs, split, store, seeds = bench.seed_models, bench.split, bench.store, bench.config.seeds
 
     def recorded(seed: int) -> bool:
         return store.read_result(store.reference_path(seed), refs.code) is not None
@@ -82,11 +82,11 @@ def grid(bench, progress: Progress) -> None:
 
     def run(item) -> None:
         name, hp, lr, seed = item
-        g.run_unit(name, hp, lr, seed, bench.references.get(seed, need_model=True), progress)
+        g.run_unit(name, hp, lr, seed, bench.seed_models.get(seed, need_model=True), progress)
 
     _run_units(pending, run, "the grid's runs", bench, progress)
     for seed in c.seeds:
-        bench.references.get(seed).release()
+        bench.seed_models.get(seed).release()
 
 
 class _ShareOfFinal(Final):
@@ -95,7 +95,7 @@ class _ShareOfFinal(Final):
     ranks (the table it returns is thrown away)."""
 
     def __init__(self, final: Final):
-        super().__init__(final.config, final.split, final.store, final.references, final.attack)
+        super().__init__(final.config, final.split, final.store, final.seed_models, final.attack)
         self.visited = 0
 
     def metrics(self, row, seed, setting, logits, base, progress):

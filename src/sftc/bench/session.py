@@ -17,7 +17,7 @@ from ..engine import resolve_device
 from ..errors import SftcError
 from .cache import default_cache_dir, split_fingerprint
 from .progress import Progress, Unit
-from .references import References
+from .seed_models import OriginalsAndOracles
 from .split import make_split
 from .store import Store
 
@@ -42,7 +42,7 @@ class Session:
         try:
             self.split = split if split is not None else make_split(config)
             self.cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-            self.references = References(config, self.split, self.store, self.cache,
+            self.seed_models = OriginalsAndOracles(config, self.split, self.store, self.cache,
                                          device_name=device, device=self.device,
                                          progress=progress, log=self.log)
         except BaseException:

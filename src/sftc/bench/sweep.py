@@ -20,7 +20,7 @@ from ..methods import method_class
 from .config import DEFAULT_VALUES, PARAMS, SweepConfig, number_text
 from .evaluation import accuracies, accuracy_errors, costly_metrics, model_logits
 from .progress import Progress, Unit
-from .references import SeedReferences
+from .seed_models import SeedModels
 from .selection import selection_score
 from .session import Session
 from .stats import aggregate
@@ -35,8 +35,8 @@ class Sweep:
     def __init__(self, config: SweepConfig, out: str | Path, **kwargs):
         self.session = Session(config, out, kind="sweep", **kwargs)
         self.config = config
-        self.store, self.split, self.references = (self.session.store, self.session.split,
-                                                   self.session.references)
+        self.store, self.split, self.seed_models = (self.session.store, self.session.split,
+                                                   self.session.seed_models)
         self.code = run_code(config.method, config.model)
 
     @property
@@ -54,18 +54,18 @@ class Sweep:
         c = self.config
         units = []
         for seed in c.seeds:
-            units += self.references.units(seed)
+            units += self.seed_models.units(seed)
             units += [Unit(self.point_key(value, seed), "point",
                            f"{c.param}={number_text(value)} seed {seed}",
                            c.epochs * len(self.split.train),
                            done=self.load_point(value, seed) is not None) for value in c.values]
         return units
 
-    def run_point(self, value: float, seed: int, ref: SeedReferences) -> dict:
+    def run_point(self, value: float, seed: int, ref: SeedModels) -> dict:
         """One run at ``value``, evaluated with every metric after its last epoch."""
         c = self.config
         point = c.point(value)
-        members = self.references.members(seed)
+        members = self.seed_models.members(seed)
         final: dict = {}
 
         def on_epoch_end(epoch, model, row):
@@ -112,7 +112,7 @@ class Sweep:
         records = []
         for seed in c.seeds:
             pending = [v for v in c.values if self.load_point(v, seed) is None]
-            ref = self.references.get(seed, need_model=bool(pending), progress=progress)
+            ref = self.seed_models.get(seed, need_model=bool(pending), progress=progress)
             for value in c.values:
                 record = self.load_point(value, seed)
                 if record is None:
@@ -143,7 +143,7 @@ class Sweep:
             points.append(point)
         refs = {}
         for role in ("original", "oracle"):
-            accs = [self.references.get(s).acc[role] for s in c.seeds]
+            accs = [self.seed_models.get(s).acc[role] for s in c.seeds]
             refs[role] = aggregate(accs, ("acc_retain", "acc_forget", "acc_test"))
         fixed = {k: v for k, v in {"lr": c.lr, **c.fixed()}.items() if k != c.param}
         return {"param": c.param, "method": c.method,

@@ -1,4 +1,5 @@
-"""The reference models of each seed (original M, oracle M_R) as typed objects.
+"""The original M and the oracle M_R of each seed of a benchmark or sweep, as typed objects
+(the audit's reference models are :mod:`sftc.bench.reference_pool`'s).
 
 Their accuracies, logits and training times (persisted in the store), and M itself while
 unlearning runs still need it; the models come from :mod:`sftc.bench.cache`.
@@ -21,7 +22,7 @@ ROLES = (("original", "train", "M"), ("oracle", "retain", "M_R"))   # role, subs
 
 
 @dataclass
-class SeedReferences:
+class SeedModels:
     """M and M_R of one seed. ``acc`` and ``logits`` are keyed by role (``original``, ``oracle``);
     the logits by set (``forget``, ``test``, ``members``)."""
 
@@ -37,7 +38,7 @@ class SeedReferences:
         self.original = None
 
 
-class References:
+class OriginalsAndOracles:
     """The reference models of a benchmark or sweep, from the cache (trained once) and the store."""
 
     def __init__(self, config, split, store: Store, cache_dir, *, device_name: str,
@@ -50,7 +51,7 @@ class References:
         self.device = device
         self.progress_enabled = progress
         self.log = log or (lambda text: None)
-        self._refs: dict[int, SeedReferences] = {}
+        self._refs: dict[int, SeedModels] = {}
         self._members: dict[int, torch.Tensor] = {}
         #: the code of a stored seed-S.json: the models' training and their evaluation
         self.code = combine(training_code(config.model), metrics_code())
@@ -79,7 +80,7 @@ class References:
         return units
 
     def get(self, seed: int, need_model: bool = False,
-            progress: Progress | None = None) -> SeedReferences:
+            progress: Progress | None = None) -> SeedModels:
         """M and M_R of ``seed`` (with M itself if ``need_model``), training what is missing."""
         ref = self._refs.get(seed)
         if ref is not None and (ref.original is not None or not need_model):
@@ -88,7 +89,7 @@ class References:
         members = self.members(seed)
         stored = self.store.read_result(path, self.code)
         if stored is not None and not need_model:
-            ref = SeedReferences(seed, stored["acc"], self.store.load_logits(path.with_suffix(".pt")),
+            ref = SeedModels(seed, stored["acc"], self.store.load_logits(path.with_suffix(".pt")),
                                  stored["train_seconds"], stored["retrain_seconds"])
             self._refs[seed] = ref
             return ref
@@ -109,7 +110,7 @@ class References:
         logits = {role: model_logits(m, self.split, members, self.device, population)
                   for role, m in models.items()}
         acc = {role: accuracies(logits[role], self.split, members) for role in models}
-        ref = SeedReferences(seed, acc, logits, info["original"]["seconds"],
+        ref = SeedModels(seed, acc, logits, info["original"]["seconds"],
                              info["oracle"]["seconds"], original=models["original"])
         if stored is None:
             self.store.save_logits(path.with_suffix(".pt"), logits)
