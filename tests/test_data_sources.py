@@ -223,3 +223,21 @@ def test_the_prepared_inference_pass_reads_the_stream(both):
         fast = predict_logits(model, split.data, index, torch.device("cpu"), batch_size=8,
                               accel=Accel(), record={})
         assert torch.allclose(fast, plain, atol=1e-4)
+
+
+def test_both_data_sources_provide_the_whole_data_interface(tiny_split):
+    """Every member of sftc.data.protocol.Source (what the engine, metrics, caches and records
+    read) on the in-memory data and on a streamed user dataset."""
+    from sftc.data.protocol import Source
+    from sftc.data.source import DatasetSource
+
+    images = tiny_split.data
+    streamed = DatasetSource(torch.utils.data.TensorDataset(images.images.float() / 255,
+                                                            images.labels),
+                             images.labels, images.num_classes, name="tensors")
+    members = [name for name in Source.__dict__ if not name.startswith("_")] + \
+        list(Source.__annotations__)
+    for source in (images, streamed):
+        assert isinstance(source, Source)
+        for name in members:
+            assert hasattr(source, name), (type(source).__name__, name)

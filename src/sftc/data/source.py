@@ -24,33 +24,18 @@ import hashlib
 import math
 import os
 from pathlib import Path
-from typing import Iterator, Protocol, Sequence
+from typing import Iterator, Sequence
 
 import torch
 from torch.utils.data import ConcatDataset, DataLoader, Dataset, Sampler
 
 from ..errors import SftcError
 from .images import ImageData
+from .protocol import Source  # noqa: F401  (the interface this module implements)
 
 #: ``in_memory="auto"`` loads a deterministic dataset into memory when it takes at most this share
 #: of the machine's memory (``SFTC_MEMORY_BUDGET`` in bytes overrides it).
 MEMORY_SHARE = 0.25
-
-
-class Source(Protocol):
-    """The data interface of the engine, the inference passes and the metrics."""
-
-    labels: torch.Tensor
-    num_classes: int
-    name: str
-
-    def __len__(self) -> int: ...
-
-    def batch(self, index: torch.Tensor, device, augment: bool = False,
-              generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]: ...
-
-    def batches(self, indices: Sequence[torch.Tensor], device, augment: bool = False,
-                train: bool = False) -> Iterator[tuple[torch.Tensor, torch.Tensor]]: ...
 
 
 class PlannedBatches(Sampler):

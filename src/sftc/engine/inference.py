@@ -6,7 +6,7 @@ import time
 import torch
 from torch import nn
 
-from ..data.source import Source
+from ..data.protocol import Source
 from ..errors import SftcError
 from .inference_model import InferenceModel
 from .options import Accel
