@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field, fields
 from ..data import dataset_info
 from ..data.forget import check_seed
 from ..errors import SftcError
+from ..recipes import TRAIN_EPOCHS, TRAIN_LR
 from ..methods import create_method, method_class
 from ..metrics.mia import ATTACKERS
 from ..models import canonical_model_name
@@ -33,8 +34,8 @@ class ReferenceConfig:
 
     dataset: str = "digits"
     model: str = "small-cnn"
-    train_epochs: int = 30
-    train_lr: float = 1e-3
+    train_epochs: int = TRAIN_EPOCHS
+    train_lr: float = TRAIN_LR
     seeds: tuple[int, ...] = (0,)
     batch_size: int = 64
     image_size: int | None = None
@@ -202,7 +203,7 @@ class SweepConfig(ReferenceConfig):
 
     param: str = "lr"
     values: tuple[float, ...] = ()
-    lr: float = 1e-3
+    lr: float = TRAIN_LR
     tau: float = 1.0
     c: float = 0.0
     epochs: int = 2

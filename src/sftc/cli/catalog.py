@@ -13,9 +13,8 @@ from __future__ import annotations
 DATASETS = ("cifar10", "digits", "fashion-mnist", "fer2013", "imagefolder", "mufac")
 MODELS = ("efficientnet_b0", "resnet18", "small-cnn")
 METHODS = ("ft", "neggrad+", "neggrad", "cf-k", "eu-k", "bad-teaching", "scrub", "sftc", "retrain")
-#: sftc.api's unlearning and training defaults.
-UNLEARN_EPOCHS, UNLEARN_LR = 3, 5e-4
-TRAIN_EPOCHS, TRAIN_LR = 30, 1e-3
+#: The unlearning and training defaults (sftc.recipes, which imports nothing heavy).
+from ..recipes import TRAIN_EPOCHS, TRAIN_LR, UNLEARN_EPOCHS, UNLEARN_LR  # noqa: E402,F401
 #: The audit's built-in deciding attacks (sftc.bench.audit.applicable_attacks, with the registry's
 #: aliases), sftc.metrics.attacks.ALPHA, the default margin (sftc.bench.evidence), the audit's
 #: default reference count (sftc.bench.audit.REFERENCES), sftc.bench.forgetting.ORIGINALS,

@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 
 from ..data import Split
 from ..errors import DivergedError, SftcError
+from ..recipes import TRAIN_EPOCHS, TRAIN_LR
 from . import tuning
 from .context import Batch, PlannedBatch, RunContext
 from .data_parallel import DataParallel
@@ -39,8 +40,8 @@ class Recipe:
     Adam, lr 1e-3, cosine annealing, batch 64); unlearning runs use ``scheduler="constant"`` so that
     the model after epoch e of a 4-epoch run is the model of an e-epoch run (see README)."""
 
-    epochs: int = 30
-    lr: float = 1e-3
+    epochs: int = TRAIN_EPOCHS
+    lr: float = TRAIN_LR
     batch_size: int = 64
     optimizer: str = "adam"
     weight_decay: float = 0.0

@@ -13,6 +13,7 @@ import torch
 
 from ..engine import Batch, PlannedBatch, RunContext
 from ..errors import SftcError
+from ..recipes import UNLEARN_EPOCHS, UNLEARN_LR
 
 
 @dataclass(frozen=True)
@@ -73,8 +74,8 @@ class UnlearningMethod:
     needs_original: ClassVar[bool] = False
     sees_forget: ClassVar[bool] = True
     fresh_start: ClassVar[bool] = False
-    default_epochs: ClassVar[int] = 3
-    default_lr: ClassVar[float] = 5e-4
+    default_epochs: ClassVar[int] = UNLEARN_EPOCHS
+    default_lr: ClassVar[float] = UNLEARN_LR
     default_scheduler: ClassVar[str] = "constant"
 
     def __init__(self, **values: Any):

@@ -5,6 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from ..engine import Batch, RunContext
+from ..recipes import TRAIN_EPOCHS, TRAIN_LR
 from .base import Hyper, UnlearningMethod, seed_range
 
 
@@ -27,8 +28,8 @@ class Training(Supervised):
     1e-3, cosine annealing): the original model's and the oracle's, not fine-tuning's."""
 
     name = "training"
-    default_epochs = 30
-    default_lr = 1e-3
+    default_epochs = TRAIN_EPOCHS
+    default_lr = TRAIN_LR
     default_scheduler = "cosine"
 
 

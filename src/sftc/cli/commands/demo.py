@@ -7,7 +7,7 @@ never-seen data and not the oracle's."""
 from __future__ import annotations
 
 
-from ..catalog import UNLEARN_EPOCHS, UNLEARN_LR
+from ..catalog import TRAIN_EPOCHS, UNLEARN_EPOCHS, UNLEARN_LR
 from ..common import add_seed_arg, note, positive_float, positive_int, recorded_args
 
 #: The demo's defaults (sftc.bench.demo; copied here so that --help imports no torch).
@@ -43,7 +43,7 @@ def register(sub) -> None:
                    help="where the attack's reference models are cached (default $SFTC_CACHE_DIR "
                         "or ~/.cache/sftc/references)")
     p.add_argument("--model", default="small-cnn", help="architecture (default small-cnn)")
-    p.add_argument("--epochs", type=positive_int, default=30,
+    p.add_argument("--epochs", type=positive_int, default=TRAIN_EPOCHS,
                    help="training epochs of M and M_R (default 30, the paper's)")
     p.add_argument("--unlearn-epochs", type=positive_int, default=UNLEARN_EPOCHS,
                    help=f"unlearning epochs (default {UNLEARN_EPOCHS})")

@@ -1,7 +1,7 @@
 """``sftc forgetting-score``: the NeurIPS 2023 challenge's score of a method (bench.forgetting)."""
 from __future__ import annotations
 
-from ..catalog import ORIGINALS
+from ..catalog import TRAIN_EPOCHS, TRAIN_LR, ORIGINALS
 from ..common import (add_data_args, add_model_arg, add_seed_arg, load_split_from_args, note,
                       parse_method_options, positive_float, positive_int, recorded_args,
                       resolve_model_name, whole)
@@ -24,7 +24,7 @@ def register(sub) -> None:
     p.add_argument("--originals", choices=ORIGINALS, default="independent",
                    help="independent: one original per unlearning run (default); shared: one "
                         "original for all N, as the challenge's main.py")
-    p.add_argument("--train-epochs", type=positive_int, default=30,
+    p.add_argument("--train-epochs", type=positive_int, default=TRAIN_EPOCHS,
                    help="epochs of the originals and oracles (default 30)")
     p.add_argument("--train-lr", type=positive_float, default=1e-3,
                    help="learning rate of the originals and oracles (default 1e-3)")

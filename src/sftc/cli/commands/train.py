@@ -1,6 +1,8 @@
 """``sftc train``: train the original model (or, with --subset retain, the retrain oracle)."""
 from __future__ import annotations
 
+from ..catalog import TRAIN_EPOCHS, TRAIN_LR
+
 from ...errors import SftcError
 from ..checks import data_folder
 from ..common import (add_data_args, add_model_arg, add_run_args, agree_on_run,
@@ -16,7 +18,7 @@ def register(sub) -> None:
                                    "so that later commands can check it against their data.")
     add_data_args(p, forget="optional")
     add_model_arg(p)
-    add_run_args(p, epochs=30, lr=1e-3)
+    add_run_args(p, epochs=TRAIN_EPOCHS, lr=TRAIN_LR)
     p.add_argument("--subset", choices=("train", "retain"), default="train",
                    help="train: the original model on retain+forget; retain: the oracle, trained "
                         "without the forget set given by --forget (default train)")
