@@ -8,8 +8,8 @@ For one dataset setting, the script draws ``--sets`` forget sets of each kind:
 * ``block``: ``--size`` consecutive training rows starting at a different offset per set (set 0
   is ``first:N``; digits' rows come in writers' blocks);
 * ``hardest`` / ``easiest``: the ``--size`` training samples of highest / lowest held-out loss
-  (each sample's loss under a model trained on the other half of the training set), among a
-  different random 60 % of the training set per set;
+  (each sample's loss under a model trained on the other half of the training set): set 0 of the
+  whole training set, every other set among a different random 60 % of it;
 * ``user``: the ``--size`` nearest training images (pixels) of one training image: one person's
   look-alike photos.
 
@@ -88,10 +88,11 @@ def forget_sets(kind: str, count: int, split, size: int, loss: np.ndarray | None
             start = 0 if i == 0 else int(rng.integers(0, n - size))
             out.append((f"rows {start}..{start + size - 1}", (list(range(start, start + size)), 0)))
         elif kind in ("hardest", "easiest"):
-            pool = np.sort(rng.choice(n, int(0.6 * n), replace=False))
+            pool = np.arange(n) if i == 0 else np.sort(rng.choice(n, int(0.6 * n), replace=False))
             order = pool[np.argsort(loss[pool], kind="stable")]
             chosen = order[-size:] if kind == "hardest" else order[:size]
-            out.append((f"{kind} {size} of a 60% draw {i}", (sorted(chosen.tolist()), 0)))
+            where = "of the training set" if i == 0 else f"of a 60% draw {i}"
+            out.append((f"{kind} {size} {where}", (sorted(chosen.tolist()), 0)))
         elif kind == "user":
             images = split.data.images[split.train].reshape(n, -1).float().numpy()
             seed_image = int(rng.integers(0, n))
@@ -152,8 +153,8 @@ def summarise(records: list[dict], out: Path, header: str) -> None:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--dataset", default="digits")
-    p.add_argument("--train-subset", type=int, default=300)
-    p.add_argument("--test-subset", type=int, default=300)
+    p.add_argument("--train-subset", type=int, default=300, help="0: the whole training split")
+    p.add_argument("--test-subset", type=int, default=300, help="0: the whole test split")
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--references", type=int, default=8)
     p.add_argument("--sets", type=int, default=20)
@@ -165,8 +166,8 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    config = ReferenceConfig(dataset=args.dataset, train_subset=args.train_subset,
-                             test_subset=args.test_subset, forget="random:0.1")
+    config = ReferenceConfig(dataset=args.dataset, train_subset=args.train_subset or None,
+                             test_subset=args.test_subset or None, forget="random:0.1")
     config.validate_reference()
     base = make_split(config)
     recipe = TrainingRecipe("small-cnn", epochs=args.epochs)
