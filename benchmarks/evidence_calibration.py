@@ -156,6 +156,7 @@ def main(argv=None) -> int:
     p.add_argument("--train-subset", type=int, default=300, help="0: the whole training split")
     p.add_argument("--test-subset", type=int, default=300, help="0: the whole test split")
     p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--image-size", type=int, default=None, help="resize images to this side")
     p.add_argument("--references", type=int, default=8)
     p.add_argument("--sets", type=int, default=20)
     p.add_argument("--size", type=int, default=45, help="size of block/hardest/easiest/user sets")
@@ -167,7 +168,8 @@ def main(argv=None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     config = ReferenceConfig(dataset=args.dataset, train_subset=args.train_subset or None,
-                             test_subset=args.test_subset or None, forget="random:0.1")
+                             test_subset=args.test_subset or None, forget="random:0.1",
+                             image_size=args.image_size)
     config.validate_reference()
     base = make_split(config)
     recipe = TrainingRecipe("small-cnn", epochs=args.epochs)
@@ -198,8 +200,9 @@ def main(argv=None) -> int:
               + "; ".join(f"{m} {result[m]['verdict']}" for m in MODELS)
               + f" ({rate:.0f} s a set, {rate * (len(todo) - i) / 60:.0f} min left)",
               file=sys.stderr, flush=True)
+    size = f", images resized to {args.image_size}" if args.image_size else ""
     header = (f"Calibration on {args.dataset} (train subset {args.train_subset}, test subset "
-              f"{args.test_subset}, small-cnn {args.epochs} epochs), {args.references} reference "
+              f"{args.test_subset}{size}, small-cnn {args.epochs} epochs), {args.references} reference "
               f"models per forget set, rmia-offline, α = 0.05, margin 80 % of the original's "
               f"shown excess; sftc {sftc.__version__}, torch {torch.__version__}, "
               f"{torch.get_num_threads()} thread(s).")
