@@ -188,6 +188,7 @@ def test_batched_references_are_keyed_by_their_group_and_reused_across_pool_size
         meta = json.loads((Path(entry["entry"]) / "meta.json").read_text())
         assert meta["inputs"]["numerics"]["batched"] == {"seeds": seeds, "slot": k}
         assert meta["batched"]["models"] == 4 and entry["batched"] == 4
+        assert "sftc/engine/batched.py" in meta["code"]["files"]     # its code is in its key
     eight = ReferencePool(tiny_split, RECIPE, cache_dir=tmp_path / "a", device="cpu",
                           progress=False, group=4).get(8)
     assert [e["cached"] for e in eight.entries] == [True] * 4 + [False] * 4

@@ -9,7 +9,8 @@ A model is keyed by everything that determines it, and by nothing else:
   the split holds, and stays valid when the files of removed samples are deleted);
 * its :class:`~sftc.recipes.TrainingRecipe` (architecture, epochs, learning rate, batch size,
   augmentation, optimiser, scheduler) and its training seed;
-* the fingerprint of the code that trains it (:func:`sftc.codeprint.training_code`);
+* the fingerprint of the code that trains it (:func:`sftc.codeprint.training_code`; for a batched
+  model also :mod:`sftc.engine.batched` and :mod:`sftc.bench.grouped`);
 * the numerics it was trained with (device type, thread count: the same recipe on another
   device or thread count rounds differently, so the same key always means the same bits).
 
@@ -35,7 +36,7 @@ from pathlib import Path
 import torch
 
 from ..checkpoints import load_into, save_state_dict
-from ..codeprint import StaleCache, training_code
+from ..codeprint import CodePrint, StaleCache, code_print, combine, training_code
 from ..data import Split
 from ..errors import SftcError
 from ..fingerprint import input_shape
@@ -108,6 +109,13 @@ class TrainSpec:
     def role(self) -> str:
         return "oracle M_R" if self.subset == "retain" else "original M"
 
+    def code(self) -> CodePrint:
+        """The fingerprint of the code that trains it (the batched path's too, when batched)."""
+        plain = training_code(self.recipe.model)
+        if not self.group:
+            return plain
+        return combine(plain, code_print("sftc.engine.batched", "sftc.bench.grouped"))
+
     def key_inputs(self, split: Split, device: str = "auto") -> dict:
         data = split.data
         return {"format": FORMAT, "dataset": data.name, "num_classes": data.num_classes,
@@ -115,7 +123,7 @@ class TrainSpec:
                 "std": list(data.std or ()), "data": split.content_sha256(self.subset),
                 "size": int(len(split.indices(self.subset))), "recipe": self.recipe.key_dict(),
                 "seed": int(self.seed), "numerics": {**numerics(device), **self.numerics_extra},
-                "code": training_code(self.recipe.model).sha256}
+                "code": self.code().sha256}
 
 
 def _digest(inputs: dict) -> str:
@@ -199,7 +207,7 @@ class ModelCache:
         """Entries for the same model made by other code, with what changed."""
         inputs = spec.key_inputs(split, device)
         key, identity = _digest(inputs), identity_key(inputs)
-        code = training_code(spec.recipe.model)
+        code = spec.code()
         found = []
         for path in sorted((self.root / "models").glob(f"{self._prefix(spec, split)}*/meta.json")):
             try:
@@ -254,7 +262,7 @@ class ModelCache:
         save_state_dict(model, entry / "model.pt")
         atomic_write_json(entry / "meta.json", {
             "format": FORMAT, "key": key, "inputs": inputs, "role": spec.role,
-            "code": training_code(spec.recipe.model).to_dict(), "seconds": history.seconds,
+            "code": spec.code().to_dict(), "seconds": history.seconds,
             "history": history.rows, "machine": machine(), **(extra or {}),
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
         return Cached(model, history.seconds, history.rows, False, key, entry, spec)
