@@ -75,7 +75,8 @@ def build_split(spec: str, args) -> tuple[sftc.Split, str]:
     name, _, size = spec.partition(":")
     subset = None if size in ("", "all") else int(size)
     forget = args.forget or ("random:0.3" if (name, subset) == ("digits", 300) else "random:0.1")
-    config = ReferenceConfig(dataset=name, data_dir=args.data_dir, train_subset=subset,
+    config = ReferenceConfig(dataset=name, data_dir=args.data_dir if name != "digits" else None,
+                             train_subset=subset,
                              test_subset=300 if subset else None, forget=forget)
     return make_split(config), forget
 
