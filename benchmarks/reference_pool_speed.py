@@ -67,6 +67,9 @@ def parse_args(argv=None):
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--repeats", type=int, default=1)
+    p.add_argument("--no-warmup", action="store_true",
+                   help="skip the untimed warm-up pools (CI-sized runs: the figures then include "
+                        "one-off costs)")
     p.add_argument("--quiet", action="store_true", help="only the JSON lines")
     return p.parse_args(argv)
 
@@ -112,7 +115,7 @@ def measure(spec: str, args, log) -> list[dict]:
     # process-wide one-off costs (kernel set-up, the engine's measured choices) before timing:
     # a one-epoch pool of one group, both ways
     warm = TrainingRecipe(args.model, epochs=1, batch_size=args.batch_size, source="warm-up")
-    for group in (1, args.group):
+    for group in (1, args.group) if not args.no_warmup else ():
         time_pool(split, warm, [max(args.group, 4)], group, args, lambda text: None)
     runs = {1: [], args.group: []}
     last = {}
