@@ -40,8 +40,8 @@ class ItemDataset(Dataset):
     ``(normalised float image, label)``."""
 
     def __init__(self, data, indices: torch.Tensor):
-        self.images = data.images
-        self.labels = data.labels.tolist()
+        self.images = data.images.cpu()   # the authors' items are made on the CPU
+        self.labels = data.labels.cpu().tolist()
         self.indices = indices.tolist()
         self.mean = torch.tensor(data.mean).view(-1, 1, 1)
         self.std = torch.tensor(data.std).view(-1, 1, 1)
@@ -109,15 +109,19 @@ def merged_loader(split, batch_size: int, seed: int) -> DataLoader:
 
 
 def authors_sftc(model: nn.Module, split, epochs: int, lr: float = 5e-4, batch_size: int = 64,
-                 tau: float = 1.0, c: float = 0.0, seed: int = 0) -> tuple[nn.Module, list[dict]]:
-    """Unlearn ``split.forget`` from a copy of ``model`` the way the authors' loop does (CPU).
+                 tau: float = 1.0, c: float = 0.0, seed: int = 0,
+                 device: str = "cpu") -> tuple[nn.Module, list[dict]]:
+    """Unlearn ``split.forget`` from a copy of ``model`` the way the authors' loop does.
 
-    Returns the student and per-epoch mean losses (cross-entropy on retain rows, KL)."""
+    On a GPU (``device="cuda"``) as their code runs there: the loader's items are made on the
+    CPU and each batch moved to the device, the generator's rows are drawn in NumPy on the CPU
+    and moved, the models live on the device. Returns the student and per-epoch mean losses
+    (cross-entropy on retain rows, KL)."""
     np.random.seed(seed)
     torch.manual_seed(seed)
     num_classes = split.data.num_classes
-    teacher = copy.deepcopy(model).eval()
-    student = copy.deepcopy(model).train()
+    teacher = copy.deepcopy(model).to(device).eval()
+    student = copy.deepcopy(model).to(device).train()
     optimizer = torch.optim.Adam(student.parameters(), lr=lr)
     loader = merged_loader(split, batch_size, seed)
     history = []
@@ -125,6 +129,7 @@ def authors_sftc(model: nn.Module, split, epochs: int, lr: float = 5e-4, batch_s
         student.train()
         running_ce, running_kl = [], []
         for x, y, pseudo in loader:
+            x, y, pseudo = x.to(device), y.to(device), pseudo.to(device)
             with torch.no_grad():
                 teacher_out = teacher(x)
                 if c == 0.0:
@@ -137,8 +142,10 @@ def authors_sftc(model: nn.Module, split, epochs: int, lr: float = 5e-4, batch_s
                     k = max(int(len(forget_rows) * c), 1)
                     chosen = shuffled[torch.randperm(len(forget_rows))[:k]]
                     relabelled = copy.deepcopy(y)
-                    relabelled[chosen] = torch.randint(0, num_classes, (len(chosen),))
+                    relabelled[chosen] = torch.randint(0, num_classes, (len(chosen),),
+                                                       device=y.device)
                     dummy = generator_outputs(relabelled, len(x), num_classes)
+                dummy = dummy.to(device)
             optimizer.zero_grad()
             out = student(x)
             ce = selective_cross_entropy(out, y, pseudo)

@@ -28,7 +28,9 @@ throughput does not depend on the weights.
 With --vs-authors it instead times whole SFTC runs against the authors'-style loop
 (benchmarks/authors_loop.py: per-item Dataset and DataLoader, teacher forward on every batch, the
 generator's per-sample NumPy loop, cross-entropy and KL as separate calls, per-epoch evaluation
-off) on the same model, weights and samples, for each model and epoch count, in one process:
+off) on the same model, weights and samples, for each model and epoch count, in one process, on
+--device (on a GPU the authors' loop makes its items on the CPU and moves each batch, as their
+code does):
 
   authors_s, sftc_s, speedup
       whole-run wall time of the authors'-style loop and of one sftc.unlearn(method="sftc") call
@@ -41,6 +43,7 @@ off) on the same model, weights and samples, for each model and epoch count, in 
   python benchmarks/speed.py --model small-cnn --n 10000
   python benchmarks/speed.py --model resnet18 --n 2000 --repeats 3
   python benchmarks/speed.py --vs-authors --vs-plain --threads 1 --repeats 3
+  python benchmarks/speed.py --dataset synthetic --image-size 32 --model resnet18 --device cuda
 """
 from __future__ import annotations
 
@@ -83,7 +86,11 @@ class Counting:
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model", default="small-cnn", help="small-cnn, resnet18 or efficientnet_b0")
-    p.add_argument("--dataset", default="fashion-mnist")
+    p.add_argument("--dataset", default="fashion-mnist",
+                   help="a registered dataset, or synthetic: random uint8 images of "
+                        "--channels x --image-size (default 3x32x32), 10 classes (throughput "
+                        "does not depend on the pixels)")
+    p.add_argument("--channels", type=int, default=3, help="synthetic data's channels")
     p.add_argument("--data-dir", default=None)
     p.add_argument("--n", type=int, default=10000, help="training samples (retain + forget)")
     p.add_argument("--forget", default="random:0.1", help="forget spec over the n samples")
@@ -127,7 +134,19 @@ def accel_option(name: str):
     return sftc.api.as_accel({"autocast": "bf16"} if name == "bf16" else name)
 
 
+def synthetic_split(args) -> sftc.Split:
+    """``--n`` random uint8 images of ``--channels`` x ``--image-size`` (default 32), 10 classes."""
+    size = args.image_size or 32
+    g = torch.Generator().manual_seed(args.seed)
+    x = torch.randint(0, 256, (args.n, args.channels, size, size), generator=g, dtype=torch.uint8)
+    y = torch.randint(0, 10, (args.n,), generator=g)
+    return sftc.Split.from_tensors(x, y, args.forget, num_classes=10, mean=(0.5,) * args.channels,
+                                   std=(0.25,) * args.channels, seed=args.seed)
+
+
 def subset_split(args) -> sftc.Split:
+    if args.dataset == "synthetic":
+        return synthetic_split(args)
     loaded = load_dataset(args.dataset, data_dir=args.data_dir, image_size=args.image_size)
     if args.n > len(loaded.train):
         raise SystemExit(f"--n {args.n} exceeds the {len(loaded.train)} training samples")
@@ -170,12 +189,18 @@ def vs_authors(args) -> int:
     """Whole SFTC runs: the authors'-style loop against sftc.unlearn, same model and samples."""
     from authors_loop import authors_sftc
 
-    if resolve_device(args.device).type != "cpu":
-        raise SystemExit("--vs-authors runs on the CPU only (the authors'-style loop is CPU code)")
+    device = resolve_device(args.device)
+
+    def synced(fn):
+        result = fn()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        return result
     models = [(m.split(":")[0], int(m.split(":")[1])) for m in args.vs_models.split(",")]
     epoch_counts = [int(e) for e in args.vs_epochs.split(",")]
     load_before = round(os.getloadavg()[0], 2)
-    out = {"mode": "vs-authors", "dataset": args.dataset, "batch_size": args.batch_size,
+    out = {"mode": "vs-authors", "dataset": args.dataset, "device": str(device),
+           "batch_size": args.batch_size,
            "lr": args.vs_lr, "tau": 1.0, "c": 0.0, "forget": args.forget, "repeats": args.repeats,
            "torch_threads": torch.get_num_threads(), "accel": args.accel, "runs": []}
     if args.vs_plain:
@@ -188,18 +213,20 @@ def vs_authors(args) -> int:
                             seed=args.seed)
 
         def authors(epochs):
-            return authors_sftc(model, split, epochs, lr=args.vs_lr, batch_size=args.batch_size,
-                                seed=args.seed)
+            return synced(lambda: authors_sftc(model, split, epochs, lr=args.vs_lr,
+                                               batch_size=args.batch_size, seed=args.seed,
+                                               device=str(device)))
 
         def ours(epochs, accel=args.accel):
-            return sftc.unlearn(model, split, "sftc", epochs=epochs, lr=args.vs_lr, tau=1.0, c=0.0,
-                                batch_size=args.batch_size, device="cpu", seed=args.seed,
-                                progress=False, accel=accel_option(accel))
+            return synced(lambda: sftc.unlearn(
+                model, split, "sftc", epochs=epochs, lr=args.vs_lr, tau=1.0, c=0.0,
+                batch_size=args.batch_size, device=str(device), seed=args.seed, progress=False,
+                accel=accel_option(accel)))
         # process-wide one-off costs (imports, kernel set-up) before anything is timed
         warm = sftc.Split.create(split.data, split.train[:256], split.val, split.test,
                                  "random:0.1", seed=args.seed)
-        authors_sftc(model, warm, 1, batch_size=args.batch_size)
-        sftc.unlearn(model, warm, "sftc", epochs=1, device="cpu", progress=False,
+        authors_sftc(model, warm, 1, batch_size=args.batch_size, device=str(device))
+        sftc.unlearn(model, warm, "sftc", epochs=1, device=str(device), progress=False,
                      accel=accel_option(args.accel))
         for epochs in epoch_counts:
             rows, rows_plain = [], []

@@ -72,6 +72,15 @@ def reference_pool(split, cache_dir):
     return ReferencePool(split, recipe, cache_dir=cache_dir, device="cpu", progress=False).get(4)
 
 
+def grouped_reference_pool(split, cache_dir):
+    """The same pool trained batched, in groups of 2 (ranks share whole groups)."""
+    from sftc.bench.reference_pool import ReferencePool, ReferenceRecipe
+
+    recipe = ReferenceRecipe("small-cnn", epochs=1, batch_size=BATCH)
+    return ReferencePool(split, recipe, cache_dir=cache_dir, device="cpu", progress=False,
+                         group=2).get(4)
+
+
 def main(original_path: str, out: str, batch_size: int = BATCH) -> None:
     torch.set_num_threads(1)
     out = Path(out)
@@ -92,9 +101,10 @@ def main(original_path: str, out: str, batch_size: int = BATCH) -> None:
             refused = str(exc)
         pool = reference_pool(split, out / "cache")
         mine = [e for e in pool.entries if e["cached"] is False]
+        grouped = grouped_reference_pool(split, out / "cache-grouped")
         if distributed.is_main():
-            torch.save({"refused": refused, "logits": pool.logits, "trained_now": len(mine)},
-                       out / "checks.pt")
+            torch.save({"refused": refused, "logits": pool.logits, "trained_now": len(mine),
+                        "grouped": grouped.logits}, out / "checks.pt")
 
 
 if __name__ == "__main__":

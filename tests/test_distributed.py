@@ -147,6 +147,15 @@ def test_the_audit_references_spread_over_ranks_equal_one_process(ddp_results, t
         assert torch.allclose(checks["logits"], alone.logits, atol=1e-5)
 
 
+def test_batched_references_spread_over_ranks_by_group_equal_one_process(ddp_results, tmp_path):
+    root, split, _ = ddp_results
+    alone = worker.grouped_reference_pool(split, tmp_path / "cache")
+    assert all(e["batched"] == 2 for e in alone.entries)
+    for world in (2, 3):   # 2 groups of 2: with 3 ranks one rank trains none
+        checks = torch.load(root / str(world) / "checks.pt", weights_only=False)
+        assert torch.equal(checks["grouped"], alone.logits)
+
+
 def test_a_batch_that_does_not_split_over_the_ranks_is_refused(ddp_results):
     root, _, _ = ddp_results
     for world in (2, 3):

@@ -9,11 +9,12 @@ A model is keyed by everything that determines it, and by nothing else:
   the split holds, and stays valid when the files of removed samples are deleted);
 * its :class:`~sftc.recipes.TrainingRecipe` (architecture, epochs, learning rate, batch size,
   augmentation, optimiser, scheduler) and its training seed;
-* the fingerprint of the code that trains it (:func:`sftc.codeprint.training_code`);
+* the fingerprint of the code that trains it (:func:`sftc.codeprint.training_code`; for a batched
+  model also :mod:`sftc.engine.batched` and :mod:`sftc.bench.grouped`);
 * the numerics it was trained with (:func:`sftc.engine.numerics_identity`: device and its name,
-  torch version, thread count, deterministic flags, the engine's speed choices; the same recipe
-  on another device or thread count rounds differently, so the same key always means the same
-  bits).
+  torch version, thread count, deterministic flags, the engine's speed choices; for a batched
+  model its group; the same recipe on another device or thread count rounds differently, so the
+  same key always means the same bits).
 
 Never by an object's identity. An entry for the same model made by other code is *stale*: it is
 left alone, a new one is trained, and the run says so (one line). An entry whose ``meta.json``
@@ -36,7 +37,7 @@ from pathlib import Path
 import torch
 
 from ..checkpoints import load_into, save_state_dict
-from ..codeprint import StaleCache, training_code
+from ..codeprint import CodePrint, StaleCache, code_print, combine, training_code
 from ..data import Split
 from ..errors import SftcError
 from ..fingerprint import input_shape
@@ -85,14 +86,36 @@ class TrainSpec:
     recipe: TrainingRecipe
     subset: str
     seed: int
+    #: the seeds of the models trained with it as one batched computation, itself included, in
+    #: their order (:mod:`sftc.engine.batched`); () when trained alone. Part of its numerics:
+    #: a batched model rounds differently, and its bits are fixed by its group and slot.
+    group: tuple = ()
 
     def __post_init__(self):
         if self.subset not in ("train", "retain"):
             raise SftcError(f"a cached model trains on train or retain, got {self.subset!r}")
+        if self.group and (self.seed not in self.group or len(set(self.group)) != len(self.group)):
+            raise SftcError(f"a batched model's group lists distinct seeds, its own ({self.seed}) "
+                            f"among them; got {self.group!r}")
+
+    @property
+    def numerics_extra(self) -> dict:
+        """What batching adds to the numerics: the group's seeds and this model's slot."""
+        if not self.group:
+            return {}
+        return {"batched": {"seeds": [int(s) for s in self.group],
+                            "slot": self.group.index(self.seed)}}
 
     @property
     def role(self) -> str:
         return "oracle M_R" if self.subset == "retain" else "original M"
+
+    def code(self) -> CodePrint:
+        """The fingerprint of the code that trains it (the batched path's too, when batched)."""
+        plain = training_code(self.recipe.model)
+        if not self.group:
+            return plain
+        return combine(plain, code_print("sftc.engine.batched", "sftc.bench.grouped"))
 
     def key_inputs(self, split: Split, device: str = "auto", accel=None) -> dict:
         data = split.data
@@ -100,8 +123,9 @@ class TrainSpec:
                 "input_shape": input_shape(split), "mean": list(data.mean or ()),
                 "std": list(data.std or ()), "data": split.content_sha256(self.subset),
                 "size": int(len(split.indices(self.subset))), "recipe": self.recipe.key_dict(),
-                "seed": int(self.seed), "numerics": numerics(device, accel),
-                "code": training_code(self.recipe.model).sha256}
+                "seed": int(self.seed),
+                "numerics": {**numerics(device, accel), **self.numerics_extra},
+                "code": self.code().sha256}
 
 
 def _digest(inputs: dict) -> str:
@@ -187,7 +211,7 @@ class ModelCache:
         """Entries for the same model made by other code, with what changed."""
         inputs = spec.key_inputs(split, device, accel)
         key, identity = _digest(inputs), identity_key(inputs)
-        code = training_code(spec.recipe.model)
+        code = spec.code()
         found = []
         for path in sorted((self.root / "models").glob(f"{self._prefix(spec, split)}*/meta.json")):
             try:
@@ -205,8 +229,11 @@ class ModelCache:
         """The model of ``spec`` on ``split``: from the cache, or trained now and stored. Two runs
         that need the same entry train it once: the second waits, then loads it."""
         from .. import api
-        from ..records import machine
 
+        if spec.group:    # a batched model is made only with its group
+            group = [TrainSpec(spec.recipe, spec.subset, s, spec.group) for s in spec.group]
+            return self.get_many(group, split, device=device, progress=progress, accel=accel,
+                                 log=log)[spec.group.index(spec.seed)]
         found = self.lookup(spec, split, device, accel)
         if found is not None:
             return found
@@ -226,13 +253,60 @@ class ModelCache:
             result = api.train(split, r.model, epochs=r.epochs, lr=r.lr, batch_size=r.batch_size,
                                seed=spec.seed, device=device, augment=r.augment,
                                subset=spec.subset, progress=progress, accel=accel)
-            save_state_dict(result.model, entry / "model.pt")
-            atomic_write_json(entry / "meta.json", {
-                "format": FORMAT, "key": key, "inputs": inputs, "role": spec.role,
-                "code": training_code(r.model).to_dict(), "seconds": result.seconds,
-                "history": result.history.rows, "machine": machine(),
-                "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
-        return Cached(result.model, result.seconds, result.history.rows, False, key, entry, spec)
+            return self._store(spec, split, device, result.model, result.history, accel=accel)
+
+    def _store(self, spec: TrainSpec, split: Split, device: str, model: torch.nn.Module,
+               history, extra: dict | None = None, accel=None) -> Cached:
+        """Write a trained model's entry (``model.pt``, then ``meta.json`` last)."""
+        from ..records import machine
+
+        inputs = spec.key_inputs(split, device, accel)
+        key = _digest(inputs)
+        entry = self.entry_dir(spec, split, key)
+        save_state_dict(model, entry / "model.pt")
+        atomic_write_json(entry / "meta.json", {
+            "format": FORMAT, "key": key, "inputs": inputs, "role": spec.role,
+            "code": spec.code().to_dict(), "seconds": history.seconds,
+            "history": history.rows, "machine": machine(), **(extra or {}),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+        return Cached(model, history.seconds, history.rows, False, key, entry, spec)
+
+    def get_many(self, specs: list[TrainSpec], split: Split, *, device: str = "auto",
+                 progress: bool = False, accel=None, log=None) -> list[Cached]:
+        """The models of ``specs``. A batched group (each spec's ``group`` the seeds of
+        ``specs``, in order) comes from the cache, or its missing entries are trained now
+        together (:func:`sftc.engine.batched.train_group`: the whole group, since a model's bits
+        depend on its group) and each stored as :meth:`get` stores one. Specs without a group:
+        :meth:`get` for each. The group's lock is its first entry's."""
+        if not specs or not specs[0].group:
+            return [self.get(s, split, device=device, progress=progress, accel=accel, log=log)
+                    for s in specs]
+        seeds = tuple(s.seed for s in specs)
+        if any(s.group != seeds or (s.recipe, s.subset) != (specs[0].recipe, specs[0].subset)
+               for s in specs):
+            raise SftcError("get_many() takes one batched group: specs of one recipe and subset "
+                            "whose group is their seeds, in order")
+        found = [self.lookup(s, split, device, accel) for s in specs]
+        if all(f is not None for f in found):
+            return found
+        first = self.entry_dir(specs[0], split, cache_key(specs[0], split, device, accel))
+        with run_lock(first, what="the model cache entry", wait=True):
+            found = [self.lookup(s, split, device, accel) for s in specs]
+            if all(f is not None for f in found):
+                return found
+            stale = [st for s, f in zip(specs, found) if f is None
+                     for st in self.stale(s, split, device, accel)]
+            if stale:
+                say(log, f"{len(stale)} {specs[0].role} model(s) of this batched group cached in "
+                         f"{stale[0][0].parent} were trained by other code (changed: "
+                         f"{', '.join(stale[0][1][:4])}); training the group again")
+            from .grouped import train_group
+
+            trained = train_group(specs, split, device, accel)
+            return [f if f is not None else self._store(
+                        s, split, device, model, history,
+                        {"batched": {"models": len(specs), "slot": i, "vmap": True}}, accel)
+                    for i, (s, f, (model, history)) in enumerate(zip(specs, found, trained))]
 
     def logits(self, cached: Cached, split: Split, index: torch.Tensor,
                device: str = "auto") -> tuple[torch.Tensor, bool]:

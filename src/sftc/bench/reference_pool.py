@@ -21,6 +21,14 @@ by their seeds (initialisation and batch order), so
   deleted data's influence in its own cache), and the benchmark's oracles M_R and the
   forgetting score's retrained models live in the same cache (:class:`~sftc.bench.cache.ModelCache`).
 
+Where it pays (:func:`sftc.engine.batched.default_group_size`: a rule by device type, no clock;
+on CUDA groups of 8, on the CPU one at a time) the references are trained G at a time as one
+batched computation, in fixed groups aligned at multiples of G (references 0-7, 8-15, ...): a
+reference's bits depend on its group and slot, which its cache key says, and never on how many
+references a pool asks for. A pool of 16 reuses the entries of a pool of 8; a pool of 4 trains
+the whole first group of 8 (and keeps all 8). Models that cannot be batched (dropout, streamed
+data, anything ``vmap`` cannot run) are trained one at a time, and each entry records which.
+
 The references' logits are stored beside each cached model on the queried samples: D_f, the test
 split D_t (the comparison) and the validation split (RMIA's population), so a second audit of
 the same request trains and evaluates nothing.
@@ -103,7 +111,15 @@ class ReferencePool:
     """K references for ``split`` trained with ``recipe``, from the cache or trained now."""
 
     def __init__(self, split: Split, recipe: TrainingRecipe, *, cache_dir=None, seed: int = 0,
-                 device: str = "auto", progress: bool = True, accel=None):
+                 device: str = "auto", progress: bool = True, accel=None,
+                 group: int | None = None):
+        if group is not None and (isinstance(group, bool) or not isinstance(group, int)
+                                  or group < 1):
+            raise SftcError(f"a reference group is a whole number of models 1 or more (1: one at "
+                            f"a time), got {group!r}")
+        self._group_asked = group     # None: the default rule for the device
+        self._group: int | None = None
+        self.batch_refused: str | None = None
         self.split = split
         self.recipe = recipe
         self.cache = ModelCache(cache_dir)
@@ -117,19 +133,60 @@ class ReferencePool:
     def cache_dir(self):
         return self.cache.root
 
+    @property
+    def group(self) -> int:
+        """How many references train together (1: one at a time): the size asked for, else
+        the device's rule; 1 when this recipe's models cannot be batched (``batch_refused``
+        says why)."""
+        if self._group is None:
+            from ..engine.batched import default_group_size
+            from .grouped import batch_refusal
+
+            size = self._group_asked or default_group_size(self.device)
+            if size > 1:
+                self.batch_refused = batch_refusal(
+                    self.recipe, self.split, [reference_seed(self.seed, k) for k in range(2)],
+                    self.device, self.accel)
+            self._group = 1 if self.batch_refused else size
+        return self._group
+
+    def members(self, k: int) -> range:
+        """The references trained with reference ``k`` (its fixed group)."""
+        start = k // self.group * self.group
+        return range(start, start + self.group)
+
     def spec(self, k: int) -> TrainSpec:
-        return TrainSpec(self.recipe, "retain", reference_seed(self.seed, k))
+        seed = reference_seed(self.seed, k)
+        if self.group == 1:
+            return TrainSpec(self.recipe, "retain", seed)
+        seeds = tuple(reference_seed(self.seed, j) for j in self.members(k))
+        return TrainSpec(self.recipe, "retain", seed, seeds)
 
     def cached(self, k: int) -> bool:
         return self.cache.lookup(self.spec(k), self.split, self.device, self.accel) is not None
 
     def _one(self, k: int) -> tuple[torch.Tensor, dict]:
+        """Reference ``k`` (with its group when batched), from the cache or trained now."""
         found = self.cache.get(self.spec(k), self.split, device=self.device, accel=self.accel,
                                log=lambda text: None)   # stale entries: said once, in get()
+        return self._entry(k, found)
+
+    def _entry(self, k: int, found) -> tuple[torch.Tensor, dict]:
+        """Reference ``k``'s logits on the queried samples, and what its record says."""
         logits, _ = self.cache.logits(found, self.split, self.index, self.device)
-        return logits, {"reference": k, "seed": found.spec.seed, "key": found.key,
-                        "entry": str(found.path), "cached": found.cached,
-                        "seconds": found.seconds}
+        entry = {"reference": k, "seed": found.spec.seed, "key": found.key,
+                 "entry": str(found.path), "cached": found.cached, "seconds": found.seconds,
+                 "batched": self.group}
+        if self.batch_refused:
+            entry["batch_refused"] = self.batch_refused
+        return logits, entry
+
+    def _train(self, k: int) -> dict:
+        """Train (or load) reference ``k`` with its whole group: {reference: Cached}."""
+        members = list(self.members(k))
+        found = self.cache.get_many([self.spec(j) for j in members], self.split,
+                                    device=self.device, accel=self.accel, log=lambda text: None)
+        return dict(zip(members, found))
 
     def _say_stale(self, missing: list[int]) -> None:
         """One warning for the missing references the cache holds only as made by other code."""
@@ -152,17 +209,23 @@ class ReferencePool:
         references = check_reference_count(references)
         missing = [k for k in range(references) if not self.cached(k)]
         self._say_stale(missing)
-        spread = distributed.active()   # under torchrun: each rank trains its share
-        share = distributed.mine(distributed.share(missing)) if spread else missing
+        # whole groups (a model's bits depend on its group): the first missing member of each
+        groups = list(dict.fromkeys(self.members(k)[0] for k in missing))
+        spread = distributed.active()   # under torchrun: each rank trains its share of groups
+        share = distributed.mine(distributed.share(groups)) if spread else groups
         bar = tqdm(total=references, initial=references - len(missing), unit="model",
                    desc="reference models", dynamic_ncols=True,
                    disable=not self.progress or not missing or not distributed.is_main())
         found: dict[int, tuple] = {}
         try:
-            for k in share:
-                bar.set_postfix_str(f"training #{k}")
-                found[k] = self._one(k)
-                bar.update(1)
+            for first in share:
+                wanted = [k for k in self.members(first) if k in missing]
+                bar.set_postfix_str(f"training #{first}" if self.group == 1 else
+                                    f"training #{first}-{first + self.group - 1} together")
+                trained = self._train(first)
+                for k in wanted:
+                    found[k] = self._entry(k, trained[k])
+                bar.update(len(wanted))
         finally:
             bar.close()
         if spread:
