@@ -39,10 +39,11 @@ from torch.func import functional_call, stack_module_state, vmap
 from ..data import Split
 from ..data.images import ImageData
 from ..errors import DivergedError, SftcError
-from . import accel as accel_mod
+from . import measure
+from .tuning import autocast_context, fused_supported
 from .context import Batch, RunContext
 from .device import Stopwatch, resolve_device
-from .loop import NAN_CHECK_EVERY, History, Method, Recipe, _optimizer
+from .loop import NAN_CHECK_EVERY, History, Method, Recipe, optimizer_for
 
 #: Group size of the batched path by device type; a device type not listed trains one at a time.
 #: A rule that reads no clock (docs/performance.md, "The audit's reference models trained
@@ -116,7 +117,7 @@ def batch_refusal(models: list[nn.Module], split: Split, recipe: Recipe) -> str 
 
 def _probe(models: list[nn.Module], x: torch.Tensor, device: torch.device) -> str | None:
     """Run a training-mode forward pass alone and a batched forward and backward on copies."""
-    with torch.random.fork_rng(devices=accel_mod._rng_devices(device)):
+    with torch.random.fork_rng(devices=measure.rng_devices(device)):
         single = copy.deepcopy(models[0]).to(device).train()
         before = _rng_states(device)
         with torch.no_grad():
@@ -187,8 +188,8 @@ def train_group(method: Method, models: list[nn.Module], seeds: list[int], split
         stacked = Stacked.of(trained)
         params = [p.detach().requires_grad_() for p in stacked.params.values()]
         stacked.params = dict(zip(stacked.names, params))
-        fused = accel_mod.fused_supported(params, device)   # elementwise either way
-        optimizer = _optimizer(params, recipe, fused=fused)
+        fused = fused_supported(params, device)   # elementwise either way
+        optimizer = optimizer_for(params, recipe, fused=fused)
         contexts = _contexts(trained, seeds, split, recipe, device)
         streams = [torch.Generator().manual_seed(s) for s in seeds]   # the loop's global stream
     setup = clock.total
@@ -235,7 +236,7 @@ def _run_epoch(step_loss, stacked: Stacked, plan: list[torch.Tensor], optimizer,
     """One epoch of the group; returns each model's summed loss."""
     stacked.base.train()
     running = torch.zeros(stacked.count, device=device)
-    autocast = accel_mod.autocast_context(recipe.accel, device)
+    autocast = autocast_context(recipe.accel.autocast, device)
     for step, index in enumerate(plan, 1):
         x, y = _load(split, index, device, recipe.augment, streams)
         index = index.to(device, non_blocking=True)
