@@ -586,6 +586,14 @@ def test_the_evidence_rule_keeps_settings_without_the_oracle_and_reports_its_reg
     assert len(checks) == 2 * 2 and {"passes", "verdict", "accuracy_drop"} <= set(checks[0])
     md = (tmp_path / "out" / "table1.md").read_text()
     assert "## Selection rules and their regret" in md and "| FT | evidence |" in md
+    assert "by the oracle-free evidence rule" in md and "argmin of Eq. 5 + 6 + 7 averaged" \
+        not in md.split("## Kept settings")[1].split("##")[0]
+    for name in ("paper", "evidence", "hindsight"):             # judged on test, in full
+        judged = rules[name]
+        assert judged["auc_low"] <= judged["auc"] <= judged["auc_high"]
+        assert sum(judged["verdicts"].values()) == 1 and 0 <= judged["acc_test"] <= 1
+    row_line = next(line for line in md.splitlines() if line.startswith("| FT | hindsight |"))
+    assert row_line.count("|") == 13 and "+0.000" in row_line  # 12 cells, no stray pipes
     with pytest.raises(SftcError, match="--select evidence .* --attack-references"):
         tiny_config(select="evidence").validate()
 

@@ -145,25 +145,30 @@ class Final:
         """Both rules' kept settings, the grid's best in hindsight, and each one's test figures
         (the regret table); the evidence rule's checks per (lr, epoch, seed)."""
         c, rule = self.config, self.evidence()
-        checks, test_auc, original_acc = {}, {}, {}
+        checks, test_auc, original_acc, verdicts = {}, {}, {}, {}
         for (lr, seed), result in runs.items():
             if result["status"] != "ok":
                 continue
             ref = self.seed_models.get(seed)
             original = rule.original(seed, ref.logits["original"])
+            original_test = self.attack.figures(ref.logits["original"])
             original_acc[seed] = ref.acc["original"]["acc_test"]
             logits = self.store.load_logits(self.store.run_dir(mkey, lr, seed) / "logits.pt")
             for epoch, lg in logits.items():
                 checks[(lr, epoch, seed)] = rule.check(lg, original)
                 test = self.attack.figures(lg)
-                test_auc.setdefault((lr, epoch), {})[seed] = (test.auc, test.interval.level)
+                i = test.interval
+                test_auc.setdefault((lr, epoch), {})[seed] = (test.auc, i.level, i.low, i.high)
+                verdicts[(lr, epoch, seed)] = self.attack.comparison.verdict(original_test,
+                                                                             test).text
         kept = rule.select(checks, c.seeds)
         best = hindsight(points, test_auc, c.seeds, c.max_accuracy_drop, original_acc)
-        out = {"evidence": setting_figures(points, test_auc, kept.lr, kept.epoch, c.seeds)
-               if kept else None,
-               "paper": setting_figures(points, test_auc, paper.lr, paper.epoch, c.seeds)
-               if paper else None,
-               "hindsight": setting_figures(points, test_auc, *best, c.seeds) if best else None,
+
+        def judged(lr, epoch):
+            return setting_figures(points, test_auc, lr, epoch, c.seeds, verdicts)
+        out = {"evidence": judged(kept.lr, kept.epoch) if kept else None,
+               "paper": judged(paper.lr, paper.epoch) if paper else None,
+               "hindsight": judged(*best) if best else None,
                "checks": [{"lr": lr, "epoch": e, "seed": s, **v}
                           for (lr, e, s), v in sorted(checks.items())]}
         if kept:

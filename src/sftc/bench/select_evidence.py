@@ -92,7 +92,8 @@ class EvidenceRule:
 def hindsight(points: dict, test_auc: dict, seeds, budget: float, original_acc: dict
               ) -> tuple[float, int] | None:
     """The grid's best setting on the test split: within ``budget`` of the originals' test
-    accuracy on every seed, the smallest mean |matched AUC − never-seen level|."""
+    accuracy on every seed, the smallest mean |matched AUC − never-seen level|. ``test_auc``:
+    (lr, epoch) -> seed -> (matched AUC, level, ...)."""
     best, best_key = None, None
     for (lr, epoch), per_seed in test_auc.items():
         if len(per_seed) != len(list(seeds)):
@@ -100,20 +101,37 @@ def hindsight(points: dict, test_auc: dict, seeds, budget: float, original_acc: 
         drops = [original_acc[s] - points[(lr, epoch, s)]["acc_test"] for s in seeds]
         if max(drops) > budget:
             continue
-        distance = statistics.fmean(abs(a - level) for a, level in per_seed.values())
+        distance = statistics.fmean(abs(v[0] - v[1]) for v in per_seed.values())
         key = (distance, epoch, lr)
         if best_key is None or key < best_key:
             best, best_key = (lr, epoch), key
     return best
 
 
-def setting_figures(points: dict, test_auc: dict, lr: float, epoch: int, seeds) -> dict:
-    """Eq. 5 + 6 + 7 and the matched AUC's distance from the never-seen level at one setting,
-    means over seeds (test split)."""
+def setting_figures(points: dict, test_auc: dict, lr: float, epoch: int, seeds,
+                    verdicts: dict | None = None) -> dict:
+    """One setting judged on the test split, means over seeds: Eq. 5 + 6 + 7, the matched AUC
+    (with its interval's ends when ``test_auc`` holds them) and its distance from the never-seen
+    level, the test and forget accuracies, and the audit verdict per seed when ``verdicts``
+    ((lr, epoch, seed) -> text) holds them."""
+    seeds = list(seeds)
     scores = [selection_score(points[(lr, epoch, s)]) for s in seeds]
     aucs = test_auc.get((lr, epoch), {})
-    distance = [abs(a - level) for a, level in aucs.values()]
-    return {"lr": lr, "epoch": epoch,
-            "eq567": statistics.fmean(scores) if all(map(math.isfinite, scores)) else None,
-            "auc": statistics.fmean(a for a, _ in aucs.values()) if aucs else None,
-            "auc_distance": statistics.fmean(distance) if distance else None}
+    distance = [abs(v[0] - v[1]) for v in aucs.values()]
+
+    def mean_of(values):
+        values = [v for v in values if v is not None]
+        return statistics.fmean(values) if values else None
+
+    out = {"lr": lr, "epoch": epoch,
+           "eq567": statistics.fmean(scores) if all(map(math.isfinite, scores)) else None,
+           "auc": mean_of(v[0] for v in aucs.values()),
+           "auc_low": mean_of(v[2] if len(v) > 2 else None for v in aucs.values()),
+           "auc_high": mean_of(v[3] if len(v) > 3 else None for v in aucs.values()),
+           "auc_distance": statistics.fmean(distance) if distance else None,
+           "acc_test": mean_of(points[(lr, epoch, s)].get("acc_test") for s in seeds),
+           "acc_forget": mean_of(points[(lr, epoch, s)].get("acc_forget") for s in seeds)}
+    if verdicts:
+        found = [verdicts[(lr, epoch, s)] for s in seeds if (lr, epoch, s) in verdicts]
+        out["verdicts"] = {v: found.count(v) for v in sorted(set(found))}
+    return out
