@@ -788,8 +788,8 @@ def test_the_memory_bounds_state_their_arithmetic():
                                              r"--epochs 500 or less$"):
         limits.check_epochs(1000, available=512_000)
     limits.check_epochs(500, available=512_000)
-    with pytest.raises(sftc.SftcError, match=r"100 models x 1,000 pool samples x \(10 float32 "
-                                             r"logits \+ 1 membership byte\) = 4.1 MB"):
+    with pytest.raises(sftc.SftcError, match=r"100 models x 1,000 queried samples x 10 float32 "
+                                             r"logits = 4 MB"):
         limits.check_references(100, 1000, 10, available=10 ** 6)
     with pytest.raises(sftc.SftcError, match="passes the largest seed 4294967295"):
         limits.check_models(10, 2 ** 32 - 5, 100)

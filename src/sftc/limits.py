@@ -92,11 +92,11 @@ def check_epochs(epochs: int, option: str = "--epochs", runs: int = 1,
 
 def check_references(references: int, pool: int, classes: int, option: str = "--references",
                      available: int | None = None) -> None:
-    """Refuse more reference models than their logits and membership masks can fit in memory."""
-    per = pool * (classes * FLOAT32 + 1)
+    """Refuse more reference models than their logits on the queried samples can fit in memory."""
+    per = pool * classes * FLOAT32
     _refuse_over_memory(references * per, option, references,
                         f"the reference models' outputs alone would take {references:,} models x "
-                        f"{pool:,} pool samples x ({classes} float32 logits + 1 membership byte)",
+                        f"{pool:,} queried samples x {classes} float32 logits",
                         per, available)
 
 

@@ -54,7 +54,8 @@ def data_folder(loaded, args) -> str | None:
 
 
 def check_reference_count(references: int, split, option: str = "--references") -> None:
-    """The audit's reference pool (train ∪ test) x references must fit in memory."""
+    """The references' outputs on the samples the audit asks about (forget ∪ test ∪ validation,
+    :mod:`sftc.bench.reference_pool`) must fit in memory."""
     if references:
-        pool = len(split.train) + len(split.test)
+        pool = len(split.forget) + len(split.test) + len(split.val)
         limits.check_references(references, pool, split.data.num_classes, option)
