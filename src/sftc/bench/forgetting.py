@@ -109,74 +109,25 @@ def forgetting_score(split: Split, method: str = "sftc", *, n_models: int = 16,
     (None: the method's defaults). Model k uses seed ``seed + k``. ``null``: also compute the
     quality a perfect unlearner gets at this N (simulated; a few seconds).
     """
-    from tqdm.auto import tqdm
-
-    from .. import api
     from ..engine import resolve_device
-    from ..methods import create_method, method_class
     from ..models import canonical_model_name
 
-    if isinstance(n_models, bool) or not isinstance(n_models, int) or n_models < 3:
-        raise SftcError(f"--models must be a whole number 3 or more (the score's buckets end at "
-                        f"ceil(ln(N - 1))), got {n_models!r}")
-    if originals not in ORIGINALS:
-        raise SftcError(f"--originals must be {' or '.join(ORIGINALS)}, got {originals!r}")
-    cls = method_class(method)
-    if cls.fresh_start:
-        raise SftcError(f"{cls.name!r} is the retrain oracle itself; score an unlearning method")
-    algorithm = create_method(cls.name, **(hparams or {}))   # bad values fail before training
+    started = time.perf_counter()
+    cls, algorithm = _checked_method(method, n_models, originals, hparams)
     model = canonical_model_name(model)
     device_t = resolve_device(device)
-    started = time.perf_counter()
-
-    recipe = TrainingRecipe(model, train_epochs, train_lr, batch_size)
-
-    def spec(subset: str, k: int) -> TrainSpec:
-        return TrainSpec(recipe, subset, seed + k)
-
-    n_originals = n_models if originals == "independent" else 1
-    bar = tqdm(total=n_originals + 2 * n_models, unit="model", desc="forgetting score",
-               disable=not progress, dynamic_ncols=True)
-    confs = {"unlearned": [], "retrained": []}
-    queried = {"original": [], "unlearned": [], "retrained": []}
-    accs = {g: {"forget": [], "retain": [], "test": []} for g in confs}
-    seconds = {"unlearn": [], "trained_now": 0}
-    try:
-        shared = None
-        for k in range(n_models):
-            if originals == "independent" or shared is None:
-                bar.set_postfix_str(f"original #{k}")
-                found = get_or_train(cache_dir, spec("train", k), split, device=device)
-                seconds["trained_now"] += int(not found.cached)
-                shared = found.model
-                original_logits = _evaluate(shared, split, device_t)[2]
-                bar.update(1)
-            queried["original"].append(original_logits)
-            bar.set_postfix_str(f"{cls.name} #{k}")
-            result = api.unlearn(shared, split, cls.name, epochs=unlearn_epochs, lr=unlearn_lr,
-                                 batch_size=batch_size, seed=seed + k, device=device,
-                                 progress=False, model_name=model, **(hparams or {}))
-            seconds["unlearn"].append(result.seconds)
-            bar.update(1)
-            bar.set_postfix_str(f"oracle #{k}")
-            oracle = get_or_train(cache_dir, spec("retain", k), split, device=device)
-            seconds["trained_now"] += int(not oracle.cached)
-            bar.update(1)
-            for group, m in (("unlearned", result.model), ("retrained", oracle.model)):
-                phi, acc, logits = _evaluate(m, split, device_t)
-                confs[group].append(phi)
-                queried[group].append(logits)
-                for name, value in acc.items():
-                    accs[group][name].append(value)
-    finally:
-        bar.close()
-    u, r = np.stack(confs["unlearned"]), np.stack(confs["retrained"])
+    run = _Models(split, cls.name, TrainingRecipe(model, train_epochs, train_lr, batch_size),
+                  dict(epochs=unlearn_epochs, lr=unlearn_lr, hparams=hparams or {}), seed,
+                  cache_dir, device, device_t)
+    run.collect(n_models, originals, progress)
+    u, r = np.stack(run.confs["unlearned"]), np.stack(run.confs["retrained"])
+    accs = run.accs
     t0 = time.perf_counter()
     quality = forgetting_quality(u, r)
     score = final_score(quality.quality, accs["unlearned"]["retain"], accs["retrained"]["retain"],
                         accs["unlearned"]["test"], accs["retrained"]["test"])
     ulira = u_lira(u, r)
-    verdicts = audit_verdicts(split, queried)
+    verdicts = audit_verdicts(split, run.queried)
     ceiling = null_quality(n_models) if null else None
     metric_seconds = time.perf_counter() - t0
     settings = {"method": cls.name, "hparams": algorithm.values, "n_models": n_models,
@@ -188,5 +139,88 @@ def forgetting_score(split: Split, method: str = "sftc", *, n_models: int = 16,
     return ForgettingResult(score, quality, ulira, accs, ceiling, medians, settings, verdicts,
                             {"total_seconds": time.perf_counter() - started,
                              "metric_seconds": metric_seconds,
-                             "unlearn_seconds_mean": float(np.mean(seconds["unlearn"])),
-                             "models_trained_now": seconds["trained_now"]})
+                             "unlearn_seconds_mean": float(np.mean(run.unlearn_seconds)),
+                             "models_trained_now": run.trained_now})
+
+
+def _checked_method(method: str, n_models, originals: str, hparams: dict | None):
+    """The method's class and instance, after the arguments' checks (bad values fail before
+    any training)."""
+    from ..methods import create_method, method_class
+
+    if isinstance(n_models, bool) or not isinstance(n_models, int) or n_models < 3:
+        raise SftcError(f"--models must be a whole number 3 or more (the score's buckets end at "
+                        f"ceil(ln(N - 1))), got {n_models!r}")
+    if originals not in ORIGINALS:
+        raise SftcError(f"--originals must be {' or '.join(ORIGINALS)}, got {originals!r}")
+    cls = method_class(method)
+    if cls.fresh_start:
+        raise SftcError(f"{cls.name!r} is the retrain oracle itself; score an unlearning method")
+    return cls, create_method(cls.name, **(hparams or {}))
+
+
+class _Models:
+    """The 2N (or N + 1) models of a forgetting score and what the score reads from them: each
+    forget example's logit-scaled confidence, the accuracies, and the logits the audit reads."""
+
+    def __init__(self, split: Split, method: str, recipe: TrainingRecipe, unlearning: dict,
+                 seed: int, cache_dir, device, device_t):
+        self.split, self.method, self.recipe, self.unlearning = split, method, recipe, unlearning
+        self.seed, self.cache_dir, self.device, self.device_t = seed, cache_dir, device, device_t
+        self.confs = {"unlearned": [], "retrained": []}
+        self.queried = {"original": [], "unlearned": [], "retrained": []}
+        self.accs = {g: {"forget": [], "retain": [], "test": []} for g in self.confs}
+        self.unlearn_seconds: list[float] = []
+        self.trained_now = 0
+
+    def _trained(self, subset: str, k: int):
+        found = get_or_train(self.cache_dir, TrainSpec(self.recipe, subset, self.seed + k),
+                             self.split, device=self.device)
+        self.trained_now += int(not found.cached)
+        return found.model
+
+    def _unlearned(self, original, k: int):
+        from .. import api
+
+        u = self.unlearning
+        result = api.unlearn(original, self.split, self.method, epochs=u["epochs"], lr=u["lr"],
+                             batch_size=self.recipe.batch_size, seed=self.seed + k,
+                             device=self.device, progress=False, model_name=self.recipe.model,
+                             **u["hparams"])
+        self.unlearn_seconds.append(result.seconds)
+        return result.model
+
+    def _record(self, group: str, model) -> None:
+        phi, acc, logits = _evaluate(model, self.split, self.device_t)
+        self.confs[group].append(phi)
+        self.queried[group].append(logits)
+        for name, value in acc.items():
+            self.accs[group][name].append(value)
+
+    def collect(self, n_models: int, originals: str, progress: bool) -> None:
+        """Model k: its original (its own, or the one shared), the method run from it with seed
+        ``seed + k``, and the oracle retrained with seed ``seed + k``."""
+        from tqdm.auto import tqdm
+
+        n_originals = n_models if originals == "independent" else 1
+        bar = tqdm(total=n_originals + 2 * n_models, unit="model", desc="forgetting score",
+                   disable=not progress, dynamic_ncols=True)
+        try:
+            original = original_logits = None
+            for k in range(n_models):
+                if originals == "independent" or original is None:
+                    bar.set_postfix_str(f"original #{k}")
+                    original = self._trained("train", k)
+                    original_logits = _evaluate(original, self.split, self.device_t)[2]
+                    bar.update(1)
+                self.queried["original"].append(original_logits)
+                bar.set_postfix_str(f"{self.method} #{k}")
+                unlearned = self._unlearned(original, k)
+                bar.update(1)
+                bar.set_postfix_str(f"oracle #{k}")
+                oracle = self._trained("retain", k)
+                bar.update(1)
+                self._record("unlearned", unlearned)
+                self._record("retrained", oracle)
+        finally:
+            bar.close()

@@ -2,7 +2,7 @@
 (bench.until), then audit the kept model on the test split."""
 from __future__ import annotations
 
-from .catalog import ALPHA, MARGIN, REFERENCES
+from .catalog import ALPHA, MARGIN, REFERENCES, UNLEARN_EPOCHS
 from .common import positive_float, positive_int
 
 #: The exit status when no setting within the accuracy budget was certified forgotten.
@@ -116,7 +116,7 @@ def _print(result, config, audit_record, audit_summary, out) -> None:
               f"{c['accuracy_drop']:.3f}")
     ratio = t["search_over_retrain"]
     print(f"search: {t['search_seconds']:.1f} s ({t['trials_run']} run(s), {t['epochs_run']} "
-          f"epoch(s)) = {t['search_over_fixed_run']:.1f}x a fixed {3}-epoch run, "
+          f"epoch(s)) = {t['search_over_fixed_run']:.1f}x a fixed {UNLEARN_EPOCHS}-epoch run, "
           + (f"{ratio:.0%} of retraining ({t['retrain_seconds']:.1f} s)" if ratio else "")
           + f"; references {t['references_seconds']:.1f} s (built once per request, cached)")
     for line in audit_summary(audit_record):
