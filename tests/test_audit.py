@@ -88,7 +88,14 @@ def test_the_original_is_not_forgotten_and_the_oracle_is_never_not_forgotten(mem
     text = audit_markdown(record)
     assert "**Verdict: `not-forgotten`** (remembered)" in text and "## The verdict rule" in text
     assert "never-seen level" in text and "margin" in text
-    assert audit_summary(record)[0].startswith("verdict: not-forgotten (remembered)")
+    summary = audit_summary(record)
+    assert summary[0].startswith("verdict: not-forgotten (remembered)")
+    oracle_line = next(line for line in summary if line.startswith("oracle, audited"))
+    assert ("; not proven:" in oracle_line) == (record["oracle_as_unlearned"]["verdict"]
+                                                == "not-proven")
+    said = {**record, "lineage": {"notes": record["notes"][:1]}}   # printed at the start already
+    assert sum(line == f"note: {record['notes'][0]}" for line in audit_summary(record)) == 1
+    assert f"note: {record['notes'][0]}" not in audit_summary(said)
 
     again = audit(original, oracle, split, references=4, recipe=RECIPE, cache_dir=tmp_path,
                   paper_metrics=False, **FAST).to_dict()

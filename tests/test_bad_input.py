@@ -423,7 +423,10 @@ def test_sigterm_removes_the_partial_output(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "sftc", "train", "--out", str(out), "--epochs",
                              "500", "--quiet", "--device", "cpu"], env=env,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True,
+                            # a runner that ignores SIGTERM passes that on to its children, and
+                            # sftc leaves an inherited "ignore" alone: give the child the default
+                            preexec_fn=lambda: signal.signal(signal.SIGTERM, signal.SIG_DFL))
     try:
         for _ in range(1800):  # wait (up to 3 min on a busy machine) until it writes its temporary folder
             if list(tmp_path.glob(".slow.tmp-*")):

@@ -86,8 +86,9 @@ def audit_summary(record: dict, out=None) -> list[str]:
                  f"{interval_text(original)} (the attack's power; {margin_rule(decision)})")
     if record.get("oracle_as_unlearned"):
         oracle = record["oracle_as_unlearned"]
+        needed = needed_text(oracle)
         lines.append(f"oracle, audited the same way: {verdict_text(oracle)} — "
-                     f"{interval_text(oracle)}")
+                     f"{interval_text(oracle)}" + (f"; not proven: {needed}" if needed else ""))
     lines.append(f"compared: {comp['matched_forget']} of {removed['count']} forget samples with "
                  f"{comp['comparison_samples']} never-seen test samples of their class and "
                  f"difficulty ({comp['unmatched_forget']} without a match); "
@@ -103,8 +104,10 @@ def audit_summary(record: dict, out=None) -> list[str]:
         parts = [f"{k} {metrics[k]:.4f}" for k in ("acc_forget", "acc_test", "acc_dis", "js",
                                                     "mia", "mia_attacker_acc") if k in metrics]
         lines.append("paper's metrics: " + ", ".join(parts))
+    printed = set((record.get("lineage") or {}).get("notes", []))  # said at the start already
     for note in record.get("notes", []):
-        lines.append(f"note: {note}")
+        if note not in printed:
+            lines.append(f"note: {note}")
     if out is not None:
         lines.append(f"wrote {out}/audit.json and report.md "
                      f"({record['timings']['total_seconds']:.0f} s)")
@@ -147,9 +150,10 @@ def audit_markdown(record: dict) -> str:
               f"`{verdict_text(record['original_as_unlearned'])}`, "
               f"{interval_text(record['original_as_unlearned'])}"]
     if record.get("oracle_as_unlearned"):
-        lines.append(f"- the oracle, audited the same way: "
-                     f"`{verdict_text(record['oracle_as_unlearned'])}`, "
-                     f"{interval_text(record['oracle_as_unlearned'])}")
+        oracle = record["oracle_as_unlearned"]
+        needed = needed_text(oracle)
+        lines.append(f"- the oracle, audited the same way: `{verdict_text(oracle)}`, "
+                     f"{interval_text(oracle)}" + (f"; not proven: {needed}" if needed else ""))
     classes = decision.get("class_test")
     if classes:
         lines.append(f"- class test: {classes['verdict']}: {classes['reason']}; mean probability "
