@@ -90,27 +90,28 @@ def main() -> int:
     p.add_argument("--side", type=int, default=16)
     p.add_argument("--extra", default="", help="options added to every deploy forget")
     args = p.parse_args()
-    out = Path(args.out)
+    out = Path(args.out).resolve()
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
-    pngs, deploy = out / "pngs", out / "deploy"
-    os.environ["SFTC_CACHE_DIR"] = str(out / "cache")
+    os.chdir(out)                       # every path below is relative, as in docs/operations.md
+    out, pngs, deploy = Path("."), Path("pngs"), Path("deploy")
+    os.environ["SFTC_CACHE_DIR"] = str(Path("cache").resolve())
     facts = write_images(pngs, args.users, args.per_class, args.held_out, args.side)
     print(f"{facts['train']} training images of {args.users} users in {pngs}; load {load()}")
     log: list = []
     extra = args.extra.split()
-    sftc(["train", "--dataset", "imagefolder", "--data-dir", str(pngs), "--quiet",
-          "--out", str(out / "original")], log, "train the original (the deployed checkpoint)")
-    sftc(["deploy", "init", "--dir", str(deploy), "--dataset", "imagefolder", "--data-dir",
-          str(pngs), "--checkpoint", str(out / "original" / "model.pt")], log, "deploy init")
+    sftc(["train", "--dataset", "imagefolder", "--data-dir", "pngs", "--quiet", "--out",
+          "original"], log, "train the original (the deployed checkpoint)")
+    sftc(["deploy", "init", "--dir", "deploy", "--dataset", "imagefolder", "--data-dir", "pngs",
+          "--checkpoint", "original/model.pt"], log, "deploy init")
     done: list[list[str]] = []          # the files of each published request
     for n, user in enumerate((7, 3, 12, 5, 16), 1):
-        request = out / f"user{user:02d}.txt"
+        request = Path(f"user{user:02d}.txt")
         names = sorted(f"{c}/user{user:02d}-{k:02d}.png" for c in CLASSES
                        for k in range(args.per_class))
         request.write_text("\n".join(names) + "\n")
-        forget = ["deploy", "forget", "--dir", str(deploy), "--request", str(request), "--id",
+        forget = ["deploy", "forget", "--dir", "deploy", "--request", str(request), "--id",
                   f"user{user:02d}", "--quiet", *extra]
         label = f"request {n} (user{user:02d})"
         if n == 1:
@@ -128,9 +129,9 @@ def main() -> int:
         done.append(names)
     for name in done[-1] if done else ():
         (pngs / "train" / name).unlink()
-    sftc(["deploy", "verify", "--dir", str(deploy)], log, "deploy verify")
-    sftc(["deploy", "status", "--dir", str(deploy)], log, "deploy status")
-    (out / "walkthrough.json").write_text(json.dumps(log, indent=2) + "\n")
+    sftc(["deploy", "verify", "--dir", "deploy"], log, "deploy verify")
+    sftc(["deploy", "status", "--dir", "deploy"], log, "deploy status")
+    Path("walkthrough.json").write_text(json.dumps(log, indent=2) + "\n")
     print("\n| step | wall time (s) | exit | load before -> after |\n|---|---|---|---|")
     for row in log:
         print(f"| {row['step']} | {row['seconds']:.0f} | {row['exit']} | {row['load_before']} "
