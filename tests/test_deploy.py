@@ -151,10 +151,18 @@ def test_five_requests_on_own_pngs_with_their_files_deleted(tmp_path, capsys, mo
     code, out = run(*forget, "--request", tmp_path / "r0.txt", "--id", "again", capsys=capsys)
     assert code == 2 and "c0/u0-c0.png was removed already by request user0" in out
     (pngs / "train" / "c1" / "x07.png").unlink()
-    (tmp_path / "r9.txt").write_text("c2/x08.png\n")
+    (tmp_path / "r9.txt").write_text("".join(f"c{c}/x08.png\n" for c in range(4)))
     code, out = run(*forget, "--request", tmp_path / "r9.txt", "--id", "user9", capsys=capsys)
     assert code == 2 and "1 training samples are missing from the data (first: c1/x07.png) " \
                          "though no request removed them" in out, out
+    (pngs / "train" / "c1" / "x07.png").write_bytes(files["train/c1/x07.png"])
+    pngs.rename(tmp_path / "moved")                              # the data moved: --data-dir
+    code, out = run(*forget, "--request", tmp_path / "r9.txt", "--id", "user9", "--require",
+                    "not-refuted", capsys=capsys)
+    assert code == 2 and "pngs does not exist" in out
+    code, out = run(*forget, "--request", tmp_path / "r9.txt", "--id", "user9", "--require",
+                    "not-refuted", "--data-dir", tmp_path / "moved", capsys=capsys)
+    assert code == 0 and "published v6" in out, out
     assert run("deploy", "verify", "--dir", deploy)[0] == 0
 
 
@@ -402,6 +410,10 @@ def test_bad_requests_are_one_line(digits_deployment, tmp_path, capsys):
     code, out = run(*forget, "--request", d["root"] / "r0.txt", "--id", "bad id",
                     capsys=capsys)
     assert code == 2 and "a request id is 1-64 letters" in out
+    unused = json.loads((d["deploy"] / "samples.json").read_text())["train"][5]["id"]
+    (tmp_path / "one.txt").write_text(f"{unused}\n# one sample\n")
+    code, out = run(*forget, "--request", tmp_path / "one.txt", "--id", "z", capsys=capsys)
+    assert code == 2 and "request z names 1 sample; its audit needs at least 2" in out
     code, out = run(*forget, "--until", "forgotten", "--request", d["root"] / "r0.txt", "--id",
                     "y", capsys=capsys)
     assert code == 2 and "drop --epochs/--lr for it, or drop --until" in out

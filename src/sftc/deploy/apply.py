@@ -49,6 +49,7 @@ class ForgetOptions:
     mia: bool = True
     device: str = "auto"
     progress: bool = True
+    data_dir: str | None = None        # where the data lies now (default: as recorded at init)
 
     @property
     def fixed(self) -> bool:

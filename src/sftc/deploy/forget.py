@@ -11,6 +11,7 @@ refused.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import time
@@ -22,7 +23,7 @@ from .audits import check_policy, line
 from .folder import Deployment, History, fault_point
 from .publish import advance_pointer, publish
 from .recovery import recover
-from .samples import Samples, read_request
+from .samples import Samples, check_layout, read_request
 from .verify import verify
 
 #: Exit status of a request that was applied but not published (an audit missed the policy).
@@ -49,6 +50,17 @@ def _loader(dep: Deployment, model_name: str):
     return load_version
 
 
+def data_config(recorded: dict, data_dir: str | None) -> dict:
+    """The data options recorded at init, at another folder when the data moved (what it holds
+    is checked against the record's hashes all the same)."""
+    if data_dir is None:
+        return recorded
+    config = {**recorded, "data_dir": os.path.abspath(data_dir)}
+    if config["dataset"] == "imagefolder":
+        check_layout(config)
+    return config
+
+
 def _prepare(dep: Deployment, request_file, options: ForgetOptions, say):
     """The checked record, the data mapped onto it and the request's sample ids."""
     check_policy(options.require)
@@ -59,7 +71,7 @@ def _prepare(dep: Deployment, request_file, options: ForgetOptions, say):
     say(f"[1/4] loading {history.init['data']['dataset']} and mapping it onto the deployment's "
         "record")
     record = json.loads(dep.samples_path.read_text())
-    samples = Samples.load(history.init["data"], record)
+    samples = Samples.load(data_config(history.init["data"], options.data_dir), record)
     request = read_request(request_file, record)
     removed = history.removed_ids()
     for sample in request:
@@ -68,6 +80,9 @@ def _prepare(dep: Deployment, request_file, options: ForgetOptions, say):
                            if sample in {s["id"] for s in p["removed"]})
             raise SftcError(f"{sample} was removed already by request {earlier}; leave it out "
                             "of this request")
+    if len(request) < 2:
+        raise SftcError(f"request {options.request_id} names 1 sample; its audit needs at least "
+                        "2 to give an interval: apply it together with another request")
     training_sets(history, samples, request, options.request_id)   # bad data: before the intent
     return read.entries, pointer, history, samples, request
 

@@ -74,6 +74,9 @@ def _forget_parser(actions) -> None:
     q.add_argument("--request", required=True, help="a text file naming the samples to delete, "
                    "one per line (imagefolder: image paths relative to train/)")
     q.add_argument("--id", required=True, dest="request_id", help="the request's id, e.g. user07")
+    q.add_argument("--data-dir", default=None,
+                   help="where the data lies now, if it moved (default: the folder recorded at "
+                        "init; its content is checked against the record's hashes either way)")
     q.add_argument("--method", default="sftc", help=f"one of: {', '.join(METHODS)}")
     q.add_argument("--epochs", type=positive_int, default=None,
                    help="a fixed setting instead of the default --until forgotten search (with "
@@ -164,7 +167,8 @@ def _forget(args, extra) -> int:
         max_epochs=args.max_epochs, lrs=args.lrs, max_accuracy_drop=args.max_accuracy_drop,
         require=args.require, references=args.references, attack=args.attack,
         alpha=args.alpha, margin=args.margin, paper_metrics=not args.no_paper_metrics,
-        mia=not args.no_mia, device=args.device, progress=not args.quiet)
+        mia=not args.no_mia, device=args.device, progress=not args.quiet,
+        data_dir=args.data_dir)
     return deploy.forget(args.dir, args.request, options)
 
 
