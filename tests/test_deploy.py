@@ -350,6 +350,26 @@ def test_a_torn_last_line_is_reported_then_cut(digits_deployment, tmp_path, caps
     assert code == 0 and "pending" not in out
 
 
+def test_an_error_during_a_request_rolls_it_back_at_once(digits_deployment, tmp_path, capsys,
+                                                         monkeypatch):
+    import sftc.deploy.apply as apply
+
+    deploy = _tampered(digits_deployment, tmp_path, "error")
+    unused = json.loads((deploy / "samples.json").read_text())["train"][5:7]
+    (tmp_path / "r.txt").write_text("".join(f"{s['id']}\n" for s in unused))
+
+    def fail(*args, **kwargs):
+        raise SftcError("the disk is full")
+    monkeypatch.setattr(apply, "unlearn", fail)
+    code, out = run("deploy", "forget", "--dir", deploy, "--request", tmp_path / "r.txt", "--id",
+                    "e1", *FIXED, *FAST, capsys=capsys)
+    assert code == 2 and "the disk is full" in out
+    last = ledger(deploy)[-1]
+    assert last["kind"] == "rolled-back" and "the disk is full" in last["payload"]["why"]
+    assert not (deploy / ".work").exists() and not (deploy / "versions" / "v6").exists()
+    assert run("deploy", "verify", "--dir", deploy)[0] == 0
+
+
 def test_a_second_forget_is_refused_in_one_line(digits_deployment, capsys):
     from sftc.io import run_lock
 
