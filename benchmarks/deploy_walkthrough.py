@@ -54,7 +54,8 @@ def write_images(root: Path, users: int, per_class: int, held_out: int, side: in
             (root / part / name).mkdir(parents=True, exist_ok=True)
         for u in range(users):
             for k in range(per_class):
-                Image.fromarray(image(c, u)).save(root / "train" / name / f"user{u:02d}-{k:02d}.png")
+                path = root / "train" / name / f"user{u:02d}-{k:02d}.png"
+                Image.fromarray(image(c, u)).save(path)
         for k in range(held_out):
             Image.fromarray(image(c, users + k)).save(root / "val" / name / f"v{k:03d}.png")
             Image.fromarray(image(c, users + held_out + k)).save(root / "test" / name /

@@ -218,7 +218,8 @@ def test_five_requests_on_digits_each_reaudit_every_earlier_one(digits_deploymen
     assert d["codes"] == [0] * USERS
     entries = published(d["deploy"])
     loaded = sftc.load_dataset("digits")
-    digest = lambda ids: set(sample_digests(loaded.data, loaded.train[[int(i) for i in ids]]))  # noqa: E731
+    def digest(ids):
+        return set(sample_digests(loaded.data, loaded.train[[int(i) for i in ids]]))
     for n, payload in enumerate(entries):
         assert [a["request"] for a in payload["audits"]] == [f"p{n}", *(f"p{k}" for k in
                                                                          range(n))]

@@ -25,10 +25,10 @@ Layout: ``CACHE_DIR/models/<dataset>-<model>-<key[:20]>/``: ``model.pt`` (weight
 (an entry without it is an interrupted one and is trained again).
 
 **Members.** ``meta.json`` lists the per-sample content digests of the training subset, and each
-logits file's ``.members.json`` those of its queried samples (:func:`~sftc.bench.members.members_record`): what a
-deletion must purge is then known exactly, by content, after the data itself is gone
-(:func:`~sftc.bench.members.cached_members`; ``sftc deploy`` removes every entry that trained on, and every logits
-file that holds outputs of, a removed sample).
+logits file's ``.members.json`` those of its queried samples (:mod:`sftc.bench.members`): what a
+deletion must purge is then known exactly, by content, after the data itself is gone (``sftc
+deploy`` removes every entry that trained on, and every logits file that holds outputs of, a
+removed sample).
 """
 from __future__ import annotations
 

@@ -175,7 +175,7 @@ def _outcome(history, samples, request, retain, split, options, version, origina
         "parent": {"version": version - 1, "sha256": file_sha256(original_path)},
         "child": {"version": version, "path": f"versions/v{version}/model.pt",
                   "sha256": file_sha256(staging / "model.pt")},
-        "removed": [{"id": i, **_hashes(samples.record, i)} for i in request],
+        "removed": [samples.recorded[i] for i in request],
         "retain": {"size": len(retain), "sha256": split.content_sha256("retain"),
                    "excludes": [*earlier, options.request_id]},
         "method": options.method, "hparams": options.hparams, "chosen": chosen,
@@ -187,8 +187,3 @@ def _outcome(history, samples, request, retain, split, options, version, origina
                                                   "train_seconds", "train_size")},
         "options": asdict(options), "versions": package_versions(), "machine": machine(),
         "cache_dir": history.init["cache_dir"]}
-
-
-def _hashes(record: dict, sample_id: str) -> dict:
-    sample = next(s for s in record["train"] if s["id"] == sample_id)
-    return {k: v for k, v in sample.items() if k != "id"}

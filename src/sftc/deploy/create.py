@@ -83,7 +83,13 @@ def init(root, *, checkpoint, dataset: str, data_dir=None, model: str | None = N
     split.subsets = {k: v for k, v in subsets.items() if v} or None
     notes = verify(record, split, "original", checkpoint, "--checkpoint")
     api.load_model(checkpoint, name, split)            # the architecture fits, weights finite
-    recipe = TrainingRecipe.from_record(record, name, **(recipe_overrides or {}))
+    trained = record if (record or {}).get("command") in (None, "train") else None
+    if record is not None and trained is None:
+        notes.append(f"--checkpoint {checkpoint} was made by 'sftc {record.get('command')}', not "
+                     "'sftc train': the references' recipe is not taken from its run.json (give "
+                     "--ref-epochs/--ref-lr/--ref-batch-size), and any samples it was made to "
+                     "forget are still in the deployment's training set: apply them as a request")
+    recipe = TrainingRecipe.from_record(trained, name, **(recipe_overrides or {}))
     samples = build_record(loaded, config, chosen)
     return _write(dep, checkpoint, config, subsets, name, recipe, samples, notes,
                   Path(cache_dir or default_cache_dir()).resolve(), say)

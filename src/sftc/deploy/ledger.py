@@ -76,7 +76,8 @@ class Ledger:
             text = self.path.read_bytes().decode("utf-8")
         except FileNotFoundError:
             raise SftcError(f"{self.path} is missing: the deployment's ledger is gone; restore "
-                            "it from a backup (every claim of the deployment rests on it)") from None
+                            "it from a backup (every claim of the deployment rests on it)"
+                            ) from None
         except UnicodeDecodeError:
             raise SftcError(f"{self.path} is not UTF-8 text: the ledger was overwritten") from None
         lines = text.split("\n")
@@ -162,7 +163,8 @@ def read_pointer(path: Path) -> dict:
                         "overwritten") from None
     ledger = record.get("ledger") if isinstance(record, dict) else None
     if not isinstance(ledger, dict) or record.get("format") != FORMAT \
-            or not isinstance(ledger.get("count"), int) or not isinstance(record.get("version"), int):
+            or not isinstance(ledger.get("count"), int) \
+            or not isinstance(record.get("version"), int):
         raise SftcError(f"{path} is not a published pointer of format {FORMAT}")
     return record
 

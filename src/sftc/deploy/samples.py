@@ -16,6 +16,7 @@ of a request and of the re-audit of an earlier one are built here (:func:`split_
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import torch
@@ -130,9 +131,14 @@ class Samples:
                                 "with it")
         return cls(loaded.data, index, held["val"], held["test"], record)
 
-    @property
+    @cached_property
+    def recorded(self) -> dict:
+        """id -> the sample's record (its content SHA-256, and its file's)."""
+        return {s["id"]: s for s in self.record["train"]}
+
+    @cached_property
     def sha256(self) -> dict:
-        return {s["id"]: s["sha256"] for s in self.record["train"]}
+        return {i: s["sha256"] for i, s in self.recorded.items()}
 
     def missing(self, ids) -> list[str]:
         return [i for i in ids if i not in self.index]
