@@ -182,6 +182,10 @@ def test_init_refuses_what_would_break_later_requests(tmp_path, capsys):
     code, out = run("deploy", "init", "--dir", tmp_path / "full", "--checkpoint",
                     tmp_path / "m.pt", capsys=capsys)
     assert code == 2 and "already holds files; a deployment is never overwritten" in out
+    (flat / "train").mkdir()
+    code, out = run("deploy", "init", "--dir", flat / "train" / "d", "--dataset", "imagefolder",
+                    "--data-dir", flat, "--checkpoint", tmp_path / "m.pt", capsys=capsys)
+    assert code == 2 and "lies inside --data-dir" in out
 
 
 # -- digits: five requests, each re-auditing every earlier one ---------------------------------

@@ -72,6 +72,10 @@ def init(root, *, checkpoint, dataset: str, data_dir=None, model: str | None = N
     subsets = {**(trained_on.get("subsets") or {}), **{k: v for k, v in (subsets or {}).items()
                                                        if v}}
     config = data_config(dataset, data_dir, image_size, split_seed, record)
+    data = Path(config["data_dir"]).resolve() if config["data_dir"] else None
+    if data is not None and (dep.root.resolve() == data or data in dep.root.resolve().parents):
+        raise SftcError(f"--dir {dep.root} lies inside --data-dir {data}: the deployment would "
+                        "be read as data; choose a folder outside it")
     say(f"[1/2] reading {dataset} and checking {checkpoint} against it")
     loaded = load(config)
     config["mean"] = list(loaded.data.mean) if loaded.data.mean is not None else None
@@ -97,7 +101,7 @@ def init(root, *, checkpoint, dataset: str, data_dir=None, model: str | None = N
 
 def _write(dep, checkpoint, config, subsets, name, recipe, samples, notes, cache, say) -> dict:
     say(f"[2/2] writing the deployment {dep.root}")
-    with output_directory(dep.root, inputs=(checkpoint,), what="--dir") as tmp:
+    with output_directory(dep.root, inputs=(checkpoint, config["data_dir"]), what="--dir") as tmp:
         (tmp / "versions" / "v0").mkdir(parents=True)
         partial = tmp / "versions" / "v0" / ".model.pt.partial"
         shutil.copyfile(checkpoint, partial)
