@@ -21,8 +21,15 @@ left alone, a new one is trained, and the run says so (one line). An entry whose
 does not belong to its key (written by other code or by hand) is refused in one line naming it.
 
 Layout: ``CACHE_DIR/models/<dataset>-<model>-<key[:20]>/``: ``model.pt`` (weights only),
-``logits-<index[:16]>.pt`` (its logits on a queried set of samples, computed once), and
-``meta.json``, written last (an entry without it is an interrupted one and is trained again).
+``logits-<index[:16]>.pt`` (its logits on a queried set of samples, computed once) with
+``logits-<index[:16]>.members.json`` beside it (written first), and ``meta.json``, written last
+(an entry without it is an interrupted one and is trained again).
+
+**Members.** ``meta.json`` lists the per-sample content digests of the training subset, and each
+logits file's ``.members.json`` those of its queried samples (:mod:`sftc.bench.members`): what a
+deletion must purge is then known exactly, by content, after the data itself is gone (``sftc
+deploy`` removes every entry that trained on, and every logits file that holds outputs of, a
+removed sample).
 """
 from __future__ import annotations
 
@@ -44,6 +51,7 @@ from ..fingerprint import input_shape
 from ..io import atomic_write_bytes, atomic_write_json, run_lock
 from ..models import create_model
 from ..recipes import TrainingRecipe
+from .members import members_path, members_record
 
 FORMAT = "sftc-model/2"
 
@@ -268,7 +276,8 @@ class ModelCache:
             "format": FORMAT, "key": key, "inputs": inputs, "role": spec.role,
             "code": spec.code().to_dict(), "seconds": history.seconds,
             "history": history.rows, "machine": machine(), **(extra or {}),
-            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "members": members_record(split.data, split.indices(spec.subset))})
         return Cached(model, history.seconds, history.rows, False, key, entry, spec)
 
     def get_many(self, specs: list[TrainSpec], split: Split, *, device: str = "auto",
@@ -337,6 +346,7 @@ class ModelCache:
         logits = predict_logits(model, split.data, index.to(target), target).float().cpu()
         buffer = BytesIO()
         torch.save({"index": index.clone(), "logits": logits}, buffer)
+        atomic_write_json(members_path(path), members_record(split.data, index))
         atomic_write_bytes(path, buffer.getvalue())
         return logits, False
 

@@ -1,0 +1,61 @@
+"""Publishing a certified version: the ledger entry (with the cache purge planned in it), the
+purge carried out, and the published pointer moved, in that order.
+
+The steps of ``deploy forget`` and what a ``kill -9`` between them leaves:
+
+1. ``intent`` entry appended (write-ahead: the request, its samples' hashes, the parent version);
+2. the new version built and audited in ``.work/vN/``, ``outcome.json`` written last;
+3. ``.work/vN`` renamed to ``versions/vN`` (one ``rename``: the folder is whole or absent);
+4. ``published`` entry appended: the outcome and the purge plan;
+5. the purge carried out (idempotent);
+6. ``published.json`` replaced atomically: the new version, the ledger's new head and count.
+
+Killed before 3: the next command rolls back (the staging folder removed, a ``rolled-back``
+entry appended; the previous version stays published). Killed after 3: it resumes (the
+``published`` entry appended from ``outcome.json`` if it is missing, the purge finished, the
+pointer moved). The pointer is always last, so what it names is always whole.
+"""
+from __future__ import annotations
+
+from ..errors import SftcError
+from . import purge
+from .folder import Deployment, fault_point
+from .ledger import write_pointer
+
+
+def removed_digests(entries: list[dict], outcome: dict | None = None) -> set[str]:
+    """The content digests of every sample removed so far (and of ``outcome``'s request)."""
+    found = {s["sha256"] for e in entries if e["kind"] == "published"
+             for s in e["payload"]["removed"]}
+    if outcome is not None:
+        found |= {s["sha256"] for s in outcome["removed"]}
+    return found
+
+
+def advance_pointer(dep: Deployment, entries: list[dict], pointer: dict) -> dict:
+    """The pointer at the ledger's new head, the published version unchanged."""
+    return write_pointer(dep.pointer_path, entries, pointer["version"], pointer["model"],
+                         pointer["model_sha256"])
+
+
+def publish(dep: Deployment, entries: list[dict], outcome: dict, intent: dict,
+            dataset: str) -> dict:
+    """Steps 4-6 for a version already in ``versions/`` (also when resuming)."""
+    if not (dep.version_dir(outcome["version"]) / "model.pt").is_file():
+        raise SftcError(f"versions/v{outcome['version']}/model.pt is missing: cannot publish "
+                        f"request {outcome['request']}")
+    cache = outcome["cache_dir"]
+    plan = purge.plan(cache, removed_digests(entries, outcome), dataset)
+    entry = dep.ledger.append(entries, "published", {**outcome, "intent": intent["seq"],
+                                                     "purge": plan})
+    fault_point("after-entry")
+    return finish(dep, entries, entry)
+
+
+def finish(dep: Deployment, entries: list[dict], entry: dict) -> dict:
+    """Steps 5-6: carry out the entry's purge plan and move the pointer to its version."""
+    payload = entry["payload"]
+    purge.execute(payload["cache_dir"], payload["purge"])
+    write_pointer(dep.pointer_path, entries, payload["version"], payload["child"]["path"],
+                  payload["child"]["sha256"])
+    return entry

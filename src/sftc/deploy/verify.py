@@ -1,0 +1,118 @@
+"""``sftc deploy verify``: the chain, the anchored head and every recorded file's SHA-256.
+
+Read-only, so an auditor can run it on a copy. The first problem is named in one line (an
+edited entry, a spliced or truncated ledger, a pointer that disagrees with the ledger, a missing
+version, a model or audit file replaced, a version the ledger does not know). An interrupted
+command's entry beyond the pointer, or a pending intent, is not a fault: it is reported, and the
+next ``forget`` or ``status`` resumes or rolls it back.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..errors import SftcError
+from ..io import file_sha256
+from .folder import Deployment, History
+
+#: Files in a version folder that the ledger does not list: the outcome being published (the
+#: ledger's ``published`` entry holds it).
+UNLISTED = ("outcome.json",)
+
+
+@dataclass
+class Report:
+    entries: int
+    head: str
+    version: int
+    model_sha256: str
+    requests: int
+    files: int
+    pending: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        out = [f"ledger: {self.entries} entries, chain intact; head {self.head} matches "
+               "published.json",
+               f"files: {self.files} checked, each matches its SHA-256 in the ledger",
+               f"published: v{self.version} (versions/v{self.version}/model.pt, SHA-256 "
+               f"{self.model_sha256[:16]}…) after {self.requests} request(s)"]
+        return out + [f"pending: {p}" for p in self.pending]
+
+
+def _check(dep: Deployment, relative: str, sha256: str, where: str) -> None:
+    path = dep.root / relative
+    if not path.is_file():
+        folder = path.parent
+        while folder != dep.root and not folder.exists():
+            path, folder = folder, folder.parent
+        raise SftcError(f"{dep.relative(path)} is missing ({where} records it)")
+    if file_sha256(path) != sha256:
+        raise SftcError(f"{relative} does not match {where}: its SHA-256 differs (the file was "
+                        "replaced or changed)")
+
+
+def _recorded_files(history: History) -> list[tuple[str, str, str]]:
+    init = history.init
+    files = [(init["samples"]["file"], init["samples"]["sha256"], "entry 0 (init)"),
+             ("versions/v0/model.pt", init["model"]["sha256"], "entry 0 (init)")]
+    for entry in history.entries:
+        payload = entry["payload"]
+        folder = {"published": f"versions/v{payload.get('version')}",
+                  "refused": payload.get("attempt")}.get(entry["kind"])
+        for name, digest in (payload.get("files") or {}).items() if folder else ():
+            files.append((f"{folder}/{name}", digest, f"entry {entry['seq']} "
+                                                     f"({entry['kind']} request "
+                                                     f"{payload['request']})"))
+    return files
+
+
+def _unknown(dep: Deployment, history: History, files: list, pending: set[int]) -> None:
+    """No version folder, and no file in one, that the ledger does not know (``pending``: the
+    versions of an interrupted command, which recovery resumes or removes)."""
+    listed = {name for name, _, _ in files}
+    known = {f"v{p['version']}" for p in history.published} | {"v0"}
+    waiting = {f"v{n}" for n in pending}
+    for folder in sorted(dep.versions.iterdir()) if dep.versions.is_dir() else ():
+        if folder.name in waiting:
+            continue
+        if folder.name not in known:
+            raise SftcError(f"versions/{folder.name} is not recorded in the ledger")
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            name = dep.relative(path)
+            if name not in listed and path.name not in UNLISTED:
+                raise SftcError(f"{name} is not recorded in the ledger")
+
+
+def verify(dep: Deployment) -> Report:
+    """Check everything; returns what was checked (raises :class:`SftcError` at the first
+    problem)."""
+    dep.require()
+    read, pointer, beyond = dep.read()
+    acknowledged = read.entries[:pointer["ledger"]["count"]]
+    history = History(acknowledged)
+    if pointer["version"] != history.version or \
+            pointer["model_sha256"] != history.model_sha256(history.version):
+        raise SftcError(f"published.json names v{pointer['version']} (SHA-256 "
+                        f"{str(pointer['model_sha256'])[:12]}…), but the ledger's last published "
+                        f"version is v{history.version}: the pointer was edited")
+    files = _recorded_files(history)
+    for relative, digest, where in files:
+        _check(dep, relative, digest, where)
+    pending, versions = [], set()
+    if read.torn is not None:
+        pending.append("a torn last ledger line (an append killed mid-write)")
+    if beyond:
+        extra = read.entries[-1]
+        pending.append(f"entry {extra['seq']} ({extra['kind']}) lies beyond the published "
+                       "pointer (an interrupted command); the next 'deploy forget' or 'deploy "
+                       "status' finishes it")
+        if extra["kind"] == "published":
+            versions.add(extra["payload"]["version"])
+    intent = History(read.entries).pending_intent()
+    if intent is not None:
+        pending.append(f"request {intent['payload']['request']} was being applied (an "
+                       "interrupted or running 'deploy forget'); the next 'deploy forget' or "
+                       "'deploy status' resumes or rolls it back")
+        versions.add(intent["payload"]["version"])
+    _unknown(dep, history, files, versions)
+    return Report(pointer["ledger"]["count"], pointer["ledger"]["head"], history.version,
+                  pointer["model_sha256"], len(history.published), len(files), pending)
