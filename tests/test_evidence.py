@@ -94,6 +94,31 @@ def test_strata_by_hand():
         match_strata([0, 1], [0.0], [0], [0.0])
     with pytest.raises(SftcError, match="per_bin"):
         match_strata([0], [0.0], [0], [0.0], reach=-1)
+    smallest = match_strata([0, 0], [0.0, 0.1], [0, 0], [0.0, 1.0], per_bin=1, max_bins=1,
+                            reach=0.0)                     # the smallest settings are allowed
+    assert smallest.forget.tolist() == [0, 0] and smallest.count == 1
+
+
+def test_strata_by_hand_off_zero_past_a_class_without_candidates_and_by_class_only():
+    # class 1: candidates 10.0..10.4 (range 0.4, reach 0.1 -> window [9.96, 10.44]), 2 bins cut
+    # at their median 10.15; class 2 has no candidate (the classes after it are still matched);
+    # class 3: two candidates, one bin
+    forget_class, forget_difficulty = [1, 1, 1, 1, 2, 3], [10.05, 9.99, 10.3, 10.5, 0.0, 10.0]
+    cand_class, cand_difficulty = [1, 1, 1, 1, 3, 3], [10.0, 10.1, 10.2, 10.4, 10.0, 10.0]
+    strata = match_strata(forget_class, forget_difficulty, cand_class, cand_difficulty,
+                          per_bin=2, max_bins=2, reach=0.1)
+    assert strata.forget.tolist() == [0, 0, 1, -1, -1, 2]
+    assert strata.candidates.tolist() == [0, 0, 1, 1, 2, 2] and strata.count == 3
+    by_class = match_strata(forget_class, forget_difficulty, cand_class, cand_difficulty,
+                            per_bin=2, max_bins=2, reach=0.1, by_difficulty=False)
+    assert by_class.forget.tolist() == [0, 0, 0, 0, -1, 1]     # difficulty plays no part
+    assert by_class.candidates.tolist() == [0, 0, 0, 0, 1, 1] and by_class.count == 2
+    assert by_class.describe()["by"] == "class"
+    # tied candidates: the median edge is 0, every candidate falls right of it, bin 0 is empty,
+    # and the forget sample that falls there is unmatched rather than compared with nothing
+    tied = match_strata([0, 0], [-0.05, 0.5], [0, 0, 0, 0], [0.0, 0.0, 0.0, 1.0], per_bin=2,
+                        max_bins=2, reach=0.1)
+    assert tied.forget.tolist() == [-1, 1] and tied.candidates.tolist() == [1, 1, 1, 1]
 
 
 def test_a_stratum_of_one_sample_takes_the_variance_bound():
@@ -182,6 +207,27 @@ def test_without_power_nothing_is_claimed_either_way():
                  power=False).verdict == "not-proven"
     none = margin_for(_interval(0.52, 0.05), "80%")                 # δ = 0: no shown excess
     assert judge(far, none, n_forget=100, n_comparison=300).verdict == "not-proven"
+
+
+def test_each_verdict_keeps_what_it_rests_on_and_says_why():
+    """The record of a verdict is the claim's evidence: the interval, the margin, the tightest
+    certifiable margin, and a reason naming the side (report/audit.py prints these)."""
+    margin = margin_for(_interval(0.9, 0.01), "0.05")
+    far = _interval(0.75, 0.01)
+    weak = judge(far, margin, n_forget=100, n_comparison=300, power=False)
+    assert weak.interval is far and weak.margin is margin and weak.direction is None
+    assert weak.certifiable_margin == pytest.approx(far.high - 0.5) and weak.needed is None
+    assert weak.reason.startswith("AUC 0.750, 90% interval [") and \
+        "does not show that the original remembers D_f" in weak.reason
+    above = judge(_interval(0.70, 0.02), margin, n_forget=100, n_comparison=300)
+    below = judge(_interval(0.30, 0.02), margin, n_forget=100, n_comparison=300)
+    inside = judge(_interval(0.51, 0.01), margin, n_forget=100, n_comparison=300)
+    straddle = judge(_interval(0.56, 0.03), margin, n_forget=100, n_comparison=300)
+    assert "wholly above the margin ±0.050" in above.reason
+    assert "wholly below the margin ±0.050" in below.reason
+    assert "within the margin ±0.050 of never-seen data" in inside.reason
+    assert "overlaps the margin ±0.050 without lying within it" in straddle.reason
+    assert straddle.interval.estimate == 0.56 and straddle.certifiable_margin is not None
 
 
 def test_the_level_is_the_never_seen_models_not_one_half():
