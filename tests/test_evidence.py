@@ -260,7 +260,10 @@ def test_not_proven_says_the_certifiable_margin_and_the_samples_needed():
         "comparison": math.ceil(300 * 0.03 ** 2 / budget)}
     assert 0.03 ** 2 / budget > 1                       # more samples than today
     wide = auc_interval(0.5, 0.02 ** 2, NeverSeen(0.5, 0.05, (0.45, 0.5, 0.55, 0.5)))
-    assert needed_samples(wide, 0.05, 100, 300)["forget"] is None
+    no_number = needed_samples(wide, 0.05, 100, 300)
+    assert (no_number["forget"], no_number["comparison"]) == (None, None)
+    assert f"their spread alone takes ±{z * wide.se_null:.3f}" in no_number["why"]
+    assert no_number["why"].endswith("only a wider --margin could")
 
 
 # -- class-level requests -----------------------------------------------------------------------
