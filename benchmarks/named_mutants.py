@@ -36,12 +36,16 @@ MUTANTS = [
     ("LiRA's global σ around the grand mean", A + "lira.py",
      "std = np.full_like(mean, np.sqrt(squares.sum() / (counts - 1).sum()))",
      "std = np.full_like(mean, np.sqrt(np.where(mask, (refs - refs[mask].mean()) ** 2, 0.0).sum() / (counts - 1).sum()))"),
+    ("the forgetting score's positive group chosen by mean, not median", A + "neurips.py",
+     "if np.median(retrained) > np.median(unlearned):",
+     "if np.mean(retrained) > np.mean(unlearned):"),
     ("the class test's threshold absolute, not a share of the original's accuracy", A + "class_level.py",
      "threshold = (1.0 - share) * acc_o", "threshold = (1.0 - share)"),
     ("the class test's one-sided bounds swapped", A + "class_level.py",
      "if high < threshold:", "if low < threshold:"),
 ]
-TESTS = ["tests/test_evidence.py", "tests/test_attacks.py", "tests/test_audit.py"]
+TESTS = ["tests/test_evidence.py", "tests/test_attacks.py", "tests/test_audit.py",
+         "tests/test_forgetting.py"]
 rows = []
 for name, path, old, new in MUTANTS:
     f = ROOT / path
