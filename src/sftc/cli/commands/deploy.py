@@ -149,7 +149,7 @@ def _init(args, extra) -> int:
 def _forget(args, extra) -> int:
     from ... import deploy
     from ...errors import SftcError
-    from ...methods import create_method, method_class
+    from ...api import create_method, method_class
     from ..common import parse_method_options
 
     cls = method_class(args.method)
