@@ -106,8 +106,8 @@ def get_preset(name: str) -> Preset:
 register_preset(Preset(
     name="digits",
     description=("scikit-learn digits (1,797 8x8 images, embedded; forget 10 % of each class), small "
-                 "CNN; about 3-4 minutes on a 2-core CPU (193 s measured from an empty cache; 12 "
-                 "minutes while two other jobs shared it), most of it in the MIA's CatBoost fits. "
+                 "CNN; a few minutes on a 2-core CPU, most of it in the MIA's CatBoost fits (the "
+                 "measured wall times: docs/results/README.md). "
                  "Reduced against the paper: 3 seeds (not 5), 6 learning rates (5e-3, 2e-3, 1e-3, "
                  "5e-4, 2e-4, 1e-4; not 23), CF-k/EU-k with k = 1 (the small CNN has 4 layers). "
                  "As in the paper: 30 training epochs, 1-4 unlearning epochs, batch 64, Adam, MIA "
@@ -142,15 +142,12 @@ register_preset(Preset(
                  "resolution; retain 209) trained 30 epochs without augmentation to 100 % training "
                  "accuracy, and a stratified test subset of 300 images (as many as the training "
                  "set, so each attack reference trains on as many images as the original). "
-                 "Measured over 3 seeds (docs/results/digits-memorising): the original is at "
-                 "1.000 on D_f, the oracle at 0.974 (the small CNN generalises on digits even "
-                 "from 300 images, so the accuracy gap is 2-3 images), but the per-example attack "
-                 "sees the memorisation: RMIA AUC 0.77 on the original (TPR@1% 0.11, p ~ 1e-14) "
-                 "against 0.47 on the oracle. Attack columns with 8 reference models. As the "
+                 "The small CNN generalises on digits even from 300 images, so the accuracy gap "
+                 "between original and oracle on D_f is a few images, but the per-example attack "
+                 "sees the memorisation (the measured gap and wall time: "
+                 "docs/results/digits-memorising). Attack columns with 8 reference models. As the "
                  "digits preset otherwise: 3 seeds, 6 learning rates (5e-3 ... 1e-4), 1-4 "
-                 "unlearning epochs, k = 1, MIA with CatBoost at 1000 iterations. 14 minutes "
-                 "measured on a 2-core CPU shared with other jobs (load average 4-5), most of it "
-                 "in the MIA's CatBoost fits."),
+                 "unlearning epochs, k = 1, MIA with CatBoost at 1000 iterations."),
     dataset="digits", model="small-cnn", train_epochs=30, seeds=(0, 1, 2),
     lrs=(5e-3, 2e-3, 1e-3, 5e-4, 2e-4, 1e-4), max_epochs=4, methods=methods_for("small-cnn"),
     train_subset=300, test_subset=300, forget="random:0.3", mia_iterations=1000,
@@ -163,20 +160,14 @@ register_preset(Preset(
                  "1,500 training images (forget 10 % of each class = 150) trained 50 epochs "
                  "without augmentation (retain 99.8 %, forget 100 %), a stratified test subset of "
                  "1,500 images (as many as the training set), and the 5,000 validation images as "
-                 "the attack's population. Measured over 3 seeds (docs/results/fashion-mnist-"
-                 "memorising): the original is at 0.998 on D_f and the oracle at 0.809 (test 0.824 "
-                 "and 0.817), and RMIA with 16 references tells D_f from D_t in the original with "
-                 "AUC 0.80 (TPR@1% 0.18) against 0.52 in the oracle. Attack columns with 16 "
+                 "the attack's population (the measured gap between original and oracle, and the "
+                 "wall time: docs/results/fashion-mnist-memorising). Attack columns with 16 "
                  "reference models (those of benchmarks/audit_memorising.py: the same split and "
                  "recipe, so a cache that holds them trains none). Reduced against the paper: 3 "
-                 "seeds, 4 learning rates (2e-3, 1e-3, 5e-4, 2e-4: chosen before the run on the "
-                 "guess that a memorised forget set needs larger steps than the fashion-mnist "
-                 "preset's 5e-4 ... 1e-4; the run kept the smallest, 2e-4, for six of the seven "
-                 "methods, so the grid's lower edge binds), k = 1; 1-4 "
-                 "unlearning epochs, MIA with CatBoost at 1000 iterations as in the paper. 56 "
-                 "minutes measured on a 2-core CPU shared with other jobs (38 minutes of CPU), "
-                 "with the 16 references already cached; training them into an empty cache adds "
-                 "about 22 minutes (docs/evidence.md)."),
+                 "seeds, 4 learning rates (2e-3, 1e-3, 5e-4, 2e-4: chosen before the first run on "
+                 "the guess that a memorised forget set needs larger steps than the fashion-mnist "
+                 "preset's 5e-4 ... 1e-4), k = 1; 1-4 unlearning epochs, MIA with CatBoost at "
+                 "1000 iterations as in the paper. About an hour on a 2-core CPU."),
     dataset="fashion-mnist", model="small-cnn", train_epochs=50, seeds=(0, 1, 2),
     lrs=(2e-3, 1e-3, 5e-4, 2e-4), max_epochs=4, methods=methods_for("small-cnn"),
     train_subset=1500, test_subset=1500, mia_iterations=1000, attack_references=16,
