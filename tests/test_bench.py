@@ -598,6 +598,13 @@ def test_the_evidence_rule_keeps_settings_without_the_oracle_and_reports_its_reg
         tiny_config(select="evidence").validate()
 
 
+def test_a_regret_that_rounds_to_zero_prints_plus_zero():
+    from sftc.report.table1 import signed
+
+    assert signed(-0.00001, 4) == "+0.0000" and signed(-0.0012, 4) == "-0.0012"
+    assert signed(0.041, 3) == "+0.041" and signed(None, 3) == "—"
+
+
 def test_attack_columns_refuse_a_split_without_population(tmp_path, tiny_split):
     empty_val = sftc.Split(tiny_split.data, tiny_split.train, tiny_split.retain,
                            tiny_split.forget, tiny_split.val[:0], tiny_split.test,

@@ -229,6 +229,14 @@ RULES_TEXT = (
     "is better) and the audit's verdict per seed; regret = a rule's figure minus hindsight's.")
 
 
+def signed(value: float | None, places: int) -> str:
+    """A regret with its sign, as printed: one that rounds to zero prints +0 (never -0.0000)."""
+    if value is None:
+        return "—"
+    text = f"{value:+.{places}f}"
+    return "+" + text[1:] if float(text) == 0 else text
+
+
 def rules_table(rows: list[dict]) -> str:
     lines = ["| Method | rule | kept lr × epochs | Acc test | Acc forget | Eq. 5+6+7 (test) | "
              "regret of Eq. 5+6+7 | matched AUC [interval] (test) | distance from level | "
@@ -252,9 +260,9 @@ def rules_table(rows: list[dict]) -> str:
             verdicts = "; ".join(f"{v} {n}" for v, n in (r.get("verdicts") or {}).items())
             lines.append(f"| {row['label']} | {name} | {r['lr']:g} × {r['epoch']} | "
                          f"{fmt(r.get('acc_test'))} | {fmt(r.get('acc_forget'))} | "
-                         f"{fmt(r.get('eq567'))} | {fmt(regrets[0], '{:+.4f}')} | {auc} | "
+                         f"{fmt(r.get('eq567'))} | {signed(regrets[0], 4)} | {auc} | "
                          f"{fmt(r.get('auc_distance'), '{:.3f}')} | "
-                         f"{fmt(regrets[1], '{:+.3f}')} | {verdicts or '—'} | "
+                         f"{signed(regrets[1], 3)} | {verdicts or '—'} | "
                          f"{fmt(r.get('passing_seeds'), '{:d}') if name == 'evidence' else ''} |")
     return "\n".join(lines)
 
