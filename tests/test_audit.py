@@ -212,3 +212,36 @@ def test_the_audit_command_writes_audit_json_and_report_md(tmp_path, capsys):
     assert "## What was removed" in (out / "report.md").read_text()
     assert record["decision"]["margin"] == {"delta": 0.05, "rule": "absolute", "share": None,
                                             "original_low": None}
+
+
+def test_an_audit_resumed_after_some_references_equals_a_clean_one(memorising, tmp_path):
+    """An audit killed after training 4 of its 6 references and run again (the 4 read from the
+    cache, the other 2 trained) gives the record a clean audit gives, bit for bit, but for its
+    timings and the cache's counts."""
+    split, original, oracle = memorising
+    ReferencePool(split, RECIPE, cache_dir=tmp_path / "resumed", device="cpu",
+                  progress=False).get(4)                           # what the killed run left
+    kw = dict(references=6, recipe=RECIPE, paper_metrics=False, **FAST)
+    resumed = audit(original, oracle, split, cache_dir=tmp_path / "resumed", **kw).to_dict()
+    clean = audit(original, oracle, split, cache_dir=tmp_path / "clean", **kw).to_dict()
+    assert (resumed["references"]["from_cache"], clean["references"]["from_cache"]) == (4, 0)
+
+    clock_and_place = {"timings", "seconds", "train_seconds", "cached", "from_cache",
+                       "trained_now", "entry", "cache_dir", "cache"}
+
+    def without_clock(value):
+        if isinstance(value, dict):
+            return {k: without_clock(v) for k, v in value.items() if k not in clock_and_place}
+        if isinstance(value, list):
+            return [without_clock(v) for v in value]
+        return value
+
+    def differences(a, b, path=""):
+        if isinstance(a, dict) and isinstance(b, dict):
+            return [d for k in sorted(set(a) | set(b))
+                    for d in differences(a.get(k), b.get(k), f"{path}.{k}")]
+        if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+            return [d for i, (x, y) in enumerate(zip(a, b)) for d in differences(x, y, f"{path}[{i}]")]
+        return [] if a == b else [path]
+
+    assert differences(without_clock(resumed), without_clock(clean)) == []
