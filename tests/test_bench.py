@@ -694,3 +694,28 @@ def test_gap_to_close_quotes_the_original_against_the_oracle():
         assert part in text, part
     plain = gap_text([{k: v for k, v in r.items() if not k.startswith("rmia")} for r in rows], {})
     assert "without attack references" in plain and "RMIA" not in plain
+
+
+def test_the_evidence_rule_orders_settings_as_its_docstring_says():
+    from sftc.bench.select_evidence import EvidenceRule
+
+    def check(passes=False, within=False, drop=0.1, margin=0.1):
+        return {"passes": passes, "within_budget": within, "accuracy_drop": drop,
+                "certifiable_margin": margin}
+
+    def kept(settings):
+        checks = {(lr, epoch, seed): c for (lr, epoch), cs in settings.items()
+                  for seed, c in enumerate(cs)}
+        setting = EvidenceRule.select(None, checks, [0, 1])
+        return setting.lr, setting.epoch
+
+    broken = [check(drop=0.55, margin=0.01), check(drop=0.6, margin=0.01)]   # AUC at the level
+    mild = [check(drop=0.05, margin=0.2), check(drop=0.04, margin=0.2)]
+    # within the budget on no seed anywhere: the smallest accuracy drop, not the broken model
+    assert kept({(1e-3, 3): broken, (1e-4, 1): mild}) == (1e-4, 1)
+    one_within = [check(within=True, drop=0.01, margin=0.3), check(drop=0.03, margin=0.3)]
+    assert kept({(1e-3, 3): broken, (1e-4, 1): mild, (5e-4, 2): one_within}) == (5e-4, 2)
+    tighter = [check(within=True, drop=0.01, margin=0.1), check(drop=0.03, margin=0.1)]
+    assert kept({(5e-4, 2): one_within, (2e-4, 4): tighter}) == (2e-4, 4)   # then the margin
+    passing = [check(passes=True, within=True)] * 2
+    assert kept({(1e-4, 4): passing, (1e-3, 2): passing, (5e-4, 2): one_within}) == (1e-3, 2)

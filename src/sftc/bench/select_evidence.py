@@ -8,8 +8,9 @@ on the validation split) against the margin that seed's original sets there, and
 validation accuracy below the original's. A check *passes* when it is ``forgotten`` within the
 accuracy budget. Kept setting: one that passes on every seed with the fewest epochs (then the
 smaller learning rate); without one, the setting passing on the most seeds, then within the budget
-on the most, then of the smallest mean certifiable margin. Neither the oracle nor the test split
-is read.
+on the most, then of the smallest mean certifiable margin; where no setting is within the budget
+on any seed, the one of the smallest mean accuracy drop (as ``--until forgotten`` keeps one).
+Neither the oracle nor the test split is read.
 
 **Regret** (:func:`regret`): the kept models of each rule judged on the test split (Eq. 5 + 6 + 7,
 which needs the oracle, and the attack's matched AUC against its never-seen level), against the
@@ -83,7 +84,10 @@ class EvidenceRule:
             margin = statistics.fmean(c["certifiable_margin"] for c in found)
             if passing == len(seeds):
                 return (0, epoch, lr, 0.0)
-            return (1, -passing, -within, margin, epoch, lr)
+            # within the budget on no seed: the budget binds, the smallest accuracy drop comes
+            # first (as --until forgotten keeps it), never a broken model for its margin
+            drop = statistics.fmean(c["accuracy_drop"] for c in found) if within == 0 else 0.0
+            return (1, -passing, -within, drop, margin, epoch, lr)
 
         (lr, epoch), _ = min(complete.items(), key=key)
         return Setting(lr=lr, epoch=epoch, score=float("nan"), n_seeds=len(seeds))
