@@ -224,3 +224,20 @@ def test_subsets_on_the_command_line_are_recorded_and_reused(tmp_path, capsys):
                  "--device", "cpu", "--train-subset", "90"])
     assert code == 2 and "--train-subset 90: the input checkpoint was trained on a " \
         "--train-subset of 80" in _error(capsys)
+
+
+def test_demo_without_optuna_leaves_out_the_search_and_says_so(tmp_path, capsys, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "optuna" else real(name, *a))
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), "--epochs", "2", "--unlearn-epochs", "1",
+                 "--methods", "sftc", "--mia-iterations", "10", "--device", "cpu",
+                 "--references", "4", "--cache-dir", str(tmp_path / "cache")]) == 0
+    captured = capsys.readouterr()
+    assert 'pip install "sftc[search]"' in captured.out + captured.err
+    record = json.loads((out / "run.json").read_text())
+    assert [r["label"] for r in record["rows"]] == ["ORI", "RT", "SFTC"]
+    assert not (out / "models" / "until.pt").exists()
