@@ -11,7 +11,6 @@ files and ``sftc demo`` prints it.
 from __future__ import annotations
 
 import importlib.util
-
 import time
 from dataclasses import dataclass, field
 
