@@ -38,7 +38,6 @@ import json
 import time
 import warnings
 from dataclasses import dataclass
-from io import BytesIO
 from pathlib import Path
 
 import torch
@@ -48,10 +47,10 @@ from ..codeprint import CodePrint, StaleCache, code_print, combine, training_cod
 from ..data import Split
 from ..errors import SftcError
 from ..fingerprint import input_shape
-from ..io import atomic_write_bytes, atomic_write_json, run_lock
+from ..io import atomic_write_json, run_lock
 from ..models import create_model
 from ..recipes import TrainingRecipe
-from .members import members_path, members_record
+from .members import members_record
 
 FORMAT = "sftc-model/2"
 
@@ -320,36 +319,11 @@ class ModelCache:
     def logits(self, cached: Cached, split: Split, index: torch.Tensor,
                device: str = "auto") -> tuple[torch.Tensor, bool]:
         """The cached model's logits on the samples at ``index`` (float32, CPU), from its entry
-        or computed now and stored beside it; returns them with whether they were cached."""
-        from ..engine import predict_logits, resolve_device
+        or computed now and stored beside it (:mod:`sftc.bench.entry_logits`); returns them with
+        whether they were cached."""
+        from .entry_logits import entry_logits
 
-        index = torch.as_tensor(index, dtype=torch.long).cpu()
-        tag = hashlib.sha256(index.numpy().astype("<i8").tobytes()).hexdigest()[:16]
-        path = cached.path / f"logits-{tag}.pt"
-        shape = (len(index), split.data.num_classes)
-        if path.is_file():
-            try:
-                stored = torch.load(path, map_location="cpu", weights_only=True)
-            except Exception as exc:  # torch raises many types for a corrupt or unsafe file
-                raise self._foreign(cached.path, f"{path.name} does not load: "
-                                                 f"{type(exc).__name__}") from None
-            if not (isinstance(stored, dict) and isinstance(stored.get("logits"), torch.Tensor)
-                    and isinstance(stored.get("index"), torch.Tensor)
-                    and tuple(stored["logits"].shape) == shape
-                    and torch.equal(stored["index"].long(), index)
-                    and bool(torch.isfinite(stored["logits"]).all())):
-                raise self._foreign(cached.path, f"{path.name} is not {shape[0]}x{shape[1]} "
-                                                 "finite logits of these samples")
-            return stored["logits"].float(), True
-        target = resolve_device(device)
-        model = cached.model.to(target)
-        logits = predict_logits(model, split.data, index.to(target), target).float().cpu()
-        buffer = BytesIO()
-        torch.save({"index": index.clone(), "logits": logits}, buffer)
-        atomic_write_json(members_path(path), members_record(split.data, index))
-        atomic_write_bytes(path, buffer.getvalue())
-        return logits, False
-
+        return entry_logits(cached, split, index, device, self._foreign)
 
 def say(log, text: str) -> None:
     """``log(text)``, or a :class:`~sftc.codeprint.StaleCache` warning without a ``log``."""
