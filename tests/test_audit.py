@@ -246,3 +246,16 @@ def test_an_audit_resumed_after_some_references_equals_a_clean_one(memorising, t
         return [] if a == b else [path]
 
     assert differences(without_clock(resumed), without_clock(clean)) == []
+
+
+def test_a_recipe_the_trainer_would_not_follow_is_refused_not_cached_under_its_name():
+    """The cache trains with the paper's Adam and cosine annealing; a recipe naming another
+    optimiser would be keyed by it and trained without it."""
+    from sftc.bench.cache import TrainSpec
+    from sftc.recipes import TrainingRecipe
+
+    with pytest.raises(SftcError, match="adam with cosine annealing, not sgd with cosine"):
+        TrainSpec(TrainingRecipe("small-cnn", optimizer="sgd"), "retain", 0)
+    with pytest.raises(SftcError, match="not adam with constant"):
+        TrainSpec(TrainingRecipe("small-cnn", scheduler="constant"), "retain", 0)
+    TrainSpec(TrainingRecipe("small-cnn"), "retain", 0)

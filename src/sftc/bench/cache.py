@@ -49,7 +49,7 @@ from ..errors import SftcError
 from ..fingerprint import input_shape
 from ..io import atomic_write_json, run_lock
 from ..models import create_model
-from ..recipes import TrainingRecipe
+from ..recipes import OPTIMIZER, SCHEDULER, TrainingRecipe
 from .members import members_record
 
 FORMAT = "sftc-model/2"
@@ -101,6 +101,10 @@ class TrainSpec:
     def __post_init__(self):
         if self.subset not in ("train", "retain"):
             raise SftcError(f"a cached model trains on train or retain, got {self.subset!r}")
+        if (self.recipe.optimizer, self.recipe.scheduler) != (OPTIMIZER, SCHEDULER):
+            raise SftcError(f"models trained from scratch use the paper's {OPTIMIZER} with "
+                            f"{SCHEDULER} annealing, not {self.recipe.optimizer} with "
+                            f"{self.recipe.scheduler}; keep the recipe's defaults")
         if self.group and (self.seed not in self.group or len(set(self.group)) != len(self.group)):
             raise SftcError(f"a batched model's group lists distinct seeds, its own ({self.seed}) "
                             f"among them; got {self.group!r}")
