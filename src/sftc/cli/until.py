@@ -22,14 +22,9 @@ def lr_list(text: str) -> tuple[float, ...]:
     return values
 
 
-def add_until_args(p) -> None:
-    g = p.add_argument_group("until forgotten (search the learning rate, stop on the evidence)")
-    g.add_argument("--until", choices=("forgotten",), default=None,
-                   help="search the method's learning rate with Optuna and stop each run at the "
-                        "first epoch the audit's evidence certifies forgotten on a selection "
-                        "split carved from the validation split (never the test split), within "
-                        "--max-accuracy-drop; keep the cheapest such model and audit it on the "
-                        "test split. Exit status 3 when no setting was certified")
+def add_search_args(g, parent: str) -> None:
+    """The search's own options, shared by ``sftc unlearn --until`` and ``sftc deploy forget``;
+    ``parent``: whose validation accuracy bounds the drop."""
     g.add_argument("--trials", type=positive_int, default=8,
                    help="learning rates tried at most (default 8)")
     g.add_argument("--max-epochs", type=positive_int, default=4,
@@ -38,8 +33,19 @@ def add_until_args(p) -> None:
                    help="a grid of learning rates to try (default: log-uniform over 1e-5..5e-3, "
                         "the paper's range, by Optuna's TPE sampler)")
     g.add_argument("--max-accuracy-drop", type=positive_float, default=0.02,
-                   help="largest drop of validation accuracy below the original's that a kept "
+                   help=f"largest drop of validation accuracy below {parent} that a kept "
                         "model may have (default 0.02: two points)")
+
+
+def add_until_args(p) -> None:
+    g = p.add_argument_group("until forgotten (search the learning rate, stop on the evidence)")
+    g.add_argument("--until", choices=("forgotten",), default=None,
+                   help="search the method's learning rate with Optuna and stop each run at the "
+                        "first epoch the audit's evidence certifies forgotten on a selection "
+                        "split carved from the validation split (never the test split), within "
+                        "--max-accuracy-drop; keep the cheapest such model and audit it on the "
+                        "test split. Exit status 3 when no setting was certified")
+    add_search_args(g, parent="the original's")
     g.add_argument("--references", type=positive_int, default=REFERENCES,
                    help=f"reference models of the evidence (default {REFERENCES})")
     g.add_argument("--margin", default=MARGIN,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..catalog import ALPHA, MARGIN, METHODS, REFERENCES
 from ..common import positive_float, positive_int, seed_value, whole
-from ..until import lr_list
+from ..until import add_search_args
 
 POLICY_HELP = ("which verdicts publish a version: forgotten (default: every audit must show "
                "equivalence to never-seen data) or not-refuted (forgotten or not-proven: only a "
@@ -88,15 +88,7 @@ def _forget_parser(actions) -> None:
     g.add_argument("--until", choices=("forgotten",), default=None,
                    help="search the learning rate with Optuna, stop each run on the evidence on "
                         "a selection split carved from the validation split (the default)")
-    g.add_argument("--trials", type=positive_int, default=8,
-                   help="learning rates tried at most (default 8)")
-    g.add_argument("--max-epochs", type=positive_int, default=4,
-                   help="epochs per run at most (default 4)")
-    g.add_argument("--lrs", type=lr_list, default=None,
-                   help="a grid of learning rates (default: log-uniform over 1e-5..5e-3)")
-    g.add_argument("--max-accuracy-drop", type=positive_float, default=0.02,
-                   help="largest drop of validation accuracy below the parent version's "
-                        "(default 0.02)")
+    add_search_args(g, parent="the parent version's")
     a = q.add_argument_group("evidence")
     a.add_argument("--require", choices=("forgotten", "not-refuted"), default="forgotten",
                    help=POLICY_HELP)
