@@ -10,7 +10,6 @@ files and ``sftc demo`` prints it.
 """
 from __future__ import annotations
 
-import importlib.util
 import time
 from dataclasses import dataclass, field
 
@@ -127,10 +126,14 @@ def run_demo(config: DemoConfig, say=print) -> DemoResult:
     original = api.train(split, config.model, epochs=config.epochs, track=TRACK, **common)
     oracle = api.retrain(split, config.model, epochs=config.epochs, track=TRACK, **common)
     until = config.until and config.references and "sftc" in config.methods
-    if until and importlib.util.find_spec("optuna") is None:   # an optional extra (sftc[search])
-        until = False
-        say("(SFTC until forgotten left out: it searches with Optuna, which is not installed; "
-            "pip install \"sftc[search]\" to add it)")
+    if until:
+        from .until import require_optuna
+
+        try:
+            require_optuna()                            # an optional extra (sftc[search])
+        except SftcError as missing:
+            until = False
+            say(f"(SFTC until forgotten left out: {missing})")
     say(f"[2/4] unlearning {len(split.forget)} samples (forget set {config.forget}"
         f"{', the demo default' if config.forget == DEFAULT_FORGET else ''}) with "
         f"{len(config.methods)} methods" + (" and SFTC until forgotten" if until else ""))
