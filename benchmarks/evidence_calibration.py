@@ -3,7 +3,8 @@ kind (docs/evidence.md, "Calibration").
 
 For one dataset setting, the script draws ``--sets`` forget sets of each kind:
 
-* ``random-small`` / ``random-large``: ``random:F`` at two fractions (one draw seed per set);
+* ``random-30`` / ``random-90`` / ``random-300``: that many training samples drawn at random (one
+  draw seed per set; a size over half the training set is skipped);
 * ``class``: all training samples of one class, then of two classes (``classes:C`` / ``C1,C2``);
 * ``block``: ``--size`` consecutive training rows starting at a different offset per set (set 0
   is ``first:N``; digits' rows come in writers' blocks);
@@ -13,13 +14,17 @@ For one dataset setting, the script draws ``--sets`` forget sets of each kind:
 * ``user``: the ``--size`` nearest training images (pixels) of one training image: one person's
   look-alike photos.
 
-and audits four models whose truth is known: the original itself (``do-nothing``: it trained on
-D_f), an ``independent original`` (another seed, also trained on D_f), the ``oracle`` (retrained
-on D_r) and an ``independent retrain`` (another seed). Each set has its own reference models
-(retrained on D_r, as ``sftc audit`` trains them); the verdict is ``sftc audit``'s
+and audits models whose truth is known: the original itself (``do-nothing``: it trained on D_f),
+an ``independent original`` (another seed, also trained on D_f), the ``oracle`` and two
+``independent retrain`` models (retrained on D_r with seeds 0, 1, 2: none of them a reference, whose
+seeds are hashes), and a ``half keeper`` (trained on D_r and a random half of D_f: it keeps about
+half of the original's excess). Each set has its own reference models (retrained on D_r, as
+``sftc audit`` trains them); the verdict is ``sftc audit``'s
 (:class:`sftc.bench.evidence.Comparison`). One JSON line per forget set goes to
-``OUT/sets.jsonl`` (the run resumes from it); ``OUT/calibration.md`` and ``.json`` tabulate the
-verdicts by kind and model.
+``OUT/sets.jsonl`` (the run resumes from it), with every model's matched AUC, its DeLong variance
+and class-test counts and the references' leave-one-out AUCs, so that the verdicts can be judged
+again under another rule without training; ``OUT/calibration.md`` and ``.json`` tabulate them
+(``benchmarks/calibration_table.py``).
 
     OMP_NUM_THREADS=1 python benchmarks/evidence_calibration.py --dataset digits \\
         --train-subset 300 --test-subset 300 --epochs 30 --out runs/calibration-digits
@@ -45,8 +50,11 @@ from sftc.bench.split import make_split
 from sftc.engine import predict_logits
 from sftc.recipes import TrainingRecipe
 
-KINDS = ("random-small", "random-large", "class", "block", "hardest", "easiest", "user")
-MODELS = ("do-nothing", "independent original", "oracle", "independent retrain")
+KINDS = ("random-30", "random-90", "random-300", "class", "block", "hardest", "easiest", "user")
+MODELS = ("do-nothing", "independent original", "oracle", "independent retrain",
+          "independent retrain 2", "half keeper")
+RETRAINS = ("oracle", "independent retrain", "independent retrain 2")
+SAW_DF = ("do-nothing", "independent original")
 
 
 def held_out_loss(split, recipe, cache, device) -> np.ndarray:
@@ -75,10 +83,12 @@ def forget_sets(kind: str, count: int, split, size: int, loss: np.ndarray | None
     out = []
     for i in range(count):
         rng = np.random.default_rng([7, KINDS.index(kind), i])
-        if kind == "random-small":
-            out.append((f"random:0.1 seed {i}", ("random:0.1", i)))
-        elif kind == "random-large":
-            out.append((f"random:0.3 seed {i}", ("random:0.3", i)))
+        if kind.startswith("random-"):
+            k = int(kind.split("-")[1])
+            if k > n // 2:
+                return []
+            chosen = np.sort(np.random.default_rng([7, k, i]).choice(n, k, replace=False))
+            out.append((f"{k} random, draw {i}", (chosen.tolist(), 0)))
         elif kind == "class":
             chosen = [i % classes] if i < classes else \
                 sorted(rng.choice(classes, 2, replace=False).tolist())
@@ -103,13 +113,22 @@ def forget_sets(kind: str, count: int, split, size: int, loss: np.ndarray | None
     return out
 
 
+def half_keeper(base, split, recipe, cache, device, seed: int = 0):
+    """A model trained on D_r and a random half of D_f (it keeps about half of D_f's memory)."""
+    positions = split.forget_positions.cpu().numpy()
+    rng = np.random.default_rng([seed, 0xA1F])
+    other = np.sort(rng.permutation(positions)[: len(positions) // 2])
+    kept = sftc.Split.create(base.data, base.train, base.val, base.test, other.tolist())
+    return cache.get(TrainSpec(recipe, "retain", 0), kept, device=device).model
+
+
 def audit_set(base, forget, recipe, cache, refs_k, device, originals) -> dict:
     spec, seed = forget
     split = sftc.Split.create(base.data, base.train, base.val, base.test, spec, seed=seed)
     models = dict(originals)
-    models["oracle"] = cache.get(TrainSpec(recipe, "retain", 0), split, device=device).model
-    models["independent retrain"] = cache.get(TrainSpec(recipe, "retain", 1), split,
-                                              device=device).model
+    for name, s in zip(RETRAINS, range(3)):
+        models[name] = cache.get(TrainSpec(recipe, "retain", s), split, device=device).model
+    models["half keeper"] = half_keeper(base, split, recipe, cache, device)
     pool = ReferencePool(split, recipe, cache_dir=cache.root, device=device, progress=False)
     refs = pool.get(refs_k)
     comparison = Comparison(split, refs, EvidenceSettings())
@@ -121,9 +140,14 @@ def audit_set(base, forget, recipe, cache, refs_k, device, originals) -> dict:
                                                       if k != "unmatched_positions"}}
     for name, fig in figures.items():
         v = comparison.verdict(figures["do-nothing"], fig)
-        out[name] = {"verdict": v.text, "auc": fig.auc, "low": fig.interval.low,
-                     "high": fig.interval.high, "level": fig.interval.level,
-                     "delta": v.margin.delta, "auc_unmatched": fig.unmatched["auc"]}
+        out[name] = {"verdict": v.text, "in_band": v.in_band, "auc": fig.auc,
+                     "var_examples": fig.interval.se_examples ** 2,
+                     "level": comparison.band.level, "certify": comparison.band.certify,
+                     "refute": comparison.band.refute, "resolution": v.resolution,
+                     "power_shown": v.power.shown if v.power else None,
+                     "class_hits": fig.class_hits, "class_n": fig.class_n,
+                     "class_probability": fig.class_probability,
+                     "auc_unmatched": fig.unmatched["auc"]}
     return out
 
 
@@ -137,7 +161,7 @@ def summarise(records: list[dict], out: Path, header: str) -> None:
             table[kind]["sets"] = len(rows)
     (out / "calibration.json").write_text(json.dumps({"header": header, "table": table},
                                                      indent=1))
-    verdicts = ("forgotten", "not-proven", "not-forgotten (remembered)",
+    verdicts = ("forgotten", "not-proven", "nothing-detectable", "not-forgotten (remembered)",
                 "not-forgotten (over-forgotten)", "not-forgotten (class still recognised)")
     lines = [header, "", "| kind | sets | model | " + " | ".join(verdicts) + " |",
              "|---|---:|---|" + "---:|" * len(verdicts)]
@@ -160,6 +184,7 @@ def main(argv=None) -> int:
     p.add_argument("--references", type=int, default=8)
     p.add_argument("--sets", type=int, default=20)
     p.add_argument("--size", type=int, default=45, help="size of block/hardest/easiest/user sets")
+    p.add_argument("--split-seed", type=int, default=0, help="the data split's seed")
     p.add_argument("--kinds", default=",".join(KINDS))
     p.add_argument("--device", default="cpu")
     p.add_argument("--cache-dir", default=None)
@@ -169,7 +194,7 @@ def main(argv=None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     config = ReferenceConfig(dataset=args.dataset, train_subset=args.train_subset or None,
                              test_subset=args.test_subset or None, forget="random:0.1",
-                             image_size=args.image_size)
+                             image_size=args.image_size, split_seed=args.split_seed)
     config.validate_reference()
     base = make_split(config)
     recipe = TrainingRecipe("small-cnn", epochs=args.epochs)
@@ -203,8 +228,8 @@ def main(argv=None) -> int:
     size = f", images resized to {args.image_size}" if args.image_size else ""
     header = (f"Calibration on {args.dataset} (train subset {args.train_subset}, test subset "
               f"{args.test_subset}{size}, small-cnn {args.epochs} epochs), {args.references} reference "
-              f"models per forget set, rmia-offline, α = 0.05, margin 80 % of the original's "
-              f"shown excess; sftc {sftc.__version__}, torch {torch.__version__}, "
+              f"models per forget set, rmia-offline, α = 0.05, the retrain band with resolution 50 %; "
+              f"sftc {sftc.__version__}, torch {torch.__version__}, "
               f"{torch.get_num_threads()} thread(s).")
     summarise(records, out, header)
     return 0

@@ -529,7 +529,8 @@ def audit_argv(runs, out, *extra, unlearned=None):
     (["--references", "3"], "--references must be a whole number 4 or more"),
     (["--attack", "rmia-online"], "reads reference models that trained on the samples"),
     (["--attack", "nope"], "unknown attack 'nope'"),
-    (["--margin", "120%"], "--margin '120%'"),
+    (["--resolution", "120%"], "--resolution '120%'"),
+    (["--margin", "80%"], "--margin 80% belonged to the old verdict rule"),
     (["--fpr", "0.001"], "--fpr 0.001 cannot be resolved with 360 never-seen samples"),
     (["--alpha", "0.5"], "--alpha must lie strictly between 0 and 0.25"),
 ])

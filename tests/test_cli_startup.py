@@ -59,8 +59,8 @@ def test_the_catalog_quotes_the_registries_and_defaults():
     assert set(catalog.ATTACKS) == {"rmia", "lira", *applicable_attacks(REFERENCES)}
     assert all(sftc.metrics.attacks.create_attack(a).name in applicable_attacks(REFERENCES)
                for a in catalog.ATTACKS)
-    assert (catalog.ALPHA, catalog.MARGIN, catalog.REFERENCES) == \
-        (ALPHA, EvidenceSettings.margin, REFERENCES)
+    assert (catalog.ALPHA, catalog.RESOLUTION, catalog.REFERENCES) == \
+        (ALPHA, EvidenceSettings.resolution, REFERENCES)
     assert (catalog.ORIGINALS, catalog.MIA_ATTACKERS) == (ORIGINALS, ATTACKERS)
 
 

@@ -1,5 +1,5 @@
-"""The evidence statistics: matched comparison, the interval, the margin, the three verdicts and
-the class test, against hand values, plain restatements and scipy, on synthetic scores built to
+"""The evidence statistics: matched comparison, the retrain band, the power and resolution, the
+four verdicts and the class test, against hand values, plain restatements and scipy, on synthetic scores built to
 break what each guards."""
 from __future__ import annotations
 
@@ -8,11 +8,13 @@ import math
 import numpy as np
 import pytest
 from scipy.stats import binomtest, norm
+from scipy.stats import t as student_t
 
 from sftc.errors import SftcError
-from sftc.metrics.attacks import (AttackView, NeverSeen, auc, auc_interval, class_test,
-                                  create_attack, judge, list_attacks, margin_for, match_strata,
-                                  needed_samples, parse_margin, removed_classes, stratified_auc)
+from sftc.metrics.attacks import (AttackView, NeverSeen, auc, auc_interval, band_factor,
+                                  class_test, create_attack, judge, list_attacks, match_strata,
+                                  parse_resolution, power_of, reference_cost, removed_classes,
+                                  retrain_band, stratified_auc)
 from sftc.metrics.attacks.class_level import clopper_pearson
 
 
@@ -134,139 +136,185 @@ def test_forget_samples_without_comparable_never_seen_samples_are_left_out():
     assert strata.describe()["unmatched_forget"] == 2
 
 
-# -- interval, margin, verdict -----------------------------------------------------------------
+# -- the retrain band, power, verdict ----------------------------------------------------------
 
-def test_the_interval_counts_the_examples_and_the_never_seen_spread():
+def _band(level=0.5, spread=0.02, k=8, alpha=0.05):
+    """A band of K leave-one-out AUCs with exactly this mean and standard deviation."""
+    z = np.arange(k) - (k - 1) / 2
+    aucs = level + spread * z / z.std(ddof=1)
+    return retrain_band(NeverSeen.from_aucs(aucs), alpha)
+
+
+def _auc(estimate, se=0.03, band=None):
+    return auc_interval(estimate, se ** 2, band or _band())
+
+
+def _judge(target, original=0.9, band=None, resolution="50%", n_forget=100, n_comparison=300):
+    band = band or _band()
+    return judge(_auc(target, band=band), band, power_of(_auc(original, band=band), band,
+                                                         resolution),
+                 n_forget=n_forget, n_comparison=n_comparison)
+
+
+def test_the_band_by_hand_against_scipy():
     null = NeverSeen.from_aucs([0.48, 0.52, 0.50, 0.46, 0.54])
-    i = auc_interval(0.6, 0.03 ** 2, null, alpha=0.05)
-    var_null = np.var([0.48, 0.52, 0.50, 0.46, 0.54], ddof=1) * (1 + 1 / 5)
-    se = math.sqrt(0.03 ** 2 + var_null)
-    assert i.se == pytest.approx(se) and i.se_null == pytest.approx(math.sqrt(var_null))
-    z = norm.ppf(0.95)
-    assert (i.low, i.high) == pytest.approx((0.6 - z * se, 0.6 + z * se))
-    assert i.level == pytest.approx(0.5) and i.confidence == pytest.approx(0.9)
-    # a wider spread of never-seen models widens the interval, whatever the examples say
-    wide = auc_interval(0.6, 0.03 ** 2, NeverSeen.from_aucs([0.4, 0.6, 0.5, 0.45, 0.55]))
-    assert wide.high - wide.low > i.high - i.low
+    s = math.sqrt((0.02 ** 2 * 2 + 0.04 ** 2 * 2) / 4)
+    assert (null.level, null.count) == (pytest.approx(0.5), 5)
+    assert null.spread == pytest.approx(s)
+    band = retrain_band(null, alpha=0.05)
+    root = math.sqrt(1 + 1 / 5)
+    assert band.stray == pytest.approx(s * root)
+    assert band.certify == pytest.approx(student_t.ppf(0.95, 4) * s * root)
+    assert band.refute == pytest.approx(student_t.ppf(0.975, 4) * s * root)
+    assert band.detectable == pytest.approx((student_t.ppf(0.95, 4) + student_t.ppf(0.90, 4))
+                                            * s * root)
+    assert band.confidence == pytest.approx(0.9) and band.delta == band.certify
+    assert retrain_band(null, alpha=0.025).certify == pytest.approx(student_t.ppf(0.975, 4) * s
+                                                                   * root)
     with pytest.raises(SftcError, match="at least 3"):
         NeverSeen.from_aucs([0.5, 0.5])
+    with pytest.raises(SftcError, match="alpha"):
+        retrain_band(null, alpha=0.3)
 
 
-def _interval(estimate, se, level=0.5, alpha=0.05):
-    return auc_interval(estimate, se ** 2, NeverSeen(level, 0.0, (level,) * 4), alpha)
+def test_a_fresh_retrain_lands_in_the_band_at_the_stated_rate():
+    """Simulation: K references' statistics and one more retrain, all from one normal law. The
+    band holds the new one 90 % of the time and the refute line lets 5 % through, for 4 and 8
+    references alike (a normal quantile instead of Student's, or no 1/K, misses at K = 4)."""
+    rng = np.random.default_rng(11)
+    for k in (4, 8):
+        draws = rng.normal(0.5, 0.03, (20000, k + 1))
+        inside = beyond = 0
+        for row in draws:
+            band = retrain_band(NeverSeen(float(row[:k].mean()), float(row[:k].std(ddof=1)),
+                                          tuple(row[:k])))
+            distance = abs(row[k] - band.level)
+            inside += distance <= band.certify
+            beyond += distance > band.refute
+        assert 0.885 < inside / len(draws) < 0.915, (k, inside / len(draws))
+        assert 0.04 < beyond / len(draws) < 0.06, (k, beyond / len(draws))
 
 
-def test_the_margin_is_a_share_of_the_originals_shown_excess():
-    original = _interval(0.80, 0.02)                       # low end 0.80 - 1.645 · 0.02
-    m = margin_for(original, "80%")
-    assert m.delta == pytest.approx(0.2 * (original.low - 0.5))
-    assert (m.rule, m.share, m.original_low) == ("share of the original's excess", 0.8,
-                                                 original.low)
-    assert margin_for(original, "50%").delta == pytest.approx(0.5 * (original.low - 0.5))
-    assert margin_for(original, "0.05").delta == 0.05 and margin_for(original, "0.05").rule == \
-        "absolute"
-    assert margin_for(_interval(0.52, 0.05), "80%").delta == 0.0   # no shown excess: nothing
-    for bad in ("0", "120%", "0.7", "lots"):
-        with pytest.raises(SftcError, match="--margin"):
-            parse_margin(bad)
+def test_fewer_references_widen_the_band():
+    for a, b in zip(band_factor(4), band_factor(8)):
+        assert a > b * 1.2
+    assert band_factor(8)[0] > band_factor(64)[0] > norm.ppf(0.95)
+    four, eight = _band(k=4), _band(k=8)        # the same spread
+    assert four.certify > eight.certify and four.detectable > eight.detectable
+    cost = reference_cost(four)
+    assert cost.startswith("with 4 references the band is ") and "Student's t on 3" in cost
+    assert f"{band_factor(4)[2] / band_factor(8)[2]:.2f}×" in cost
+    assert reference_cost(eight) is None
 
 
-def test_three_verdicts_on_both_sides_of_the_never_seen_level():
-    margin = margin_for(_interval(0.9, 0.01), "0.05")
-    inside = judge(_interval(0.51, 0.01), margin, n_forget=100, n_comparison=300)
-    above = judge(_interval(0.70, 0.02), margin, n_forget=100, n_comparison=300)
-    below = judge(_interval(0.30, 0.02), margin, n_forget=100, n_comparison=300)
-    straddle = judge(_interval(0.56, 0.03), margin, n_forget=100, n_comparison=300)
-    lowside = judge(_interval(0.49, 0.04), margin, n_forget=100, n_comparison=300)
-    assert inside.verdict == "forgotten"
-    assert inside.certifiable_margin == pytest.approx(inside.interval.high - 0.5)
-    assert inside.margin is margin and inside.interval.estimate == 0.51
-    assert above.certifiable_margin == pytest.approx(0.5 - above.interval.low + 0.4)  \
-        or above.certifiable_margin == pytest.approx(above.interval.high - 0.5)
-    assert above.margin is margin and below.margin is margin and straddle.margin is margin
-    record = above.to_dict()
-    assert record["verdict"] == "not-forgotten" and record["direction"] == "remembered"
-    assert record["interval"]["estimate"] == 0.70 and record["margin"]["delta"] == 0.05
-    assert record["certifiable_margin"] == above.certifiable_margin and record["needed"] is None
-    assert set(record) == {"verdict", "direction", "reason", "interval", "margin",
-                           "certifiable_margin", "needed", "class_test"}
+def test_the_verdicts_on_both_sides_of_the_level():
+    band = _band(spread=0.02)                  # certify 0.0402, refute 0.0502
+    assert band.certify == pytest.approx(2.0095 * 0.02, abs=1e-4)
+    inside, above, below = _judge(0.52), _judge(0.58), _judge(0.42)
+    borderline = _judge(0.548)
+    assert inside.verdict == "forgotten" and inside.direction is None
     assert (above.verdict, above.direction) == ("not-forgotten", "remembered")
     assert (below.verdict, below.direction) == ("not-forgotten", "over-forgotten")
-    assert straddle.verdict == "not-proven"
-    assert lowside.verdict == "not-proven"               # the lower end crosses L − δ
-    # the margin is applied on both sides: a model as far below as "inside" is above, forgotten
-    assert judge(_interval(0.49, 0.01), margin, n_forget=100, n_comparison=300).verdict == \
+    assert borderline.verdict == "not-proven" and borderline.needed["kind"] == "borderline"
+    assert _judge(0.48).verdict == "forgotten"            # both sides alike
+    assert inside.certifiable_margin == pytest.approx(0.02)
+    assert inside.band == band and inside.interval.estimate == 0.52
+    assert inside.interval.low == pytest.approx(0.52 - band.certify)
+    assert "inside it; resolution" in inside.reason
+    assert "above the refute line ±0.050" in above.reason
+    assert "below the refute line" in below.reason
+    record = above.to_dict()
+    assert set(record) == {"verdict", "direction", "reason", "interval", "band",
+                           "certifiable_margin", "needed", "class_test", "power"}
+    assert record["band"]["certify"] == band.certify and record["band"]["rule"] == "retrain band"
+
+
+def test_a_model_beyond_the_refute_line_is_not_forgotten_whatever_the_original():
+    weak = _judge(0.60, original=0.51)
+    assert (weak.verdict, weak.direction) == ("not-forgotten", "remembered")
+
+
+def test_resolution_by_hand_and_the_asked_share():
+    band = _band(spread=0.02)
+    power = power_of(_auc(0.9, band=band), band, "50%")
+    assert power.original_excess == pytest.approx(0.4) and power.shown
+    assert power.detectable == pytest.approx(band.detectable)
+    assert power.resolution == pytest.approx(1 - band.detectable / 0.4) and power.enough
+    # an original whose excess is just under twice e*: within the band is not enough
+    short = band.level + 1.9 * band.detectable
+    verdict = _judge(0.5, original=short, band=band)
+    assert verdict.verdict == "not-proven" and verdict.needed["kind"] == "resolution"
+    assert "short of the asked 50%" in verdict.reason
+    # ... and just over it is
+    assert _judge(0.5, original=band.level + 2.01 * band.detectable, band=band).verdict == \
         "forgotten"
+    assert _judge(0.5, original=short, band=band, resolution="40%").verdict == "forgotten"
+    # an absolute bound on the undetected excess
+    assert power_of(_auc(0.9, band=band), band, "0.05").enough is (band.detectable <= 0.05)
+    assert not power_of(_auc(0.9, band=band), band, "0.01").enough
+    for bad in ("0%", "100%", "abc", "0.5", "-0.1"):
+        with pytest.raises(SftcError, match="--resolution"):
+            parse_resolution(bad)
 
 
-def test_without_power_nothing_is_claimed_either_way():
-    margin = margin_for(_interval(0.9, 0.01), "0.05")
-    far = _interval(0.75, 0.01)
-    assert judge(far, margin, n_forget=100, n_comparison=300, power=False).verdict == "not-proven"
-    assert judge(_interval(0.5, 0.001), margin, n_forget=100, n_comparison=300,
-                 power=False).verdict == "not-proven"
-    none = margin_for(_interval(0.52, 0.05), "80%")                 # δ = 0: no shown excess
-    assert judge(far, none, n_forget=100, n_comparison=300).verdict == "not-proven"
+def test_nothing_detectable_when_the_original_is_within_the_refute_line():
+    band = _band(spread=0.02)
+    for target in (0.5, 0.53, 0.47):
+        found = _judge(target, original=0.5 + 0.9 * band.refute)
+        assert found.verdict == "nothing-detectable" and found.needed is None
+        assert "nothing detectable to remove" in found.reason
+        assert not found.power.shown
 
 
-def test_each_verdict_keeps_what_it_rests_on_and_says_why():
-    """The record of a verdict is the claim's evidence: the interval, the margin, the tightest
-    certifiable margin, and a reason naming the side (report/audit.py prints these)."""
-    margin = margin_for(_interval(0.9, 0.01), "0.05")
-    far = _interval(0.75, 0.01)
-    weak = judge(far, margin, n_forget=100, n_comparison=300, power=False)
-    assert weak.interval is far and weak.margin is margin and weak.direction is None
-    assert weak.certifiable_margin == pytest.approx(far.high - 0.5) and weak.needed is None
-    assert weak.reason.startswith("AUC 0.750, 90% interval [") and \
-        "does not show that the original remembers D_f" in weak.reason
-    above = judge(_interval(0.70, 0.02), margin, n_forget=100, n_comparison=300)
-    below = judge(_interval(0.30, 0.02), margin, n_forget=100, n_comparison=300)
-    inside = judge(_interval(0.51, 0.01), margin, n_forget=100, n_comparison=300)
-    straddle = judge(_interval(0.56, 0.03), margin, n_forget=100, n_comparison=300)
-    assert "wholly above the margin ±0.050" in above.reason
-    assert "wholly below the margin ±0.050" in below.reason
-    assert "within the margin ±0.050 of never-seen data" in inside.reason
-    assert "overlaps the margin ±0.050 without lying within it" in straddle.reason
-    assert straddle.interval.estimate == 0.56 and straddle.certifiable_margin is not None
+def test_not_proven_names_what_would_decide_it():
+    band = _band(spread=0.02)
+    short = band.level + 1.8 * band.detectable
+    verdict = _judge(0.5, original=short, band=band, n_forget=90, n_comparison=300)
+    needed = verdict.needed
+    target = 0.5 * (short - band.level)
+    scale = (band.detectable / target) ** 2
+    assert needed["target_detectable"] == pytest.approx(target)
+    assert needed["forget"] == math.ceil(90 * scale) and needed["comparison"] == \
+        math.ceil(300 * scale)
+    k = next(k for k in range(9, 65) if band_factor(k)[2] * band.spread <= target)
+    assert needed["references"] == k and needed["retrain"] is True
+    assert f"{k} references at this spread" in needed["why"] and "--method retrain" in \
+        needed["why"]
+    hopeless = _judge(0.5, original=band.level + 1.05 * band.refute, band=band)
+    assert hopeless.needed["references"] is None and "more references alone cannot" in \
+        hopeless.needed["why"]
+    borderline = _judge(0.5 + 0.048, band=band, n_forget=90, n_comparison=300).needed
+    assert borderline["forget"] == math.ceil(90 * (band.refute / 0.048) ** 2)
 
 
-def test_the_level_is_the_never_seen_models_not_one_half():
-    margin = margin_for(_interval(0.9, 0.01), "0.05")
-    shifted = _interval(0.45, 0.01, level=0.46)           # a fixed test split's offset
-    assert judge(shifted, margin, n_forget=100, n_comparison=300).verdict == "forgotten"
-    assert judge(_interval(0.45, 0.01), margin, n_forget=100, n_comparison=300).verdict != \
-        "forgotten"
+def test_the_level_is_the_references_not_one_half():
+    band = _band(level=0.44, spread=0.02)
+    assert _judge(0.44, band=band).verdict == "forgotten"
+    assert _judge(0.50, band=band).verdict == "not-forgotten"
 
 
-def test_not_proven_says_the_certifiable_margin_and_the_samples_needed():
-    margin = margin_for(_interval(0.9, 0.01), "0.05")
-    i = _interval(0.52, 0.03)
-    verdict = judge(i, margin, n_forget=100, n_comparison=300)
-    assert verdict.verdict == "not-proven"
-    assert verdict.certifiable_margin == pytest.approx(i.high - 0.5)
-    # room = (0.05 - 0.02) / z; examples' variance must shrink to room², by n ∝ 1/variance
-    z = norm.ppf(0.95)
-    scale = 0.03 ** 2 / ((0.03 / z) ** 2)
-    assert verdict.needed == {"forget": math.ceil(100 * scale), "comparison": math.ceil(300 * scale)}
-    assert needed_samples(_interval(0.6, 0.03), 0.05, 100, 300) is None   # estimate outside
-    # with never-seen models that stray: their spread is not reduced by samples
-    null = NeverSeen(0.5, 0.01, (0.49, 0.5, 0.51, 0.5))
-    strays = auc_interval(0.51, 0.03 ** 2, null)
-    room = (0.05 - 0.01) / z
-    budget = room ** 2 - strays.se_null ** 2
-    assert strays.se_null == pytest.approx(0.01 * math.sqrt(1.25))
-    assert needed_samples(strays, 0.05, 100, 300) == {
-        "forget": math.ceil(100 * 0.03 ** 2 / budget),
-        "comparison": math.ceil(300 * 0.03 ** 2 / budget)}
-    assert 0.03 ** 2 / budget > 1                       # more samples than today
-    wide = auc_interval(0.5, 0.02 ** 2, NeverSeen(0.5, 0.05, (0.45, 0.5, 0.55, 0.5)))
-    no_number = needed_samples(wide, 0.05, 100, 300)
-    assert (no_number["forget"], no_number["comparison"]) == (None, None)
-    assert f"their spread alone takes ±{z * wide.se_null:.3f}" in no_number["why"]
-    assert no_number["why"].endswith("only a wider --margin could")
+def test_simulated_half_keepers_are_rarely_certified_and_retrains_mostly():
+    """The whole rule on simulated statistics (spread 1): K = 8 references, an original whose
+    excess is E, a fresh retrain and a model keeping half of the original's excess. The half
+    keeper is certified at most 10 % of the time at every E; retrains 90 % once E is large, and
+    called not-forgotten 5 % of the time."""
+    rng = np.random.default_rng(5)
+    for excess, retrain_low in ((5.0, 0.0), (9.0, 0.6), (20.0, 0.87)):
+        counts = {"retrain": 0, "half": 0, "refuted": 0}
+        n = 3000
+        for _ in range(n):
+            refs = rng.normal(0.0, 1.0, 8)
+            band = retrain_band(NeverSeen.from_aucs(refs / 100 + 0.5))
+            power = power_of(_auc(0.5 + rng.normal(excess, 1.0) / 100, band=band), band)
+            for name, value in (("retrain", rng.normal(0, 1)), ("half", rng.normal(excess / 2, 1))):
+                found = judge(_auc(0.5 + value / 100, band=band), band, power, n_forget=90,
+                              n_comparison=300)
+                counts[name] += found.verdict == "forgotten"
+                counts["refuted"] += name == "retrain" and found.verdict == "not-forgotten"
+        assert counts["half"] / n <= 0.10
+        assert counts["retrain"] / n >= retrain_low
+        assert 0.03 < counts["refuted"] / n < 0.07
 
-
-# -- class-level requests -----------------------------------------------------------------------
 
 def test_removed_and_mostly_removed_classes():
     train = np.repeat([0, 1, 2], [10, 10, 10])
@@ -369,29 +417,18 @@ def test_strata_edge_cases_pinned():
         stratified_auc(np.zeros(3), np.zeros(3), by_class)
 
 
-def test_verdict_records_and_texts_pinned():
-    margin = margin_for(_interval(0.9, 0.01), "0.05")
-    no_power = judge(_interval(0.75, 0.01), margin, n_forget=10, n_comparison=30, power=False)
-    assert no_power.interval.estimate == 0.75 and no_power.margin is margin
-    assert no_power.certifiable_margin == pytest.approx(no_power.interval.high - 0.5)
-    assert no_power.needed is None and "does not show that the original remembers" in \
-        no_power.reason
-    above = judge(_interval(0.70, 0.02), margin, n_forget=100, n_comparison=300)
-    below = judge(_interval(0.30, 0.02), margin, n_forget=100, n_comparison=300)
-    assert "wholly above" in above.reason and "wholly below" in below.reason
-    straddle = judge(_interval(0.56, 0.03), margin, n_forget=100, n_comparison=300)
-    assert straddle.interval.estimate == 0.56 and "overlaps the margin" in straddle.reason
-    wide = auc_interval(0.5, 0.02 ** 2, NeverSeen(0.5, 0.05, (0.45, 0.5, 0.55, 0.5)))
-    needed = needed_samples(wide, 0.05, 100, 300)
-    assert set(needed) == {"forget", "comparison", "why"} and needed["comparison"] is None
-    assert f"±{norm.ppf(0.95) * wide.se_null:.3f}" in needed["why"]
-    # the interval: clipped to [0, 1], a zero variance allowed, a negative one refused
-    assert auc_interval(0.99, 0.05 ** 2, NeverSeen(0.5, 0.0, (0.5,) * 4)).high == 1.0
-    assert auc_interval(0.6, 0.0, NeverSeen(0.5, 0.0, (0.5,) * 4)).se == 0.0
+def test_interval_records_pinned():
+    band = _band(spread=0.02)
+    assert auc_interval(0.99, 0.05 ** 2, band).high == 1.0
+    assert auc_interval(0.01, 0.05 ** 2, band).low == 0.0
+    i = auc_interval(0.6, 0.03 ** 2, band)
+    assert (i.se, i.se_null, i.se_examples, i.level) == (band.stray, band.stray,
+                                                          pytest.approx(0.03), band.level)
+    assert auc_interval(0.6, 0.0, band).se_examples == 0.0
     with pytest.raises(SftcError, match="variance"):
-        auc_interval(0.6, -1.0, NeverSeen(0.5, 0.0, (0.5,) * 4))
-    record = _interval(0.6, 0.02).to_dict()
-    assert record["confidence"] == pytest.approx(0.9) and record["level"] == 0.5
+        auc_interval(0.6, -1.0, band)
+    record = i.to_dict()
+    assert record["confidence"] == pytest.approx(0.9) and record["level"] == band.level
 
 
 def test_class_figures_pinned():

@@ -1,4 +1,5 @@
-"""``sftc audit`` as data: is the forget set forgotten, shown with an interval against a margin.
+"""``sftc audit`` as data: is the forget set forgotten, held against how models retrained without
+it land.
 
 Given the original model M, the unlearned model M_u (and the oracle M_R when there is one) and
 the split, :func:`audit` runs a few steps over an :class:`AuditConfig`:
@@ -12,8 +13,9 @@ the split, :func:`audit` runs a few steps over an :class:`AuditConfig`:
    (:class:`~sftc.bench.reference_pool.ReferencePool`, cached);
 4. :func:`attack_models`: every applicable registered attack on every model, D_f against
    never-seen test samples matched in class and difficulty
-   (:class:`~sftc.bench.evidence.Comparison`), and the verdict of the deciding one: the margin
-   set by the original, two one-sided tests, and for a class-level request the class test;
+   (:class:`~sftc.bench.evidence.Comparison`), and the verdict of the deciding one: the band
+   the references land in, the power the original gives it, and for a class-level request the
+   class test;
 5. the paper's own metrics (accuracies, Eq. 5-7, JS, the CatBoost MIA of Eq. 9) under their own
    names.
 
@@ -52,7 +54,7 @@ class AuditConfig:
     references: int = REFERENCES
     attack: str = DEFAULT_ATTACK
     alpha: float = EvidenceSettings.alpha
-    margin: str = EvidenceSettings.margin
+    resolution: str = EvidenceSettings.resolution
     fprs: tuple[float, ...] | None = None
     recipe: TrainingRecipe | str | dict = "small-cnn"
     reference_seed: int = 0
@@ -70,17 +72,17 @@ class AuditConfig:
     def evidence(self, n_test: int) -> EvidenceSettings:
         fprs = check_fprs(self.fprs, n_test) if self.fprs is not None else DEFAULT_FPRS
         return EvidenceSettings(attack_class(self.attack).name, float(self.alpha),
-                                str(self.margin), tuple(fprs)).check()
+                                str(self.resolution), tuple(fprs)).check()
 
 
 @dataclass
 class AuditResult:
     """Everything the audit found; :meth:`to_dict` is ``audit.json``."""
 
-    verdict: object                   # equivalence.Verdict of the unlearned model
+    verdict: object                   # verdict.Verdict of the unlearned model
     decisive: str                     # the attack that decides, e.g. "rmia-offline"
-    evidence: dict                    # the settings: attack, alpha, margin, fprs
-    original: object                  # equivalence.Verdict of the original (the attack's power)
+    evidence: dict                    # the settings: attack, alpha, resolution, fprs
+    original: object                  # verdict.Verdict of the original (the attack's power)
     attacks: dict                     # attack -> role -> figures
     comparison: dict                  # how D_f was matched, the never-seen level
     removed: dict
@@ -94,8 +96,8 @@ class AuditResult:
 
     @property
     def has_power(self) -> bool:
-        """The attack shows the original remembers D_f beyond the margin."""
-        return self.original.verdict == "not-forgotten"
+        """The attack tells the original from retrained models (beyond the band's refute line)."""
+        return bool(self.original.power and self.original.power.shown)
 
     def to_dict(self) -> dict:
         return {"verdict": self.verdict.verdict, "direction": self.verdict.direction,
@@ -259,7 +261,7 @@ def attack_models(split: Split, refs, evidence: EvidenceSettings, logits: dict) 
     attacks, deciding = {}, None
     for name in applicable_attacks(refs.count):
         comparison = Comparison(split, refs, EvidenceSettings(name, evidence.alpha,
-                                                              evidence.margin, evidence.fprs))
+                                                              evidence.resolution, evidence.fprs))
         figures = {role: comparison.figures_of(values) for role, values in logits.items()}
         attacks[name] = {role: f.to_dict() for role, f in figures.items()}
         if name == evidence.attack:

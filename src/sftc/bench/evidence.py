@@ -9,13 +9,14 @@ what ``sftc audit``, the benchmark's attack columns and the demo all compute.
 * the strata that match D_f with never-seen test samples of its class and difficulty
   (:func:`~sftc.metrics.attacks.comparison.match_strata`; difficulty: the references' mean
   logit-scaled confidence);
-* the never-seen level: each reference scored against the others, leave-one-out
-  (:class:`~sftc.metrics.attacks.equivalence.NeverSeen`);
+* the never-seen level and the retrain band: each reference scored against the others,
+  leave-one-out (:class:`~sftc.metrics.attacks.equivalence.NeverSeen`,
+  :func:`~sftc.metrics.attacks.equivalence.retrain_band`);
 * when D_f holds whole classes, the never-seen samples of those classes (test and validation).
 
 :meth:`Comparison.figures` scores one model from its logits on D_f, D_t and the population;
-:meth:`Comparison.verdict` judges it against the original's figures
-(:mod:`sftc.metrics.attacks.equivalence`, :mod:`~sftc.metrics.attacks.class_level`).
+:meth:`Comparison.verdict` judges it on the band, with the power the original's figures give
+(:mod:`sftc.metrics.attacks.verdict`, :mod:`~sftc.metrics.attacks.class_level`).
 """
 from __future__ import annotations
 
@@ -26,10 +27,12 @@ import torch
 
 from ..data import Split
 from ..errors import SftcError
-from ..metrics.attacks import (AttackView, NeverSeen, auc_interval, class_test, create_attack,
-                               judge, logit_scaled_confidence, mann_whitney, margin_for,
-                               match_strata, removed_classes, roc_figures, stratified_auc)
-from ..metrics.attacks.equivalence import ALPHA, SHARE, Margin, Verdict, check_alpha, parse_margin
+from ..metrics.attacks import (AttackView, Band, NeverSeen, auc_interval, class_test,
+                               create_attack, judge, logit_scaled_confidence, mann_whitney,
+                               match_strata, power_of, reference_cost, removed_classes,
+                               retrain_band, roc_figures, stratified_auc)
+from ..metrics.attacks.equivalence import ALPHA, RESOLUTION, check_alpha, parse_resolution
+from ..metrics.attacks.verdict import Verdict
 
 DEFAULT_FPRS = (0.01, 0.001)
 DEFAULT_ATTACK = "rmia-offline"
@@ -41,12 +44,12 @@ class EvidenceSettings:
 
     attack: str = DEFAULT_ATTACK
     alpha: float = ALPHA
-    margin: str = f"{SHARE:.0%}"
+    resolution: str = f"{RESOLUTION:.0%}"
     fprs: tuple[float, ...] = DEFAULT_FPRS
 
     def check(self) -> "EvidenceSettings":
         check_alpha(self.alpha)
-        parse_margin(self.margin)
+        parse_resolution(self.resolution)
         attack = create_attack(self.attack)      # an unknown attack: one line, before any work
         if attack.needs_members:
             raise SftcError(f"attack {attack.name!r} reads reference models that trained on the "
@@ -55,8 +58,8 @@ class EvidenceSettings:
         return self
 
     def to_dict(self) -> dict:
-        return {"attack": self.attack, "alpha": self.alpha, "margin": self.margin,
-                "fprs": list(self.fprs)}
+        return {"attack": self.attack, "alpha": self.alpha, "resolution": self.resolution,
+                "rule": "retrain band", "fprs": list(self.fprs)}
 
 
 @dataclass
@@ -125,6 +128,7 @@ class Comparison:
         self.classes = removed_classes(labels[split.forget.cpu()].numpy(),
                                        labels[split.train.cpu()].numpy(), split.data.num_classes)
         self.null = self._never_seen()
+        self.band = retrain_band(self.null, self.settings.alpha)
 
     def _difficulty(self) -> np.ndarray:
         """Per candidate: the references' mean logit-scaled confidence (how models that never
@@ -149,7 +153,8 @@ class Comparison:
                 **self.strata.describe(),
                 "unmatched_positions": self.split.forget_positions.cpu()[unmatched].tolist(),
                 "classes": self.classes, "never_seen": self.null.to_dict(),
-                "references": self.refs.count}
+                "band": self.band.to_dict(), "references": self.refs.count,
+                "reference_cost": reference_cost(self.band)}
 
     # -- scoring -------------------------------------------------------------------------------
     def _scores(self, target_cand: torch.Tensor, target_pop: torch.Tensor,
@@ -180,7 +185,7 @@ class Comparison:
         sf, st, settings = self._scores(torch.cat([forget, test]), population,
                                         list(range(self.refs.count)))
         estimate, variance = stratified_auc(sf, st, self.strata)
-        interval = auc_interval(estimate, variance, self.null, self.settings.alpha)
+        interval = auc_interval(estimate, variance, self.band)
         unmatched = roc_figures(sf, st, self.settings.fprs)
         unmatched.update(mann_whitney(sf, st).to_dict())
         hits = n = prob = None
@@ -204,39 +209,50 @@ class Comparison:
         return (logits[keep].argmax(1) == y).numpy(), probs.numpy()
 
     # -- verdicts ------------------------------------------------------------------------------
-    def margin(self, original: ModelFigures) -> Margin:
-        return margin_for(original.interval, self.settings.margin)
+    def _interval(self, figures: ModelFigures):
+        """``figures``' AUC on this comparison's band (a stored record is judged anew)."""
+        var = figures.interval.se_examples ** 2
+        return auc_interval(figures.auc, var, self.band)
+
+    def power(self, original: ModelFigures):
+        """What the original's figures give the band (:func:`~sftc.metrics.attacks.power_of`)."""
+        return power_of(self._interval(original), self.band, self.settings.resolution)
 
     def verdict(self, original: ModelFigures, target: ModelFigures) -> Verdict:
-        """The verdict on ``target``: membership (equivalence against the margin the original
-        sets) and, for a class-level request, the class test; ``forgotten`` needs both."""
-        margin = self.margin(original)
+        """The verdict on ``target``: membership on the retrain band, with the power the original
+        gives it; for a class-level request the class test decides and membership may veto."""
         n_f = int(self.strata.matched.sum())
         n_c = int((self.strata.candidates >= 0).sum())
-        power = original.interval.low > original.interval.level + margin.delta
-        membership = judge(target.interval, margin, n_forget=n_f, n_comparison=n_c, power=power)
+        membership = judge(self._interval(target), self.band, self.power(original),
+                           n_forget=n_f, n_comparison=n_c)
         if target.class_hits is None:
             return membership
-        kind, share = parse_margin(self.settings.margin)
         test = class_test(target.class_hits, target.class_n, original.class_hits,
                           target.class_probability, original.class_probability,
-                          share=share if kind == "share" else SHARE, alpha=self.settings.alpha)
+                          alpha=self.settings.alpha)
         return combine(membership, test)
 
 
 def combine(membership: Verdict, test) -> Verdict:
-    """Membership and the class test together: forgotten only when both are."""
-    parts = {membership.verdict, test.verdict}
-    if parts == {"forgotten"}:
+    """A class-level request: the class test decides (a model retrained without the class
+    recognises none of it), and membership vetoes only by showing the model differs from
+    retrained models (``not-forgotten``)."""
+    if test.verdict == "not-forgotten":
+        verdict, direction = "not-forgotten", "class still recognised"
+    elif membership.verdict == "not-forgotten":
+        verdict, direction = "not-forgotten", membership.direction
+    elif test.verdict == "forgotten":
         verdict, direction = "forgotten", None
-    elif "not-forgotten" in parts:
-        verdict = "not-forgotten"
-        direction = membership.direction if membership.verdict == "not-forgotten" else \
-            "class still recognised"
     else:
         verdict, direction = "not-proven", None
-    reason = (f"membership {membership.verdict}: {membership.reason}; class test "
-              f"{test.verdict}: {test.reason}")
+    reason = (f"class test {test.verdict}: {test.reason}; membership {membership.verdict}: "
+              f"{membership.reason}")
+    needed = None
+    if verdict == "not-proven":
+        needed = {"kind": "class", "forget": None, "comparison": None, "references": None,
+                  "retrain": True,
+                  "why": "the class test's bounds straddle its threshold: more never-seen samples "
+                         "of the class (a larger test or validation split), a further unlearning "
+                         "epoch, or retrain from scratch (--method retrain)"}
     return replace(membership, verdict=verdict, direction=direction, reason=reason,
-                   needed=membership.needed if verdict == "not-proven" else None,
-                   classes=test.to_dict())
+                   needed=needed, classes=test.to_dict(), in_band=verdict == "forgotten")

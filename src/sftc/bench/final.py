@@ -202,8 +202,8 @@ def _setting(chosen: dict | None, points: dict, seeds) -> Setting | None:
 
 
 def add_verdicts(per_row: dict, attack: AttackColumns | None) -> None:
-    """Each seed's ``sftc audit`` verdict on every row, against the margin that seed's original
-    sets (nothing when the benchmark has no attack)."""
+    """Each seed's ``sftc audit`` verdict on every row, with the power that seed's original
+    gives the band (nothing when the benchmark has no attack)."""
     if attack is None or not attack.active:
         return
     originals = {r["seed"]: r for r in per_row["ORI"]["seeds"]}

@@ -80,7 +80,7 @@ def _evaluate(model, split: Split, device) -> tuple[np.ndarray, dict, torch.Tens
 def audit_verdicts(split: Split, logits: dict) -> dict | None:
     """``sftc audit``'s verdict on each unlearned model, with the N retrained models as the
     references (models retrained on D_r, the audit's kind) and each unlearned model's own
-    original setting the margin; None with fewer than 4 retrained models."""
+    original giving the attack its power; None with fewer than 4 retrained models."""
     if len(logits["retrained"]) < 4:
         return None
     refs = ReferenceLogits(query_index(split), torch.stack(logits["retrained"]))

@@ -10,13 +10,18 @@ is judged on. :func:`unlearn_until_forgotten`
    audit uses, so a check costs forward passes only);
 3. searches the method's learning rate with Optuna (TPE, seeded; or a given grid) and checks every
    run after each epoch: the audit's matched comparison on the selection split
-   (:class:`~sftc.bench.evidence.Comparison`, the margin set by the original on the same split)
+   (:class:`~sftc.bench.evidence.Comparison`: the retrain band, with the power the original gives
+   it on the same split)
    and the accuracy drop on validation against the original. A run stops at its first check that
-   is ``forgotten`` within the accuracy budget (``--max-accuracy-drop``); a run that leaves the
-   budget or over-forgets (its interval wholly below the margin) is pruned, and Optuna's median
+   lies inside the retrain band, with the original shown beyond the refute line there, within the
+   accuracy budget (``--max-accuracy-drop``). The resolution is not asked of the selection split
+   (half the validation split: less power than the test split); the certificate, with its
+   resolution, is the final audit's (step 5). A run that leaves the
+   budget or over-forgets (below the band's refute line) is pruned, and Optuna's median
    pruner stops runs that trail the others;
 4. keeps the cheapest passing model (fewest epochs, then the run found first); when none passes,
-   the best trade-off within the budget (the smallest certifiable margin), else the smallest
+   the best trade-off within the budget (the smallest distance from the never-seen level), else
+   the smallest
    accuracy drop, and says so;
 5. audits the kept model on the held-out test split (:func:`sftc.bench.audit.audit`): that is
    what it reports.
@@ -126,7 +131,8 @@ class _Checker:
         self.selection, self.comparison, self.config = selection, comparison, config
         self.device = resolve_device(device)
         self.original_figures, self.original_acc = self._evaluate(original)
-        self.margin = comparison.margin(self.original_figures)
+        self.band = comparison.band
+        self.power = comparison.power(self.original_figures)
         self.trace: list[dict] = []
         self.best: tuple | None = None          # (rank key, row, state_dict)
 
@@ -148,18 +154,18 @@ class _Checker:
         verdict = self.comparison.verdict(self.original_figures, figures)
         drop = self.original_acc - acc
         within = drop <= self.config.max_accuracy_drop
-        passes = within and verdict.verdict == "forgotten"
+        passes = within and verdict.in_band
         i = figures.interval
         entry = {"trial": trial.number, "lr": lr, "epoch": epoch, "steps": row.get("steps"),
                  "auc": figures.auc, "low": i.low, "high": i.high, "level": i.level,
-                 "delta": self.margin.delta, "verdict": verdict.text,
+                 "delta": self.band.certify, "verdict": verdict.text,
                  "certifiable_margin": verdict.certifiable_margin, "val_accuracy": acc,
                  "accuracy_drop": drop, "within_budget": within, "passes": passes,
                  "unlearn_seconds": row.get("seconds"),
                  "check_seconds": time.perf_counter() - t0}
         self.trace.append(entry)
         self._keep(entry, model)
-        excess = max(0.0, (verdict.certifiable_margin or 1.0) - self.margin.delta)
+        excess = max(0.0, (verdict.certifiable_margin or 1.0) - self.band.certify)
         trial.report(epoch if passes else self.config.max_epochs + 1 + excess, epoch)
         if passes:
             raise _Stop("passed")
@@ -171,7 +177,7 @@ class _Checker:
             raise _Stop("pruned by the median rule")
 
     def _keep(self, entry: dict, model) -> None:
-        """Cheapest passing first; else the smallest certifiable margin within the budget; else
+        """Cheapest passing first; else the smallest distance from the level within the budget; else
         the smallest accuracy drop."""
         if entry["passes"]:
             key = (0, entry["epoch"], len(self.trace))
@@ -240,7 +246,7 @@ def unlearn_until_forgotten(original, split: Split, *, config: SearchConfig | No
     """Search, stop on the evidence, keep the cheapest passing model, audit it on the test split
     (module docstring). ``config``: :class:`SearchConfig` (or its fields as ``options``);
     ``audit_config``: :class:`~sftc.bench.audit.AuditConfig` of the checks and the final audit
-    (its references, margin, α, attack); ``recipe``: how the references are trained (the
+    (its references, resolution, α, attack); ``recipe``: how the references are trained (the
     original's)."""
     from .audit import AuditConfig, audit, check_split, reference_logits
 
@@ -254,7 +260,8 @@ def unlearn_until_forgotten(original, split: Split, *, config: SearchConfig | No
     started = time.perf_counter()
     selection = selection_split(split, config.seed)
     refs, ref_record, ref_seconds = reference_logits(audit_config, split)
-    evidence = EvidenceSettings(audit_config.attack, audit_config.alpha, audit_config.margin)
+    evidence = EvidenceSettings(audit_config.attack, audit_config.alpha,
+                                audit_config.resolution)
     comparison = Comparison(selection, refs, evidence.check())
     checker = _Checker(original, selection, comparison, config, device)
     t0 = time.perf_counter()
@@ -278,7 +285,8 @@ def unlearn_until_forgotten(original, split: Split, *, config: SearchConfig | No
                               "validation half B", "comparison_size": len(selection.test),
                               "population_size": len(selection.val),
                               "original_val_accuracy": checker.original_acc,
-                              "margin": checker.margin.to_dict()},
+                              "band": checker.band.to_dict(),
+                              "power": checker.power.to_dict()},
                 "references": ref_record}
     return SearchResult(model, chosen, bool(chosen["passes"]), checker.trace, final, timings,
                         settings)

@@ -16,12 +16,12 @@ METHODS = ("ft", "neggrad+", "neggrad", "cf-k", "eu-k", "bad-teaching", "scrub",
 #: The unlearning and training defaults (sftc.recipes, which imports nothing heavy).
 from ..recipes import TRAIN_EPOCHS, TRAIN_LR, UNLEARN_EPOCHS, UNLEARN_LR  # noqa: E402,F401
 #: The audit's built-in deciding attacks (sftc.bench.audit.applicable_attacks, with the registry's
-#: aliases), sftc.metrics.attacks.ALPHA, the default margin (sftc.bench.evidence), the audit's
+#: aliases), sftc.metrics.attacks.ALPHA, the default resolution (sftc.bench.evidence), the audit's
 #: default reference count (sftc.bench.audit.REFERENCES), sftc.bench.forgetting.ORIGINALS,
 #: sftc.metrics.mia.ATTACKERS.
 ATTACKS = ("rmia", "lira", "rmia-offline", "lira-offline")
 ALPHA = 0.05
-MARGIN = "80%"
+RESOLUTION = "50%"
 REFERENCES = 8
 ORIGINALS = ("independent", "shared")
 MIA_ATTACKERS = ("catboost", "hist-gradient-boosting")

@@ -54,6 +54,17 @@ def positive_float(text: str) -> float:
 positive_int = whole(1, "a whole number 1 or more")
 
 
+def resolution_arg(args) -> str:
+    """``--resolution``, refusing the old rule's ``--margin`` in one line."""
+    if getattr(args, "margin", None) is not None:
+        raise SftcError(f"--margin {args.margin} belonged to the old verdict rule (an interval "
+                        "against a margin around the never-seen level); the verdict is now held "
+                        "against the band within which models retrained without D_f land "
+                        "(docs/evidence.md): pass --resolution instead, the share of the "
+                        "original's excess a certificate must vouch is gone (default 50%)")
+    return args.resolution
+
+
 def add_data_args(parser: argparse.ArgumentParser, forget: str = "required") -> None:
     """Data options. ``forget``: ``required`` (unlearn, evaluate: the forget set decides what is
     deleted, so it is never guessed), ``optional`` (train: needed only for the oracle) or

@@ -2,10 +2,12 @@
 (bench.until), then audit the kept model on the test split."""
 from __future__ import annotations
 
-from .catalog import ALPHA, MARGIN, REFERENCES, UNLEARN_EPOCHS
-from .common import positive_float, positive_int
+import argparse
 
-#: The exit status when no setting within the accuracy budget was certified forgotten.
+from .catalog import ALPHA, REFERENCES, RESOLUTION, UNLEARN_EPOCHS
+from .common import positive_float, positive_int, resolution_arg
+
+#: The exit status when no setting within the accuracy budget came inside the retrain band.
 NOT_CERTIFIED = 3
 
 
@@ -41,15 +43,17 @@ def add_until_args(p) -> None:
     g = p.add_argument_group("until forgotten (search the learning rate, stop on the evidence)")
     g.add_argument("--until", choices=("forgotten",), default=None,
                    help="search the method's learning rate with Optuna and stop each run at the "
-                        "first epoch the audit's evidence certifies forgotten on a selection "
+                        "first epoch the audit's evidence puts inside the retrain band on a selection "
                         "split carved from the validation split (never the test split), within "
                         "--max-accuracy-drop; keep the cheapest such model and audit it on the "
-                        "test split. Exit status 3 when no setting was certified")
+                        "test split. Exit status 3 when no setting came inside the band")
     add_search_args(g, parent="the original's")
     g.add_argument("--references", type=positive_int, default=REFERENCES,
                    help=f"reference models of the evidence (default {REFERENCES})")
-    g.add_argument("--margin", default=MARGIN,
-                   help=f"the audit's margin (default {MARGIN.replace('%', '%%')})")
+    g.add_argument("--resolution", default=RESOLUTION,
+                   help=f"the share of the original's excess a certificate must vouch is gone "
+                        f"(default {RESOLUTION.replace('%', '%%')})")
+    g.add_argument("--margin", default=None, help=argparse.SUPPRESS)
     g.add_argument("--alpha", type=positive_float, default=ALPHA,
                    help=f"the audit's α (default {ALPHA:g})")
     g.add_argument("--cache-dir", default=None, help="the model cache (default $SFTC_CACHE_DIR)")
@@ -79,7 +83,7 @@ def handle_until(args, hparams, split, original, model_name, notes) -> int:
                           max_accuracy_drop=args.max_accuracy_drop, batch_size=args.batch_size,
                           seed=args.seed, model_name=model_name).check()
     recipe = TrainingRecipe.from_record(record_beside(args.checkpoint), model_name)
-    audit_config = AuditConfig(references=args.references, margin=args.margin, alpha=args.alpha,
+    audit_config = AuditConfig(references=args.references, resolution=resolution_arg(args), alpha=args.alpha,
                                recipe=recipe, cache_dir=args.cache_dir, seed=args.seed,
                                mia=not args.no_mia, mia_iterations=args.mia_iterations,
                                mia_features=args.mia_features, mia_attacker=args.mia_attacker)
@@ -111,14 +115,14 @@ def handle_until(args, hparams, split, original, model_name, notes) -> int:
 def _print(result, config, audit_record, audit_summary, out) -> None:
     c, t = result.chosen, result.timings
     if result.certified:
-        print(f"certified on the selection split: lr {c['lr']:.3g} after {c['epoch']} epoch(s), "
-              f"AUC {c['auc']:.3f} [{c['low']:.3f}, {c['high']:.3f}] within ±{c['delta']:.3f} of "
+        print(f"inside the retrain band on the selection split: lr {c['lr']:.3g} after "
+              f"{c['epoch']} epoch(s), AUC {c['auc']:.3f} within ±{c['delta']:.3f} of "
               f"{c['level']:.3f}, validation accuracy drop {c['accuracy_drop']:.3f}")
     else:
-        print(f"no setting within the accuracy budget ({config.max_accuracy_drop:g}) was "
-              f"certified forgotten on the selection split in {t['trials_run']} run(s); kept the "
+        print(f"no setting within the accuracy budget ({config.max_accuracy_drop:g}) came inside "
+              f"the retrain band on the selection split in {t['trials_run']} run(s); kept the "
               f"best trade-off: lr {c['lr']:.3g} after {c['epoch']} epoch(s), {c['verdict']}, "
-              f"AUC {c['auc']:.3f} [{c['low']:.3f}, {c['high']:.3f}], accuracy drop "
+              f"AUC {c['auc']:.3f} against ±{c['delta']:.3f} of {c['level']:.3f}, accuracy drop "
               f"{c['accuracy_drop']:.3f}")
     ratio = t["search_over_retrain"]
     print(f"search: {t['search_seconds']:.1f} s ({t['trials_run']} run(s), {t['epochs_run']} "

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..bench.audit import AuditConfig, audit
+from ..bench.evidence import EvidenceSettings
 from ..errors import SftcError
 from ..io import atomic_write_json, file_sha256
 from ..records import machine, package_versions
@@ -44,7 +45,7 @@ class ForgetOptions:
     references: int = 8
     attack: str = "rmia"
     alpha: float = 0.05
-    margin: str = "80%"
+    resolution: str = EvidenceSettings.resolution
     paper_metrics: bool = True
     mia: bool = True
     device: str = "auto"
@@ -57,7 +58,7 @@ class ForgetOptions:
 
     def audit_config(self, recipe: TrainingRecipe, cache_dir: str) -> AuditConfig:
         return AuditConfig(references=self.references, attack=self.attack, alpha=self.alpha,
-                           margin=self.margin, recipe=recipe, cache_dir=cache_dir,
+                           resolution=self.resolution, recipe=recipe, cache_dir=cache_dir,
                            device=self.device, paper_metrics=self.paper_metrics, mia=self.mia,
                            seed=self.seed, progress=self.progress)
 
@@ -85,7 +86,7 @@ def unlearn(original, split, options: ForgetOptions, config: AuditConfig, model_
                                      device=options.device, progress=options.progress)
     t = result.timings
     chosen = {"how": "until forgotten: Optuna over the learning rate, each run stopped at its "
-                     "first check certified forgotten on the selection split (validation "
+                     "first check inside the retrain band on the selection split (validation "
                      "halves) within the accuracy budget; the cheapest passing model kept",
               "setting": {"lr": result.chosen["lr"], "epochs": result.chosen["epoch"],
                           "batch_size": options.batch_size, "seed": options.seed,
@@ -181,7 +182,8 @@ def _outcome(history, samples, request, retain, split, options, version, origina
         "method": options.method, "hparams": options.hparams, "chosen": chosen,
         "policy": {"require": options.require, "accepts": list(POLICIES[options.require])},
         "evidence": {"references": options.references, "attack": options.attack,
-                     "alpha": options.alpha, "margin": options.margin},
+                     "alpha": options.alpha, "resolution": options.resolution,
+                     "rule": "retrain band"},
         "audits": audits, "failed": failures(audits, options.require),
         "references": {k: references[k] for k in ("count", "trained_now", "from_cache",
                                                   "train_seconds", "train_size")},

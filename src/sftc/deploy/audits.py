@@ -3,15 +3,17 @@ the new model, judged by the deployment's publication policy.
 
 Re-auditing an earlier request k on the new model: its forget set is D_k, its retain set the
 cumulative one (every request removed), its training set retain ∪ D_k, and its original the last
-version that still held D_k (version k − 1, which sets the margin). Its references are those of
+version that still held D_k (version k − 1, which gives the attack its power). Its references are those of
 the new request (models retrained on the same cumulative retain set, which never saw any removed
 sample: the same cache key), so a re-audit costs forward passes only. A request whose files are
 gone (or changed) cannot be re-audited; its last verdict stays on record and it is said so.
 
 Policies (``--require``, recorded with every request): ``forgotten`` (the default) publishes only
-when every audit is ``forgotten``; ``not-refuted`` also accepts ``not-proven`` (no difference
-shown, but no equivalence either: what small requests usually get) and refuses only a shown
-difference (``not-forgotten``).
+when every audit is ``forgotten`` (inside the band retrained models land in, with the asked
+resolution); ``forgotten-or-undetectable`` also accepts ``nothing-detectable`` (the attack cannot
+tell the original itself from retrained models on that request: nothing detectable to remove, an
+outcome the operator accepts explicitly); ``not-refuted`` also accepts ``not-proven`` and refuses
+only a shown difference (``not-forgotten``).
 """
 from __future__ import annotations
 
@@ -27,7 +29,9 @@ from ..io import atomic_write_json, file_sha256
 from ..records import package_versions
 from .samples import Samples, split_of
 
-POLICIES = {"forgotten": ("forgotten",), "not-refuted": ("forgotten", "not-proven")}
+POLICIES = {"forgotten": ("forgotten",),
+            "forgotten-or-undetectable": ("forgotten", "nothing-detectable"),
+            "not-refuted": ("forgotten", "nothing-detectable", "not-proven")}
 
 
 def check_policy(require: str) -> str:
@@ -38,16 +42,18 @@ def check_policy(require: str) -> str:
 
 def summary(result, request: str, original_version: int, version: int, require: str,
             file: Path, root: Path) -> dict:
-    """What the ledger records of one audit: verdict, interval, margin, and its file's hash."""
+    """What the ledger records of one audit: verdict, AUC against the band, resolution, and its
+    file's hash."""
     v = result.verdict
-    i, m = v.interval, v.margin
+    i, b = v.interval, v.band
     return {"request": request, "reaudited": True, "version_audited": version,
             "original_version": original_version, "samples": int(result.removed["count"]),
             "verdict": v.verdict, "direction": v.direction, "reason": v.reason,
             "interval": {"estimate": i.estimate, "low": i.low, "high": i.high, "level": i.level,
                          "confidence": i.confidence} if i else None,
-            "margin": m.delta if m else None, "margin_rule": m.rule if m else None,
-            "certifiable_margin": v.certifiable_margin, "power": bool(result.has_power),
+            "band": b.certify if b else None, "refute": b.refute if b else None,
+            "resolution": v.resolution, "certifiable_margin": v.certifiable_margin,
+            "power": bool(result.has_power),
             "meets_policy": v.verdict in POLICIES[require],
             "file": file.relative_to(root).as_posix(), "file_sha256": file_sha256(file)}
 
@@ -102,15 +108,24 @@ def _why_not(samples: Samples, ids: list[str], recorded: dict) -> str | None:
 
 
 def line(entry: dict) -> str:
-    """One line of an audit summary: verdict, interval against the level and margin."""
+    """One line of an audit summary: verdict, AUC against the retrain band (entries of the old rule:
+    its interval against the margin)."""
     if not entry.get("reaudited", True):
         return f"not re-audited: {entry['why']}"
     direction = f" ({entry['direction']})" if entry.get("direction") else ""
     i = entry.get("interval")
-    figures = (f"AUC {i['estimate']:.3f} [{i['low']:.3f}, {i['high']:.3f}] against "
-               f"{i['level']:.3f} ± {entry['margin']:.3f}") if i else "no interval"
-    power = "" if entry.get("power", True) else " (no power: the attack does not show the " \
-        "original remembers these samples)"
+    if not i:
+        figures = "no interval"
+    elif "band" in entry:
+        figures = f"AUC {i['estimate']:.3f} against the retrain band {i['level']:.3f} ± " \
+                  f"{entry['band']:.3f}"
+        if entry.get("resolution") is not None and entry["verdict"] == "forgotten":
+            figures += f", resolution {entry['resolution']:.0%}"
+    else:
+        figures = (f"AUC {i['estimate']:.3f} [{i['low']:.3f}, {i['high']:.3f}] against "
+                   f"{i['level']:.3f} ± {entry['margin']:.3f} (the old margin rule)")
+    power = "" if entry.get("power", True) else " (no power: the attack cannot tell the " \
+        "original from retrained models on these samples)"
     return f"{entry['verdict']}{direction}, {figures}{power}"
 
 

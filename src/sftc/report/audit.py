@@ -17,18 +17,21 @@ RULE = (
     "The deciding attack scores every forget sample and every never-seen test sample; each forget "
     "sample is compared only with test samples of its class and of similar difficulty (how the "
     "reference models, which never saw either, treat it). The statistic is that matched AUC. The "
-    "reference models are retrained without D_f: each in turn, scored against the others, gives "
-    "the AUC a model that never saw D_f reaches, and their mean is the never-seen level L. The "
-    "interval (confidence 1 − 2α; each end a one-sided 1 − α bound) counts the examples "
-    "(DeLong's variance, both sides) and how far a never-seen model strays from L. The margin δ "
-    "is the share of the original's memory that may remain (default: a fifth of how far the "
-    "lower end of the original's interval lies above L). `forgotten`: the interval lies within "
-    "L ± δ (two one-sided tests). `not-forgotten`: it lies wholly outside (remembered above, "
-    "over-forgotten below). `not-proven`: neither; the report says the tightest margin the "
-    "interval certifies and how many samples the asked one needs. For a class-level request "
-    "(D_f holds every training sample of a class) the model's accuracy on never-seen samples of "
-    "that class must also be shown below the same share of the original's, and `forgotten` "
-    "needs both.")
+    "K reference models are retrained without D_f: each in turn, scored against the others on "
+    "the same samples, gives the AUC a model that never saw D_f reaches on this D_f; their mean "
+    "is the never-seen level L and their spread s holds both the examples' noise and how models "
+    "stray from one another. A fresh retrain lands within L ± t_{K−1}(1 − α) · s √(1 + 1/K) (the "
+    "retrain band) with probability 1 − 2α, and beyond the refute line L ± t_{K−1}(1 − α/2) · "
+    "s √(1 + 1/K) with probability α. `not-forgotten`: the model lies beyond the refute line "
+    "(remembered above, over-forgotten below). `nothing-detectable`: the original itself lies "
+    "within it, so the attack cannot tell it from retrained models on this D_f. `forgotten`: the "
+    "model lies inside the band and the original far enough outside it that a model keeping more "
+    "than (1 − resolution) of the original's excess would be certified at most 10 % of the time, "
+    "with the resolution at least the asked share (default 50 %). `not-proven`: otherwise; the "
+    "report says what would decide it. For a class-level request (D_f holds every training "
+    "sample of a class) the class test decides: the model's accuracy on never-seen samples of "
+    "that class must be shown below a fifth of the original's; membership can only veto it "
+    "(`not-forgotten`).")
 
 
 def _p(value) -> str:
@@ -41,34 +44,43 @@ def verdict_text(record: dict) -> str:
 
 
 def interval_text(decision: dict) -> str:
-    i = decision["interval"]
-    return (f"AUC {i['estimate']:.3f} [{i['low']:.3f}, {i['high']:.3f}] against the never-seen "
-            f"level {i['level']:.3f} ± margin {decision['margin']['delta']:.3f}")
+    """The model's AUC against the retrain band, and for ``forgotten`` its resolution."""
+    i, band = decision["interval"], decision.get("band")
+    if band is None:     # a record of the old margin rule
+        return (f"AUC {i['estimate']:.3f} [{i['low']:.3f}, {i['high']:.3f}] against the "
+                f"never-seen level {i['level']:.3f} ± margin {decision['margin']['delta']:.3f}")
+    text = (f"AUC {i['estimate']:.3f} against the retrain band {band['level']:.3f} ± "
+            f"{band['certify']:.3f} (refute beyond ± {band['refute']:.3f})")
+    power = decision.get("power") or {}
+    if decision["verdict"] == "forgotten" and power.get("resolution") is not None:
+        text += f"; resolution {power['resolution']:.0%} of the original's excess"
+    return text
 
 
-def margin_rule(decision: dict) -> str:
-    m = decision["margin"]
-    if m["rule"] == "absolute":
-        return f"the margin ±{m['delta']:.3f} was given"
-    return (f"the margin is {1 - m['share']:.0%} of the original's shown excess: "
-            f"{1 - m['share']:g} × ({m['original_low']:.3f} − the level)")
+def power_text(decision: dict) -> str:
+    """What the attack's power is, from the original's figures."""
+    power = decision.get("power")
+    if not power:
+        return "power not recorded"
+    excess = power["original_excess"]
+    if not power["shown"]:
+        return (f"the original's excess {excess:+.3f} is within the refute line: nothing "
+                "detectable to remove at this size")
+    if power["resolution"] is None or power["resolution"] <= 0:
+        return f"the original's excess {excess:.3f} gives no resolution"
+    asked = (f"{power['required']:.0%}" if power["rule"] == "share"
+             else f"undetected excess ≤ {power['required']:.3f}")
+    return (f"the original's excess {excess:.3f} gives a resolution of "
+            f"{power['resolution']:.0%} (asked {asked}): a model keeping more than "
+            f"{1 - power['resolution']:.0%} of it is certified at most 10% of the time")
 
 
 def needed_text(decision: dict) -> str | None:
     """What a not-proven verdict would need, in words."""
     if decision["verdict"] != "not-proven":
         return None
-    parts = [f"the tightest margin this interval certifies is ±"
-             f"{decision['certifiable_margin']:.3f}"]
-    needed = decision.get("needed")
-    if needed and needed.get("forget"):
-        parts.append(f"the asked margin needs about {needed['forget']} forget and "
-                     f"{needed['comparison']} comparison samples at this estimate")
-    elif needed and needed.get("why"):
-        parts.append(needed["why"])
-    elif decision["margin"]["delta"] > 0:
-        parts.append("no number of samples certifies the asked margin at this estimate")
-    return "; ".join(parts)
+    needed = decision.get("needed") or {}
+    return needed.get("why") or "retrain from scratch (--method retrain), the yardstick itself"
 
 
 def audit_summary(record: dict, out=None) -> list[str]:
@@ -83,7 +95,7 @@ def audit_summary(record: dict, out=None) -> list[str]:
         lines.append(f"not proven: {needed}")
     original = record["original_as_unlearned"]
     lines.append(f"original, audited the same way: {verdict_text(original)} — "
-                 f"{interval_text(original)} (the attack's power; {margin_rule(decision)})")
+                 f"{interval_text(original)} (the attack's power: {power_text(decision)})")
     if record.get("oracle_as_unlearned"):
         oracle = record["oracle_as_unlearned"]
         needed = needed_text(oracle)
@@ -96,6 +108,8 @@ def audit_summary(record: dict, out=None) -> list[str]:
     if comp["classes"]["removed"]:
         lines.append(f"class-level request: D_f holds every training sample of class(es) "
                      f"{comp['classes']['removed']}; judged also on never-seen samples of them")
+    if comp.get("reference_cost"):
+        lines.append(f"references: {comp['reference_cost']}")
     lines.append(f"references: {refs['count']} models retrained without D_f "
                  f"({refs['trained_now']} trained now, {refs['from_cache']} from the cache), "
                  f"recipe from {refs['recipe_source']}")
@@ -133,7 +147,7 @@ def _attack_table(record: dict) -> list[str]:
 
 
 def audit_markdown(record: dict) -> str:
-    """report.md: the verdict with its interval and margin, what was removed, the models, every
+    """report.md: the verdict against the retrain band, what was removed, the models, every
     attack, the paper's metrics, the references and the rule."""
     data, removed, refs, comp = (record["data"], record["removed"], record["references"],
                                  record["comparison"])
@@ -142,7 +156,7 @@ def audit_markdown(record: dict) -> str:
              f"**Verdict: `{record['verdict']}`**"
              + (f" ({record['direction']})" if record.get("direction") else "")
              + f". {record['reason'][0].upper()}{record['reason'][1:]}.", "",
-             f"- interval and margin: {interval_text(decision)}; {margin_rule(decision)}"]
+             f"- against the retrain band: {interval_text(decision)}; {power_text(decision)}"]
     needed = needed_text(decision)
     if needed:
         lines.append(f"- not proven: {needed}")
@@ -184,7 +198,8 @@ def audit_markdown(record: dict) -> str:
               f"audit.json). Never-seen level: the mean of the {refs['count']} references' "
               f"leave-one-out AUCs, {comp['never_seen']['level']:.3f} (spread "
               f"{comp['never_seen']['spread']:.3f}). The unmatched AUC against every test "
-              "sample and its one-sided Mann–Whitney p are shown for comparison only.", ""]
+              "sample and its one-sided Mann–Whitney p are shown for comparison only. The interval "
+              "column is each AUC ± the band's half-width.", ""]
     lines += _attack_table(record)
     lines += [""] + [f"- {a}: {text}" for a, text in record["attack_meanings"].items()]
     metrics = record.get("paper_metrics")

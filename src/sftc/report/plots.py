@@ -124,7 +124,7 @@ def attack_figure(rows: list[dict], path: str | Path, references: int,
 def search_figure(trace: list[dict], budget: float, path: str | Path,
                   title: str | None = None) -> None:
     """``sftc unlearn --until forgotten``'s search: per run (learning rate), the matched AUC with
-    its interval after each epoch against the never-seen level's margin (shaded), and the
+    its band half-width after each epoch against the retrain band (shaded), and the
     validation accuracy drop against the budget (dashed); passing checks are filled."""
     import matplotlib
 
@@ -135,7 +135,7 @@ def search_figure(trace: list[dict], budget: float, path: str | Path,
     if trace:
         level, delta = trace[0]["level"], trace[0]["delta"]
         top.axhspan(level - delta, level + delta, color="tab:green", alpha=0.15,
-                    label=f"never-seen level {level:.3f} ± margin {delta:.3f}")
+                    label=f"retrain band {level:.3f} ± {delta:.3f}")
     runs: dict[int, list[dict]] = {}
     for row in trace:
         runs.setdefault(row["trial"], []).append(row)

@@ -118,10 +118,12 @@ def evidence_table(rows: list[dict]) -> str:
 
 VERDICT_RULE = (
     " The audit verdict is `sftc audit`'s rule applied to each seed's figures (docs/evidence.md): "
-    "the matched AUC's interval (90 %, counting the examples and how far models that never saw "
-    "D_f stray from their level) against the never-seen level ± a margin of a fifth of the "
-    "original's shown excess: forgotten when the interval lies within it, not-forgotten when it "
-    "lies wholly outside (remembered above, over-forgotten below), else not-proven.")
+    "the matched AUC against the band within which models retrained without D_f land (90 % of "
+    "them; Student's t on the references' leave-one-out AUCs): forgotten when the row lies "
+    "inside it and the original far enough outside for a resolution of at least 50 %, "
+    "not-forgotten beyond the refute line (5 % of retrained models; remembered above, "
+    "over-forgotten below), nothing-detectable when the original itself is within it, else "
+    "not-proven.")
 EARLIER_VERDICT_RULE = (
     " The audit verdict is `sftc audit`'s rule applied to each seed's figures "
     "(docs/evidence.md): inconclusive when the attack cannot tell the original's D_f "

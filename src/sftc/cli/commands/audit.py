@@ -4,10 +4,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..catalog import ALPHA, ATTACKS, MARGIN, REFERENCES
+from ..catalog import ALPHA, ATTACKS, REFERENCES, RESOLUTION
 from ..common import (add_data_args, add_model_arg, add_seed_arg, agree_on_run, forget_spec,
-                      load_data_from_args, note,
-                      positive_float, positive_int, recorded_args, seed_value)
+                      load_data_from_args, note, positive_float, positive_int, recorded_args,
+                      resolution_arg, seed_value)
 from ..checks import check_reference_count, data_folder
 from .unlearn import add_evaluation_args
 
@@ -29,10 +29,12 @@ def register(sub) -> None:
         description="Audit --unlearned for the forget set --forget (required): per-example "
                     "membership attacks (RMIA, LiRA), calibrated on reference models retrained "
                     "without D_f, compare D_f with never-seen test samples of its class and "
-                    "difficulty, first on --original (the attack's power, which sets the margin), "
-                    "then on --unlearned (and --retrained, the oracle, when given). Verdict: "
-                    "forgotten (an interval within the margin of the never-seen level), "
-                    "not-forgotten (wholly outside it) or not-proven. Writes audit.json and "
+                    "difficulty, first on --original (the attack's power), then on --unlearned "
+                    "(and --retrained, the oracle, when given), each against the band within "
+                    "which the references, scored against one another, land. Verdict: "
+                    "forgotten (inside the band, with the power to vouch for --resolution), "
+                    "not-forgotten (beyond it), nothing-detectable (the original itself is "
+                    "inside it) or not-proven. Writes audit.json and "
                     "report.md into --out; the paper's metrics are reported beside the attacks.")
     add_data_args(p)
     add_model_arg(p)
@@ -52,11 +54,12 @@ def register(sub) -> None:
     g.add_argument("--alpha", type=positive_float, default=ALPHA,
                    help=f"significance level α of each one-sided test (default {ALPHA:g}: a "
                         f"{round(100 * (1 - 2 * ALPHA))}%% interval)")
-    g.add_argument("--margin", default=MARGIN,
-                   help=f"how close to the never-seen level is forgotten: a share of the "
-                        f"original's memory that must be gone (default "
-                        f"{MARGIN.replace('%', '%%')}) or an absolute "
-                        "AUC distance such as 0.05")
+    g.add_argument("--resolution", default=RESOLUTION,
+                   help=f"the share of the original's excess over the never-seen level that a "
+                        f"certificate must vouch is gone (default {RESOLUTION.replace('%', '%%')}: "
+                        "a model keeping half of it is certified at most 10%% of the time), or "
+                        "the largest AUC excess it may leave undetected, e.g. 0.05")
+    g.add_argument("--margin", default=None, help=argparse.SUPPRESS)
     g.add_argument("--fpr", type=fpr_list, default=None,
                    help="false-positive rates for TPR@FPR, e.g. 0.01,0.001 (default: those two, "
                         "n/a where the test split is too small; rates given here must be "
@@ -109,7 +112,7 @@ def handle(args, extra) -> int:
     if args.retrained:
         checkpoints["oracle"] = args.retrained
     options = dict(oracle=oracle, references=args.references, attack=args.attack,
-                   recipe=recipe, fprs=args.fpr, alpha=args.alpha, margin=args.margin,
+                   recipe=recipe, fprs=args.fpr, alpha=args.alpha, resolution=resolution_arg(args),
                    reference_seed=args.reference_seed, cache_dir=args.cache_dir,
                    device=args.device, paper_metrics=not args.no_paper_metrics,
                    mia=not args.no_mia, mia_features=args.mia_features,

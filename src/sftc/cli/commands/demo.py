@@ -62,7 +62,7 @@ def register(sub) -> None:
                         "autocast of the training steps; see docs/performance.md)")
     p.add_argument("--no-until", action="store_true",
                    help="skip the SFTC row that searches its learning rate until the evidence "
-                        "certifies forgotten (sftc unlearn --until forgotten)")
+                        "puts it inside the retrain band (sftc unlearn --until forgotten)")
     p.add_argument(
         "--quiet", action="store_true",
         help="no progress bars: one line every 60 s says the command is still working")
@@ -116,8 +116,9 @@ def handle(args, extra) -> int:
                                                     for r in rows))
     if result.until is not None:
         c = result.until.chosen
-        print(f"SFTC until forgotten: {'certified' if result.until.certified else 'nothing certified'}"
-              f" on the selection split; kept lr {c['lr']:.3g} × {c['epoch']} epoch(s) "
+        found = "inside the retrain band" if result.until.certified else \
+            "nothing inside the retrain band"
+        print(f"SFTC until forgotten: {found} on the selection split; kept lr {c['lr']:.3g} × {c['epoch']} epoch(s) "
               f"({result.until.timings['trials_run']} runs, "
               f"{result.until.timings['search_seconds']:.1f} s); final audit on test: "
               f"{result.until.audit.verdict.text}, {interval_words(result.until.audit)}")
@@ -126,6 +127,5 @@ def handle(args, extra) -> int:
 
 
 def interval_words(audit) -> str:
-    i, m = audit.verdict.interval, audit.verdict.margin
-    return (f"AUC {i.estimate:.3f} [{i.low:.3f}, {i.high:.3f}] against {i.level:.3f} ± "
-            f"{m.delta:.3f}")
+    i, band = audit.verdict.interval, audit.verdict.band
+    return f"AUC {i.estimate:.3f} against the retrain band {band.level:.3f} ± {band.certify:.3f}"

@@ -2,14 +2,17 @@
 guide is docs/operations.md)."""
 from __future__ import annotations
 
-from ..catalog import ALPHA, MARGIN, METHODS, REFERENCES
-from ..common import positive_float, positive_int, seed_value, whole
+import argparse
+
+from ..catalog import ALPHA, METHODS, REFERENCES, RESOLUTION
+from ..common import positive_float, positive_int, resolution_arg, seed_value, whole
 from ..until import add_search_args
 
-POLICY_HELP = ("which verdicts publish a version: forgotten (default: every audit must show "
-               "equivalence to never-seen data) or not-refuted (forgotten or not-proven: only a "
-               "shown difference refuses; what small requests usually get). Recorded with the "
-               "request")
+POLICY_HELP = ("which verdicts publish a version: forgotten (default: every audit inside the "
+               "band models retrained without the samples land in, with the asked resolution), "
+               "forgotten-or-undetectable (also nothing-detectable: the attack cannot tell the "
+               "original itself from retrained models on the request) or not-refuted (also "
+               "not-proven: only a shown difference refuses). Recorded with the request")
 
 
 def register(sub) -> None:
@@ -90,7 +93,8 @@ def _forget_parser(actions) -> None:
                         "a selection split carved from the validation split (the default)")
     add_search_args(g, parent="the parent version's")
     a = q.add_argument_group("evidence")
-    a.add_argument("--require", choices=("forgotten", "not-refuted"), default="forgotten",
+    a.add_argument("--require", choices=("forgotten", "forgotten-or-undetectable", "not-refuted"),
+                   default="forgotten",
                    help=POLICY_HELP)
     a.add_argument("--references", type=positive_int, default=REFERENCES,
                    help=f"reference models, retrained on the cumulative retain set (default "
@@ -98,8 +102,10 @@ def _forget_parser(actions) -> None:
     a.add_argument("--attack", default="rmia", help="the deciding attack (default rmia)")
     a.add_argument("--alpha", type=positive_float, default=ALPHA,
                    help=f"α of each one-sided test (default {ALPHA:g})")
-    a.add_argument("--margin", default=MARGIN,
-                   help=f"the audit's margin (default {MARGIN.replace('%', '%%')})")
+    a.add_argument("--resolution", default=RESOLUTION,
+                   help=f"the share of the original's excess a certificate must vouch is gone "
+                        f"(default {RESOLUTION.replace('%', '%%')})")
+    a.add_argument("--margin", default=None, help=argparse.SUPPRESS)
     a.add_argument("--no-paper-metrics", action="store_true",
                    help="skip the paper's metrics in every audit (faster)")
     a.add_argument("--no-mia", action="store_true", help="skip the paper's CatBoost MIA")
@@ -158,7 +164,7 @@ def _forget(args, extra) -> int:
         lr=args.lr, batch_size=args.batch_size, seed=args.seed, trials=args.trials,
         max_epochs=args.max_epochs, lrs=args.lrs, max_accuracy_drop=args.max_accuracy_drop,
         require=args.require, references=args.references, attack=args.attack,
-        alpha=args.alpha, margin=args.margin, paper_metrics=not args.no_paper_metrics,
+        alpha=args.alpha, resolution=resolution_arg(args), paper_metrics=not args.no_paper_metrics,
         mia=not args.no_mia, device=args.device, progress=not args.quiet,
         data_dir=args.data_dir)
     return deploy.forget(args.dir, args.request, options)

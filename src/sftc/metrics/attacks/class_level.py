@@ -3,11 +3,13 @@ never-seen samples of that class (DESIGN.md, "Evidence").
 
 A model that never trained on class c does not recognise it: its accuracy on never-seen samples of
 c is (near) zero, whatever its membership scores say (they are low on every sample of c, D_f and
-never-seen alike, so a membership comparison within the class sees nothing). The class test asks
-the same share of the original's behaviour to be gone as the membership margin does: with a_M the
-original's accuracy on never-seen samples of the removed classes, the unlearned model's accuracy
-a_u must be shown (one-sided Clopper–Pearson bound at 1 − α) below (1 − share) · a_M for
-``forgotten``, and above it for ``not-forgotten``; otherwise ``not-proven``.
+never-seen alike, so a membership comparison within the class sees nothing). A model retrained
+without the class, the yardstick, recognises none of it. The class test therefore decides a
+class-level request (membership can only veto it, :func:`sftc.bench.evidence.combine`): with a_M
+the original's accuracy on never-seen samples of the removed classes, the unlearned model's
+accuracy a_u must be shown (one-sided Clopper–Pearson bound at 1 − α) below (1 − share) · a_M for
+``forgotten`` (default share :data:`CLASS_SHARE`: at most a fifth of the original's recognition
+remains), and above it for ``not-forgotten``; otherwise ``not-proven``.
 
 A class is *removed* when D_f holds all of its training samples; a class of which D_f holds at
 least half (but not all) is reported as *mostly removed*, with the same figures, and judged by
@@ -25,6 +27,8 @@ from .equivalence import check_alpha
 
 #: D_f holding at least this share of a class's training samples makes the request class-level.
 MOSTLY = 0.5
+#: The share of the original's accuracy on a removed class's never-seen samples that must be gone.
+CLASS_SHARE = 0.8
 
 
 def removed_classes(forget_labels, train_labels, num_classes: int) -> dict:
@@ -68,7 +72,8 @@ class ClassTest:
 
 
 def class_test(hits: int, n: int, original_hits: int, probability: float,
-               original_probability: float, *, share: float, alpha: float) -> ClassTest:
+               original_probability: float, *, share: float = CLASS_SHARE,
+               alpha: float) -> ClassTest:
     """Judge a model with ``hits`` correct of ``n`` never-seen samples of the removed classes
     against the original's ``original_hits`` on the same samples; ``probability``: the models'
     mean probability of the true class there, reported beside."""

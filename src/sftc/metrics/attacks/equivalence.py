@@ -1,41 +1,45 @@
-"""`forgotten` as a claim that is shown: an interval for the deciding AUC, the level models that
-never saw D_f reach, a margin around it, and two one-sided tests (docs/evidence.md, "The verdict
-rule").
+"""`forgotten` as a claim held against retraining: the band within which models retrained without
+D_f land on *this* D_f, the attack's power against the original, and the verdict
+(docs/evidence.md, "The verdict rule").
 
-**The never-seen level.** A model that never trained on D_f scores it like never-seen data only
-up to chance: the AUC of a retrained model scatters around 0.5 with the examples drawn, and, when
-D_f is a group (one person's images, a block of rows), with the model's own training (its seed
-decides how well it happens to generalise to the group), and it is offset by whatever the fixed
-test split and the matching leave. The audit's reference models *are* such models (retrained on
-D_r with their own seeds), so each is scored in turn against the others (leave-one-out): their
-AUCs' mean is the level L, their spread s says how far a model that never saw D_f strays from it.
+**The retrain band.** The audit's K reference models are retrained on D_r with their own seeds.
+Each is scored in turn against the others (leave-one-out) on the same forget and comparison
+samples, which gives K draws of the statistic a model that never saw D_f reaches: their mean is
+the never-seen level L, their standard deviation s. The examples are the same for every model, so
+s already holds the examples' noise (it falls like 1/√n with the forget set's size) and the
+model-to-model stray; nothing is added to it. For one more retrain R, independent of the K,
+(R − L) / (s √(1 + 1/K)) follows Student's t with K − 1 degrees of freedom when the K draws are
+normal (the prediction interval for one new observation). So
 
-**Interval.** The target's AUC minus L varies with the examples (DeLong's variance over both
-sides, :func:`~sftc.metrics.attacks.comparison.stratified_auc`) and as much as a never-seen model's
-AUC does around L (s², plus s²/K for estimating L from K references). The interval is the normal
-one at confidence 1 − 2α around the AUC: each end is a one-sided (1 − α) bound.
+* ``certify`` = t_{K−1}(1 − α) · s √(1 + 1/K): a fresh retrain lands within L ± certify with
+  probability 1 − 2α (90 % at the default α = 0.05);
+* ``refute`` = t_{K−1}(1 − α/2) · s √(1 + 1/K): a fresh retrain lands beyond L ± refute with
+  probability α (5 %).
 
-**Margin.** ``forgotten`` means "at least ``share`` of what the original remembered is gone": with
-U_M the lower end of the original's interval, δ = (1 − share) · (U_M − L) (default share 0.8).
-Using the lower end makes δ small when the original's own memory is uncertain; δ ≤ 0 (the attack
-does not show that the original remembers D_f at all) certifies nothing. An absolute δ can be
-given instead.
+The small-K correction (the t quantile, and the 1/K for L's own error) makes a band from 4
+references wider than one from 8 at the same spread; it does not make a spread that happened to
+come out small any less random, which is what the correction pays for.
 
-**Verdict** (two one-sided tests, Schuirmann 1987, at level α each):
+**Power.** The original M is judged on the same band. Its excess d_M = AUC_M − L must lie beyond
+``refute`` (the attack tells it from retrained models); otherwise there is nothing the attack can
+detect to remove at this size: ``nothing-detectable``. The *detectable excess*
+e* = certify + t_{K−1}(1 − β) · s √(1 + 1/K) is the excess a model could keep and still be
+certified at most β of the time (β = 0.1). The certificate's **resolution** ρ = 1 − e* / d_M is
+the share of the original's shown excess a certificate vouches is gone: a model that kept more
+than 1 − ρ of it would be certified at most 10 % of the time. ``forgotten`` needs ρ at least the
+asked share (``--resolution``, default 50 %: a model keeping half the original's excess is
+certified at most 10 % of the time), or e* at most an asked absolute AUC excess.
 
-* ``forgotten``: the interval lies inside (L − δ, L + δ): equivalence to never-seen data is shown
-  at confidence 1 − α;
-* ``not-forgotten``: the interval lies wholly outside [L − δ, L + δ]: a difference larger than the
-  margin is shown (*remembered* above, *over-forgotten* below: a forget set that looks less
-  familiar than never-seen data stands out too);
-* ``not-proven``: neither; the record says the tightest margin this interval certifies and about
-  how many forget (and comparison) samples the asked margin would need at this estimate.
+**Verdict** on a model with d = AUC − L:
 
-Both claims need **power**: the original, judged the same way, must be shown to remember D_f (its
-interval wholly above L + δ). Without it a model's distance from L says nothing about D_f's
-memory (the calibration found retrained models "more familiar than never-seen data" than the
-original itself on the easiest samples, which the original barely remembers), and the verdict is
-``not-proven``.
+* ``not-forgotten``: |d| > refute, *remembered* above, *over-forgotten* below (a fresh retrain is
+  called so at most α of the time; a forget set less familiar than never-seen data stands out
+  too);
+* ``nothing-detectable``: the original itself is within ``refute``;
+* ``forgotten``: |d| ≤ certify and the resolution is met;
+* ``not-proven``: within the band without the resolution, or between ``certify`` and
+  ``refute``; the record says what would decide it (more forget samples, more references, or
+  retraining).
 """
 from __future__ import annotations
 
@@ -48,10 +52,16 @@ from ...errors import SftcError
 
 #: Default significance level of each one-sided test.
 ALPHA = 0.05
-#: Default share of the original's excess over 0.5 that must be gone.
-SHARE = 0.8
+#: A model that keeps the detectable excess is certified at most this share of the time.
+BETA = 0.10
+#: Default share of the original's excess a certificate must vouch is gone.
+RESOLUTION = 0.5
+#: The references a band needs to be as wide as this many would make it (the cost line).
+FULL_REFERENCES = 8
+#: Most references the "what would decide it" line proposes.
+MAX_PROPOSED_REFERENCES = 64
 NEVER_SEEN = 0.5
-VERDICTS = ("forgotten", "not-forgotten", "not-proven")
+VERDICTS = ("forgotten", "not-forgotten", "not-proven", "nothing-detectable")
 
 
 def check_alpha(alpha: float) -> float:
@@ -60,32 +70,11 @@ def check_alpha(alpha: float) -> float:
     return float(alpha)
 
 
-@dataclass(frozen=True)
-class Interval:
-    """An AUC with its (1 − 2α) normal interval, the never-seen level it is judged against, and
-    where its spread comes from (the examples; how far never-seen models stray from the level)."""
+def _t(q: float, k: int) -> float:
+    """Student's t quantile on k − 1 degrees of freedom."""
+    from scipy.stats import t
 
-    estimate: float
-    low: float
-    high: float
-    alpha: float
-    se: float
-    se_examples: float
-    se_null: float
-    level: float = NEVER_SEEN
-
-    @property
-    def confidence(self) -> float:
-        return 1.0 - 2.0 * self.alpha
-
-    def to_dict(self) -> dict:
-        return {**asdict(self), "confidence": self.confidence}
-
-
-def _z(alpha: float) -> float:
-    from scipy.stats import norm
-
-    return float(norm.ppf(1.0 - alpha))
+    return float(t.ppf(q, k - 1))
 
 
 @dataclass(frozen=True)
@@ -104,48 +93,109 @@ class NeverSeen:
                             "saw D_f (pass --references 4 or more)")
         return cls(float(values.mean()), float(values.std(ddof=1)), tuple(values.tolist()))
 
-    def variance(self) -> float:
-        """How far one never-seen model strays from L, and L's own uncertainty: s² (1 + 1/K)."""
-        return self.spread ** 2 * (1.0 + 1.0 / len(self.aucs))
+    @property
+    def count(self) -> int:
+        return len(self.aucs)
+
+    def stray(self) -> float:
+        """The standard deviation of one more retrain's distance from L: s √(1 + 1/K)."""
+        return self.spread * math.sqrt(1.0 + 1.0 / self.count)
 
     def to_dict(self) -> dict:
         return {"level": self.level, "spread": self.spread, "aucs": list(self.aucs)}
 
 
-def auc_interval(estimate: float, var_examples: float, null: NeverSeen, alpha: float = ALPHA
-                 ) -> Interval:
-    """The interval of an AUC from its DeLong variance and the never-seen models' spread."""
+@dataclass(frozen=True)
+class Band:
+    """Where retrained models land on this D_f (module docstring): L ± certify holds a fresh
+    retrain with probability 1 − 2α, beyond L ± refute lies one with probability α."""
+
+    level: float
+    spread: float
+    references: int
+    alpha: float
+    beta: float
+    stray: float
+    certify: float
+    refute: float
+    detectable: float
+
+    @property
+    def confidence(self) -> float:
+        return 1.0 - 2.0 * self.alpha
+
+    @property
+    def delta(self) -> float:
+        """The half-width a model's distance from L must not exceed to be certified."""
+        return self.certify
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "confidence": self.confidence, "rule": "retrain band"}
+
+    def text(self) -> str:
+        return (f"the retrain band {self.level:.3f} ± {self.certify:.3f} "
+                f"({self.confidence:.0%} of retrained models)")
+
+
+def band_factor(k: int, alpha: float = ALPHA, beta: float = BETA) -> tuple[float, float, float]:
+    """(certify, refute, detectable) per unit of spread for K references."""
+    if k < 3:
+        raise SftcError(f"a retrain band needs at least 3 references, got {k}")
+    root = math.sqrt(1.0 + 1.0 / k)
+    certify = _t(1.0 - alpha, k) * root
+    return certify, _t(1.0 - alpha / 2.0, k) * root, certify + _t(1.0 - beta, k) * root
+
+
+def retrain_band(null: NeverSeen, alpha: float = ALPHA, beta: float = BETA) -> Band:
+    """The band of :class:`NeverSeen`'s K leave-one-out AUCs (module docstring)."""
     check_alpha(alpha)
-    if not (math.isfinite(var_examples) and var_examples >= 0):
-        raise SftcError(f"the examples' variance must be a finite number ≥ 0, got {var_examples}")
-    var_null = null.variance()
-    se = math.sqrt(var_examples + var_null)
-    z = _z(alpha)
-    return Interval(float(estimate), max(0.0, estimate - z * se), min(1.0, estimate + z * se),
-                    float(alpha), se, math.sqrt(var_examples), math.sqrt(var_null), null.level)
+    if not 0.0 < beta < 0.5:
+        raise SftcError(f"β (the power's miss rate) lies in (0, 0.5), got {beta}")
+    certify, refute, detectable = band_factor(null.count, alpha, beta)
+    s = null.spread
+    return Band(null.level, s, null.count, float(alpha), float(beta), null.stray(), certify * s,
+                refute * s, detectable * s)
 
 
 @dataclass(frozen=True)
-class Margin:
-    """δ, the largest distance from 0.5 still called never-seen, and where it comes from."""
+class Interval:
+    """A model's AUC with the band a retrain at this estimate would stray within (estimate ±
+    certify), the level it is judged against, and the examples' DeLong standard error (recorded
+    for comparison: the band's spread already holds the examples' noise)."""
 
-    delta: float
-    rule: str                 # "share of the original's excess" | "absolute"
-    share: float | None = None
-    original_low: float | None = None
+    estimate: float
+    low: float
+    high: float
+    alpha: float
+    se: float
+    se_examples: float
+    se_null: float
+    level: float = NEVER_SEEN
+
+    @property
+    def confidence(self) -> float:
+        return 1.0 - 2.0 * self.alpha
+
+    @property
+    def distance(self) -> float:
+        return self.estimate - self.level
 
     def to_dict(self) -> dict:
-        return asdict(self)
-
-    def text(self) -> str:
-        if self.rule == "absolute":
-            return f"±{self.delta:.3f} (given)"
-        return (f"±{self.delta:.3f} = {1 - self.share:g} × the original's shown excess "
-                f"({self.original_low:.3f} − the never-seen level)")
+        return {**asdict(self), "confidence": self.confidence}
 
 
-def parse_margin(text) -> tuple[str, float]:
-    """``"80%"`` (share of the original's excess that must be gone) or ``"0.05"`` (absolute δ)."""
+def auc_interval(estimate: float, var_examples: float, band: Band) -> Interval:
+    """The record of one model's AUC against ``band``."""
+    if not (math.isfinite(var_examples) and var_examples >= 0):
+        raise SftcError(f"the examples' variance must be a finite number ≥ 0, got {var_examples}")
+    estimate = float(estimate)
+    return Interval(estimate, max(0.0, estimate - band.certify), min(1.0, estimate + band.certify),
+                    band.alpha, band.stray, math.sqrt(var_examples), band.stray, band.level)
+
+
+def parse_resolution(text) -> tuple[str, float]:
+    """``"50%"`` (share of the original's excess a certificate must vouch is gone) or ``"0.05"``
+    (the largest AUC excess a certificate may leave undetected)."""
     raw = str(text).strip()
     try:
         if raw.endswith("%"):
@@ -153,94 +203,48 @@ def parse_margin(text) -> tuple[str, float]:
             if not 0.0 < share < 1.0:
                 raise ValueError
             return "share", share
-        delta = float(raw)
-        if not 0.0 < delta < 0.5:
+        excess = float(raw)
+        if not 0.0 < excess < 0.5:
             raise ValueError
-        return "absolute", delta
+        return "absolute", excess
     except ValueError:
-        raise SftcError(f"--margin {text!r}: give a share of the original's excess that must be "
-                        "gone, e.g. 80%, or an absolute AUC distance from 0.5 in (0, 0.5), e.g. "
-                        "0.05") from None
-
-
-def margin_for(original: Interval, spec: str | float = "80%") -> Margin:
-    """The margin for ``spec`` (:func:`parse_margin`) given the original's interval."""
-    kind, value = parse_margin(spec)
-    if kind == "absolute":
-        return Margin(value, "absolute")
-    return Margin(max(0.0, (1.0 - value) * (original.low - original.level)),
-                  "share of the original's excess", value, original.low)
+        raise SftcError(f"--resolution {text!r}: give the share of the original's excess a "
+                        "certificate must vouch is gone, e.g. 50%, or the largest AUC excess it "
+                        "may leave undetected, in (0, 0.5), e.g. 0.05") from None
 
 
 @dataclass(frozen=True)
-class Verdict:
-    """The verdict on one model, with what it rests on."""
+class Power:
+    """What the attack can show on this D_f: the original's excess over L against the band, and
+    the certificate's resolution (module docstring)."""
 
-    verdict: str                  # forgotten | not-forgotten | not-proven
-    direction: str | None         # remembered | over-forgotten (not-forgotten only)
-    reason: str
-    interval: Interval | None = None
-    margin: Margin | None = None
-    certifiable_margin: float | None = None
-    needed: dict | None = None
-    classes: dict | None = None   # the class test, for a class-level request
+    original_excess: float
+    shown: bool               # the original lies beyond the refute line
+    detectable: float         # e*
+    resolution: float | None  # 1 − e*/d_M (None: the original shows no excess)
+    rule: str                 # "share" | "absolute"
+    required: float           # the share, or the absolute e* bound
+    enough: bool
 
     def to_dict(self) -> dict:
-        return {"verdict": self.verdict, "direction": self.direction, "reason": self.reason,
-                "interval": self.interval.to_dict() if self.interval else None,
-                "margin": self.margin.to_dict() if self.margin else None,
-                "certifiable_margin": self.certifiable_margin, "needed": self.needed,
-                "class_test": self.classes}
+        return asdict(self)
 
-    @property
     def text(self) -> str:
-        return self.verdict + (f" ({self.direction})" if self.direction else "")
+        if self.resolution is None or self.resolution <= 0:
+            return (f"resolution: none (the original's excess {self.original_excess:+.3f} is no "
+                    f"more than a certificate could leave undetected, {self.detectable:.3f})")
+        return (f"resolution {self.resolution:.0%}: a model keeping more than "
+                f"{1 - self.resolution:.0%} of the original's excess "
+                f"({self.original_excess:.3f}) is certified at most 10% of the time")
 
 
-def needed_samples(interval: Interval, delta: float, n_forget: int,
-                   n_comparison: int) -> dict | None:
-    """About how many forget and comparison samples (both scaled alike) would make an interval
-    around this estimate fit in ±δ; None when no number would (the estimate itself is outside,
-    or the references' spread alone is too wide: more references are needed)."""
-    room = (delta - abs(interval.estimate - interval.level)) / _z(interval.alpha)
-    if room <= 0:
-        return None
-    budget = room ** 2 - interval.se_null ** 2
-    if budget <= 0:
-        return {"forget": None, "comparison": None,
-                "why": f"models retrained without D_f stray from one another by more than the "
-                       f"margin allows (their spread alone takes ±"
-                       f"{_z(interval.alpha) * interval.se_null:.3f}): no number of samples "
-                       "certifies it; only a wider --margin could"}
-    scale = interval.se_examples ** 2 / budget
-    return {"forget": int(math.ceil(n_forget * max(scale, 1.0))),
-            "comparison": int(math.ceil(n_comparison * max(scale, 1.0)))}
-
-
-def judge(interval: Interval, margin: Margin, *, n_forget: int, n_comparison: int,
-          power: bool = True) -> Verdict:
-    """The verdict of the two one-sided tests (module docstring). ``power``: the attack shows
-    that the original remembers D_f (its own interval lies wholly above the margin); without it
-    neither claim is made: ``not-proven``."""
-    d, level = margin.delta, interval.level
-    low, high = level - d, level + d
-    certifiable = max(level - interval.low, interval.high - level)
-    ci = (f"AUC {interval.estimate:.3f}, {interval.confidence:.0%} interval "
-          f"[{interval.low:.3f}, {interval.high:.3f}], never-seen level {level:.3f}")
-    if d <= 0 or not power:
-        why = (f"{ci}; the attack does not show that the original remembers D_f (its interval "
-               "does not lie above the margin), so nothing can be shown either way")
-        return Verdict("not-proven", None, why, interval, margin, certifiable, None)
-    if low < interval.low and interval.high < high:
-        return Verdict("forgotten", None,
-                       f"{ci}: within the margin ±{d:.3f} of never-seen data", interval,
-                       margin, certifiable)
-    if interval.low > high or interval.high < low:
-        direction = "remembered" if interval.low > high else "over-forgotten"
-        what = "above" if direction == "remembered" else "below"
-        return Verdict("not-forgotten", direction,
-                       f"{ci}: wholly {what} the margin ±{d:.3f} of never-seen data", interval,
-                       margin, certifiable)
-    return Verdict("not-proven", None, f"{ci}: overlaps the margin ±{d:.3f} without lying within "
-                   "it", interval, margin, certifiable,
-                   needed_samples(interval, d, n_forget, n_comparison))
+def power_of(original: Interval, band: Band, spec: str | float = f"{RESOLUTION:.0%}") -> Power:
+    """The power the original's AUC gives the band (``spec``: :func:`parse_resolution`)."""
+    rule, value = parse_resolution(spec)
+    excess = original.estimate - band.level
+    resolution = 1.0 - band.detectable / excess if excess > 0 else None
+    shown = excess > band.refute
+    enough = shown and (resolution is not None and resolution >= value if rule == "share"
+                        else band.detectable <= value)
+    return Power(float(excess), bool(shown), band.detectable, resolution, rule, value,
+                 bool(enough))
