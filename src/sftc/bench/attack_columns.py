@@ -126,6 +126,7 @@ class AttackColumns:
         i = f.interval
         tpr = f.unmatched["tpr_at_fpr"].get(f"{ATTACK_FPR:g}")
         return {"rmia_auc": f.auc, "rmia_low": i.low, "rmia_high": i.high, "rmia_level": i.level,
+                "rmia_band": self.comparison.band.certify,
                 "rmia_tpr": tpr, "rmia_auc_unmatched": f.unmatched["auc"],
                 "rmia_p_greater": f.unmatched["p_greater"], "rmia_p_less": f.unmatched["p_less"],
                 "rmia_p_two_sided": f.unmatched["p_two_sided"],

@@ -9,7 +9,8 @@ NUMERIC_KEYS = ("acc_err_retrain", "acc_dis", "acc_err_original", "js", "js_pape
                 "mia_attacker_acc", "acc_retain", "acc_forget", "acc_test", "unlearn_seconds",
                 "retrain_seconds", "time_ratio", "score", "rmia_auc", "rmia_tpr", "rmia_p_greater",
                 "rmia_p_two_sided", "rmia_mean_score_forget", "rmia_mean_score_test",
-                "rmia_references", "rmia_low", "rmia_high", "rmia_level", "rmia_auc_unmatched")
+                "rmia_references", "rmia_low", "rmia_high", "rmia_level", "rmia_auc_unmatched",
+                "rmia_band")
 
 
 def is_number(value) -> bool:

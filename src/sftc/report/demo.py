@@ -28,8 +28,8 @@ def demo_markdown(rows: list[dict], split, *, forget: str, model: str, epochs: i
     if attack:
         lines += ["Audit verdict (`sftc audit`'s rule: RMIA offline against models retrained "
                   "without D_f, D_f matched with never-seen samples of its class and difficulty, "
-                  "a 90 % interval against the never-seen level ± a fifth of the original's "
-                  "shown excess): "
+                  "against the band within which 90 % of retrained models land, with a "
+                  "resolution of at least 50 % of the original's excess): "
                   + "; ".join(f"{r['label']} {r.get('rmia_verdict')}" for r in rows) + ".", "",
                   evidence_table(rows), "", "![attack](attack.png)", ""]
     lines += ["![convergence](convergence.png)", "", "## Metrics", ""]

@@ -100,11 +100,25 @@ def matched(rows: list[dict]) -> bool:
     return any(r.get("rmia_low") is not None for r in rows)
 
 
+def banded(rows: list[dict]) -> bool:
+    """Whether the rows were judged on the retrain band (sftc 0.2's rule, issue 26); earlier
+    records (the margin rule) render as they were written."""
+    return any(r.get("rmia_band") is not None for r in rows)
+
+
+def verdict_rule(rows: list[dict]) -> str:
+    if banded(rows):
+        return VERDICT_RULE
+    return MARGIN_VERDICT_RULE if matched(rows) else EARLIER_VERDICT_RULE
+
+
 def evidence_table(rows: list[dict]) -> str:
     """Per row: the matched AUC, its interval (means over seeds), the never-seen level and the
     audit's verdict per seed."""
-    lines = ["| Method | matched AUC | interval (mean over seeds) | never-seen level | "
-             "AUC vs all D_t | audit verdict per seed |", "|---|---:|---|---:|---:|---|"]
+    band = banded(rows)
+    lines = ["| Method | matched AUC | " + ("AUC ± band" if band else "interval")
+             + " (mean over seeds) | never-seen level | AUC vs all D_t | audit verdict per seed |",
+             "|---|---:|---|---:|---:|---|"]
     for row in rows:
         if row.get("failed") or row.get("rmia_auc") is None:
             continue
@@ -124,6 +138,12 @@ VERDICT_RULE = (
     "not-forgotten beyond the refute line (5 % of retrained models; remembered above, "
     "over-forgotten below), nothing-detectable when the original itself is within it, else "
     "not-proven.")
+MARGIN_VERDICT_RULE = (
+    " The audit verdict is `sftc audit`'s rule applied to each seed's figures (docs/evidence.md): "
+    "the matched AUC's interval (90 %, counting the examples and how far models that never saw "
+    "D_f stray from their level) against the never-seen level ± a margin of a fifth of the "
+    "original's shown excess: forgotten when the interval lies within it, not-forgotten when it "
+    "lies wholly outside (remembered above, over-forgotten below), else not-proven.")
 EARLIER_VERDICT_RULE = (
     " The audit verdict is `sftc audit`'s rule applied to each seed's figures "
     "(docs/evidence.md): inconclusive when the attack cannot tell the original's D_f "
@@ -201,8 +221,7 @@ def table1_markdown(rows: list[dict], config: dict, held: bool = False) -> str:
            "its own cross-validated accuracy at telling those members from test samples: near 0.5 "
            "it cannot tell them apart even on the data it trained on, and its MIA column says "
            "little about forgetting."
-           + ((VERDICT_RULE if matched(rows) else EARLIER_VERDICT_RULE)
-              if any(r.get("rmia_verdicts") for r in rows) else ""),
+           + (verdict_rule(rows) if any(r.get("rmia_verdicts") for r in rows) else ""),
            "", accuracy_table(rows), ""]
     if matched(rows):
         md += ["## The audit's evidence per row", "", evidence_table(rows), ""]
