@@ -59,6 +59,7 @@ def unlearn(model, split, accel, method="sftc", **kw):
 
 
 @pytest.mark.parametrize("switch", ["channels_last", "fused_optimizer"])
+@pytest.mark.slow
 def test_each_step_optimisation_keeps_the_loss_trajectory(switch, digits_split, digits_original):
     plain = unlearn(digits_original.model, digits_split, "off")
     fast = unlearn(digits_original.model, digits_split, only(**{switch: "on"}))
@@ -181,6 +182,7 @@ def test_the_teacher_pass_takes_the_rule_and_gives_the_plain_logits(digits_origi
     assert (forced.record["channels_last"], forced.record["batch"]) == (False, 64)
 
 
+@pytest.mark.slow
 def test_folded_resnet18_logits_equal_the_unfolded():
     model = sftc.build_model("resnet18", 1, 10, seed=0)
     # non-trivial batch-norm statistics, as after training

@@ -266,6 +266,7 @@ def test_the_positive_group_is_the_one_with_the_larger_median_not_mean():
     assert example_epsilon(u, r) != pytest.approx(reference_epsilon(u, r, by="mean"), abs=1e-6)
 
 
+@pytest.mark.slow
 def test_epsilon_matches_the_plain_definition_on_random_groups():
     rng = np.random.default_rng(6)
     for n in (4, 7):

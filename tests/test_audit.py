@@ -32,6 +32,7 @@ def memorising():
             sftc.retrain(split, "small-cnn", **kw).model)
 
 
+@pytest.mark.slow
 def test_references_are_retrained_without_the_forget_set_each_with_its_own_seed(memorising,
                                                                                tmp_path):
     split = memorising[0]
@@ -61,6 +62,7 @@ def test_the_recipe_comes_from_options_then_run_json_then_defaults():
     assert ReferenceRecipe.from_record(None, "small-cnn").source == "defaults"
 
 
+@pytest.mark.slow
 def test_the_original_is_not_forgotten_and_the_oracle_is_never_not_forgotten(memorising,
                                                                              tmp_path):
     split, original, oracle = memorising
@@ -105,6 +107,7 @@ def test_the_original_is_not_forgotten_and_the_oracle_is_never_not_forgotten(mem
     assert again["original_as_unlearned"] == record["original_as_unlearned"]
 
 
+@pytest.mark.slow
 def test_a_class_level_request_is_judged_on_never_seen_samples_of_the_class(tmp_path):
     """Removing class 0: the original (still recognising the class) is not forgotten, the oracle
     (which never saw it) is certified by the class test, and both records carry it."""
@@ -131,6 +134,7 @@ def test_a_class_level_request_is_judged_on_never_seen_samples_of_the_class(tmp_
     assert "class-level request" in "\n".join(audit_summary(record))
 
 
+@pytest.mark.slow
 def test_a_cache_entry_written_by_other_code_is_refused(memorising, tmp_path):
     split, original, _ = memorising
     pool = ReferencePool(split, RECIPE, cache_dir=tmp_path, device="cpu", progress=False)
@@ -185,6 +189,7 @@ def test_sftc_audit_is_the_package_entry_point():
     assert sftc.AuditConfig is AuditConfig and sftc.TrainingRecipe is ReferenceRecipe
 
 
+@pytest.mark.slow
 def test_the_audit_command_writes_audit_json_and_report_md(tmp_path, capsys):
     import hashlib
 
@@ -217,6 +222,7 @@ def test_the_audit_command_writes_audit_json_and_report_md(tmp_path, capsys):
     assert record["decision"]["power"]["required"] == 0.2
 
 
+@pytest.mark.slow
 def test_an_audit_resumed_after_some_references_equals_a_clean_one(memorising, tmp_path):
     """An audit killed after training 4 of its 6 references and run again (the 4 read from the
     cache, the other 2 trained) gives the record a clean audit gives, bit for bit, but for its

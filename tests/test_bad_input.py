@@ -418,6 +418,7 @@ def test_a_unicode_digit_in_fer2013_is_a_one_line_error(field, tmp_path, capsys)
 
 # -- debris ---------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_sigterm_removes_the_partial_output(tmp_path):
     out = tmp_path / "slow"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -1010,6 +1011,7 @@ def external(tmp_path_factory):
     return root / "bare" / "model.pt"
 
 
+@pytest.mark.slow
 def test_an_external_checkpoint_normalised_otherwise_is_warned_with_accuracies(external, runs,
                                                                             capsys):
     code, err = cli(capsys, "evaluate", "--original", external, "--unlearned", external,
@@ -1068,6 +1070,7 @@ def test_a_model_that_differs_per_rank_is_named(isolated_registries, tmp_path, m
 
 
 # the demo said it wrote "model.pt (SFTC)" when SFTC was not run
+@pytest.mark.slow
 def test_the_demo_names_only_what_it_wrote(tmp_path, capsys):
     code = main(["demo", "--methods", "ft", "--epochs", "1", "--references", "0",
                  "--train-subset", "60", "--test-subset", "60", "--mia-iterations", "5",
@@ -1079,6 +1082,7 @@ def test_the_demo_names_only_what_it_wrote(tmp_path, capsys):
 
 
 # logs: carriage-return bars in files; --quiet silent for minutes
+@pytest.mark.slow
 def test_bars_become_lines_in_a_log_and_quiet_runs_give_a_heartbeat(runs, tmp_path, capsys,
                                                                      monkeypatch):
     code, err = cli(capsys, "train", "--out", tmp_path / "a", "--epochs", "2", "--device", "cpu")
@@ -1132,6 +1136,7 @@ def lineage(runs, tmp_path_factory):
     return root
 
 
+@pytest.mark.slow
 def test_unlearn_records_its_inputs_and_parent_chain(runs, lineage):
     u1, u2 = (json.loads((lineage / n / "run.json").read_text()) for n in ("u1", "u2"))
     orig = runs / "orig" / "model.pt"
@@ -1144,6 +1149,7 @@ def test_unlearn_records_its_inputs_and_parent_chain(runs, lineage):
     assert trained["model_sha256"] == sha(orig)
 
 
+@pytest.mark.slow
 def test_a_chain_of_unlearning_runs_verifies(runs, lineage, tmp_path, capsys):
     out = tmp_path / "ev"
     code, err = cli(capsys, "evaluate", "--original", runs / "orig" / "model.pt", "--unlearned",
@@ -1171,6 +1177,7 @@ def test_a_chain_of_unlearning_runs_verifies(runs, lineage, tmp_path, capsys):
     ("orig", "r18", "--unlearned {r18} is a resnet18 and --original {orig} a small-cnn"),
 ])
 @pytest.mark.parametrize("command", ["evaluate", "audit"])
+@pytest.mark.slow
 def test_lineage_that_contradicts_the_roles_is_refused(command, original, unlearned, message,
                                                        runs, lineage, tmp_path, capsys,
                                                        monkeypatch):
@@ -1186,6 +1193,7 @@ def test_lineage_that_contradicts_the_roles_is_refused(command, original, unlear
     assert_nothing_written(tmp_path / "audit")
 
 
+@pytest.mark.slow
 def test_missing_records_are_a_note_and_in_the_record(runs, lineage, tmp_path, capsys):
     out, bare = tmp_path / "ev", tmp_path / "bare" / "model.pt"
     bare.parent.mkdir()
@@ -1203,6 +1211,7 @@ def test_missing_records_are_a_note_and_in_the_record(runs, lineage, tmp_path, c
     assert code == 0 and "is a retrain oracle" in err and "compared as a control" in err
 
 
+@pytest.mark.slow
 def test_a_run_json_beside_another_model_file_is_refused(runs, lineage, tmp_path, capsys):
     swapped = tmp_path / "swapped"
     swapped.mkdir()

@@ -128,6 +128,7 @@ def test_the_small_cnn_trained_batched_is_the_one_at_a_time_model(digits_320, pl
                for k, v in start[0][0].state_dict().items()) > 100 * TOL
 
 
+@pytest.mark.slow
 def test_resnet18_trained_batched_is_the_one_at_a_time_model(plans):
     split = random_split(16, 32)        # 24 retain samples: 2 steps of 12 per epoch
     recipe = Recipe(epochs=2, lr=0.002, batch_size=12, optimizer="sgd", device="cpu",
@@ -142,6 +143,7 @@ def test_augmented_batches_are_each_models_own_crops_and_flips(plans):
     compare("small-cnn", split, recipe, [3, 4], plans)
 
 
+@pytest.mark.slow
 def test_models_that_draw_random_numbers_or_stream_their_data_are_not_batched(tiny_split):
     split = random_split(16, 16)
     recipe = Recipe(epochs=1, device="cpu")
@@ -178,6 +180,7 @@ def state(entry: str) -> dict:
     return torch.load(Path(entry) / "model.pt", weights_only=True)
 
 
+@pytest.mark.slow
 def test_batched_references_are_keyed_by_their_group_and_reused_across_pool_sizes(tmp_path,
                                                                                tiny_split):
     four = ReferencePool(tiny_split, RECIPE, cache_dir=tmp_path / "a", device="cpu",

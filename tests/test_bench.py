@@ -140,6 +140,7 @@ def _numbers(text):
     return [float(x) for x in re.findall(r"-?\d+\.\d{4}", text)]
 
 
+@pytest.mark.slow
 def test_benchmark_writes_agreeing_tables_and_figures(tmp_path, tiny_split):
     table = bench(tmp_path, tiny_split)
     out = tmp_path / "out"
@@ -180,6 +181,7 @@ def test_benchmark_writes_agreeing_tables_and_figures(tmp_path, tiny_split):
         assert again.read_bytes() == (out / name).read_bytes(), name
 
 
+@pytest.mark.slow
 def test_resume_after_interruption_redoes_nothing(tmp_path, tiny_split, monkeypatch):
     calls = []
     real = grid_mod.Grid.run_one
@@ -332,6 +334,7 @@ def test_the_split_fingerprint_follows_the_contents_never_the_objects_identity(t
 
 # -- sweep ------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_sweep_writes_csv_and_figure_and_resumes(tmp_path, tiny_split, monkeypatch):
     config = SweepConfig(param="tau", values=(1.0, 2.0), lr=1e-3, epochs=1, dataset="digits",
                          train_epochs=1, mia_iterations=10, mia_folds=2)
@@ -530,6 +533,7 @@ def test_published_tables_render_again_byte_for_byte(name, tmp_path):
         assert (tmp_path / file).read_bytes() == (published / file).read_bytes(), file
 
 
+@pytest.mark.slow
 def test_attack_columns_agree_with_the_audit_and_share_its_references(tmp_path, tiny_split):
     """The ORI row's attack figures are those ``sftc.audit`` computes from the original model
     itself, with the references the benchmark trained (the audit trains none), and each seed's
@@ -573,6 +577,7 @@ def test_attack_columns_agree_with_the_audit_and_share_its_references(tmp_path, 
     assert set(logits[1]) == {"forget", "test", "members"}
 
 
+@pytest.mark.slow
 def test_the_evidence_rule_keeps_settings_without_the_oracle_and_reports_its_regret(tmp_path,
                                                                                   tiny_split):
     config = tiny_config(methods=(("ft", {}),), lrs=(1e-3, 5e-3), max_epochs=2,
@@ -614,6 +619,7 @@ def test_attack_columns_refuse_a_split_without_population(tmp_path, tiny_split):
     assert not (tmp_path / "out" / "runs").exists()
 
 
+@pytest.mark.slow
 def test_two_benchmarks_into_one_out_cannot_mix_their_grids(tmp_path, tiny_split):
     """The second run into an --out that another run holds is refused at once (issue 8)."""
     from sftc.io import run_lock
@@ -627,6 +633,7 @@ def test_two_benchmarks_into_one_out_cannot_mix_their_grids(tmp_path, tiny_split
     assert not (tmp_path / ".shared.lock").exists()           # and releases the lock
 
 
+@pytest.mark.slow
 def test_a_benchmark_removes_partial_files_of_a_killed_run(tmp_path, tiny_split):
     bench(tmp_path, tiny_split)
     partial = tmp_path / "out" / "runs" / ".result.json.abc123.partial"

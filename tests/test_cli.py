@@ -60,6 +60,7 @@ def test_unlearn_then_evaluate(trained, tmp_path, capsys):
     assert "acc_err_original" in printed and "acc_dis" not in printed  # no oracle given
 
 
+@pytest.mark.slow
 def test_demo_writes_table_report_and_figure(tmp_path, capsys):
     out = tmp_path / "demo"
     assert main(["demo", "--out", str(out), "--epochs", "2", "--unlearn-epochs", "1",
@@ -226,6 +227,7 @@ def test_subsets_on_the_command_line_are_recorded_and_reused(tmp_path, capsys):
         "--train-subset of 80" in _error(capsys)
 
 
+@pytest.mark.slow
 def test_demo_without_optuna_leaves_out_the_search_and_says_so(tmp_path, capsys, monkeypatch):
     import sys
 

@@ -82,6 +82,7 @@ def test_editing_one_plugin_changes_its_fingerprint_only(isolated_registries, tm
 
 # -- the benchmark, the sweep and the reference caches ----------------------------------------
 
+@pytest.mark.slow
 def test_editing_a_methods_source_makes_the_next_benchmark_rerun_it(isolated_registries, tmp_path,
                                                                      tiny_split, monkeypatch):
     source = tmp_path / "edited_method.py"
@@ -118,6 +119,7 @@ def test_editing_a_methods_source_makes_the_next_benchmark_rerun_it(isolated_reg
         codeprint.method_code("edited").files["edited_method.py"]
 
 
+@pytest.mark.slow
 def test_a_result_stored_without_a_fingerprint_is_computed_again(tmp_path, tiny_split):
     config = SweepConfig(param="c", values=(0.0,), epochs=1, train_epochs=1, mia_iterations=5,
                          mia_folds=2)

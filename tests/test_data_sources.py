@@ -105,6 +105,7 @@ def test_the_metrics_are_the_same_on_both_paths(both, pngs):
                                                in_memory=False).content_sha256()
 
 
+@pytest.mark.slow
 def test_workers_read_the_same_batches(pngs, both):
     _, stream = both
     two = split_of(pngs, deterministic=True, in_memory=False, workers=1)

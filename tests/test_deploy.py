@@ -89,6 +89,7 @@ class RetainSpy:
 
 # -- own PNGs ----------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_five_requests_on_own_pngs_with_their_files_deleted(tmp_path, capsys, monkeypatch):
     pngs, deploy, cache = tmp_path / "pngs", tmp_path / "deploy", tmp_path / "cache"
     files = write_pngs(pngs)
@@ -219,6 +220,7 @@ def digits_deployment(tmp_path_factory):
             "codes": codes}
 
 
+@pytest.mark.slow
 def test_five_requests_on_digits_each_reaudit_every_earlier_one(digits_deployment, capsys):
     d = digits_deployment
     assert d["codes"] == [0] * USERS
@@ -260,6 +262,7 @@ def _tampered(d, tmp_path, name):
     ("missing", "versions/v4 is missing (entry"),
     ("pointer", "published.json names v4"),
 ])
+@pytest.mark.slow
 def test_verify_names_the_first_thing_that_does_not_match(digits_deployment, tmp_path, capsys,
                                                            tamper, message):
     deploy = _tampered(digits_deployment, tmp_path, tamper)
@@ -304,6 +307,7 @@ def _killed_at(point: str, argv: list[str]) -> None:
     assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL, status
 
 
+@pytest.mark.slow
 def test_kill_9_at_three_points_leaves_a_consistent_state(digits_deployment, tmp_path, capsys):
     root = digits_deployment["root"]
     deploy, cache = tmp_path / "deploy", tmp_path / "cache"
@@ -344,6 +348,7 @@ def test_kill_9_at_three_points_leaves_a_consistent_state(digits_deployment, tmp
     cache_holds_nothing_of(cache, removed)
 
 
+@pytest.mark.slow
 def test_a_torn_last_line_is_reported_then_cut(digits_deployment, tmp_path, capsys):
     deploy = _tampered(digits_deployment, tmp_path, "torn")
     with open(deploy / "ledger.jsonl", "a") as fh:
@@ -357,6 +362,7 @@ def test_a_torn_last_line_is_reported_then_cut(digits_deployment, tmp_path, caps
     assert code == 0 and "pending" not in out
 
 
+@pytest.mark.slow
 def test_an_error_during_a_request_rolls_it_back_at_once(digits_deployment, tmp_path, capsys,
                                                          monkeypatch):
     import sftc.deploy.apply as apply
@@ -377,6 +383,7 @@ def test_an_error_during_a_request_rolls_it_back_at_once(digits_deployment, tmp_
     assert run("deploy", "verify", "--dir", deploy)[0] == 0
 
 
+@pytest.mark.slow
 def test_a_second_forget_is_refused_in_one_line(digits_deployment, capsys):
     from sftc.io import run_lock
 
@@ -426,6 +433,7 @@ def test_the_purge_removes_exactly_what_trained_on_or_holds_outputs_of_removed(t
     assert not list(without.path.glob(f"logits-{tag}*"))
 
 
+@pytest.mark.slow
 def test_bad_requests_are_one_line(digits_deployment, tmp_path, capsys):
     d = digits_deployment
     forget = ["deploy", "forget", "--dir", d["deploy"], *FIXED, *FAST]

@@ -51,6 +51,7 @@ def in_this_process() -> str:
     return f"{digest(original)} {digest(result.model)}"
 
 
+@pytest.mark.slow
 def test_the_default_gives_the_same_bits_in_fresh_processes_and_later_in_this_one(monkeypatch):
     monkeypatch.delenv("SFTC_ACCEL", raising=False)
     env = {k: v for k, v in os.environ.items() if k != "SFTC_ACCEL"}
@@ -108,6 +109,7 @@ def slow_trials(monkeypatch):
     return offset
 
 
+@pytest.mark.slow
 def test_measure_mode_measures_before_the_run_keeps_the_decision_and_bills_no_trial(
         tmp_path, slow_trials, digits_split, digits_original):
     def run(**accel):

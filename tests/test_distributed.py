@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -42,10 +43,30 @@ LIMIT = 240          # seconds any group of processes may take before the test f
 TOLERANCE = 1e-5     # weights after a run: float reduction order only
 
 
+#: Rendezvous ports: each pytest-xdist worker (``PYTEST_XDIST_WORKER``, gw0 when there is none)
+#: draws from its own band, below the kernel's ephemeral range, where the ranks' own connections
+#: and other processes' ``bind(0)`` take theirs.
+PORT_BASE, PORT_BAND, PORT_BANDS = 20000, 500, 25
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port free now for one job's rendezvous, in this worker's band, at random within it (two
+    runs of the suite at once rarely meet), never one this process handed out before."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    index = int(worker[2:]) if worker[2:].isdigit() else 0
+    low = PORT_BASE + (index % PORT_BANDS) * PORT_BAND
+    for port in random.SystemRandom().sample(range(low, low + PORT_BAND), PORT_BAND):
+        if port in _HANDED_OUT:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("", port))
+            except OSError:     # in use (or lingering) on some interface
+                continue
+        _HANDED_OUT.add(port)
+        return port
+    raise AssertionError(f"no free port in {low}-{low + PORT_BAND - 1}")
 
 
 def rank_env(rank: int, world: int, port: int) -> dict:
@@ -116,6 +137,7 @@ def ddp_results(tmp_path_factory):
 
 
 @pytest.mark.parametrize("world", [2, 3])
+@pytest.mark.slow
 def test_data_parallel_runs_equal_one_process(ddp_results, world):
     root, split, original = ddp_results
     for label, method, hparams, optimizer in worker.runs(world):
@@ -138,6 +160,7 @@ def test_data_parallel_runs_equal_one_process(ddp_results, world):
                     assert b[key] == pytest.approx(a[key], abs=1e-5), (label, key)
 
 
+@pytest.mark.slow
 def test_the_audit_references_spread_over_ranks_equal_one_process(ddp_results, tmp_path):
     root, split, _ = ddp_results
     alone = worker.reference_pool(split, tmp_path / "cache")
@@ -147,6 +170,7 @@ def test_the_audit_references_spread_over_ranks_equal_one_process(ddp_results, t
         assert torch.allclose(checks["logits"], alone.logits, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_batched_references_spread_over_ranks_by_group_equal_one_process(ddp_results, tmp_path):
     root, split, _ = ddp_results
     alone = worker.grouped_reference_pool(split, tmp_path / "cache")
@@ -156,6 +180,7 @@ def test_batched_references_spread_over_ranks_by_group_equal_one_process(ddp_res
         assert torch.equal(checks["grouped"], alone.logits)
 
 
+@pytest.mark.slow
 def test_a_batch_that_does_not_split_over_the_ranks_is_refused(ddp_results):
     root, _, _ = ddp_results
     for world in (2, 3):
@@ -195,6 +220,7 @@ def failing_jobs(tmp_path_factory):
     return {"disagree": (disagree, finish(first)), "dies": (dies, finish(second, limit=90))}
 
 
+@pytest.mark.slow
 def test_ranks_that_disagree_on_the_checkpoint_all_stop_with_one_line(failing_jobs):
     root, [(code0, _, err0), (code1, _, err1)] = failing_jobs["disagree"]
     assert code0 == 2 and code1 == 2
@@ -205,6 +231,7 @@ def test_ranks_that_disagree_on_the_checkpoint_all_stop_with_one_line(failing_jo
     assert not (root / "out").exists() and not any(root.glob(".out*"))
 
 
+@pytest.mark.slow
 def test_a_rank_that_dies_stops_the_others_and_leaves_nothing(failing_jobs):
     root, [(code0, _, err0), (code1, _, _)] = failing_jobs["dies"]
     assert code1 == -signal.SIGKILL and code0 == 1
@@ -255,6 +282,7 @@ def worker_pid(agent: int, rank: int) -> int | None:
 
 
 @pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs Linux's /proc")
+@pytest.mark.slow
 def test_the_benchmark_over_ranks_survives_a_killed_rank_and_gives_the_table_of_one_process(
         tmp_path, monkeypatch):
     out, cache = tmp_path / "spread", tmp_path / "cache"

@@ -91,6 +91,7 @@ def plugin_files(isolated_registries, tmp_path):
     return attack, metric
 
 
+@pytest.mark.slow
 def test_the_attack_example_decides_an_audit_and_the_benchmarks_columns(plugin_files, tmp_path,
                                                                          tiny_split, capsys):
     from sftc.bench import BenchmarkConfig, run_benchmark

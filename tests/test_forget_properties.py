@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -94,6 +95,7 @@ JUNK = st.one_of(
 
 @SETTINGS
 @given(labels_strategy(), JUNK, st.integers(-5, 2 ** 40))
+@pytest.mark.slow
 def test_any_spec_string_is_accepted_or_an_sftc_error(labels, spec, seed):
     try:
         positions = resolve_forget(spec, labels, seed=seed)

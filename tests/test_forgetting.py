@@ -14,6 +14,7 @@ FAST = dict(n_models=3, train_epochs=3, batch_size=16, device="cpu", progress=Fa
 
 
 @pytest.mark.parametrize("originals", ["independent", "shared"])
+@pytest.mark.slow
 def test_forgetting_score_runs_from_n_originals_or_one(originals, tiny_split, tmp_path):
     result = sftc.forgetting_score(tiny_split, "ft", originals=originals, cache_dir=tmp_path,
                                    null=False, **FAST)
@@ -32,6 +33,7 @@ def test_forgetting_score_runs_from_n_originals_or_one(originals, tiny_split, tm
     json.dumps(record)
 
 
+@pytest.mark.slow
 def test_the_forgetting_score_gives_the_audits_verdict_per_unlearned_model(tiny_split, tmp_path):
     record = sftc.forgetting_score(tiny_split, "ft", cache_dir=tmp_path, null=False,
                                    **{**FAST, "n_models": 4}).to_dict()
@@ -47,6 +49,7 @@ def test_forgetting_score_refusals(tiny_split):
         sftc.forgetting_score(tiny_split, "retrain", **FAST)
 
 
+@pytest.mark.slow
 def test_the_forgetting_score_command(tmp_path, capsys):
     out = tmp_path / "score"
     code = main(["forgetting-score", "--forget", "random:0.1", "--method", "sftc", "--c", "0.5",

@@ -9,11 +9,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 FIGURES = {"tests", "device", "sftc_vs_ft", "bf16_speed", "vs_authors", "reference_pool",
            "bf16_results", "gpu_check"}
 
 
+@pytest.mark.slow
 def test_the_gpu_check_runs_end_to_end_on_the_cpu(tmp_path):
     env = {**os.environ, "PYTHON": sys.executable, "OMP_NUM_THREADS": "1", "OUT": str(tmp_path),
            "GPU_CHECK_TESTS": "tests/test_cuda.py::"

@@ -305,6 +305,7 @@ def test_js_of_no_samples_is_zero():
     empty = torch.zeros(0, 3)
     assert js_divergence(empty, empty) == 0.0 and js_paper(empty, empty) == 0.0
 
+@pytest.mark.slow
 def test_evaluator_gives_evaluate_models_numbers_for_every_row(digits_split, digits_original,
                                                                digits_retrained, monkeypatch):
     """One evaluator for many models (references' logits once, attackers on a thread pool, one

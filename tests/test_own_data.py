@@ -57,6 +57,7 @@ def workspace(isolated_registries, tmp_path, monkeypatch):
     return tmp_path
 
 
+@pytest.mark.slow
 def test_the_readme_commands_run_on_the_users_data_model_and_method(workspace, capsys):
     done = []
     for argv in commands():
@@ -98,6 +99,7 @@ def test_the_readme_commands_run_on_the_users_data_model_and_method(workspace, c
     assert "were computed by other code (changed: my_method.py); computing them again" in err
 
 
+@pytest.mark.slow
 def test_the_readme_python_example_runs_on_the_users_data(workspace, capsys):
     code = python_block(SECTION, "import sftc")
     for slow, fast in (("lrs=(1e-3, 5e-4), max_epochs=2", "lrs=(1e-3,), max_epochs=1, "

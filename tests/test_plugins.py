@@ -227,6 +227,7 @@ def resnet18_3x3(in_channels, num_classes):
     return model
 
 
+@pytest.mark.slow
 def test_a_checkpoint_of_another_first_convolution_says_so(tmp_path, capsys):
     from sftc.checkpoints import save_state_dict
 

@@ -69,6 +69,7 @@ def test_global_mean_after_relu_and_before_batch_norm(layout):
                 torch.randn(4, 3, 9, 7).contiguous(memory_format=layout), ["mean_pool:3"])
 
 
+@pytest.mark.slow
 def test_global_mean_gradient_is_materialised_in_the_input_layout():
     x = torch.randn(4, 8, 5, 3).contiguous(memory_format=torch.channels_last).requires_grad_()
     pool = nn.AdaptiveAvgPool2d((1, 1))
@@ -160,6 +161,7 @@ def test_a_rewritten_model_pickles_copies_and_unpatches():
     assert R.apply(model) == SMALL_CNN  # and it can be rewritten again
 
 
+@pytest.mark.slow
 def test_a_run_with_the_rewrites_trains_the_same_weights(digits_split, digits_original):
     plain = sftc.unlearn(digits_original.model, digits_split, "sftc", epochs=2, device="cpu",
                          progress=False, accel="off")
@@ -198,6 +200,7 @@ def test_inference_copies_are_rewritten_after_folding_and_give_the_same_logits()
     assert not any(R.is_rewritten(m) for m in model.modules())  # the source is untouched
 
 
+@pytest.mark.slow
 def test_torchvision_models_rewritten_give_the_same_values_and_gradients():
     """ResNet-18's stem (ReLU then max-pool, outside any Sequential); EfficientNet-B0 has SiLU
     before its poolings and is left alone."""

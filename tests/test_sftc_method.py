@@ -123,6 +123,7 @@ def test_bad_hyperparameters_are_rejected(kwargs, message):
         sftc.create_method("sftc", **kwargs)
 
 
+@pytest.mark.slow
 def test_same_seed_gives_the_same_numbers(digits_split, digits_original):
     runs = [sftc.unlearn(digits_original.model, digits_split, "sftc", epochs=1, seed=3,
                          device="cpu", progress=False, c=0.3) for _ in range(2)]

@@ -44,6 +44,7 @@ def test_the_selection_split_is_the_validation_split_halved(learnable):
                                                                          split.retain)
 
 
+@pytest.mark.slow
 def test_what_is_chosen_never_depends_on_the_test_split(learnable, tmp_path):
     split, original = learnable
     first = _search(split, original, tmp_path)
@@ -101,6 +102,7 @@ def test_bad_search_settings_are_one_line(learnable, tmp_path, monkeypatch):
         _search(split, original, tmp_path)
 
 
+@pytest.mark.slow
 def test_the_command_writes_the_trace_and_says_when_nothing_passed(tmp_path, capsys):
     from sftc.cli import main
 

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import importlib
 
+from ._version import __version__
 from .errors import DivergedError, SftcError
-
-__version__ = "0.1.0"
 
 #: Public names and the module each is served from, imported on first use.
 _LAZY = {
@@ -29,28 +28,13 @@ _LAZY = {
     "ReferenceRecipe": "sftc.bench.reference_pool", "TrainingRecipe": "sftc.recipes",
     "forgetting_score": "sftc.bench.forgetting",
     "unlearn_until_forgotten": "sftc.bench.until", "SearchConfig": "sftc.bench.until",
+    "unlearn": "sftc.front",
 }
 
 
-def unlearn(model, split, method: str = "sftc", *, until: str | None = None, **options):
-    """Unlearn ``split.forget`` from ``model`` with ``method`` (:func:`sftc.api.unlearn`: a fixed
-    learning rate and epoch count), or with ``until="forgotten"`` search the learning rate and
-    stop on the evidence (:func:`sftc.bench.until.unlearn_until_forgotten`: the options are its
-    :class:`~sftc.bench.until.SearchConfig` fields and ``audit_config``, ``recipe``, ``device``,
-    ``progress``; returns its :class:`~sftc.bench.until.SearchResult`)."""
-    if until is None:
-        from .api import unlearn as fixed
-
-        return fixed(model, split, method, **options)
-    if until != "forgotten":
-        raise SftcError(f"until must be 'forgotten' (or None for a fixed setting), got {until!r}")
-    from .bench.until import unlearn_until_forgotten
-
-    return unlearn_until_forgotten(model, split, method=method, **options)
-
-
 def __getattr__(name: str):
-    """``sftc.unlearn`` (and every name of :data:`_LAZY`, or a submodule), imported on first use."""
+    """Every name of :data:`_LAZY` (``sftc.unlearn`` among them), or a submodule, imported on first
+    use."""
     if name in _LAZY:
         value = getattr(importlib.import_module(_LAZY[name]), name)
         globals()[name] = value
@@ -67,4 +51,4 @@ def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_LAZY))
 
 
-__all__ = ["DivergedError", "SftcError", "__version__", "unlearn", *_LAZY]
+__all__ = ["DivergedError", "SftcError", "__version__", *_LAZY]

@@ -169,9 +169,6 @@ def check_model_fits(model: nn.Module, split: Split, device: str, what: str = "t
                         f"has {split.data.num_classes} classes")
 
 
-_check_model_fits = check_model_fits   # the older name
-
-
 def train(split: Split, model: str | nn.Module = "small-cnn", *, epochs: int = TRAIN_EPOCHS,
           lr: float = TRAIN_LR,
           batch_size: int = 64, seed: int = 0, device: str = "auto", augment: bool = False,

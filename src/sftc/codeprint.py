@@ -73,7 +73,7 @@ def combine(*prints: CodePrint) -> CodePrint:
 
 
 def _version() -> str:
-    from . import __version__
+    from ._version import __version__
 
     return __version__
 

@@ -10,3 +10,7 @@ class SftcError(Exception):
 
 class DivergedError(SftcError):
     """A training or unlearning loss became NaN or infinite."""
+
+
+class NameTaken(SftcError):
+    """A name registered twice, from two modules (the message names both)."""

@@ -31,8 +31,7 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
-from .errors import SftcError
-from .registry import NameTaken
+from .errors import NameTaken, SftcError
 
 #: The entry-point group of each registry, by what its entries are called.
 GROUPS = {"method": "sftc.methods", "model": "sftc.models", "dataset": "sftc.datasets",

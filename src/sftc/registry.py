@@ -13,13 +13,9 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from types import ModuleType
 from typing import TypeVar
 
-from .errors import SftcError
+from .errors import NameTaken, SftcError
 
 T = TypeVar("T")
-
-
-class NameTaken(SftcError):
-    """A name registered twice, from two modules (the message names both)."""
 
 
 class Registry(Mapping[str, T]):

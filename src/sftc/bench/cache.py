@@ -314,7 +314,7 @@ class ModelCache:
                          f"{', '.join(stale[0][1][:4])}); training the group again")
             from .grouped import train_group
 
-            trained = train_group(specs, split, device, accel)
+            trained = train_group(specs[0].recipe, specs[0].subset, seeds, split, device, accel)
             return [f if f is not None else self._store(
                         s, split, device, model, history,
                         {"batched": {"models": len(specs), "slot": i, "vmap": True}}, accel)

@@ -4,16 +4,13 @@
 whether a recipe's models can be batched at all."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
 
 import torch
 
 from ..data import Split
 from ..models import create_model
 from ..recipes import TrainingRecipe
-
-if TYPE_CHECKING:
-    from .cache import TrainSpec
 
 
 def engine_recipe(recipe: TrainingRecipe, seed: int, device: str, accel=None):
@@ -44,17 +41,17 @@ def batch_refusal(recipe: TrainingRecipe, split: Split, seeds: list[int], device
     return batched.batch_refusal(models, split, engine_recipe(recipe, seeds[0], device, accel))
 
 
-def train_group(specs: list["TrainSpec"], split: Split, device: str, accel=None) -> list[tuple]:
-    """Train the models of ``specs`` (one recipe and subset) as one batched computation; returns
-    ``(model, history)`` per spec."""
+def train_group(recipe: TrainingRecipe, subset: str, seeds: Sequence[int], split: Split,
+                device: str, accel=None) -> list[tuple]:
+    """Train the models of ``recipe`` on ``subset`` (``train`` or ``retain``) with ``seeds`` as one
+    batched computation; returns ``(model, history)`` per seed."""
     from .. import api
     from ..engine import batched
     from ..methods.supervised import TrainOnRetain, TrainOriginal
 
-    recipe = specs[0].recipe
-    models = [fresh_model(recipe, split, s.seed) for s in specs]
+    models = [fresh_model(recipe, split, s) for s in seeds]
     api.check_model_fits(models[0], split, device)
-    method = TrainOnRetain() if specs[0].subset == "retain" else TrainOriginal()
-    return batched.train_group(method, models, [s.seed for s in specs], split,
-                               engine_recipe(recipe, specs[0].seed, device, accel),
-                               label="retrain" if specs[0].subset == "retain" else "train")
+    method = TrainOnRetain() if subset == "retain" else TrainOriginal()
+    return batched.train_group(method, models, list(seeds), split,
+                               engine_recipe(recipe, seeds[0], device, accel),
+                               label="retrain" if subset == "retain" else "train")

@@ -3,13 +3,13 @@ NaN guard and timing. Methods only state a batch plan and a per-batch loss.
 
 Modules, by job: ``loop`` (the epoch loop, :func:`run`, :class:`Recipe`, :class:`History`),
 ``steps`` (the optimisation step the loop is handed: plain, tuned, data-parallel), ``context``
-(what a method sees), ``options`` (:class:`Accel`, the speed options, and the environment's
-default), ``rule`` (the speed choices, decided without a clock), ``tuning`` (the training step's
-choices applied to the model), ``measure`` and ``decisions`` (measure mode's trials and their
-store), ``linear_conv``, ``rewrites`` and ``inference_model`` (the optimisations themselves),
-``inference`` (forward passes and frozen teachers' outputs), ``numerics``
-(:func:`numerics_identity`, for cache keys), ``process_group``, ``data_parallel`` and ``syncbn``
-(torchrun jobs and DDP), ``device``.
+(what a method sees, and :class:`Method`, the contract it meets), ``options`` (:class:`Accel`, the
+speed options, and the environment's default), ``rule`` (the speed choices, decided without a
+clock), ``tuning`` (the training step's choices applied to the model), ``measure`` and
+``decisions`` (measure mode's trials and their store), ``linear_conv``, ``rewrites`` and
+``inference_model`` (the optimisations themselves), ``inference`` (forward passes and frozen
+teachers' outputs), ``numerics`` (:func:`numerics_identity`, for cache keys), ``process_group``,
+``data_parallel`` and ``syncbn`` (torchrun jobs and DDP), ``device``.
 
 Names are imported on first use, so that the command line's ``--help`` (which asks
 :mod:`sftc.engine.process_group` whether torchrun started it) does not import torch.

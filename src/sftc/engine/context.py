@@ -1,9 +1,10 @@
-"""What a method sees: the run's state, and the shape of a planned and a loaded batch."""
+"""What a method sees: the run's state, and the shape of a planned and a loaded batch; and
+:class:`Method`, the contract the engine runs (the loop and its steps both read it here)."""
 from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Protocol
 
 import torch
 from torch import nn
@@ -143,3 +144,16 @@ def cut_batches(index: torch.Tensor, flag: torch.Tensor | None, size: int,
     for i, start in enumerate(starts):
         end = starts[i + 1] if i + 1 < len(starts) else n
         yield PlannedBatch(index[start:end], None if flag is None else flag[start:end], phase)
+
+
+class Method(Protocol):
+    """The contract the engine runs (implemented by :class:`sftc.methods.base.UnlearningMethod`)."""
+
+    name: str
+    needs_original: bool
+
+    def setup(self, ctx: RunContext) -> None: ...
+
+    def plan(self, ctx: RunContext, epoch: int) -> Iterable[PlannedBatch]: ...
+
+    def loss(self, ctx: RunContext, batch: Batch, logits: torch.Tensor) -> torch.Tensor: ...

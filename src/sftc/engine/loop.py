@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field, replace
-from typing import TYPE_CHECKING, Callable, Iterable, Protocol, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import torch
 from torch import nn
@@ -19,7 +19,7 @@ from ..data import Split
 from ..errors import DivergedError, SftcError
 from ..recipes import TRAIN_EPOCHS, TRAIN_LR
 from . import tuning
-from .context import Batch, PlannedBatch, RunContext
+from .context import Batch, Method, PlannedBatch, RunContext
 from .data_parallel import DataParallel
 from .device import Stopwatch, import_lazy_torch, resolve_device
 from .inference import predict_logits
@@ -68,19 +68,6 @@ class Recipe:
         if isinstance(self.accel, dict):
             self.accel = Accel(**self.accel)
         self.accel.validate()
-
-
-class Method(Protocol):
-    """The contract the engine runs (implemented by :class:`sftc.methods.base.UnlearningMethod`)."""
-
-    name: str
-    needs_original: bool
-
-    def setup(self, ctx: RunContext) -> None: ...
-
-    def plan(self, ctx: RunContext, epoch: int) -> Iterable[PlannedBatch]: ...
-
-    def loss(self, ctx: RunContext, batch: Batch, logits: torch.Tensor) -> torch.Tensor: ...
 
 
 @dataclass

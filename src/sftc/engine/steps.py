@@ -18,12 +18,11 @@ from typing import TYPE_CHECKING, Callable
 import torch
 from torch import nn
 
-from .context import Batch, RunContext
+from .context import Batch, Method, RunContext
 from .tuning import StepPlan, autocast_context
 
 if TYPE_CHECKING:
     from .data_parallel import DataParallel
-    from .loop import Method
 
 Step = Callable[[Batch], torch.Tensor]
 
