@@ -86,6 +86,12 @@ def test_the_original_is_not_forgotten_and_the_oracle_is_never_not_forgotten(mem
         record["models"]["unlearned"]["weights_sha256"]
     assert any("nothing was unlearned" in n for n in record["notes"])
     assert record["references"]["trained_now"] == 4
+    seconds = sorted(e["seconds"] for e in record["references"]["entries"])
+    assert record["cost"]["one_retraining_seconds"] == pytest.approx(0.5 * (seconds[1] + seconds[2]))
+    assert record["cost"]["retrainings"] == pytest.approx(
+        record["cost"]["total_seconds"] / record["cost"]["one_retraining_seconds"])
+    assert any(line.startswith("cost: ") and "retrainings" in line
+               for line in audit_summary(record))
     assert record["paper_metrics"]["mia_attacker_acc"] is not None
     json.dumps(record)                                        # audit.json is plain JSON
     text = audit_markdown(record)
@@ -237,7 +243,8 @@ def test_an_audit_resumed_after_some_references_equals_a_clean_one(memorising, t
     assert (resumed["references"]["from_cache"], clean["references"]["from_cache"]) == (4, 0)
 
     clock_and_place = {"timings", "seconds", "train_seconds", "cached", "from_cache",
-                       "trained_now", "entry", "cache_dir", "cache"}
+                       "trained_now", "entry", "cache_dir", "cache", "cost",
+                       "one_retraining_seconds"}
 
     def without_clock(value):
         if isinstance(value, dict):

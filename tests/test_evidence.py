@@ -201,7 +201,8 @@ def test_fewer_references_widen_the_band():
     assert four.certify > eight.certify and four.detectable > eight.detectable
     cost = reference_cost(four)
     assert cost.startswith("with 4 references the band is ") and "Student's t on 3" in cost
-    assert f"{band_factor(4)[2] / band_factor(8)[2]:.2f}×" in cost
+    assert f"band is {band_factor(4)[0] / band_factor(8)[0]:.2f}× as wide" in cost
+    assert f"needs {band_factor(4)[2] / band_factor(8)[2]:.2f}× the excess" in cost
     assert reference_cost(eight) is None
 
 

@@ -93,6 +93,7 @@ class AuditResult:
     data: dict = field(default_factory=dict)
     timings: dict = field(default_factory=dict)
     notes: list = field(default_factory=list)
+    cost: dict = field(default_factory=dict)
 
     @property
     def has_power(self) -> bool:
@@ -110,7 +111,7 @@ class AuditResult:
                 "attacks": self.attacks,
                 "attack_meanings": {a: attack_class(a).meaning for a in self.attacks},
                 "paper_metrics": self.paper_metrics, "timings": self.timings,
-                "notes": list(self.notes)}
+                "cost": self.cost, "notes": list(self.notes)}
 
 
 # -- 1. checks --------------------------------------------------------------------------------
@@ -238,8 +239,29 @@ def reference_logits(config: AuditConfig, split: Split):
               "cache_dir": str(pool.cache_dir), "trained_now": len(trained),
               "from_cache": config.references - len(trained),
               "train_seconds": sum(e["seconds"] or 0.0 for e in trained),
+              "one_retraining_seconds": one_retraining(refs.entries),
               "entries": refs.entries}
     return refs, record, time.perf_counter() - started
+
+
+def one_retraining(entries: list[dict]) -> float | None:
+    """What one retraining on D_r costs here: the median training time of the references, each a
+    retraining on D_r with the original's recipe (cached ones keep the time they took)."""
+    seconds = sorted(e["seconds"] for e in entries if e.get("seconds"))
+    if not seconds:
+        return None
+    mid = len(seconds) // 2
+    return seconds[mid] if len(seconds) % 2 else 0.5 * (seconds[mid - 1] + seconds[mid])
+
+
+def cost_record(total_seconds: float, references: dict) -> dict:
+    """The audit's whole cost, references included, against one retraining."""
+    one = references.get("one_retraining_seconds")
+    return {"total_seconds": total_seconds, "one_retraining_seconds": one,
+            "retraining_source": "the median training time of the references (each a "
+                                 "retraining on D_r with the original's recipe)",
+            "references_trained_now": references["trained_now"],
+            "retrainings": total_seconds / one if one else None}
 
 
 # -- 4. attacks and verdicts ------------------------------------------------------------------
@@ -337,4 +359,5 @@ def audit(original: nn.Module, unlearned: nn.Module, split: Split, *,
         timings={"references_seconds": ref_seconds, "attacks_seconds": attack_seconds,
                  "paper_metrics_seconds": paper_seconds,
                  "total_seconds": time.perf_counter() - started},
+        cost=cost_record(time.perf_counter() - started, ref_record),
         notes=[*notes, *found])

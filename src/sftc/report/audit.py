@@ -83,6 +83,16 @@ def needed_text(decision: dict) -> str | None:
     return needed.get("why") or "retrain from scratch (--method retrain), the yardstick itself"
 
 
+def cost_text(cost: dict | None) -> str | None:
+    """The audit's whole cost against one retraining, in words."""
+    if not cost or not cost.get("retrainings"):
+        return None
+    return (f"{cost['total_seconds']:.1f} s in all, references included = "
+            f"{cost['retrainings']:.1f} retrainings (one retraining ≈ "
+            f"{cost['one_retraining_seconds']:.1f} s, the references' median; "
+            f"{cost['references_trained_now']} reference(s) trained now)")
+
+
 def audit_summary(record: dict, out=None) -> list[str]:
     """A few readable lines for stdout, verdict first."""
     refs, removed, comp = record["references"], record["removed"], record["comparison"]
@@ -122,6 +132,9 @@ def audit_summary(record: dict, out=None) -> list[str]:
     for note in record.get("notes", []):
         if note not in printed:
             lines.append(f"note: {note}")
+    cost = cost_text(record.get("cost"))
+    if cost:
+        lines.append(f"cost: {cost}")
     if out is not None:
         lines.append(f"wrote {out}/audit.json and report.md "
                      f"({record['timings']['total_seconds']:.0f} s)")

@@ -74,9 +74,10 @@ def reference_cost(band: Band) -> str | None:
     """Below :data:`FULL_REFERENCES` references, what the band's small-K correction costs."""
     if band.references >= FULL_REFERENCES:
         return None
-    ratio = (band_factor(band.references, band.alpha, band.beta)[2]
-             / band_factor(FULL_REFERENCES, band.alpha, band.beta)[2])
-    return (f"with {band.references} references the band is {ratio:.2f}× as wide as with "
+    few = band_factor(band.references, band.alpha, band.beta)
+    full = band_factor(FULL_REFERENCES, band.alpha, band.beta)
+    width, ratio = few[0] / full[0], few[2] / full[2]
+    return (f"with {band.references} references the band is {width:.2f}× as wide as with "
             f"{FULL_REFERENCES} at the same spread (Student's t on {band.references - 1} degrees "
             f"of freedom): the original needs {ratio:.2f}× the excess for the same resolution")
 
