@@ -67,6 +67,8 @@ def test_what_is_chosen_never_depends_on_the_test_split(learnable, tmp_path):
     assert first.audit.attacks != again.audit.attacks
     assert all(r["lr"] in (1e-3, 3e-3) and 1 <= r["epoch"] <= 2 for r in first.trace)
     assert first.timings["search_over_retrain"] is not None
+    assert first.timings["total_over_retrain"] == pytest.approx(
+        first.timings["total_seconds"] / first.timings["retrain_seconds"])
 
 
 def test_the_cheapest_passing_check_is_kept_before_any_trade_off():

@@ -275,11 +275,13 @@ def unlearn_until_forgotten(original, split: Split, *, config: SearchConfig | No
     retrain = float(np.mean([e["seconds"] for e in refs.entries if e.get("seconds")] or [0.0]))
     per_epoch = timings["unlearn_seconds"] / max(timings["epochs_run"], 1)
     fixed = per_epoch * UNLEARN_EPOCHS
+    total = time.perf_counter() - started
     timings.update(search_seconds=search_seconds, references_seconds=ref_seconds,
-                   total_seconds=time.perf_counter() - started,
+                   total_seconds=total,
                    fixed_run_seconds_estimate=fixed, retrain_seconds=retrain,
                    search_over_fixed_run=search_seconds / fixed if fixed else None,
-                   search_over_retrain=search_seconds / retrain if retrain else None)
+                   search_over_retrain=search_seconds / retrain if retrain else None,
+                   total_over_retrain=total / retrain if retrain else None)
     settings = {**asdict(config), "lr_range": list(LR_RANGE) if not config.lrs else None,
                 "selection": {"comparison": "validation half A", "population":
                               "validation half B", "comparison_size": len(selection.test),

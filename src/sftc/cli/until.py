@@ -129,6 +129,9 @@ def _print(result, config, audit_record, audit_summary, out) -> None:
           f"epoch(s)) = {t['search_over_fixed_run']:.1f}x a fixed {UNLEARN_EPOCHS}-epoch run, "
           + (f"{ratio:.0%} of retraining ({t['retrain_seconds']:.1f} s)" if ratio else "")
           + f"; references {t['references_seconds']:.1f} s (built once per request, cached)")
+    if t.get("total_over_retrain"):
+        print(f"cost: {t['total_seconds']:.1f} s in all, references and the final audit "
+              f"included = {t['total_over_retrain']:.1f} retrainings")
     for line in audit_summary(audit_record):
         print(f"final audit (test split): {line}" if line.startswith("verdict") else line)
     print(f"wrote {out}/: model.pt, run.json (the whole trace), audit.json, report.md, trace.png")
