@@ -211,9 +211,11 @@ def main(argv=None) -> int:
         if done_path.is_file() else []
     done = {(r["kind"], r["name"]) for r in records}
     started = time.perf_counter()
-    todo = [(k, name, f) for k in kinds
-            for name, f in forget_sets(k, args.sets, base, args.size, loss)
-            if (k, name) not in done]
+    # set 0 of every kind, then set 1 of every kind, ...: a run stopped early covers every kind
+    per_kind = [[(k, name, f) for name, f in forget_sets(k, args.sets, base, args.size, loss)]
+                for k in kinds]
+    todo = [sets[i] for i in range(args.sets) for sets in per_kind
+            if i < len(sets) and (sets[i][0], sets[i][1]) not in done]
     for i, (kind, name, forget) in enumerate(todo, 1):
         result = audit_set(base, forget, recipe, cache, args.references, args.device, originals)
         record = {"kind": kind, "name": name, "result": result}
