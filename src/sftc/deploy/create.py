@@ -53,7 +53,33 @@ def data_config(dataset: str, data_dir, image_size, split_seed: int, record: dic
     return config
 
 
-def init(root, *, checkpoint, dataset: str, data_dir=None, model: str | None = None,
+def recorded_dataset(record: dict | None, dataset: str | None, data_dir) -> tuple[str, object]:
+    """The dataset (and its folder) to use: as given, else as the checkpoint's run.json records
+    it, else digits."""
+    if dataset:
+        return dataset, data_dir
+    trained_on = (record or {}).get("trained_on") or {}
+    config = (record or {}).get("config") or {}
+    named = trained_on.get("dataset") or config.get("dataset")
+    if not isinstance(named, str) or not named:
+        return "digits", data_dir
+    return named, data_dir if data_dir else config.get("data_dir")
+
+
+def check_cache_dir(cache_dir) -> Path:
+    """The model cache folder: absent (made on first use) or a folder, never a file."""
+    path = Path(cache_dir or default_cache_dir()).expanduser().resolve()
+    for parent in (path, *path.parents):
+        if parent.exists():
+            if not parent.is_dir():
+                where = "is a file" if parent == path else f"lies under {parent}, a file"
+                raise SftcError(f"--cache-dir {cache_dir or path} {where}; give a folder (it "
+                                "holds the reference models the audits train)")
+            break
+    return path
+
+
+def init(root, *, checkpoint, dataset: str | None = None, data_dir=None, model: str | None = None,
          image_size: int | None = None, split_seed: int = 0, subsets: dict | None = None,
          cache_dir=None, recipe_overrides: dict | None = None, say=print) -> dict:
     """Create the deployment at ``root``; returns the init entry's payload."""
@@ -65,7 +91,9 @@ def init(root, *, checkpoint, dataset: str, data_dir=None, model: str | None = N
     if dep.root.exists() and (not dep.root.is_dir() or any(dep.root.iterdir())):
         raise SftcError(f"--dir {dep.root} already holds files; a deployment is never "
                         "overwritten: choose a new folder")
+    cache = check_cache_dir(cache_dir)
     record = read_record(checkpoint)
+    dataset, data_dir = recorded_dataset(record, dataset, data_dir)
     trained_on = (record or {}).get("trained_on") or {}
     name = model or ((record or {}).get("config") or {}).get("model") \
         or dataset_info(dataset).default_model
@@ -95,8 +123,7 @@ def init(root, *, checkpoint, dataset: str, data_dir=None, model: str | None = N
                      "forget are still in the deployment's training set: apply them as a request")
     recipe = TrainingRecipe.from_record(trained, name, **(recipe_overrides or {}))
     samples = build_record(loaded, config, chosen)
-    return _write(dep, checkpoint, config, subsets, name, recipe, samples, notes,
-                  Path(cache_dir or default_cache_dir()).resolve(), say)
+    return _write(dep, checkpoint, config, subsets, name, recipe, samples, notes, cache, say)
 
 
 def _write(dep, checkpoint, config, subsets, name, recipe, samples, notes, cache, say) -> dict:

@@ -1,4 +1,4 @@
-"""``sftc deploy forget`` and ``sftc deploy status``: one request applied under the deployment's
+"""``sftc deploy forget`` and ``sftc deploy recover``: one request applied under the deployment's
 lock, from the write-ahead intent to the published pointer (:mod:`sftc.deploy.publish` lists
 the steps and what a ``kill -9`` between them leaves).
 
@@ -190,37 +190,12 @@ def times_text(payload: dict, seconds: float) -> str:
     return f"references {refs:.1f} s, {work}, whole command {seconds:.1f} s"
 
 
-def status(root, say=print) -> dict:
-    """Resume or roll back what an interrupted command left (when no command runs), then say
-    where the deployment stands."""
+def recover_now(root, say=print) -> str | None:
+    """``sftc deploy recover``: resume or roll back what an interrupted command left, under the
+    lock (what ``forget`` does first); returns what was done."""
     dep = Deployment(root).require()
-    try:
-        with dep.lock():
-            recover(dep, say)
-    except SftcError as exc:
-        if "is writing deployment" not in str(exc):
-            raise
-        say(f"note: {exc}".split(";")[0] + " (a 'deploy forget' is running)")
-    read, pointer, _ = dep.read()
-    history = History(read.entries)
-    init = history.init
-    say(f"deployment {dep.root}: {init['data']['dataset']}, {init['model']['name']}, "
-        f"{init['samples']['train']} training samples recorded")
-    say(f"published: v{pointer['version']} ({pointer['model']}, SHA-256 "
-        f"{pointer['model_sha256'][:16]}…); ledger {pointer['ledger']['count']} entries, head "
-        f"{pointer['ledger']['head'][:16]}…")
-    for payload in history.published:
-        last = history.last_audit(payload["request"])
-        say(f"  v{payload['version']} {payload['request']}: {len(payload['removed'])} samples; "
-            f"last audit on v{last[0]}: {line(last[1])}")
-    refused = [e for e in read.entries if e["kind"] in ("refused", "rolled-back")]
-    for entry in refused:
-        payload = entry["payload"]
-        if entry["kind"] == "refused":
-            first = payload["failed"][0]
-            why = f"request {first['request']} is {first['why']}"
-        else:
-            why = payload["why"]
-        say(f"  entry {entry['seq']}: request {payload['request']} {entry['kind']}: {why}")
-    return {"version": pointer["version"], "requests": [p["request"] for p in history.published],
-            "refused": [e["payload"]["request"] for e in refused]}
+    with dep.lock():
+        done = recover(dep, say)
+    if done is None:
+        say(f"deployment {dep.root}: nothing was interrupted; nothing to do")
+    return done

@@ -1,7 +1,8 @@
 """``sftc unlearn``: forget the forget set from a trained model with any registered method."""
 from __future__ import annotations
 
-from ..catalog import METHODS, MIA_ATTACKERS, TRAIN_EPOCHS, TRAIN_LR, UNLEARN_EPOCHS, UNLEARN_LR
+from ..catalog import (MIA_ATTACKERS, TRAIN_EPOCHS, TRAIN_LR, UNLEARN_EPOCHS, UNLEARN_LR,
+                       method_help)
 from ..checks import data_folder
 from ..common import (add_data_args, add_model_arg, add_run_args, agree_on_run,
                       check_world_batch, load_data_from_args, note,
@@ -24,7 +25,7 @@ def register(sub) -> None:
                               f"retrain: {TRAIN_EPOCHS} at {TRAIN_LR:g}, cosine")
     p.add_argument("--checkpoint", required=True, help="the trained original model (model.pt)")
     p.add_argument("--method", default="sftc",
-                   help=f"one of: {', '.join(METHODS)}, or a plugin's (see 'sftc methods')")
+                   help=method_help())
     p.add_argument("--retrained", default=None,
                    help="the oracle's model.pt (sftc train --subset retain); enables Eq. 5 and 6")
     p.add_argument("--optimizer", choices=("adam", "sgd"), default="adam")
