@@ -33,6 +33,7 @@ import torch
 
 from ..data import Split
 from ..errors import SftcError
+from ..limits import check_trials
 from ..recipes import UNLEARN_EPOCHS, TrainingRecipe
 from .evidence import Comparison, EvidenceSettings
 
@@ -45,9 +46,18 @@ LR_RANGE = (1e-5, 5e-3)
 def require_optuna():
     try:
         import optuna
-    except ModuleNotFoundError:
+    except ModuleNotFoundError as exc:
+        if exc.name not in (None, "optuna"):
+            raise SftcError(f"--until forgotten searches with Optuna, whose install is broken "
+                            f"(it needs the module {exc.name!r}, which is missing); reinstall "
+                            "it: pip install --force-reinstall optuna") from None
         raise SftcError("--until forgotten searches with Optuna, which is not installed; "
                         "pip install \"sftc[search]\" (or pip install optuna)") from None
+    except Exception as exc:      # installed but broken: an ImportError, or its own error
+        first = next((t.strip() for t in str(exc).splitlines() if t.strip()), "")
+        raise SftcError(f"--until forgotten searches with Optuna, whose install is broken "
+                        f"(importing it raised {type(exc).__name__}: {first}); reinstall it: "
+                        "pip install --force-reinstall optuna") from None
     return optuna
 
 
@@ -85,6 +95,7 @@ class SearchConfig:
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise SftcError(f"--{name.replace('_', '-')} must be a whole number 1 or more, "
                                 f"got {value!r}")
+        check_trials(self.trials, self.max_epochs)
         if not (0.0 <= self.max_accuracy_drop < 1.0):
             raise SftcError(f"--max-accuracy-drop must lie in [0, 1), got "
                             f"{self.max_accuracy_drop!r}")

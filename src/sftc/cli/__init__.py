@@ -172,7 +172,12 @@ def main(argv: list[str] | None = None) -> int:
             from .job import run_as_rank
 
             return run_as_rank(args, extra, name)
-        return run_command(args, extra, name)
+        code = run_command(args, extra, name)
+        try:
+            sys.stdout.flush()        # a closed pipe shows here, not in the exit's own flush
+        except BrokenPipeError:
+            _drop_stdout()
+        return code
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
@@ -201,6 +206,9 @@ def run_command(args, extra, name: str, report=say, on_error=None) -> int:
             check_bounds(args)
             with progress_output(name, bool(getattr(args, "quiet", False))):
                 return int(args.handler(args, extra) or 0)
+    except BrokenPipeError:           # 'sftc deploy verify | head -1': the reader had enough
+        _drop_stdout()
+        return 0
     except BaseException as exc:
         if on_error is not None:
             on_error(exc)
@@ -212,6 +220,17 @@ def run_command(args, extra, name: str, report=say, on_error=None) -> int:
             raise
         report(text, exc)
         return code
+
+
+def _drop_stdout() -> None:
+    """Point stdout at /dev/null, so that the interpreter's last flush meets no closed pipe
+    (no "Broken pipe" message after a reader such as ``head`` exits)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):   # stdout is no file (a test's capture)
+        pass
 
 
 def failure(exc: BaseException, name: str) -> tuple[int | None, str]:

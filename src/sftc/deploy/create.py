@@ -19,8 +19,10 @@ import torch
 
 from ..bench.cache import default_cache_dir
 from ..data import Split, dataset_info
+from ..data.images import ChannelMismatch
 from ..errors import SftcError
 from ..io import atomic_write_json, file_sha256, output_directory
+from ..models import absolute_spec, spec_file_sha256
 from ..records import machine, package_versions
 from ..recipes import TrainingRecipe
 from .folder import Deployment
@@ -42,7 +44,9 @@ def read_record(checkpoint: Path) -> dict | None:
 
 def data_config(dataset: str, data_dir, image_size, split_seed: int, record: dict | None) -> dict:
     """The data options, with the preprocessing recorded beside the checkpoint where given."""
-    recorded = ((record or {}).get("trained_on") or {}).get("preprocessing") or {}
+    trained_on = (record or {}).get("trained_on") or {}
+    recorded = trained_on.get("preprocessing") or {} if trained_on.get("dataset") in (
+        None, dataset) else {}          # another dataset's statistics are not this one's
     config = {"dataset": dataset, "data_dir": os.path.abspath(data_dir) if data_dir else None,
               "image_size": image_size if image_size is not None else recorded.get("image_size"),
               "split_seed": split_seed, "mean": recorded.get("mean"), "std": recorded.get("std")}
@@ -95,8 +99,8 @@ def init(root, *, checkpoint, dataset: str | None = None, data_dir=None, model: 
     record = read_record(checkpoint)
     dataset, data_dir = recorded_dataset(record, dataset, data_dir)
     trained_on = (record or {}).get("trained_on") or {}
-    name = model or ((record or {}).get("config") or {}).get("model") \
-        or dataset_info(dataset).default_model
+    name = absolute_spec(model or ((record or {}).get("config") or {}).get("model")
+                         or dataset_info(dataset).default_model)
     subsets = {**(trained_on.get("subsets") or {}), **{k: v for k, v in (subsets or {}).items()
                                                        if v}}
     config = data_config(dataset, data_dir, image_size, split_seed, record)
@@ -105,7 +109,12 @@ def init(root, *, checkpoint, dataset: str | None = None, data_dir=None, model: 
         raise SftcError(f"--dir {dep.root} lies inside --data-dir {data}: the deployment would "
                         "be read as data; choose a folder outside it")
     say(f"[1/2] reading {dataset} and checking {checkpoint} against it")
-    loaded = load(config)
+    try:
+        loaded = load(config)
+    except ChannelMismatch as exc:
+        if config["mean"] is None:
+            raise
+        raise exc.recorded(checkpoint, dataset) from None
     config["mean"] = list(loaded.data.mean) if loaded.data.mean is not None else None
     config["std"] = list(loaded.data.std) if loaded.data.std is not None else None
     chosen = choose(loaded, subsets, split_seed)
@@ -140,7 +149,7 @@ def _write(dep, checkpoint, config, subsets, name, recipe, samples, notes, cache
         atomic_write_json(tmp / "samples.json", samples)
         payload = {"format": FORMAT, "data": config, "subsets": subsets,
                    "model": {"name": name, "checkpoint": str(checkpoint.resolve()),
-                             "sha256": sha},
+                             "sha256": sha, **spec_file_sha256(name)},
                    "recipe": recipe.key_dict(), "recipe_source": recipe.source,
                    "cache_dir": str(cache),
                    "samples": {"file": "samples.json",

@@ -83,8 +83,27 @@ def _prepare(dep: Deployment, request_file, options: ForgetOptions, say):
     if len(request) < 2:
         raise SftcError(f"request {options.request_id} names 1 sample; its audit needs at least "
                         "2 to give an interval: apply it together with another request")
-    training_sets(history, samples, request, options.request_id)   # bad data: before the intent
+    _, retain = training_sets(history, samples, request, options.request_id)  # before the intent
+    if len(retain) < 2:
+        raise SftcError(f"request {options.request_id} names {len(request)} of the "
+                        f"{len(retain) + len(request)} samples still in the model: nothing would "
+                        "be left to retain or to retrain its references on; a request for "
+                        "(almost) the whole training set is a new model, not unlearning")
+    _check_bounds(options, samples, request)
     return read.entries, pointer, history, samples, request
+
+
+def _check_bounds(options: ForgetOptions, samples: Samples, request: list[str]) -> None:
+    """--references and --trials against this machine's memory (:mod:`sftc.limits`), as every
+    command bounds them, before the intent is written."""
+    from ..bench.reference_pool import check_reference_count
+    from ..limits import check_references, check_trials
+
+    pool = len(request) + len(samples.test) + len(samples.val)
+    check_references(check_reference_count(options.references), pool,
+                     samples.data.num_classes)
+    if not options.fixed:
+        check_trials(options.trials, options.max_epochs)
 
 
 def forget(root, request_file, options: ForgetOptions, say=print) -> int:

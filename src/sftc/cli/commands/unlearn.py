@@ -68,6 +68,10 @@ def handle(args, extra) -> int:
     cls = method_class(args.method)
     hparams = parse_method_options(cls, extra)
     create_method(cls.name, **hparams)    # bad values fail before anything loads
+    if args.until and (args.epochs is not None or args.lr is not None):
+        from ...errors import SftcError
+        raise SftcError("--until forgotten searches the learning rate and the epochs; drop "
+                        "--epochs/--lr for it, or drop --until for a fixed setting")
     resolve_device(args.device)
     check_world_batch(args.batch_size)
     loaded, split = load_data_from_args(
@@ -80,14 +84,15 @@ def handle(args, extra) -> int:
                                            notes=notes)
     warn_preprocessing(args, split, {"--checkpoint": args.checkpoint,
                                      "--retrained": args.retrained})
-    if args.until:
-        return handle_until(args, hparams, split, original, model_name, notes)
-    from ..ranks import output_directory
-
     files = {"--checkpoint": args.checkpoint, "--retrained": args.retrained}
     inputs = input_files(files)
     parent = parent_entry(args.checkpoint, inputs["--checkpoint"]["sha256"],
                           record_beside(args.checkpoint))
+    if args.until:
+        return handle_until(args, hparams, split, original, model_name, notes,
+                            lineage={"parent": parent, "inputs": inputs})
+    from ..ranks import output_directory
+
     with output_directory(args.out, args.overwrite, notify=note, inputs=(
             *files.items(), ("--data-dir", data_folder(loaded, args)))) as tmp:
         agree_on_run(args, split, files=files)   # the checkpoints' SHA-256 name the models
