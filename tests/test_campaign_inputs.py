@@ -355,3 +355,50 @@ def test_method_help_lists_plugin_methods(isolated_registries, tmp_path, capsys)
             main([str(a) for a in argv])
         out = capsys.readouterr().out
         assert "sftc, retrain, helpful" in " ".join(out.split()), out
+
+
+# -- progress that names the phase ---------------------------------------------------------------
+
+def test_a_phase_is_described_with_its_rate_and_time_left():
+    from sftc.phase import advance, describe, phase
+
+    assert describe() is None
+    with phase("reference models", 8, "trained", initial=2) as state:
+        assert describe().startswith("reference models: 2/8 trained, first one running for")
+        advance(2)
+        state["started"] -= 20.0                       # two trained in 20 s
+        assert describe() == "reference models: 4/8 trained, 10.0 s each, about 0:40 left"
+    assert describe() is None
+
+
+def test_quiet_progress_names_the_phase_while_references_train_and_the_search_runs(
+        original, tmp_path, capsys, monkeypatch):
+    import time
+
+    from sftc.bench.reference_pool import ReferencePool
+
+    train = ReferencePool._train
+
+    def slow_train(self, first):
+        time.sleep(0.4)
+        return train(self, first)
+
+    import sftc.api
+
+    unlearn = sftc.api.unlearn
+
+    def slow_unlearn(*args, **kwargs):          # each trial of the search
+        time.sleep(0.4)
+        return unlearn(*args, **kwargs)
+
+    monkeypatch.setattr(ReferencePool, "_train", slow_train)
+    monkeypatch.setattr(sftc.api, "unlearn", slow_unlearn)
+    monkeypatch.setenv("SFTC_HEARTBEAT_SECONDS", "0.15")
+    code, out = run(*_until(original, tmp_path / "u", "--trials", "2", "--max-epochs", "1",
+                            "--lrs", "1e-3,1e-4", "--cache-dir", tmp_path / "cache"),
+                    capsys=capsys)
+    assert code in (0, 3), out
+    beats = [line for line in out.splitlines() if "still working" in line]
+    assert any("reference models: " in line and "/4 trained" in line for line in beats), beats
+    assert any("search: " in line and "trials at most" in line for line in beats), beats
+    assert any(" s each, about " in line for line in beats), beats

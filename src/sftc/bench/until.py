@@ -203,7 +203,10 @@ def _sampler(optuna, config: SearchConfig):
 def search(original, split: Split, checker: _Checker, config: SearchConfig, device: str,
            progress: bool) -> dict:
     """The Optuna study over the learning rate; returns timings (the trace is the checker's)."""
+    import sys
+
     from .. import api
+    from ..phase import advance, describe, phase
 
     optuna = require_optuna()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -236,10 +239,15 @@ def search(original, split: Split, checker: _Checker, config: SearchConfig, devi
             config.max_epochs + 1 + max(0.0, (last["certifiable_margin"] or 1.0) - last["delta"])
 
     trials = min(config.trials, len(config.lrs)) if config.lrs else config.trials
-    for _ in range(trials):
-        study.optimize(objective, n_trials=1)
-        if checker.best is not None and checker.best[1]["passes"] and checker.best[1]["epoch"] == 1:
-            break                   # nothing is cheaper than one epoch
+    with phase("search", trials, "trials at most"):
+        for _ in range(trials):
+            study.optimize(objective, n_trials=1)
+            advance()
+            if progress:
+                print(f"until forgotten: {describe()}", file=sys.stderr, flush=True)
+            if checker.best is not None and checker.best[1]["passes"] and \
+                    checker.best[1]["epoch"] == 1:
+                break                   # nothing is cheaper than one epoch
     return {"unlearn_seconds": unlearn_seconds, "epochs_run": epochs_run,
             "trials_run": len(study.trials)}
 
