@@ -207,17 +207,32 @@ def test_a_forged_entry_beyond_the_pointer_removes_nothing(dep, tmp_path, capsys
     assert (dep / "published.json").read_text() == pointer          # nothing published
 
 
-def test_an_acknowledged_forged_entry_is_one_line(dep, capsys):
+def _bad_interval(audits):
+    return [{**audits[0], "request": "forged", "interval": {"low": "x"}}]
+
+
+@pytest.mark.parametrize("change, named", [
+    (lambda p: {"audits": []}, "no audits, the request's own first"),
+    (lambda p: {"audits": _bad_interval(p["audits"])}, "has no verdict that meets its policy"),
+    (lambda p: {"audits": [{**p["audits"][0], "request": "forged", "meets_policy": False}]},
+     "has no verdict that meets its policy"),
+    (lambda p: {"failed": [{"request": "forged", "why": "x"}],
+                "audits": [{**p["audits"][0], "request": "forged"}]}, "or a failed audit"),
+    (lambda p: {"version": "2"}, "publish version v2"),
+    (lambda p: {"removed": "everything"}, "no list of removed samples"),
+])
+def test_an_acknowledged_forged_entry_is_one_line(dep, capsys, change, named):
     """A ledger re-hashed with a forged published entry and its pointer rewritten: every
-    command names the entry in one line (no TypeError), and --expect-head catches the rewrite."""
-    head = json.loads((dep / "published.json").read_text())["ledger"]["head"]
+    command names the entry in one line (no TypeError); --expect-head would catch the rewrite
+    (test_verify_expect_head)."""
+    p0 = next(e for e in entries(dep) if e["kind"] == "published")["payload"]
     lines = entries(dep)
     lines.append({"seq": len(lines), "kind": "published", "time": "2026-01-01T00:00:00+0000",
-                  "payload": _forged_published(dep, audits=[])})
+                  "payload": _forged_published(dep, **change(p0))})
     _rewrite(dep, lines)
-    for action in ("status", "verify"):
+    for action in ("status", "verify", "recover"):
         code, out = run("deploy", action, "--dir", dep, capsys=capsys)
-        assert code == 2 and "is not an entry sftc writes (no audits" in out, out
+        assert code == 2 and "is not an entry sftc writes" in out and named in out, out
         assert len(out.strip().splitlines()) == 1
 
 

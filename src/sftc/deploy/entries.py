@@ -25,13 +25,22 @@ def _is(value, kind) -> bool:
     return isinstance(value, kind) and not isinstance(value, bool)
 
 
+def _interval(audit: dict) -> bool:
+    """No interval, or one of numbers with a numeric margin (what a summary line prints)."""
+    i = audit.get("interval")
+    if i is None:
+        return True
+    return isinstance(i, dict) and all(_is(i.get(k), (int, float)) for k in (
+        "estimate", "low", "high", "level")) and _is(audit.get("margin"), (int, float))
+
+
 def check_published(entry: dict, version: int) -> dict:
     """The payload of a ``published`` entry, checked to be the one that publishes ``version``."""
     p = entry.get("payload")
     if not isinstance(p, dict):
         raise _forged(entry, "its payload is not an object")
     if not _is(p.get("request"), str) or p.get("version") != version:
-        raise _forged(entry, f"it does not publish request-named version v{version}")
+        raise _forged(entry, f"it does not name a request and publish version v{version}")
     removed = p.get("removed")
     if not isinstance(removed, list) or not removed or not all(
             isinstance(s, dict) and _is(s.get("id"), str) and _is(s.get("sha256"), str)
@@ -47,8 +56,9 @@ def check_published(entry: dict, version: int) -> dict:
             or audits[0]["request"] != p["request"]:
         raise _forged(entry, "no audits, the request's own first")
     for audit in audits:
-        if audit.get("reaudited", True) and (not _is(audit.get("verdict"), str) or not isinstance(
-                audit.get("interval"), (dict, type(None))) or audit.get("meets_policy") is not True):
+        judged = _is(audit.get("verdict"), str) and audit.get("meets_policy") is True \
+            and _interval(audit)
+        if audit.get("reaudited", True) and not judged:
             raise _forged(entry, f"the audit of request {audit['request']} has no verdict that "
                                  "meets its policy")
     if p.get("failed") != [] or not isinstance(p.get("files"), dict) \

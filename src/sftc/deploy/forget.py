@@ -211,10 +211,11 @@ def times_text(payload: dict, seconds: float) -> str:
 
 def recover_now(root, say=print) -> str | None:
     """``sftc deploy recover``: resume or roll back what an interrupted command left, under the
-    lock (what ``forget`` does first); returns what was done."""
+    lock (what ``forget`` does first), then check the record; returns what was done."""
     dep = Deployment(root).require()
     with dep.lock():
         done = recover(dep, say)
+        verify(dep)
     if done is None:
         say(f"deployment {dep.root}: nothing was interrupted; nothing to do")
     return done

@@ -1,7 +1,8 @@
 """After a ``kill -9``: finish or undo what the last command left, and say which.
 
 Called under the deployment's lock by the commands that write (``forget``, ``recover``) before
-they do anything else; ``status`` and ``verify`` only report what it would do. The rules (:mod:`sftc.deploy.publish` lists the steps):
+they do anything else; ``status`` and ``verify`` only report what it would do. The rules
+(:mod:`sftc.deploy.publish` lists the steps):
 
 * a torn last ledger line (an append killed mid-write; the pointer never acknowledged it): cut;
 * a ``published`` entry beyond the pointer: **resume** (finish its purge, move the pointer),
