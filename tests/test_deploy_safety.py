@@ -411,3 +411,16 @@ def test_a_three_channel_checkpoint_for_digits_does_not_blame_mean(built, tmp_pa
         code, out = run(*argv, capsys=capsys)
         assert code == 2 and "was trained on 3-channel images" in out, out
         assert "--mean needs" not in out
+
+
+def test_init_with_another_dataset_than_recorded_names_it_not_its_subsets(built, tmp_path,
+                                                                          capsys):
+    shutil.copytree(built / "orig", tmp_path / "orig")
+    record = json.loads((tmp_path / "orig" / "run.json").read_text())
+    record["trained_on"].update(dataset="fashion-mnist",
+                                subsets={"train": 5000, "test": 1000, "val": 500})
+    (tmp_path / "orig" / "run.json").write_text(json.dumps(record))
+    code, out = run("deploy", "init", "--dir", tmp_path / "d", "--checkpoint",
+                    tmp_path / "orig" / "model.pt", "--dataset", "digits", "--cache-dir",
+                    tmp_path / "c", capsys=capsys)
+    assert code == 2 and "was trained on 'fashion-mnist', not on --dataset digits" in out, out

@@ -99,6 +99,8 @@ def init(root, *, checkpoint, dataset: str | None = None, data_dir=None, model: 
     record = read_record(checkpoint)
     dataset, data_dir = recorded_dataset(record, dataset, data_dir)
     trained_on = (record or {}).get("trained_on") or {}
+    if trained_on.get("dataset") not in (None, dataset):
+        trained_on = {}            # another dataset's subsets are not this one's (refused below)
     name = absolute_spec(model or ((record or {}).get("config") or {}).get("model")
                          or dataset_info(dataset).default_model)
     subsets = {**(trained_on.get("subsets") or {}), **{k: v for k, v in (subsets or {}).items()
