@@ -65,8 +65,7 @@ def handle_until(args, hparams, split, original, model_name, notes,
     from ..checkpoints import save_state_dict
     from ..fingerprint import trained_on
     from ..io import atomic_write_json, atomic_write_text, file_sha256
-    from ..models import spec_file_sha256
-    from ..records import package_versions
+    from ..records import package_versions, run_record
     from ..recipes import TrainingRecipe
     from ..report.audit import audit_markdown, audit_summary
     from ..report.plots import search_figure
@@ -96,14 +95,13 @@ def handle_until(args, hparams, split, original, model_name, notes,
         save_state_dict(result.model, tmp / "model.pt")
         audit_record = {"command": "unlearn --until forgotten", **result.audit.to_dict(),
                         "versions": package_versions()}
-        run = {"command": "unlearn", "config": {**recorded_args(args), "model": model_name,
-                                                **spec_file_sha256(model_name),
-                                                "method": args.method, **hparams},
-               "until": result.to_dict(), "audit": {"verdict": result.audit.verdict.text,
-                                                    "reason": result.audit.verdict.reason},
-               "trained_on": trained_on(split, "train", forget=True), "not_verified": notes,
-               "versions": package_versions(), **(lineage or {}),
-               "model_sha256": file_sha256(tmp / "model.pt")}
+        run = run_record(       # as a plain 'sftc unlearn' writes it, with the search's trace
+            "unlearn", {**recorded_args(args), "model": model_name, "method": args.method,
+                        **hparams}, split,
+            until=result.to_dict(), audit={"verdict": result.audit.verdict.text,
+                                           "reason": result.audit.verdict.reason},
+            trained_on=trained_on(split, "train", forget=True), not_verified=notes,
+            **(lineage or {}), model_sha256=file_sha256(tmp / "model.pt"))
         atomic_write_json(tmp / "run.json", run)
         atomic_write_json(tmp / "audit.json", audit_record)
         atomic_write_text(tmp / "report.md", audit_markdown(audit_record))
