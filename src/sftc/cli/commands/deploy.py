@@ -17,6 +17,7 @@ def _action(actions, name: str, **kwargs):
                    metavar="MODULE_OR_FILE", help=PLUGIN_HELP)
     return q
 
+
 POLICY_HELP = ("which verdicts publish a version: forgotten (default: every audit must show "
                "equivalence to never-seen data) or not-refuted (forgotten or not-proven: only a "
                "shown difference refuses; what small requests usually get). Recorded with the "
@@ -29,7 +30,8 @@ def register(sub) -> None:
                        "a cumulative retain set, re-audits, a purged cache",
         description="A deployment record of a deployed checkpoint (init), requests applied to "
                     "its latest version with evidence for every request so far (forget), the "
-                    "record checked (verify) and summarised (status). See docs/operations.md.")
+                    "record checked (verify) and summarised (status, read-only), an interrupted "
+                    "request finished or undone (recover). See docs/operations.md.")
     actions = p.add_subparsers(dest="action", metavar="ACTION", parser_class=type(p))
     _init_parser(actions)
     _forget_parser(actions)
@@ -53,12 +55,10 @@ def register(sub) -> None:
 
 
 def _init_parser(actions) -> None:
-    q = _action(actions, "init",
-                           help="make a deployment record of a deployed checkpoint",
-                           description="Copy --checkpoint to DIR/versions/v0/model.pt (the file "
-                                       "is only read), record the training set as sample ids "
-                                       "with content SHA-256 (never the data) and start the "
-                                       "hash-chained ledger.")
+    q = _action(actions, "init", help="make a deployment record of a deployed checkpoint",
+                description="Copy --checkpoint to DIR/versions/v0/model.pt (the file is only "
+                            "read), record the training set as sample ids with content SHA-256 "
+                            "(never the data) and start the hash-chained ledger.")
     q.add_argument("--dir", required=True, help="the new deployment folder")
     q.add_argument("--checkpoint", required=True, help="the deployed model (model.pt; the "
                                                        "run.json beside it is read)")
