@@ -424,3 +424,19 @@ def test_init_with_another_dataset_than_recorded_names_it_not_its_subsets(built,
                     tmp_path / "orig" / "model.pt", "--dataset", "digits", "--cache-dir",
                     tmp_path / "c", capsys=capsys)
     assert code == 2 and "was trained on 'fashion-mnist', not on --dataset digits" in out, out
+
+
+@pytest.mark.parametrize("kind, payload", [
+    ("intent", {"request": 5, "version": 2}),
+    ("intent", ["a", "list"]),
+    ("refused", {"request": "x"}),
+    ("refused", {"request": "x", "attempt": "attempts/9-x", "files": {}, "failed": []}),
+    ("rolled-back", {"request": "x"}),
+    ("wiped", {"request": "x"}),
+])
+def test_forged_entries_of_other_kinds_are_one_line(dep, capsys, kind, payload):
+    _append(dep, kind, payload)
+    for action in ("status", "verify", "recover"):
+        code, out = run("deploy", action, "--dir", dep, capsys=capsys)
+        assert code == 2 and "is not an entry sftc writes" in out, (action, out)
+        assert len(out.strip().splitlines()) == 1 and "internal error" not in out

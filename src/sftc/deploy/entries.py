@@ -67,6 +67,42 @@ def check_published(entry: dict, version: int) -> dict:
     return p
 
 
+def _strings(payload: dict, *keys) -> bool:
+    return all(_is(payload.get(k), str) for k in keys)
+
+
+def check_shapes(entries: list[dict]) -> None:
+    """Every entry's payload holds what its kind needs before anything reads it: ``init`` its
+    data, model, samples and cache; ``intent`` a request and a version; ``refused`` a request,
+    why it failed and its attempt's files; ``rolled-back`` a request and why; ``published`` as
+    :func:`check_published`. An unknown kind is refused too."""
+    published = 0
+    for entry in entries:
+        kind, p = entry.get("kind"), entry.get("payload")
+        if not isinstance(p, dict):
+            raise _forged(entry, "its payload is not an object")
+        if kind == "init":
+            ok = entry.get("seq") == 0 and all(isinstance(p.get(k), dict) for k in (
+                "data", "model", "samples")) and _strings(p, "cache_dir")
+        elif kind == "intent":
+            ok = _strings(p, "request") and _is(p.get("version"), int)
+        elif kind == "refused":
+            failed = p.get("failed")
+            ok = _strings(p, "request", "attempt") and isinstance(p.get("files"), dict) and \
+                isinstance(failed, list) and bool(failed) and all(
+                    isinstance(f, dict) and _strings(f, "request", "why") for f in failed)
+        elif kind == "rolled-back":
+            ok = _strings(p, "request", "why")
+        elif kind == "published":
+            published += 1
+            check_published(entry, published)
+            continue
+        else:
+            raise _forged(entry, f"sftc writes no entry of kind {kind!r}")
+        if not ok:
+            raise _forged(entry, f"a {kind} entry without what it must hold")
+
+
 def _pairs(samples) -> list:
     return [(s.get("id"), s.get("sha256")) for s in samples or () if isinstance(s, dict)]
 

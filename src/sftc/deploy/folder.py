@@ -28,7 +28,7 @@ from pathlib import Path
 
 from ..errors import SftcError
 from ..io import real_path, run_lock
-from .entries import check_published
+from .entries import check_published, check_shapes
 from .ledger import Ledger, check_chain, check_head, read_pointer
 
 #: The test-only hook: ``SFTC_DEPLOY_KILL_AT=<point>`` SIGKILLs the process at that point of
@@ -82,6 +82,7 @@ class Deployment:
         """(entries, torn line, pointer, entries beyond the pointer), chain and head checked."""
         read = self.ledger.read()
         check_chain(read.entries, self.ledger.path)
+        check_shapes(read.entries)
         pointer = read_pointer(self.pointer_path)
         beyond = check_head(read.entries, pointer, self.ledger.path)
         return read, pointer, beyond

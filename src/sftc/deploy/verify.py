@@ -11,9 +11,8 @@ passes every other check); the ledger must hold it.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import json
+from dataclasses import dataclass, field
 
 from ..errors import SftcError
 from ..io import file_sha256
@@ -154,7 +153,7 @@ def verify(dep: Deployment, expect_head: str | None = None) -> Report:
         if extra["kind"] == "published":
             check_resumable(dep, read.entries)
             versions.add(extra["payload"]["version"])
-        staged.add(str((extra.get("payload") or {}).get("intent")))
+        staged.add(str(extra["payload"].get("intent")))
     intent = History(read.entries).pending_intent()
     if intent is not None:
         pending.append(f"request {intent['payload']['request']} was being applied (an "
