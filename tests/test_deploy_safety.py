@@ -365,6 +365,11 @@ def test_forget_takes_plugin_after_the_action(dep, tmp_path, capsys):
     assert code == 0, out
     import sys
     assert sys.modules["marker_plugin_after"].LOADED
+    other = tmp_path / "marker_plugin_before.py"
+    other.write_text("LOADED = True\n")
+    code, out = run("deploy", "--plugin", other, "status", "--plugin", plugin, "--dir", dep,
+                    capsys=capsys)                          # both places, together
+    assert code == 0 and sys.modules["marker_plugin_before"].LOADED, out
     code, out = run("deploy", "forget", "--plugin", plugin, "--dir", dep, "--request",
                     tmp_path / "r1.txt", "--id", "p0", *FIXED, *FAST, capsys=capsys)
     assert code == 2 and "request p0 was published already" in out    # parsed, then refused
