@@ -37,6 +37,15 @@ def add_search_args(g, parent: str) -> None:
                         "model may have (default 0.02: two points)")
 
 
+def refuse_fixed_setting(args) -> None:
+    """``--until forgotten`` searches the learning rate and the epochs: an ``--epochs`` or
+    ``--lr`` beside it would be ignored (and recorded), so it is refused (every command alike)."""
+    if getattr(args, "until", None) and (args.epochs is not None or args.lr is not None):
+        from ..errors import SftcError
+        raise SftcError("--until forgotten searches the learning rate and the epochs; drop "
+                        "--epochs/--lr for it, or drop --until for a fixed setting")
+
+
 def add_until_args(p) -> None:
     g = p.add_argument_group("until forgotten (search the learning rate, stop on the evidence)")
     g.add_argument("--until", choices=("forgotten",), default=None,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..catalog import ALPHA, MARGIN, REFERENCES, method_help
 from ..common import positive_float, positive_int, seed_value, whole
-from ..until import add_search_args
+from ..until import add_search_args, refuse_fixed_setting
 
 PLUGIN_HELP = ("import this module (my_pkg.methods) or .py file before the action runs "
                "(repeatable; as 'sftc deploy --plugin X ACTION')")
@@ -161,16 +161,13 @@ def _init(args, extra) -> int:
 
 def _forget(args, extra) -> int:
     from ... import deploy
-    from ...errors import SftcError
     from ...api import create_method, method_class
     from ..common import parse_method_options
 
     cls = method_class(args.method)
     hparams = parse_method_options(cls, extra)
     create_method(cls.name, **hparams)            # bad values: one line, before anything runs
-    if args.until and (args.epochs is not None or args.lr is not None):
-        raise SftcError("--until forgotten searches the learning rate and the epochs; drop "
-                        "--epochs/--lr for it, or drop --until for a fixed setting")
+    refuse_fixed_setting(args)
     if args.epochs is None and args.lr is None:
         from ...bench.until import require_optuna
         require_optuna()

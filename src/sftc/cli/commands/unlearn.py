@@ -7,7 +7,7 @@ from ..checks import data_folder
 from ..common import (add_data_args, add_model_arg, add_run_args, agree_on_run,
                       check_world_batch, load_data_from_args, note,
                       parse_method_options, positive_int, recorded_args)
-from ..until import add_until_args, handle_until
+from ..until import add_until_args, handle_until, refuse_fixed_setting
 
 
 def register(sub) -> None:
@@ -68,10 +68,7 @@ def handle(args, extra) -> int:
     cls = method_class(args.method)
     hparams = parse_method_options(cls, extra)
     create_method(cls.name, **hparams)    # bad values fail before anything loads
-    if args.until and (args.epochs is not None or args.lr is not None):
-        from ...errors import SftcError
-        raise SftcError("--until forgotten searches the learning rate and the epochs; drop "
-                        "--epochs/--lr for it, or drop --until for a fixed setting")
+    refuse_fixed_setting(args)
     resolve_device(args.device)
     check_world_batch(args.batch_size)
     loaded, split = load_data_from_args(
