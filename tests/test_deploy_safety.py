@@ -123,6 +123,8 @@ def test_a_deployment_reached_through_an_alias_is_locked(dep, tmp_path, capsys, 
                         "--id", "p1", *FIXED, *FAST, capsys=capsys)
     assert code == 2 and "is writing deployment" in out and len(out.strip().splitlines()) == 1
     assert entries(dep) == before
+    code, out = run("deploy", "status", "--dir", other, capsys=capsys)   # the alias still works
+    assert code == 0 and f"deployment {dep.resolve()}:" in out
 
 
 def test_another_path_to_the_same_folder_is_locked(dep, tmp_path, capsys):
