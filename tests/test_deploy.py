@@ -323,24 +323,26 @@ def test_kill_9_at_three_points_leaves_a_consistent_state(digits_deployment, tmp
     assert ledger(deploy)[-1]["kind"] == "intent"
     code, out = run("deploy", "verify", "--dir", deploy, capsys=capsys)
     assert code == 0 and "request p0 was being applied" in out
-    code, out = run("deploy", "status", "--dir", deploy, capsys=capsys)
-    assert "rolled back: request p0 was interrupted" in out and "published: v0" in out
+    code, out = run("deploy", "recover", "--dir", deploy, capsys=capsys)
+    assert "rolled back: request p0 was interrupted" in out and "v0 stays published" in out
     assert not (deploy / ".work").exists() and not (deploy / "versions" / "v1").exists()
 
     _killed_at("after-rename", first)             # the new version whole, not recorded: resumed
     assert (deploy / "versions" / "v1" / "outcome.json").is_file()
     assert json.loads((deploy / "published.json").read_text())["version"] == 0
-    code, out = run("deploy", "status", "--dir", deploy, capsys=capsys)
+    code, out = run("deploy", "status", "--dir", deploy, capsys=capsys)   # a report: no change
+    assert "pending: request p0 was being applied" in out and "published: v0" in out
+    code, out = run("deploy", "recover", "--dir", deploy, capsys=capsys)
     assert "resumed: request p0 was interrupted after its version v1 was complete" in out
-    assert "published: v1" in out
+    assert "published: v1" in run("deploy", "status", "--dir", deploy, capsys=capsys)[1]
 
     _killed_at("after-entry", [*forget, "--request", str(root / "r1.txt"), "--id", "p1"])
     assert ledger(deploy)[-1]["kind"] == "published"               # recorded, not yet pointed
     assert json.loads((deploy / "published.json").read_text())["version"] == 1
     code, out = run("deploy", "verify", "--dir", deploy, capsys=capsys)
     assert code == 0 and "lies beyond the published pointer" in out and "published: v1" in out
-    code, out = run("deploy", "status", "--dir", deploy, capsys=capsys)
-    assert "resumed: request p1 was recorded as published" in out and "published: v2" in out
+    code, out = run("deploy", "recover", "--dir", deploy, capsys=capsys)
+    assert "resumed: request p1 was recorded as published" in out and "published v2" in out
     assert [e["kind"] for e in ledger(deploy)] == ["init", "intent", "rolled-back", "intent",
                                                   "published", "intent", "published"]
     assert run("deploy", "verify", "--dir", deploy)[0] == 0
@@ -355,8 +357,8 @@ def test_a_torn_last_line_is_reported_then_cut(digits_deployment, tmp_path, caps
         fh.write('{"kind":"intent","payload":{"requ')          # an append killed mid-write
     code, out = run("deploy", "verify", "--dir", deploy, capsys=capsys)
     assert code == 0 and "pending: a torn last ledger line" in out
-    code, out = run("deploy", "status", "--dir", deploy, capsys=capsys)
-    assert "recovered: cut a torn last ledger line" in out and "published: v5" in out
+    code, out = run("deploy", "recover", "--dir", deploy, capsys=capsys)
+    assert "recovered: cut a torn last ledger line" in out
     assert (deploy / "ledger.jsonl").read_text().endswith("}\n")
     code, out = run("deploy", "verify", "--dir", deploy, capsys=capsys)
     assert code == 0 and "pending" not in out

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from sftc.cli import main
+from sftc.io import file_sha256
 
 from test_data_sources import make_pngs
 
@@ -69,7 +70,9 @@ def test_the_readme_commands_run_on_the_users_data_model_and_method(workspace, c
     assert done == ["train", "train", "unlearn", "evaluate", "benchmark", "sweep"]
     rl = json.loads((workspace / "runs/rl/run.json").read_text())
     assert rl["config"]["method"] == "random-labels" and rl["config"]["forget_weight"] == 0.5
-    assert rl["config"]["model"] == "my_models.py:make_resnet18"       # from the run.json
+    # from the run.json, recorded with the file's absolute path and SHA-256 (issue 30)
+    assert rl["config"]["model"] == f"{workspace / 'my_models.py'}:make_resnet18"
+    assert rl["config"]["model_file_sha256"] == file_sha256(workspace / "my_models.py")
     assert rl["forget"]["size"] == 4 and rl["dataset"]["name"] == "my-pngs"
     assert rl["trained_on"]["preprocessing"]["transform"].startswith("Compose(")
     table = (workspace / "bench/mine/table1.md").read_text()

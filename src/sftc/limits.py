@@ -13,6 +13,9 @@ not imposed: a long run that fits shows its progress and time left instead.
   :data:`HISTORY_ROW_BYTES` = 1 KiB.
 * references: the audit keeps, per reference model, the logits of every pool sample (float32,
   one per class) and its membership mask (one byte per sample).
+* search trials (``--until forgotten``): every trial's checks append one row each (at most
+  ``--max-epochs``) to the search's trace, held in memory and written into run.json, so a trial
+  holds at least :data:`HISTORY_ROW_BYTES` per epoch.
 * forgetting-score models: the score keeps, per unlearned and per retrained model, one float64
   confidence per forget sample; model k is trained with seed ``seed + k``, which must stay a
   valid seed.
@@ -88,6 +91,16 @@ def check_epochs(epochs: int, option: str = "--epochs", runs: int = 1,
     _refuse_over_memory(epochs * runs * HISTORY_ROW_BYTES, option, epochs,
                         f"the per-epoch history alone would take {epochs:,} epochs{per_run} x "
                         f"~1 KB per row", runs * HISTORY_ROW_BYTES, available)
+
+
+def check_trials(trials: int, max_epochs: int, option: str = "--trials",
+                 available: int | None = None) -> None:
+    """Refuse more search trials than their trace (one row per checked epoch) can hold in
+    memory (shared by ``sftc unlearn --until``, ``sftc deploy forget`` and ``sftc demo``)."""
+    per = max(int(max_epochs), 1) * HISTORY_ROW_BYTES
+    _refuse_over_memory(trials * per, option, trials,
+                        f"the search's trace alone would take {trials:,} trials x "
+                        f"{max_epochs:,} checked epochs x ~1 KB per row", per, available)
 
 
 def check_references(references: int, pool: int, classes: int, option: str = "--references",

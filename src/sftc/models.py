@@ -161,8 +161,39 @@ def list_models() -> list[str]:
 
 def canonical_model_name(name: str) -> str:
     """The registered name of ``name`` or an alias (``efficientnet`` -> ``efficientnet_b0``); a
-    spec (``my_pkg.models:make_net``, ``timm:resnet18``) is checked and returned as given."""
-    return MODELS.canonical(name)
+    spec (``my_pkg.models:make_net``, ``timm:resnet18``) is checked and returned as given, a
+    ``file.py:callable`` spec with the file's absolute path (what run.json records, so that a
+    later command run from another folder finds it)."""
+    return MODELS.canonical(absolute_spec(name))
+
+
+def absolute_spec(name):
+    """``my_models.py:make_net`` -> ``/abs/my_models.py:make_net``; anything else unchanged."""
+    import os
+
+    from .plugins import is_file_spec
+
+    if not isinstance(name, str):
+        return name
+    module, colon, attr = name.strip().rpartition(":")
+    if not colon or not module or not is_file_spec(module) or module.lower() == "timm":
+        return name
+    return f"{os.path.abspath(os.path.expanduser(module))}:{attr}"
+
+
+def spec_file_sha256(name) -> dict:
+    """``{"model_file": path, "model_file_sha256": ...}`` of a ``file.py:callable`` spec (what
+    run.json records beside the spec), else nothing."""
+    from pathlib import Path
+
+    from .io import file_sha256
+    from .plugins import is_file_spec
+
+    spec = absolute_spec(name)
+    module = spec.rpartition(":")[0] if isinstance(spec, str) else ""
+    if not module or not is_file_spec(module) or not Path(module).is_file():
+        return {}
+    return {"model_file": module, "model_file_sha256": file_sha256(module)}
 
 
 def model_builder(name: str) -> Builder:

@@ -43,6 +43,40 @@ def _first_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+def raised_in(exc: BaseException, code) -> str:
+    """``/path/plugin.py line 12``: the last line of ``code``'s file (a plugin's function or
+    class) that ``exc`` passed through, else where it was raised."""
+    import inspect
+
+    try:
+        own = os.path.realpath(inspect.getsourcefile(code) or "")
+    except TypeError:
+        own = ""
+    frames, tb = [], exc.__traceback__
+    while tb is not None:
+        frames.append((tb.tb_frame.f_code.co_filename, tb.tb_lineno))
+        tb = tb.tb_next
+    mine = [f for f in frames if own and os.path.realpath(f[0]) == own]
+    found = (mine or frames or [None])[-1]
+    return f"{found[0]} line {found[1]}" if found else "an unknown place"
+
+
+def defined_at(code) -> str:
+    """``/path/plugin.py line 12``: where a function or class is defined."""
+    import inspect
+
+    try:
+        return f"{inspect.getsourcefile(code)} line {inspect.getsourcelines(code)[1]}"
+    except (TypeError, OSError):
+        return f"the module {getattr(code, '__module__', '?')}"
+
+
+def plugin_failed(what: str, exc: BaseException, code) -> SftcError:
+    """One line blaming a plugin's code (``what``: ``metric 'x'``) by its file and line."""
+    return SftcError(f"{what} raised {_first_line(exc)} (in {raised_in(exc, code)}); fix that "
+                     "code (a plugin's, most often)")
+
+
 def is_file_spec(text: str) -> bool:
     """A plugin named by a path (``my_method.py``, ``plugins/mine.py``), not a module name."""
     return text.endswith(".py") or "/" in text or os.sep in text

@@ -31,6 +31,10 @@ def run_record(command: str, config: dict, split=None, history=None, metrics: di
                **extra) -> dict:
     """The content of run.json: resolved configuration, versions, seeds, forget set, timings,
     per-epoch history, the engine's speed choices (``accel``) and metrics."""
+    from .models import spec_file_sha256
+
+    config = {**config, **spec_file_sha256(config.get("model"))} if isinstance(config, dict) \
+        else config
     record = {"command": command, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
               "config": config, "versions": package_versions(), "machine": machine()}
     if split is not None:

@@ -154,15 +154,15 @@ class Registry(Mapping[str, T]):
 def source_of(entry) -> str | None:
     """The module an entry comes from: a class's or function's own module (a dataset's loader),
     else the module that called the registering function (a preset object)."""
-    for obj in (entry, getattr(entry, "loader", None)):
+    for obj in (entry, getattr(entry, "loader", None), getattr(entry, "compute", None)):
         if isinstance(obj, type) or inspect.isfunction(obj) or inspect.ismethod(obj):
             return obj.__module__
     frame = inspect.currentframe()
     try:
         while frame is not None:
             module = frame.f_globals.get("__name__", "")
-            if module != __name__ and not frame.f_code.co_name.startswith(("register", "add",
-                                                                         "_adopt", "wrap")):
+            if module != __name__ and not frame.f_code.co_name.startswith(
+                    ("register", "add", "_adopt", "wrap", "declare")):
                 return module
             frame = frame.f_back
     finally:

@@ -226,6 +226,11 @@ def describe_models(split: Split, models: dict, checkpoints: dict | None,
 
 def reference_logits(config: AuditConfig, split: Split):
     """Step 3: the K references' logits (trained now or from the cache) and their record."""
+    from ..limits import check_references
+
+    pool_size = len(split.forget) + len(split.test) + len(split.val)
+    check_references(check_reference_count(config.references), pool_size,
+                     split.data.num_classes)
     recipe = as_recipe(config.recipe)
     pool = ReferencePool(split, recipe, cache_dir=config.cache_dir, seed=config.reference_seed,
                          device=config.device, progress=config.progress, accel=config.accel)

@@ -36,6 +36,7 @@ the same request trains and evaluates nothing.
 from __future__ import annotations
 
 import warnings
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -217,15 +218,20 @@ class ReferencePool:
                    desc="reference models", dynamic_ncols=True,
                    disable=not self.progress or not missing or not distributed.is_main())
         found: dict[int, tuple] = {}
+        from ..phase import advance, phase
+
         try:
-            for first in share:
-                wanted = [k for k in self.members(first) if k in missing]
-                bar.set_postfix_str(f"training #{first}" if self.group == 1 else
-                                    f"training #{first}-{first + self.group - 1} together")
-                trained = self._train(first)
-                for k in wanted:
-                    found[k] = self._entry(k, trained[k])
-                bar.update(len(wanted))
+            with phase("reference models", references, "trained",
+                       initial=references - len(missing)) if missing else nullcontext():
+                for first in share:
+                    wanted = [k for k in self.members(first) if k in missing]
+                    bar.set_postfix_str(f"training #{first}" if self.group == 1 else
+                                        f"training #{first}-{first + self.group - 1} together")
+                    trained = self._train(first)
+                    for k in wanted:
+                        found[k] = self._entry(k, trained[k])
+                    bar.update(len(wanted))
+                    advance(len(wanted))
         finally:
             bar.close()
         if spread:

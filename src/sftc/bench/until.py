@@ -38,6 +38,7 @@ import torch
 
 from ..data import Split
 from ..errors import SftcError
+from ..limits import check_trials
 from ..recipes import UNLEARN_EPOCHS, TrainingRecipe
 from .evidence import Comparison, EvidenceSettings
 
@@ -50,9 +51,18 @@ LR_RANGE = (1e-5, 5e-3)
 def require_optuna():
     try:
         import optuna
-    except ModuleNotFoundError:
+    except ModuleNotFoundError as exc:
+        if exc.name not in (None, "optuna"):
+            raise SftcError(f"--until forgotten searches with Optuna, whose install is broken "
+                            f"(it needs the module {exc.name!r}, which is missing); reinstall "
+                            "it: pip install --force-reinstall optuna") from None
         raise SftcError("--until forgotten searches with Optuna, which is not installed; "
                         "pip install \"sftc[search]\" (or pip install optuna)") from None
+    except Exception as exc:      # installed but broken: an ImportError, or its own error
+        first = next((t.strip() for t in str(exc).splitlines() if t.strip()), "")
+        raise SftcError(f"--until forgotten searches with Optuna, whose install is broken "
+                        f"(importing it raised {type(exc).__name__}: {first}); reinstall it: "
+                        "pip install --force-reinstall optuna") from None
     return optuna
 
 
@@ -90,6 +100,7 @@ class SearchConfig:
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise SftcError(f"--{name.replace('_', '-')} must be a whole number 1 or more, "
                                 f"got {value!r}")
+        check_trials(self.trials, self.max_epochs)
         if not (0.0 <= self.max_accuracy_drop < 1.0):
             raise SftcError(f"--max-accuracy-drop must lie in [0, 1), got "
                             f"{self.max_accuracy_drop!r}")
@@ -198,7 +209,10 @@ def _sampler(optuna, config: SearchConfig):
 def search(original, split: Split, checker: _Checker, config: SearchConfig, device: str,
            progress: bool) -> dict:
     """The Optuna study over the learning rate; returns timings (the trace is the checker's)."""
+    import sys
+
     from .. import api
+    from ..phase import advance, describe, phase
 
     optuna = require_optuna()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -231,10 +245,15 @@ def search(original, split: Split, checker: _Checker, config: SearchConfig, devi
             config.max_epochs + 1 + max(0.0, (last["certifiable_margin"] or 1.0) - last["delta"])
 
     trials = min(config.trials, len(config.lrs)) if config.lrs else config.trials
-    for _ in range(trials):
-        study.optimize(objective, n_trials=1)
-        if checker.best is not None and checker.best[1]["passes"] and checker.best[1]["epoch"] == 1:
-            break                   # nothing is cheaper than one epoch
+    with phase("search", trials, "trials at most"):
+        for _ in range(trials):
+            study.optimize(objective, n_trials=1)
+            advance()
+            if progress:
+                print(f"until forgotten: {describe()}", file=sys.stderr, flush=True)
+            if checker.best is not None and checker.best[1]["passes"] and \
+                    checker.best[1]["epoch"] == 1:
+                break                   # nothing is cheaper than one epoch
     return {"unlearn_seconds": unlearn_seconds, "epochs_run": epochs_run,
             "trials_run": len(study.trials)}
 

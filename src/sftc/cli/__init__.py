@@ -116,9 +116,31 @@ def _raise_interrupted(signum, frame):
     raise KeyboardInterrupt()
 
 
+def _plugins_for_help(argv: list[str]) -> int | None:
+    """With ``--help`` and ``--plugin X`` both given, import the plugins before the parsers are
+    built, so that the help lists their methods; a plugin that fails is one line, exit 2."""
+    if not any(a in ("-h", "--help") for a in argv):
+        return None
+    specs = [argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "--plugin"]
+    specs += [a.split("=", 1)[1] for a in argv if a.startswith("--plugin=")]
+    if not specs:
+        return None
+    from ..plugins import load_plugins
+
+    try:
+        load_plugins(specs)
+    except SftcError as exc:
+        print(f"sftc: error: {one_line(exc)}", file=sys.stderr)
+        return BAD_INPUT
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     from .. import distributed
 
+    failed = _plugins_for_help(sys.argv[1:] if argv is None else list(argv))
+    if failed is not None:
+        return failed
     parser = build_parser()
     ranked = distributed.launched()   # one of several processes torchrun started
     with silenced(ranked and distributed.env_rank() != 0):   # rank 0 alone speaks
@@ -150,7 +172,12 @@ def main(argv: list[str] | None = None) -> int:
             from .job import run_as_rank
 
             return run_as_rank(args, extra, name)
-        return run_command(args, extra, name)
+        code = run_command(args, extra, name)
+        try:
+            sys.stdout.flush()        # a closed pipe shows here, not in the exit's own flush
+        except BrokenPipeError:
+            _drop_stdout()
+        return code
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
@@ -172,12 +199,16 @@ def run_command(args, extra, name: str, report=say, on_error=None) -> int:
             from .checks import check_bounds
             from .logs import progress_output
 
-            args.plugins = [*args.plugins_first, *getattr(args, "plugins", [])]
+            args.plugins = [*args.plugins_first, *getattr(args, "plugins", []),
+                            *(getattr(args, "plugins_after", None) or [])]
             del args.plugins_first
             load_plugins(args.plugins)
             check_bounds(args)
             with progress_output(name, bool(getattr(args, "quiet", False))):
                 return int(args.handler(args, extra) or 0)
+    except BrokenPipeError:           # 'sftc deploy verify | head -1': the reader had enough
+        _drop_stdout()
+        return 0
     except BaseException as exc:
         if on_error is not None:
             on_error(exc)
@@ -189,6 +220,17 @@ def run_command(args, extra, name: str, report=say, on_error=None) -> int:
             raise
         report(text, exc)
         return code
+
+
+def _drop_stdout() -> None:
+    """Point stdout at /dev/null, so that the interpreter's last flush meets no closed pipe
+    (no "Broken pipe" message after a reader such as ``head`` exits)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):   # stdout is no file (a test's capture)
+        pass
 
 
 def failure(exc: BaseException, name: str) -> tuple[int | None, str]:

@@ -26,6 +26,20 @@ REFERENCES = 8
 ORIGINALS = ("independent", "shared")
 MIA_ATTACKERS = ("catboost", "hist-gradient-boosting")
 
+
+
+def method_help() -> str:
+    """``--method``'s help: sftc's methods, then those of the plugins imported so far (``sftc
+    COMMAND --plugin X --help`` imports X before the parser is built, so its methods show)."""
+    import sys
+
+    names = list(METHODS)
+    registry = sys.modules.get("sftc.methods.registry")
+    if registry is not None:
+        names += [n for n in registry.METHODS.names() if n not in names]
+    return f"one of: {', '.join(names)}, or a plugin's (see 'sftc methods')"
+
+
 MODEL_HELP = (f"architecture: {', '.join(MODELS)}, one registered by a plugin, "
               "module.path:callable (your own factory, called with in_channels and num_classes; "
               "the module may be a .py path) or timm:NAME (pip install \"sftc[timm]\")")

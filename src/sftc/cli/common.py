@@ -65,6 +65,20 @@ def resolution_arg(args) -> str:
     return args.resolution
 
 
+def accuracy_drop(text: str) -> float:
+    """--max-accuracy-drop, the same for every command: a fraction in [0, 1) (0: no drop of
+    validation accuracy allowed)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a fraction such as 0.02, got {text!r}") \
+            from None
+    if not (0.0 <= value < 1.0):
+        raise argparse.ArgumentTypeError(f"must be a fraction in [0, 1) (0.02: two points of "
+                                         f"accuracy), got {text}")
+    return value
+
+
 def add_data_args(parser: argparse.ArgumentParser, forget: str = "required") -> None:
     """Data options. ``forget``: ``required`` (unlearn, evaluate: the forget set decides what is
     deleted, so it is never guessed), ``optional`` (train: needed only for the oracle) or
@@ -192,10 +206,17 @@ def load_data_from_args(args, forget: str | None | bool = True, recorded: dict |
         normalization = dict(mean=tuple(recorded["mean"]), std=tuple(recorded["std"]),
                              normalize=None)
     size = args.image_size if args.image_size is not None else recorded.get("image_size")
-    loaded = load_dataset(args.dataset, data_dir=args.data_dir, image_size=size,
-                          split_seed=args.split_seed,
-                          skip_bad=getattr(args, "skip_bad_rows", False),
-                          **normalization)
+    from ..data.images import ChannelMismatch
+
+    try:
+        loaded = load_dataset(args.dataset, data_dir=args.data_dir, image_size=size,
+                              split_seed=args.split_seed,
+                              skip_bad=getattr(args, "skip_bad_rows", False),
+                              **normalization)
+    except ChannelMismatch as exc:
+        if normalization.get("normalize", 0) is not None or not getattr(args, "checkpoint", None):
+            raise
+        raise exc.recorded(args.checkpoint, args.dataset) from None
     from .checks import check_loaded_images
 
     check_loaded_images(args, loaded.data)

@@ -8,7 +8,9 @@ file, the same bars are thousands of carriage returns on one line. So while a co
   other line passes through unchanged, and a bar's latest state is written as one plain line
   when the first bar starts and then at most every :data:`LOG_EVERY` seconds;
 * ``--quiet``: no bars, and a :class:`Heartbeat` line every :data:`QUIET_EVERY` seconds (the
-  command, time so far), so that a long quiet job is seen to be alive.
+  command, time so far, and the phase it is in with its rate and time left, :mod:`sftc.phase`:
+  the reference models being trained, the search's trials), so that a long quiet job is seen to
+  be alive and how long it has left.
 
 ``SFTC_HEARTBEAT_SECONDS`` sets both intervals. Nothing here changes what a command computes.
 """
@@ -111,9 +113,13 @@ class Heartbeat:
         self.thread = threading.Thread(target=self._run, name="sftc-heartbeat", daemon=True)
 
     def _run(self) -> None:
+        from ..phase import describe
+
         while not self.stopped.wait(self.every):
+            doing = describe()
+            now = f"; {doing}" if doing else ""
             print(f"{self.name}: still working ({clock(time.monotonic() - self.started)} so "
-                  "far; --quiet hides the progress bars)", file=self.stream, flush=True)
+                  f"far{now}; --quiet hides the progress bars)", file=self.stream, flush=True)
 
     def __enter__(self):
         self.thread.start()

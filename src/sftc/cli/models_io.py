@@ -39,8 +39,23 @@ def checked_record(checkpoint: str, args, split, role: str = "original",
     record = record_beside(checkpoint)
     recorded = ((record or {}).get("config") or {}).get("model")
     name = canonical_model_name(args.model or recorded or dataset_info(args.dataset).default_model)
-    return record, name, verify(record, split, role, checkpoint, option,
-                                forget_seed=getattr(args, "seed", None))
+    notes = verify(record, split, role, checkpoint, option,
+                   forget_seed=getattr(args, "seed", None))
+    return record, name, notes + spec_changed(record, name, checkpoint)
+
+
+def spec_changed(record: dict | None, name: str, checkpoint) -> list[str]:
+    """A note when the model file a run.json recorded (by SHA-256) has changed since."""
+    from ..models import spec_file_sha256
+
+    config = (record or {}).get("config") or {}
+    was, now = config.get("model_file_sha256"), spec_file_sha256(name).get("model_file_sha256")
+    if not was or not now or was == now or config.get("model_file") != \
+            spec_file_sha256(name).get("model_file"):
+        return []
+    return [f"the model file {config['model_file']} changed since the run.json beside "
+            f"{checkpoint} recorded it (its SHA-256 differs): the architecture may not be the "
+            "one the checkpoint was trained as"]
 
 
 def load_checked(checkpoint: str, name: str, split, found: list[str],

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from .catalog import ALPHA, REFERENCES, RESOLUTION, UNLEARN_EPOCHS
-from .common import positive_float, positive_int, resolution_arg
+from .common import accuracy_drop, positive_float, positive_int, resolution_arg
 
 #: The exit status when no setting within the accuracy budget came inside the retrain band.
 NOT_CERTIFIED = 3
@@ -34,9 +34,18 @@ def add_search_args(g, parent: str) -> None:
     g.add_argument("--lrs", type=lr_list, default=None,
                    help="a grid of learning rates to try (default: log-uniform over 1e-5..5e-3, "
                         "the paper's range, by Optuna's TPE sampler)")
-    g.add_argument("--max-accuracy-drop", type=positive_float, default=0.02,
+    g.add_argument("--max-accuracy-drop", type=accuracy_drop, default=0.02,
                    help=f"largest drop of validation accuracy below {parent} that a kept "
                         "model may have (default 0.02: two points)")
+
+
+def refuse_fixed_setting(args) -> None:
+    """``--until forgotten`` searches the learning rate and the epochs: an ``--epochs`` or
+    ``--lr`` beside it would be ignored (and recorded), so it is refused (every command alike)."""
+    if getattr(args, "until", None) and (args.epochs is not None or args.lr is not None):
+        from ..errors import SftcError
+        raise SftcError("--until forgotten searches the learning rate and the epochs; drop "
+                        "--epochs/--lr for it, or drop --until for a fixed setting")
 
 
 def add_until_args(p) -> None:
@@ -59,15 +68,17 @@ def add_until_args(p) -> None:
     g.add_argument("--cache-dir", default=None, help="the model cache (default $SFTC_CACHE_DIR)")
 
 
-def handle_until(args, hparams, split, original, model_name, notes) -> int:
-    """The search, its files (model.pt, run.json, audit.json, report.md, trace.png)."""
+def handle_until(args, hparams, split, original, model_name, notes,
+                 lineage: dict | None = None) -> int:
+    """The search, its files (model.pt, run.json, audit.json, report.md, trace.png); run.json
+    has the lineage a plain ``sftc unlearn`` writes (``parent``, ``inputs``, ``model_sha256``)."""
     from .. import distributed
     from ..bench.audit import AuditConfig
     from ..bench.until import SearchConfig, require_optuna, unlearn_until_forgotten
     from ..checkpoints import save_state_dict
     from ..fingerprint import trained_on
-    from ..io import atomic_write_json, atomic_write_text
-    from ..records import package_versions
+    from ..io import atomic_write_json, atomic_write_text, file_sha256
+    from ..records import package_versions, run_record
     from ..recipes import TrainingRecipe
     from ..report.audit import audit_markdown, audit_summary
     from ..report.plots import search_figure
@@ -97,12 +108,13 @@ def handle_until(args, hparams, split, original, model_name, notes) -> int:
         save_state_dict(result.model, tmp / "model.pt")
         audit_record = {"command": "unlearn --until forgotten", **result.audit.to_dict(),
                         "versions": package_versions()}
-        run = {"command": "unlearn", "config": {**recorded_args(args), "model": model_name,
-                                                "method": args.method, **hparams},
-               "until": result.to_dict(), "audit": {"verdict": result.audit.verdict.text,
-                                                    "reason": result.audit.verdict.reason},
-               "trained_on": trained_on(split, "train", forget=True), "not_verified": notes,
-               "versions": package_versions()}
+        run = run_record(       # as a plain 'sftc unlearn' writes it, with the search's trace
+            "unlearn", {**recorded_args(args), "model": model_name, "method": args.method,
+                        **hparams}, split,
+            until=result.to_dict(), audit={"verdict": result.audit.verdict.text,
+                                           "reason": result.audit.verdict.reason},
+            trained_on=trained_on(split, "train", forget=True), not_verified=notes,
+            **(lineage or {}), model_sha256=file_sha256(tmp / "model.pt"))
         atomic_write_json(tmp / "run.json", run)
         atomic_write_json(tmp / "audit.json", audit_record)
         atomic_write_text(tmp / "report.md", audit_markdown(audit_record))

@@ -10,6 +10,22 @@ import torch.nn.functional as F
 from ..errors import SftcError
 
 
+class ChannelMismatch(SftcError):
+    """A mean or std with another number of values than the images have channels."""
+
+    def __init__(self, text: str, channels: int, given: int):
+        super().__init__(text)
+        self.channels, self.given = channels, given
+
+    def recorded(self, checkpoint, dataset: str) -> SftcError:
+        """The same problem when the values were read from the run.json beside ``checkpoint``
+        (no --mean was given): the checkpoint was trained on other images."""
+        return SftcError(f"--checkpoint {checkpoint} was trained on {self.given}-channel images "
+                         f"(the run.json beside it records {self.given} normalisation values), "
+                         f"but {dataset} has {self.channels}-channel images: it is a model of "
+                         "other data; give the --dataset it was trained on")
+
+
 @dataclass
 class ImageData:
     """All samples of one dataset (train and held-out together) held as tensors.
@@ -206,8 +222,8 @@ def normalization(channels: int | None, mean=None, std=None,
             numbers = numbers * channels
         if len(numbers) != channels:
             need = "1 value" if channels == 1 else f"1 or {channels} values (one per channel)"
-            raise SftcError(f"--{name} needs {need} for these {channels}-channel images, got "
-                            f"{len(numbers)}")
+            raise ChannelMismatch(f"--{name} needs {need} for these {channels}-channel images, "
+                                  f"got {len(numbers)}", channels, len(numbers))
         if not all(math.isfinite(v) for v in numbers) or (name == "std" and min(numbers) <= 0):
             raise SftcError(f"--{name} must be finite" + (" and positive" if name == "std" else "")
                             + f", got {', '.join(f'{v:g}' for v in numbers)}")

@@ -8,13 +8,15 @@ layout, the lock, what the ledger says), :mod:`.samples` (the training set as id
 the data mapped onto it; the splits), :mod:`.create` (``init``), :mod:`.apply` (unlearn and
 audit a request), :mod:`.audits` (re-audits and the policy), :mod:`.purge` (the cache),
 :mod:`.publish` (the steps of a publication), :mod:`.recovery` (after a kill), :mod:`.verify`,
-:mod:`.forget` (``forget`` and ``status``).
+:mod:`.forget` (``forget`` and ``recover``), :mod:`.status` (the read-only report),
+:mod:`.entries` (what an entry must hold before anything acts on it).
 """
 from __future__ import annotations
 
 from .apply import ForgetOptions
 from .create import init
-from .forget import NOT_PUBLISHED, forget, status
+from .forget import NOT_PUBLISHED, forget, recover_now
+from .status import status
 from .verify import verify
 
-__all__ = ["ForgetOptions", "NOT_PUBLISHED", "forget", "init", "status", "verify"]
+__all__ = ["ForgetOptions", "NOT_PUBLISHED", "forget", "init", "recover_now", "status", "verify"]

@@ -19,8 +19,10 @@ import torch
 
 from ..bench.cache import default_cache_dir
 from ..data import Split, dataset_info
+from ..data.images import ChannelMismatch
 from ..errors import SftcError
 from ..io import atomic_write_json, file_sha256, output_directory
+from ..models import absolute_spec, spec_file_sha256
 from ..records import machine, package_versions
 from ..recipes import TrainingRecipe
 from .folder import Deployment
@@ -42,7 +44,9 @@ def read_record(checkpoint: Path) -> dict | None:
 
 def data_config(dataset: str, data_dir, image_size, split_seed: int, record: dict | None) -> dict:
     """The data options, with the preprocessing recorded beside the checkpoint where given."""
-    recorded = ((record or {}).get("trained_on") or {}).get("preprocessing") or {}
+    trained_on = (record or {}).get("trained_on") or {}
+    recorded = trained_on.get("preprocessing") or {} if trained_on.get("dataset") in (
+        None, dataset) else {}          # another dataset's statistics are not this one's
     config = {"dataset": dataset, "data_dir": os.path.abspath(data_dir) if data_dir else None,
               "image_size": image_size if image_size is not None else recorded.get("image_size"),
               "split_seed": split_seed, "mean": recorded.get("mean"), "std": recorded.get("std")}
@@ -53,7 +57,33 @@ def data_config(dataset: str, data_dir, image_size, split_seed: int, record: dic
     return config
 
 
-def init(root, *, checkpoint, dataset: str, data_dir=None, model: str | None = None,
+def recorded_dataset(record: dict | None, dataset: str | None, data_dir) -> tuple[str, object]:
+    """The dataset (and its folder) to use: as given, else as the checkpoint's run.json records
+    it, else digits."""
+    if dataset:
+        return dataset, data_dir
+    trained_on = (record or {}).get("trained_on") or {}
+    config = (record or {}).get("config") or {}
+    named = trained_on.get("dataset") or config.get("dataset")
+    if not isinstance(named, str) or not named:
+        return "digits", data_dir
+    return named, data_dir if data_dir else config.get("data_dir")
+
+
+def check_cache_dir(cache_dir) -> Path:
+    """The model cache folder: absent (made on first use) or a folder, never a file."""
+    path = Path(cache_dir or default_cache_dir()).expanduser().resolve()
+    for parent in (path, *path.parents):
+        if parent.exists():
+            if not parent.is_dir():
+                where = "is a file" if parent == path else f"lies under {parent}, a file"
+                raise SftcError(f"--cache-dir {cache_dir or path} {where}; give a folder (it "
+                                "holds the reference models the audits train)")
+            break
+    return path
+
+
+def init(root, *, checkpoint, dataset: str | None = None, data_dir=None, model: str | None = None,
          image_size: int | None = None, split_seed: int = 0, subsets: dict | None = None,
          cache_dir=None, recipe_overrides: dict | None = None, say=print) -> dict:
     """Create the deployment at ``root``; returns the init entry's payload."""
@@ -65,10 +95,14 @@ def init(root, *, checkpoint, dataset: str, data_dir=None, model: str | None = N
     if dep.root.exists() and (not dep.root.is_dir() or any(dep.root.iterdir())):
         raise SftcError(f"--dir {dep.root} already holds files; a deployment is never "
                         "overwritten: choose a new folder")
+    cache = check_cache_dir(cache_dir)
     record = read_record(checkpoint)
+    dataset, data_dir = recorded_dataset(record, dataset, data_dir)
     trained_on = (record or {}).get("trained_on") or {}
-    name = model or ((record or {}).get("config") or {}).get("model") \
-        or dataset_info(dataset).default_model
+    if trained_on.get("dataset") not in (None, dataset):
+        trained_on = {}            # another dataset's subsets are not this one's (refused below)
+    name = absolute_spec(model or ((record or {}).get("config") or {}).get("model")
+                         or dataset_info(dataset).default_model)
     subsets = {**(trained_on.get("subsets") or {}), **{k: v for k, v in (subsets or {}).items()
                                                        if v}}
     config = data_config(dataset, data_dir, image_size, split_seed, record)
@@ -77,7 +111,12 @@ def init(root, *, checkpoint, dataset: str, data_dir=None, model: str | None = N
         raise SftcError(f"--dir {dep.root} lies inside --data-dir {data}: the deployment would "
                         "be read as data; choose a folder outside it")
     say(f"[1/2] reading {dataset} and checking {checkpoint} against it")
-    loaded = load(config)
+    try:
+        loaded = load(config)
+    except ChannelMismatch as exc:
+        if config["mean"] is None:
+            raise
+        raise exc.recorded(checkpoint, dataset) from None
     config["mean"] = list(loaded.data.mean) if loaded.data.mean is not None else None
     config["std"] = list(loaded.data.std) if loaded.data.std is not None else None
     chosen = choose(loaded, subsets, split_seed)
@@ -95,8 +134,7 @@ def init(root, *, checkpoint, dataset: str, data_dir=None, model: str | None = N
                      "forget are still in the deployment's training set: apply them as a request")
     recipe = TrainingRecipe.from_record(trained, name, **(recipe_overrides or {}))
     samples = build_record(loaded, config, chosen)
-    return _write(dep, checkpoint, config, subsets, name, recipe, samples, notes,
-                  Path(cache_dir or default_cache_dir()).resolve(), say)
+    return _write(dep, checkpoint, config, subsets, name, recipe, samples, notes, cache, say)
 
 
 def _write(dep, checkpoint, config, subsets, name, recipe, samples, notes, cache, say) -> dict:
@@ -113,7 +151,7 @@ def _write(dep, checkpoint, config, subsets, name, recipe, samples, notes, cache
         atomic_write_json(tmp / "samples.json", samples)
         payload = {"format": FORMAT, "data": config, "subsets": subsets,
                    "model": {"name": name, "checkpoint": str(checkpoint.resolve()),
-                             "sha256": sha},
+                             "sha256": sha, **spec_file_sha256(name)},
                    "recipe": recipe.key_dict(), "recipe_source": recipe.source,
                    "cache_dir": str(cache),
                    "samples": {"file": "samples.json",

@@ -11,19 +11,24 @@
       attempts/<seq>-<id>/  the audits of a request that did not meet the policy (no model)
       .work/                the request being applied (a killed one's is rolled back)
 
-The lock is ``.DEPLOY.lock`` beside the folder (:func:`sftc.io.run_lock`, the same one
-``deploy init`` holds while it creates the folder): one command writes a deployment at a time,
-a second is refused in one line.
+The lock is ``.DEPLOY.lock`` beside the folder's resolved path (:func:`sftc.io.run_lock`, the
+same one ``deploy init`` holds while it creates the folder) and an ``flock`` on the folder itself,
+which every alias of it (a symbolic link, ``a/../a``, a bind mount) shares: one command writes a
+deployment at a time, a second is refused in one line.
 """
 from __future__ import annotations
 
+import errno
+import fcntl
 import os
 import signal
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import SftcError
-from ..io import run_lock
+from ..io import real_path, run_lock
+from .entries import check_published, check_shapes
 from .ledger import Ledger, check_chain, check_head, read_pointer
 
 #: The test-only hook: ``SFTC_DEPLOY_KILL_AT=<point>`` SIGKILLs the process at that point of
@@ -41,7 +46,7 @@ class Deployment:
     """The paths of one deployment folder."""
 
     def __init__(self, root: str | Path):
-        self.root = Path(os.path.abspath(Path(root).expanduser()))
+        self.root = real_path(Path(root).expanduser())   # one lock for every alias
         self.ledger = Ledger(self.root / "ledger.jsonl")
         self.pointer_path = self.root / "published.json"
         self.samples_path = self.root / "samples.json"
@@ -61,17 +66,44 @@ class Deployment:
                             "one with 'sftc deploy init --dir DIR --checkpoint model.pt'")
         return self
 
+    @contextmanager
     def lock(self):
-        """The deployment's lock (refused in one line while another command holds it)."""
-        return run_lock(self.root, what="deployment")
+        """The deployment's lock (refused in one line while another command holds it): the
+        lock file of its resolved path, and an ``flock`` on the folder that its aliases share."""
+        with run_lock(self.root, what="deployment"):
+            fd = _lock_folder(self.root)
+            try:
+                yield
+            finally:
+                if fd is not None:
+                    os.close(fd)
 
     def read(self):
         """(entries, torn line, pointer, entries beyond the pointer), chain and head checked."""
         read = self.ledger.read()
         check_chain(read.entries, self.ledger.path)
+        check_shapes(read.entries)
         pointer = read_pointer(self.pointer_path)
         beyond = check_head(read.entries, pointer, self.ledger.path)
         return read, pointer, beyond
+
+
+def _lock_folder(root: Path) -> int | None:
+    """An exclusive ``flock`` on the folder (its inode: every path to it); None where the folder
+    is absent or its file system has no locks."""
+    try:
+        fd = os.open(root, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        os.close(fd)
+        if exc.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+            raise SftcError(f"another sftc run is writing deployment {root} (through another "
+                            "path to the same folder); wait for it to finish") from None
+        return None
+    return fd
 
 
 @dataclass
@@ -88,7 +120,12 @@ class History:
 
     @property
     def published(self) -> list[dict]:
-        return [e["payload"] for e in self.entries if e["kind"] == "published"]
+        """The payloads of the ``published`` entries, each checked to be one sftc writes."""
+        done = []
+        for entry in self.entries:
+            if entry.get("kind") == "published":
+                done.append(check_published(entry, len(done) + 1))
+        return done
 
     @property
     def version(self) -> int:

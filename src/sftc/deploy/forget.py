@@ -1,4 +1,4 @@
-"""``sftc deploy forget`` and ``sftc deploy status``: one request applied under the deployment's
+"""``sftc deploy forget`` and ``sftc deploy recover``: one request applied under the deployment's
 lock, from the write-ahead intent to the published pointer (:mod:`sftc.deploy.publish` lists
 the steps and what a ``kill -9`` between them leaves).
 
@@ -83,8 +83,27 @@ def _prepare(dep: Deployment, request_file, options: ForgetOptions, say):
     if len(request) < 2:
         raise SftcError(f"request {options.request_id} names 1 sample; its audit needs at least "
                         "2 to give an interval: apply it together with another request")
-    training_sets(history, samples, request, options.request_id)   # bad data: before the intent
+    _, retain = training_sets(history, samples, request, options.request_id)  # before the intent
+    if len(retain) < 2:
+        raise SftcError(f"request {options.request_id} names {len(request)} of the "
+                        f"{len(retain) + len(request)} samples still in the model: nothing would "
+                        "be left to retain or to retrain its references on; a request for "
+                        "(almost) the whole training set is a new model, not unlearning")
+    _check_bounds(options, samples, request)
     return read.entries, pointer, history, samples, request
+
+
+def _check_bounds(options: ForgetOptions, samples: Samples, request: list[str]) -> None:
+    """--references and --trials against this machine's memory (:mod:`sftc.limits`), as every
+    command bounds them, before the intent is written."""
+    from ..bench.reference_pool import check_reference_count
+    from ..limits import check_references, check_trials
+
+    pool = len(request) + len(samples.test) + len(samples.val)
+    check_references(check_reference_count(options.references), pool,
+                     samples.data.num_classes)
+    if not options.fixed:
+        check_trials(options.trials, options.max_epochs)
 
 
 def forget(root, request_file, options: ForgetOptions, say=print) -> int:
@@ -190,37 +209,13 @@ def times_text(payload: dict, seconds: float) -> str:
     return f"references {refs:.1f} s, {work}, whole command {seconds:.1f} s"
 
 
-def status(root, say=print) -> dict:
-    """Resume or roll back what an interrupted command left (when no command runs), then say
-    where the deployment stands."""
+def recover_now(root, say=print) -> str | None:
+    """``sftc deploy recover``: resume or roll back what an interrupted command left, under the
+    lock (what ``forget`` does first), then check the record; returns what was done."""
     dep = Deployment(root).require()
-    try:
-        with dep.lock():
-            recover(dep, say)
-    except SftcError as exc:
-        if "is writing deployment" not in str(exc):
-            raise
-        say(f"note: {exc}".split(";")[0] + " (a 'deploy forget' is running)")
-    read, pointer, _ = dep.read()
-    history = History(read.entries)
-    init = history.init
-    say(f"deployment {dep.root}: {init['data']['dataset']}, {init['model']['name']}, "
-        f"{init['samples']['train']} training samples recorded")
-    say(f"published: v{pointer['version']} ({pointer['model']}, SHA-256 "
-        f"{pointer['model_sha256'][:16]}…); ledger {pointer['ledger']['count']} entries, head "
-        f"{pointer['ledger']['head'][:16]}…")
-    for payload in history.published:
-        last = history.last_audit(payload["request"])
-        say(f"  v{payload['version']} {payload['request']}: {len(payload['removed'])} samples; "
-            f"last audit on v{last[0]}: {line(last[1])}")
-    refused = [e for e in read.entries if e["kind"] in ("refused", "rolled-back")]
-    for entry in refused:
-        payload = entry["payload"]
-        if entry["kind"] == "refused":
-            first = payload["failed"][0]
-            why = f"request {first['request']} is {first['why']}"
-        else:
-            why = payload["why"]
-        say(f"  entry {entry['seq']}: request {payload['request']} {entry['kind']}: {why}")
-    return {"version": pointer["version"], "requests": [p["request"] for p in history.published],
-            "refused": [e["payload"]["request"] for e in refused]}
+    with dep.lock():
+        done = recover(dep, say)
+        verify(dep)
+    if done is None:
+        say(f"deployment {dep.root}: nothing was interrupted; nothing to do")
+    return done

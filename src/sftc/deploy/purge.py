@@ -15,7 +15,9 @@ content (:mod:`sftc.bench.members`), so the rule is exact and needs no data:
 Removing is enough: sftc keeps nothing else derived from the samples (no decoded images, no
 per-sample outputs) anywhere on disk; the deployment folder holds their ids and hashes only.
 The plan is computed first and written into the ledger; carrying it out is idempotent, so a
-command killed half-way finishes it on the next run.
+command killed half-way finishes it on the next run. Every item is confined to the cache before
+anything is removed: a plain folder name of ``models/`` (no ``..``, no absolute path, no link out)
+and a plain file name in it; a plan that names anything else is refused whole.
 """
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ from pathlib import Path
 
 from ..bench.cache import safe_name
 from ..bench.members import cached_members, members_path
+from ..errors import SftcError
 from ..io import run_lock
 
 
@@ -83,20 +86,50 @@ def _item(entry: Path, logits: str | None, why: str, files: int = 0) -> dict:
     return {"entry": entry.name, "file": logits, "what": what, "why": why}
 
 
+def _plain(name, what: str, models: Path) -> str:
+    if not isinstance(name, str) or name in ("", ".", "..") or "/" in name or "\\" in name \
+            or "\0" in name or Path(name).is_absolute():
+        raise SftcError(f"the purge plan names {what} {name!r}, which is not a plain name in the "
+                        f"cache {models}: the ledger was edited; nothing was removed")
+    return name
+
+
+def confined(cache_root: Path, items) -> list[tuple[Path, str | None]]:
+    """Each item's cache entry and file, checked to lie inside ``cache_root/models`` (its
+    resolved path included); one line naming the first that does not, before anything goes."""
+    models = Path(cache_root) / "models"
+    inside = models.resolve()
+    if not isinstance(items, list):
+        raise SftcError(f"the purge plan is a {type(items).__name__}, not a list: the ledger was "
+                        "edited; nothing was removed")
+    out = []
+    for item in items:
+        if not isinstance(item, dict):
+            raise SftcError("the purge plan holds a non-item: the ledger was edited; nothing was "
+                            "removed")
+        entry = models / _plain(item.get("entry"), "the cache entry", models)
+        name = item.get("file")
+        if name is not None:
+            _plain(name, "the file", models)
+        if entry.is_symlink() or (entry.exists() and entry.resolve().parent != inside):
+            raise SftcError(f"the purge plan names {entry}, which leads outside the cache "
+                            f"{models}: the ledger or the cache was edited; nothing was removed")
+        out.append((entry, name))
+    return out
+
+
 def execute(cache_root: Path, items: list[dict]) -> int:
     """Carry out a plan (idempotent: what is gone already is skipped); returns the count of
-    items that were still there."""
-    models = Path(cache_root) / "models"
+    items that were still there. Every item is confined first (:func:`confined`)."""
     done = 0
-    for item in items:
-        entry = models / item["entry"]
+    for entry, name in confined(cache_root, items):
         with run_lock(entry, what="the model cache entry", wait=True):
-            if item["file"] is None:
+            if name is None:
                 if entry.exists():
                     shutil.rmtree(entry)
                     done += 1
             else:
-                target = entry / item["file"]
+                target = entry / name
                 done += int(target.exists())
                 target.unlink(missing_ok=True)
                 members_path(target).unlink(missing_ok=True)   # its members file goes with it

@@ -1,10 +1,13 @@
 """After a ``kill -9``: finish or undo what the last command left, and say which.
 
-Called under the deployment's lock by every command that writes (``forget``) or reports
-(``status``) before it does anything else. The rules (:mod:`sftc.deploy.publish` lists the steps):
+Called under the deployment's lock by the commands that write (``forget``, ``recover``) before
+they do anything else; ``status`` and ``verify`` only report what it would do. The rules
+(:mod:`sftc.deploy.publish` lists the steps):
 
 * a torn last ledger line (an append killed mid-write; the pointer never acknowledged it): cut;
-* a ``published`` entry beyond the pointer: **resume** (finish its purge, move the pointer);
+* a ``published`` entry beyond the pointer: **resume** (finish its purge, move the pointer),
+  once it is checked to publish the acknowledged intent before it and ``versions/vN``
+  (:func:`sftc.deploy.entries.check_resumable`: a forged entry is refused, nothing removed);
 * another entry beyond the pointer (``intent``, ``refused``, ``rolled-back``): the pointer
   catches up (nothing else was pending on it);
 * an ``intent`` with no outcome after it: **resume** when ``versions/vN`` holds the whole
@@ -18,7 +21,7 @@ import shutil
 
 from ..errors import SftcError
 from .folder import Deployment, History
-from .publish import advance_pointer, finish, publish
+from .publish import advance_pointer, publish, resume
 
 
 def recover(dep: Deployment, say) -> str | None:
@@ -33,7 +36,7 @@ def recover(dep: Deployment, say) -> str | None:
         raise SftcError(f"{dep.ledger.path} holds {beyond} entries beyond the published "
                         "pointer; sftc never leaves more than one: the ledger was edited")
     if beyond == 1 and entries[-1]["kind"] == "published":
-        entry = finish(dep, entries, entries[-1])
+        entry = resume(dep, entries, History(entries).init["data"]["dataset"])
         say(f"resumed: request {entry['payload']['request']} was recorded as published but "
             f"interrupted before the pointer moved; finished the cache purge and published "
             f"v{entry['payload']['version']}")

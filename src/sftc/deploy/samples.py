@@ -15,6 +15,7 @@ of a request and of the re-audit of an earlier one are built here (:func:`split_
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -175,11 +176,13 @@ def split_of(samples: Samples, train: list[str], forget: list[str], spec: str) -
 
 
 def read_request(path: str | Path, record: dict) -> list[str]:
-    """The sample ids a request file names (one per line; ``#`` comments and blank lines are
-    skipped; an image path may also start with ``train/``), each checked against the record."""
+    """The sample ids a request file names (one per line; blank lines, a UTF-8 byte-order mark
+    and ``#`` comments are skipped: a whole line starting with ``#``, or after a digits id, or
+    after whitespace that follows an image path, so ``a#1.png`` stays a name; an image path may
+    also start with ``train/``), each checked against the record."""
     path = Path(path)
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
     except FileNotFoundError:
         raise SftcError(f"--request {path} does not exist; give a text file naming the "
                         "request's samples, one per line") from None
@@ -189,10 +192,15 @@ def read_request(path: str | Path, record: dict) -> list[str]:
     paths = record["ids"].startswith("path")
     ids, seen = [], set()
     for number, raw in enumerate(lines, 1):
-        text = raw.split("#", 1)[0].strip() if not paths else raw.strip()
+        text = raw.strip()
+        text = INLINE_COMMENT.split(text, 1)[0].strip() if paths else text.split("#", 1)[0].strip()
         if not text or text.startswith("#"):
             continue
         sample = _normalise(text, paths)
+        if not paths and not DIGITS.fullmatch(text):
+            raise SftcError(f"--request {path} line {number}: {text!r} is not a sample id (ids "
+                            "are positions in the training part, written with the digits 0-9 "
+                            "only)")
         if sample not in known:
             kind = "image path relative to train/" if paths else "position in the training part"
             raise SftcError(f"--request {path} line {number}: {text} is not a sample of the "
@@ -204,6 +212,11 @@ def read_request(path: str | Path, record: dict) -> list[str]:
     if not ids:
         raise SftcError(f"--request {path} names no sample; list the ids to delete, one per line")
     return ids
+
+
+#: An inline comment after an image path: whitespace, then ``#``.
+INLINE_COMMENT = re.compile(r"\s+#")
+DIGITS = re.compile(r"[0-9]+")
 
 
 def _normalise(text: str, paths: bool) -> str:

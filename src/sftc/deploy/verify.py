@@ -2,21 +2,22 @@
 
 Read-only, so an auditor can run it on a copy. The first problem is named in one line (an
 edited entry, a spliced or truncated ledger, a pointer that disagrees with the ledger, a missing
-version, a model or audit file replaced, a version the ledger does not know). An interrupted
-command's entry beyond the pointer, or a pending intent, is not a fault: it is reported, and the
-next ``forget`` or ``status`` resumes or rolls it back.
+version, a model, audit or ``outcome.json`` file replaced, a version or file the ledger does not
+know, an entry sftc does not write). An interrupted command's entry beyond the pointer, or a
+pending intent, is not a fault: it is reported (once checked against the intent and the version
+folder it names), and the next ``forget`` or ``recover`` resumes or rolls it back.
+``expect_head``: a head hash kept from earlier (a re-hashed ledger with a rewritten pointer
+passes every other check); the ledger must hold it.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 from ..errors import SftcError
 from ..io import file_sha256
+from .entries import check_resumable
 from .folder import Deployment, History
-
-#: Files in a version folder that the ledger does not list: the outcome being published (the
-#: ledger's ``published`` entry holds it).
-UNLISTED = ("outcome.json",)
 
 
 @dataclass
@@ -50,6 +51,25 @@ def _check(dep: Deployment, relative: str, sha256: str, where: str) -> None:
                         "replaced or changed)")
 
 
+def _check_outcome(dep: Deployment, payload: dict, where: str) -> str:
+    """``versions/vN/outcome.json`` against its SHA-256 in the entry (or, in entries of older
+    sftc that did not record it, against the entry's content); returns its relative path."""
+    relative = f"versions/v{payload['version']}/outcome.json"
+    if payload.get("outcome_sha256"):
+        _check(dep, relative, payload["outcome_sha256"], where)
+        return relative
+    path = dep.root / relative
+    try:
+        same = json.loads(path.read_text()) == {k: v for k, v in payload.items()
+                                                  if k not in ("intent", "purge")}
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        same = False
+    if not same:
+        raise SftcError(f"{relative} does not match {where}: its content differs (the file was "
+                        "replaced or changed)")
+    return relative
+
+
 def _recorded_files(history: History) -> list[tuple[str, str, str]]:
     init = history.init
     files = [(init["samples"]["file"], init["samples"]["sha256"], "entry 0 (init)"),
@@ -65,7 +85,8 @@ def _recorded_files(history: History) -> list[tuple[str, str, str]]:
     return files
 
 
-def _unknown(dep: Deployment, history: History, files: list, pending: set[int]) -> None:
+def _unknown(dep: Deployment, history: History, files: list, pending: set[int],
+             staged: set[str]) -> None:
     """No version folder, and no file in one, that the ledger does not know (``pending``: the
     versions of an interrupted command, which recovery resumes or removes)."""
     listed = {name for name, _, _ in files}
@@ -78,15 +99,34 @@ def _unknown(dep: Deployment, history: History, files: list, pending: set[int]) 
             raise SftcError(f"versions/{folder.name} is not recorded in the ledger")
         for path in sorted(p for p in folder.rglob("*") if p.is_file()):
             name = dep.relative(path)
-            if name not in listed and path.name not in UNLISTED:
+            if name not in listed:
                 raise SftcError(f"{name} is not recorded in the ledger")
+    attempts = {e["payload"].get("attempt") for e in history.entries if e["kind"] == "refused"}
+    for folder in sorted(dep.attempts.iterdir()) if dep.attempts.is_dir() else ():
+        if dep.relative(folder) not in attempts and folder.name.split("-")[0] not in staged:
+            raise SftcError(f"attempts/{folder.name} is not recorded in the ledger")
 
 
-def verify(dep: Deployment) -> Report:
+def check_anchor(entries: list[dict], head: str) -> None:
+    """The ledger holds the kept head ``head`` (a full SHA-256, or 12 or more of its first
+    digits)."""
+    text = (head or "").strip().lower()
+    if len(text) < 12 or any(c not in "0123456789abcdef" for c in text):
+        raise SftcError(f"--expect-head {head!r}: give the head hash 'deploy verify' printed (64 "
+                        "hex digits, or at least its first 12)")
+    if not any(str(e.get("sha256", "")).startswith(text) for e in entries):
+        raise SftcError(f"the ledger holds no entry with the kept head {text[:16]}…: it was "
+                        "rewritten since that head was kept (or the hash is of another "
+                        "deployment)")
+
+
+def verify(dep: Deployment, expect_head: str | None = None) -> Report:
     """Check everything; returns what was checked (raises :class:`SftcError` at the first
     problem)."""
     dep.require()
     read, pointer, beyond = dep.read()
+    if expect_head is not None:
+        check_anchor(read.entries[:pointer["ledger"]["count"]], expect_head)
     acknowledged = read.entries[:pointer["ledger"]["count"]]
     history = History(acknowledged)
     if pointer["version"] != history.version or \
@@ -97,22 +137,30 @@ def verify(dep: Deployment) -> Report:
     files = _recorded_files(history)
     for relative, digest, where in files:
         _check(dep, relative, digest, where)
-    pending, versions = [], set()
+    for entry in history.entries:
+        if entry["kind"] == "published":
+            name = _check_outcome(dep, entry["payload"], f"entry {entry['seq']} (published "
+                                                         f"request {entry['payload']['request']})")
+            files.append((name, None, None))
+    pending, versions, staged = [], set(), set()
     if read.torn is not None:
         pending.append("a torn last ledger line (an append killed mid-write)")
     if beyond:
         extra = read.entries[-1]
         pending.append(f"entry {extra['seq']} ({extra['kind']}) lies beyond the published "
                        "pointer (an interrupted command); the next 'deploy forget' or 'deploy "
-                       "status' finishes it")
+                       "recover' finishes it")
         if extra["kind"] == "published":
+            check_resumable(dep, read.entries)
             versions.add(extra["payload"]["version"])
+        staged.add(str(extra["payload"].get("intent")))
     intent = History(read.entries).pending_intent()
     if intent is not None:
         pending.append(f"request {intent['payload']['request']} was being applied (an "
                        "interrupted or running 'deploy forget'); the next 'deploy forget' or "
-                       "'deploy status' resumes or rolls it back")
+                       "'deploy recover' resumes or rolls it back")
         versions.add(intent["payload"]["version"])
-    _unknown(dep, history, files, versions)
+        staged.add(str(intent["seq"]))
+    _unknown(dep, history, files, versions, staged)
     return Report(pointer["ledger"]["count"], pointer["ledger"]["head"], history.version,
                   pointer["model_sha256"], len(history.published), len(files), pending)

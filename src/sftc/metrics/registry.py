@@ -111,13 +111,32 @@ def compute_user_metrics(inputs: MetricInputs) -> dict:
     for metric in user_metrics():
         if metric.needs_oracle and "oracle" not in inputs.logits:
             continue
-        value = metric.compute(inputs)
-        try:
-            value = float(value)
-        except (TypeError, ValueError):
-            raise SftcError(f"metric {metric.key!r} returned {type(value).__name__}; return a "
-                            "number") from None
-        if not math.isfinite(value):
-            raise SftcError(f"metric {metric.key!r} returned {value}; return a finite number")
-        out[metric.key] = value
+        out[metric.key] = _value(metric, inputs)
     return out
+
+
+def _value(metric: Metric, inputs: MetricInputs) -> float:
+    """A user metric's value: a finite real number (a float, an int, a numpy scalar or a
+    one-value tensor); its failure blamed on its file and line."""
+    import numbers
+
+    from ..plugins import defined_at, plugin_failed
+
+    fn = metric.compute
+    try:
+        value = fn(inputs)
+    except SftcError:
+        raise
+    except Exception as exc:       # the plugin's own code failed
+        raise plugin_failed(f"metric {metric.key!r}", exc, fn) from None
+    if hasattr(value, "numel") and hasattr(value, "item") and value.numel() == 1:
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise SftcError(f"metric {metric.key!r} ({defined_at(fn)}) returned a "
+                        f"{type(value).__name__} ({str(value)[:40]!r}), not a number; return a "
+                        "float")
+    value = float(value)
+    if not math.isfinite(value):
+        raise SftcError(f"metric {metric.key!r} ({defined_at(fn)}) returned {value}; return a "
+                        "finite number")
+    return value

@@ -6,7 +6,7 @@ import sys
 from ...errors import SftcError
 from ..bench_options import (add_reference_options, command_line, forget_note, parse_list,
                              parse_methods, reference_options)
-from ..common import positive_int
+from ..common import accuracy_drop, positive_int
 
 HELP_METHODS = ("comma-separated methods, each optionally with hyperparameters after colons, e.g. "
                 "'ft,neggrad+,cf-k:k=1,eu-k:k=1,scrub,bad-teaching,sftc:tau=1:c=0' (default: the "
@@ -51,7 +51,7 @@ def register(sub) -> None:
     proto.add_argument("--attack", default=None,
                        help="the attack of the attack columns and verdicts (default rmia-offline; "
                             "lira-offline or one a --plugin registers)")
-    proto.add_argument("--max-accuracy-drop", type=float, default=None,
+    proto.add_argument("--max-accuracy-drop", type=accuracy_drop, default=None,
                        help="the evidence rule's budget of validation accuracy below the "
                             "original's (default 0.02)")
     proto.add_argument("--js", default=None, choices=("textbook", "paper"),

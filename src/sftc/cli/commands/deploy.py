@@ -4,9 +4,21 @@ from __future__ import annotations
 
 import argparse
 
-from ..catalog import ALPHA, METHODS, REFERENCES, RESOLUTION
+from ..catalog import ALPHA, REFERENCES, RESOLUTION, method_help
 from ..common import positive_float, positive_int, resolution_arg, seed_value, whole
-from ..until import add_search_args
+from ..until import add_search_args, refuse_fixed_setting
+
+PLUGIN_HELP = ("import this module (my_pkg.methods) or .py file before the action runs "
+               "(repeatable; as 'sftc deploy --plugin X ACTION')")
+
+
+def _action(actions, name: str, **kwargs):
+    """An action's parser, which takes --plugin too (after the action's name)."""
+    q = actions.add_parser(name, allow_abbrev=False, **kwargs)
+    q.add_argument("--plugin", action="append", dest="plugins_after", default=None,
+                   metavar="MODULE_OR_FILE", help=PLUGIN_HELP)
+    return q
+
 
 POLICY_HELP = ("which verdicts publish a version: forgotten (default: every audit inside the "
                "band models retrained without the samples land in, with the asked resolution), "
@@ -21,31 +33,40 @@ def register(sub) -> None:
                        "a cumulative retain set, re-audits, a purged cache",
         description="A deployment record of a deployed checkpoint (init), requests applied to "
                     "its latest version with evidence for every request so far (forget), the "
-                    "record checked (verify) and summarised (status). See docs/operations.md.")
+                    "record checked (verify) and summarised (status, read-only), an interrupted "
+                    "request finished or undone (recover). See docs/operations.md.")
     actions = p.add_subparsers(dest="action", metavar="ACTION", parser_class=type(p))
     _init_parser(actions)
     _forget_parser(actions)
     for name, text in (("verify", "recompute the ledger's chain and every recorded file's "
                                   "SHA-256; name the first that does not match (read-only)"),
-                       ("status", "resume or roll back an interrupted forget, then show the "
-                                  "published version and every request's last verdict")):
-        q = actions.add_parser(name, help=text, description=text, allow_abbrev=False)
+                       ("status", "check the record, then show the published version and every "
+                                  "request's date, method, policy and last verdict (read-only)"),
+                       ("recover", "resume or roll back what an interrupted forget left (the "
+                                   "next forget does it too)")):
+        q = _action(actions, name, help=text, description=text)
         q.add_argument("--dir", required=True, help="the deployment folder")
+        if name == "status":
+            q.add_argument("--json", action="store_true", help="print the report as JSON")
+        if name == "verify":
+            q.add_argument("--expect-head", default=None, metavar="HASH",
+                           help="a head hash kept from an earlier verify: refused unless the "
+                                "ledger still holds it (a rewritten ledger with a re-pointed "
+                                "published.json passes every other check)")
         q.set_defaults(handler=handle)
     p.set_defaults(handler=handle, action=None)
 
 
 def _init_parser(actions) -> None:
-    q = actions.add_parser("init", allow_abbrev=False,
-                           help="make a deployment record of a deployed checkpoint",
-                           description="Copy --checkpoint to DIR/versions/v0/model.pt (the file "
-                                       "is only read), record the training set as sample ids "
-                                       "with content SHA-256 (never the data) and start the "
-                                       "hash-chained ledger.")
+    q = _action(actions, "init", help="make a deployment record of a deployed checkpoint",
+                description="Copy --checkpoint to DIR/versions/v0/model.pt (the file is only "
+                            "read), record the training set as sample ids with content SHA-256 "
+                            "(never the data) and start the hash-chained ledger.")
     q.add_argument("--dir", required=True, help="the new deployment folder")
     q.add_argument("--checkpoint", required=True, help="the deployed model (model.pt; the "
                                                        "run.json beside it is read)")
-    q.add_argument("--dataset", default="digits", help="dataset name (default digits)")
+    q.add_argument("--dataset", default=None, help="dataset name (default: the one recorded in "
+                                                   "the run.json beside --checkpoint, else digits)")
     q.add_argument("--data-dir", default=None, help="its folder (imagefolder: train/, val/, "
                                                     "test/)")
     q.add_argument("--model", default=None, help="architecture (default: recorded beside the "
@@ -66,8 +87,8 @@ def _init_parser(actions) -> None:
 
 
 def _forget_parser(actions) -> None:
-    q = actions.add_parser(
-        "forget", allow_abbrev=False, help="apply a deletion request to the latest version",
+    q = _action(
+        actions, "forget", help="apply a deletion request to the latest version",
         description="Unlearn the request's samples from the latest version with a retain set "
                     "that excludes every earlier request, audit it and every earlier request "
                     "whose files still exist on the new model, and publish the new version only "
@@ -80,7 +101,7 @@ def _forget_parser(actions) -> None:
     q.add_argument("--data-dir", default=None,
                    help="where the data lies now, if it moved (default: the folder recorded at "
                         "init; its content is checked against the record's hashes either way)")
-    q.add_argument("--method", default="sftc", help=f"one of: {', '.join(METHODS)}")
+    q.add_argument("--method", default="sftc", help=method_help())
     q.add_argument("--epochs", type=positive_int, default=None,
                    help="a fixed setting instead of the default --until forgotten search (with "
                         "--lr; the one left out is the method's default)")
@@ -117,10 +138,10 @@ def _forget_parser(actions) -> None:
 def handle(args, extra) -> int:
     if args.action is None:
         from ...errors import SftcError
-        raise SftcError("give an action: sftc deploy init | forget | verify | status "
+        raise SftcError("give an action: sftc deploy init | forget | verify | status | recover "
                         "(see 'sftc deploy --help')")
-    return {"init": _init, "forget": _forget, "verify": _verify, "status": _status}[
-        args.action](args, extra)
+    return {"init": _init, "forget": _forget, "verify": _verify, "status": _status,
+            "recover": _recover}[args.action](args, extra)
 
 
 def _init(args, extra) -> int:
@@ -146,16 +167,13 @@ def _init(args, extra) -> int:
 
 def _forget(args, extra) -> int:
     from ... import deploy
-    from ...errors import SftcError
     from ...api import create_method, method_class
     from ..common import parse_method_options
 
     cls = method_class(args.method)
     hparams = parse_method_options(cls, extra)
     create_method(cls.name, **hparams)            # bad values: one line, before anything runs
-    if args.until and (args.epochs is not None or args.lr is not None):
-        raise SftcError("--until forgotten searches the learning rate and the epochs; drop "
-                        "--epochs/--lr for it, or drop --until for a fixed setting")
+    refuse_fixed_setting(args)
     if args.epochs is None and args.lr is None:
         from ...bench.until import require_optuna
         require_optuna()
@@ -174,7 +192,7 @@ def _verify(args, extra) -> int:
     from ... import deploy
     from ...deploy.folder import Deployment
 
-    report = deploy.verify(Deployment(args.dir))
+    report = deploy.verify(Deployment(args.dir), expect_head=args.expect_head)
     for text in report.lines():
         print(text)
     print(f"anchor: keep or hand over the head {report.head} (entry count {report.entries}); "
@@ -183,7 +201,20 @@ def _verify(args, extra) -> int:
 
 
 def _status(args, extra) -> int:
+    import json
+
     from ... import deploy
 
-    deploy.status(args.dir)
+    if args.json:
+        print(json.dumps(deploy.status(args.dir, say=lambda text: None), indent=2,
+                         ensure_ascii=False))
+    else:
+        deploy.status(args.dir)
+    return 0
+
+
+def _recover(args, extra) -> int:
+    from ... import deploy
+
+    deploy.recover_now(args.dir)
     return 0

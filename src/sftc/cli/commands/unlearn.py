@@ -1,12 +1,13 @@
 """``sftc unlearn``: forget the forget set from a trained model with any registered method."""
 from __future__ import annotations
 
-from ..catalog import METHODS, MIA_ATTACKERS, TRAIN_EPOCHS, TRAIN_LR, UNLEARN_EPOCHS, UNLEARN_LR
+from ..catalog import (MIA_ATTACKERS, TRAIN_EPOCHS, TRAIN_LR, UNLEARN_EPOCHS, UNLEARN_LR,
+                       method_help)
 from ..checks import data_folder
 from ..common import (add_data_args, add_model_arg, add_run_args, agree_on_run,
                       check_world_batch, load_data_from_args, note,
                       parse_method_options, positive_int, recorded_args)
-from ..until import add_until_args, handle_until
+from ..until import add_until_args, handle_until, refuse_fixed_setting
 
 
 def register(sub) -> None:
@@ -24,7 +25,7 @@ def register(sub) -> None:
                               f"retrain: {TRAIN_EPOCHS} at {TRAIN_LR:g}, cosine")
     p.add_argument("--checkpoint", required=True, help="the trained original model (model.pt)")
     p.add_argument("--method", default="sftc",
-                   help=f"one of: {', '.join(METHODS)}, or a plugin's (see 'sftc methods')")
+                   help=method_help())
     p.add_argument("--retrained", default=None,
                    help="the oracle's model.pt (sftc train --subset retain); enables Eq. 5 and 6")
     p.add_argument("--optimizer", choices=("adam", "sgd"), default="adam")
@@ -67,6 +68,7 @@ def handle(args, extra) -> int:
     cls = method_class(args.method)
     hparams = parse_method_options(cls, extra)
     create_method(cls.name, **hparams)    # bad values fail before anything loads
+    refuse_fixed_setting(args)
     resolve_device(args.device)
     check_world_batch(args.batch_size)
     loaded, split = load_data_from_args(
@@ -79,14 +81,15 @@ def handle(args, extra) -> int:
                                            notes=notes)
     warn_preprocessing(args, split, {"--checkpoint": args.checkpoint,
                                      "--retrained": args.retrained})
-    if args.until:
-        return handle_until(args, hparams, split, original, model_name, notes)
-    from ..ranks import output_directory
-
     files = {"--checkpoint": args.checkpoint, "--retrained": args.retrained}
     inputs = input_files(files)
     parent = parent_entry(args.checkpoint, inputs["--checkpoint"]["sha256"],
                           record_beside(args.checkpoint))
+    if args.until:
+        return handle_until(args, hparams, split, original, model_name, notes,
+                            lineage={"parent": parent, "inputs": inputs})
+    from ..ranks import output_directory
+
     with output_directory(args.out, args.overwrite, notify=note, inputs=(
             *files.items(), ("--data-dir", data_folder(loaded, args)))) as tmp:
         agree_on_run(args, split, files=files)   # the checkpoints' SHA-256 name the models

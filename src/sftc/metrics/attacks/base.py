@@ -149,8 +149,23 @@ class Attack:
         return {}
 
     def scores_checked(self, view: AttackView) -> np.ndarray:
-        """:meth:`score`, checked: one finite value per candidate."""
-        scores = np.asarray(self.score(view), dtype=np.float64)
+        """:meth:`score`, checked: one finite value per candidate (an attack's own failure, or
+        scores that are not numbers, blamed on its file and line in one line)."""
+        from ...plugins import defined_at, plugin_failed
+
+        code = type(self).score
+        try:
+            raw = self.score(view)
+        except SftcError:
+            raise
+        except Exception as exc:       # the attack's own code failed (a plugin's)
+            raise plugin_failed(f"attack {self.name!r}", exc, code) from None
+        kind = np.asarray(raw).dtype.kind if not isinstance(raw, str) else "U"
+        if kind not in "biuf":
+            raise SftcError(f"attack {self.name!r} ({defined_at(code)}) returned "
+                            f"{type(raw).__name__} scores of kind {kind!r}, not numbers; return "
+                            "one float per candidate")
+        scores = np.asarray(raw, dtype=np.float64)
         n = len(view.labels)
         if scores.shape != (n,):
             raise SftcError(f"attack {self.name!r} returned scores shaped {scores.shape} for "
