@@ -5,6 +5,8 @@ Called under the deployment's lock by every command that writes (``forget``) or 
 
 * a torn last ledger line (an append killed mid-write; the pointer never acknowledged it): cut;
 * a ``published`` entry beyond the pointer: **resume** (finish its purge, move the pointer);
+* a ``pruned`` entry beyond the pointer: **resume** (finish removing what it lists, then the
+  pointer catches up; :mod:`sftc.deploy.retention`);
 * another entry beyond the pointer (``intent``, ``refused``, ``rolled-back``): the pointer
   catches up (nothing else was pending on it);
 * an ``intent`` with no outcome after it: **resume** when ``versions/vN`` holds the whole
@@ -38,6 +40,12 @@ def recover(dep: Deployment, say) -> str | None:
             f"interrupted before the pointer moved; finished the cache purge and published "
             f"v{entry['payload']['version']}")
         return "resumed"
+    if beyond == 1 and entries[-1]["kind"] == "pruned":
+        from . import retention
+        from .names import Names
+
+        retention.finish(dep, entries, entries[-1], Names.of(History(entries).init))
+        say(f"resumed: finished the prune of entry {entries[-1]['seq']} (interrupted)")
     if beyond == 1:
         pointer = advance_pointer(dep, entries, pointer)
     intent = History(entries).pending_intent()

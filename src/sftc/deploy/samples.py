@@ -15,7 +15,7 @@ of a request and of the re-audit of an earlier one are built here (:func:`split_
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
@@ -26,6 +26,7 @@ from ..data import LoadedDataset, Split, load_dataset
 from ..data.subsets import SEED_OFFSET, stratified_subset
 from ..errors import SftcError
 from ..io import file_sha256
+from .names import Names
 
 FORMAT = "sftc-deploy-samples/1"
 
@@ -112,6 +113,7 @@ class Samples:
     val: torch.Tensor
     test: torch.Tensor
     record: dict
+    names: Names = field(default_factory=Names)
 
     @classmethod
     def load(cls, config: dict, record: dict) -> "Samples":
@@ -139,6 +141,14 @@ class Samples:
     @cached_property
     def sha256(self) -> dict:
         return {i: s["sha256"] for i, s in self.recorded.items()}
+
+    def plain_ids(self, names: list[str]) -> list[str] | None:
+        """The plain ids of samples the ledger names (None when one was pseudonymised in
+        samples.json by a prune: it cannot be found again)."""
+        back = {self.names.of_sample(s): s["id"] for s in self.record["train"]
+                if not s.get("pseudonymised")}
+        found = [back.get(n) for n in names]
+        return None if None in found else found
 
     def missing(self, ids) -> list[str]:
         return [i for i in ids if i not in self.index]

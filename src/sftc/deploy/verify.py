@@ -50,14 +50,23 @@ def _check(dep: Deployment, relative: str, sha256: str, where: str) -> None:
                         "replaced or changed)")
 
 
-def _recorded_files(history: History) -> list[tuple[str, str, str]]:
+def _recorded_files(history: History, gone: set[str]) -> list[tuple[str, str, str]]:
+    """Every file the ledger lists and still expects (``gone``: the folders a prune removed,
+    whose hashes stay in the ledger), with where it is recorded."""
     init = history.init
-    files = [(init["samples"]["file"], init["samples"]["sha256"], "entry 0 (init)"),
-             ("versions/v0/model.pt", init["model"]["sha256"], "entry 0 (init)")]
+    samples = (init["samples"]["sha256"], "entry 0 (init)")
+    for entry in history.entries:
+        if entry["kind"] == "pruned" and entry["payload"].get("samples"):
+            samples = (entry["payload"]["samples"]["sha256"], f"entry {entry['seq']} (pruned)")
+    files = [(init["samples"]["file"], *samples)]
+    if "versions/v0" not in gone:
+        files.append(("versions/v0/model.pt", init["model"]["sha256"], "entry 0 (init)"))
     for entry in history.entries:
         payload = entry["payload"]
         folder = {"published": f"versions/v{payload.get('version')}",
                   "refused": payload.get("attempt")}.get(entry["kind"])
+        if folder in gone:
+            continue
         for name, digest in (payload.get("files") or {}).items() if folder else ():
             files.append((f"{folder}/{name}", digest, f"entry {entry['seq']} "
                                                      f"({entry['kind']} request "
@@ -82,6 +91,13 @@ def _unknown(dep: Deployment, history: History, files: list, pending: set[int]) 
                 raise SftcError(f"{name} is not recorded in the ledger")
 
 
+def _pruned_folders(entries: list[dict]) -> set[str]:
+    """The folders ``pruned`` entries removed (an unacknowledged one's too: it is finished by
+    the next command, so its folders may be half gone)."""
+    return {item.get("path") or item.get("attempt") for e in entries if e["kind"] == "pruned"
+            for item in (*e["payload"]["versions"], *e["payload"]["attempts"])}
+
+
 def verify(dep: Deployment) -> Report:
     """Check everything; returns what was checked (raises :class:`SftcError` at the first
     problem)."""
@@ -94,7 +110,8 @@ def verify(dep: Deployment) -> Report:
         raise SftcError(f"published.json names v{pointer['version']} (SHA-256 "
                         f"{str(pointer['model_sha256'])[:12]}…), but the ledger's last published "
                         f"version is v{history.version}: the pointer was edited")
-    files = _recorded_files(history)
+    gone = _pruned_folders(read.entries)
+    files = _recorded_files(history, gone)
     for relative, digest, where in files:
         _check(dep, relative, digest, where)
     pending, versions = [], set()
@@ -113,6 +130,11 @@ def verify(dep: Deployment) -> Report:
                        "interrupted or running 'deploy forget'); the next 'deploy forget' or "
                        "'deploy status' resumes or rolls it back")
         versions.add(intent["payload"]["version"])
-    _unknown(dep, history, files, versions)
+    _unknown(dep, history, files, versions | {int(g[len("versions/v"):]) for g in gone
+                                              if g.startswith("versions/")})
+    for folder in sorted(_pruned_folders(acknowledged)):
+        if (dep.root / folder).exists():
+            raise SftcError(f"{folder} was pruned (the ledger says so) but is still there: "
+                            "run 'sftc deploy prune --dir DIR' to finish")
     return Report(pointer["ledger"]["count"], pointer["ledger"]["head"], history.version,
                   pointer["model_sha256"], len(history.published), len(files), pending)

@@ -25,10 +25,20 @@ def register(sub) -> None:
     for name, text in (("verify", "recompute the ledger's chain and every recorded file's "
                                   "SHA-256; name the first that does not match (read-only)"),
                        ("status", "resume or roll back an interrupted forget, then show the "
-                                  "published version and every request's last verdict")):
+                                  "published version and every request's last verdict"),
+                       ("prune", "remove what the --keep policy recorded at init no longer "
+                                 "keeps (earlier versions, attempts, cache items), their "
+                                 "SHA-256 kept in the ledger")):
         q = actions.add_parser(name, help=text, description=text, allow_abbrev=False)
         q.add_argument("--dir", required=True, help="the deployment folder")
         q.set_defaults(handler=handle)
+    text = ("write one request's report for a data-protection officer: a self-contained "
+            "report.html (no external resources) and report.md (read-only on the deployment)")
+    q = actions.add_parser("report", help=text, description=text, allow_abbrev=False)
+    q.add_argument("--dir", required=True, help="the deployment folder")
+    q.add_argument("--id", required=True, dest="request_id", help="the request's plain id")
+    q.add_argument("--out", required=True, help="a new folder for report.html and report.md")
+    q.set_defaults(handler=handle)
     p.set_defaults(handler=handle, action=None)
 
 
@@ -59,6 +69,14 @@ def _init_parser(actions) -> None:
                    help="reference training epochs (default: the original's, from its run.json)")
     q.add_argument("--ref-lr", type=positive_float, default=None)
     q.add_argument("--ref-batch-size", type=positive_int, default=None)
+    q.add_argument("--keep", default="published",
+                   help="what is kept once a later version is published: published (default: "
+                        "only the published version), last:N (the N newest versions) or all; "
+                        "recorded, applied after every publication and by 'deploy prune'")
+    q.add_argument("--key-file", default=None,
+                   help="the key of the ledger's pseudonyms (HMAC-SHA-256), kept by the "
+                        "operator outside the deployment; made if missing (default DIR.key "
+                        "beside the folder)")
     q.set_defaults(handler=handle)
 
 
@@ -111,10 +129,10 @@ def _forget_parser(actions) -> None:
 def handle(args, extra) -> int:
     if args.action is None:
         from ...errors import SftcError
-        raise SftcError("give an action: sftc deploy init | forget | verify | status "
-                        "(see 'sftc deploy --help')")
-    return {"init": _init, "forget": _forget, "verify": _verify, "status": _status}[
-        args.action](args, extra)
+        raise SftcError("give an action: sftc deploy init | forget | verify | status | prune "
+                        "| report (see 'sftc deploy --help')")
+    return {"init": _init, "forget": _forget, "verify": _verify, "status": _status,
+            "prune": _prune, "report": _report}[args.action](args, extra)
 
 
 def _init(args, extra) -> int:
@@ -126,7 +144,8 @@ def _init(args, extra) -> int:
                           data_dir=args.data_dir, model=args.model, image_size=args.image_size,
                           split_seed=args.split_seed, cache_dir=args.cache_dir,
                           subsets={"train": args.train_subset, "test": args.test_subset,
-                                   "val": args.val_subset}, recipe_overrides=overrides)
+                                   "val": args.val_subset}, recipe_overrides=overrides,
+                          keep=args.keep, key_file=args.key_file)
     for text in payload["not_verified"]:
         note(text)
     s = payload["samples"]
@@ -135,6 +154,8 @@ def _init(args, extra) -> int:
           f"and content SHA-256 ({s['ids']}), val {s['val']}, test {s['test']}; references: "
           f"{payload['recipe']['model']}, {payload['recipe']['epochs']} epochs "
           f"({payload['recipe_source']}); cache {payload['cache_dir']}")
+    print(f"retention: --keep {payload['retention']['keep']}; pseudonyms keyed by "
+          f"{payload['pseudonyms']['key_file']} (keep it, outside the deployment)")
     return 0
 
 
@@ -169,8 +190,9 @@ def _verify(args, extra) -> int:
     from ...deploy.folder import Deployment
 
     report = deploy.verify(Deployment(args.dir))
+    reveal = _revealer(Deployment(args.dir))
     for text in report.lines():
-        print(text)
+        print(reveal(text))
     print(f"anchor: keep or hand over the head {report.head} (entry count {report.entries}); "
           "a ledger that still holds it cannot have been truncated or rewritten before it")
     return 0
@@ -181,3 +203,31 @@ def _status(args, extra) -> int:
 
     deploy.status(args.dir)
     return 0
+
+
+def _prune(args, extra) -> int:
+    from ...deploy.retention import prune
+
+    prune(args.dir)
+    return 0
+
+
+def _report(args, extra) -> int:
+    from ...deploy.report import write_report
+
+    for path in write_report(args.dir, args.request_id, args.out):
+        print(f"wrote {path}")
+    return 0
+
+
+def _revealer(dep):
+    """Plain ids for pseudonyms where the operator's key and mapping are at hand (verify needs
+    neither: it checks hashes only)."""
+    from ...deploy.folder import History
+    from ...deploy.names import Names
+    from ...errors import SftcError
+
+    try:
+        return Names.of(History(dep.ledger.read().entries).init).reveal
+    except (SftcError, KeyError, IndexError):
+        return str

@@ -1,0 +1,198 @@
+"""``sftc deploy``'s retention policy and pseudonyms: after a published request the deployment
+holds nothing that trained on a removed sample unless ``--keep`` says so, what was pruned stays
+hashed in the ledger (``verify`` checks it), a ``kill -9`` mid-prune is finished, and the
+ledger names requests and samples only by keyed hashes."""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+from sftc.cli import main
+from sftc.deploy.names import Names
+
+FAST = ["--references", "4", "--no-paper-metrics", "--no-mia", "--quiet", "--device", "cpu",
+        "--epochs", "1", "--lr", "1e-3", "--require", "not-refuted"]
+SUBSETS = ["--train-subset", "60", "--test-subset", "40", "--val-subset", "20"]
+
+
+def run(capsys, *argv) -> tuple[int, str]:
+    code = main([str(a) for a in argv])
+    out = capsys.readouterr()
+    return code, out.out + out.err
+
+
+@pytest.fixture(scope="module")
+def original(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("orig")
+    assert main(["train", "--dataset", "digits", *SUBSETS, "--epochs", "2", "--quiet",
+                 "--device", "cpu", "--out", str(root / "orig")]) == 0
+    return root / "orig" / "model.pt"
+
+
+def make(tmp_path, original, capsys, *extra) -> Path:
+    deploy = tmp_path / "deploy"
+    code, out = run(capsys, "deploy", "init", "--dir", deploy, "--checkpoint", original,
+                    "--ref-epochs", "1", "--cache-dir", tmp_path / "cache", *extra)
+    assert code == 0, out
+    return deploy
+
+
+def request(deploy: Path, capsys, name: str, ids: list[str], *extra) -> tuple[int, str]:
+    path = deploy.parent / f"{name}.txt"
+    path.write_text("".join(f"{i}\n" for i in ids))
+    return run(capsys, "deploy", "forget", "--dir", deploy, "--request", path, "--id", name,
+               *FAST, *extra)
+
+
+def ids(deploy: Path) -> list[str]:
+    return [s["id"] for s in json.loads((deploy / "samples.json").read_text())["train"]]
+
+
+def entries(deploy: Path) -> list[dict]:
+    return [json.loads(x) for x in (deploy / "ledger.jsonl").read_text().splitlines()]
+
+
+def sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def models_in(deploy: Path) -> set[str]:
+    """The SHA-256 of every file in the deployment that holds weights (any torch file)."""
+    return {sha(p) for p in deploy.rglob("*") if p.is_file() and p.suffix in (".pt", ".pth")}
+
+
+def published_models(deploy: Path, keep: int) -> set[str]:
+    """The models of the ``keep`` newest versions (v0 = the deployed checkpoint)."""
+    log = entries(deploy)
+    chain = [log[0]["payload"]["model"]["sha256"],
+             *(e["payload"]["child"]["sha256"] for e in log if e["kind"] == "published")]
+    return set(chain[-keep:])
+
+
+def test_keep_published_leaves_nothing_that_trained_on_a_removed_sample(tmp_path, original,
+                                                                        capsys):
+    deploy = make(tmp_path, original, capsys)
+    assert (tmp_path / "deploy.key").is_file()                     # outside the deployment
+    every = ids(deploy)
+    code, out = request(deploy, capsys, "alice", every[:4])
+    assert code == 0, out
+    assert "pruned under --keep published: v0, 0 attempt(s)" in out
+    assert models_in(deploy) == published_models(deploy, 1)        # v0 is gone, v1 stays
+    assert not (deploy / "versions" / "v0").exists()
+    # a refused attempt (its audits) goes too once a later version is published
+    code, out = request(deploy, capsys, "bob", every[4:8], "--require", "forgotten")
+    assert code == 3 and (deploy / "attempts").iterdir()
+    code, out = request(deploy, capsys, "bob", every[4:8])
+    assert code == 0, out
+    assert "request alice: not re-audited (v0, the last version that held its samples, was " \
+           "pruned" in out
+    assert models_in(deploy) == published_models(deploy, 1)
+    assert not list((deploy / "attempts").iterdir())
+    assert sorted(p.name for p in (deploy / "versions").iterdir()) == ["v2"]
+    pruned = [e["payload"] for e in entries(deploy) if e["kind"] == "pruned"]
+    assert [[v["version"] for v in p["versions"]] for p in pruned] == [[0], [1]]
+    assert pruned[1]["versions"][0]["files"]["model.pt"] in published_models(deploy, 2)
+    assert len(pruned[1]["attempts"]) == 1
+    code, out = run(capsys, "deploy", "verify", "--dir", deploy)
+    assert code == 0 and "chain intact" in out, out
+    code, out = run(capsys, "deploy", "prune", "--dir", deploy)
+    assert code == 0 and "nothing to prune under --keep published (v2 published)" in out
+
+
+def test_the_ledger_names_requests_and_samples_by_keyed_hash(tmp_path, original, capsys):
+    (tmp_path / "keys").mkdir()
+    deploy = make(tmp_path, original, capsys, "--key-file", tmp_path / "keys" / "k")
+    every = ids(deploy)
+    asked = every[10:14]
+    code, out = request(deploy, capsys, "carol.smith", asked)
+    assert code == 0 and "for request carol.smith" in out, out     # the operator reads plain ids
+    init = entries(deploy)[0]["payload"]
+    key = (tmp_path / "keys" / "k").read_text()
+    assert init["pseudonyms"]["key_file"] == str(tmp_path / "keys" / "k")
+    names = Names.of(init)
+    text = "\n".join(p.read_text() for p in deploy.rglob("*")
+                     if p.is_file() and p.suffix in (".json", ".jsonl"))
+    assert key.strip() not in text and "carol.smith" not in text
+    assert names.request("carol.smith") in text
+    published = [e["payload"] for e in entries(deploy) if e["kind"] == "published"][0]
+    assert [s["id"] for s in published["removed"]] == [names.sample(i) for i in asked]
+    record = json.loads((deploy / "samples.json").read_text())["train"]
+    assert [s["id"] for s in record[10:14]] == [names.sample(i) for i in asked]  # pruned
+    mapping = json.loads((tmp_path / "keys" / "k.ids.json").read_text())
+    assert mapping[names.request("carol.smith")] == "carol.smith"
+    code, out = run(capsys, "deploy", "status", "--dir", deploy)
+    assert code == 0 and "v1 carol.smith: 4 samples" in out, out
+    code, out = request(deploy, capsys, "carol.smith", every[20:24])
+    assert code == 2 and "request carol.smith was published already (v1)" in out
+    # without the key the deployment is refused in one line; a wrong key too
+    (tmp_path / "keys" / "k").rename(tmp_path / "keys" / "kept")
+    code, out = request(deploy, capsys, "dave", every[20:24])
+    assert code == 2 and "key file" in out and "is missing" in out and len(out.splitlines()) == 1
+    (tmp_path / "keys" / "k").write_text("ab" * 32 + "\n")
+    code, out = request(deploy, capsys, "dave", every[20:24])
+    assert code == 2 and "is not this deployment's key" in out
+
+
+def test_keep_last_and_all_keep_what_they_say(tmp_path, original, capsys):
+    for keep, versions in (("last:2", ["v1", "v2"]), ("all", ["v0", "v1", "v2"])):
+        folder = tmp_path / keep.replace(":", "")
+        folder.mkdir()
+        deploy = make(folder, original, capsys, "--keep", keep)
+        every = ids(deploy)
+        assert request(deploy, capsys, "a", every[:4])[0] == 0
+        code, out = request(deploy, capsys, "b", every[4:8])
+        assert code == 0, out
+        assert sorted(p.name for p in (deploy / "versions").iterdir()) == versions
+        assert models_in(deploy) == published_models(deploy, len(versions))
+        if keep == "all":
+            assert "request a (re-audit on v2)" in out
+        assert run(capsys, "deploy", "verify", "--dir", deploy)[0] == 0
+
+
+def test_bad_retention_options_are_one_line(tmp_path, original, capsys):
+    for extra, message in ((["--keep", "last:0"], "--keep 'last:0': give published"),
+                           (["--keep", "some"], "--keep 'some': give published"),
+                           (["--key-file", tmp_path / "deploy" / "k"], "lies inside --dir")):
+        code, out = run(capsys, "deploy", "init", "--dir", tmp_path / "deploy", "--checkpoint",
+                        original, *extra)
+        assert code == 2 and message in out and len(out.strip().splitlines()) == 1, out
+        assert not (tmp_path / "deploy").exists()
+    (tmp_path / "bad.key").write_text("not a key\n")
+    code, out = run(capsys, "deploy", "init", "--dir", tmp_path / "deploy", "--checkpoint",
+                    original, "--key-file", tmp_path / "bad.key")
+    assert code == 2 and "is not an sftc key file" in out
+    assert (tmp_path / "bad.key").read_text() == "not a key\n"     # the user's file untouched
+
+
+def test_a_prune_killed_half_way_is_finished_by_the_next_command(tmp_path, original, capsys):
+    import os
+    import signal
+
+    from sftc.deploy.folder import KILL_AT
+
+    deploy = make(tmp_path, original, capsys)
+    path = tmp_path / "r.txt"
+    path.write_text("".join(f"{i}\n" for i in ids(deploy)[:4]))
+    pid = os.fork()
+    if pid == 0:                                       # the child: never returns to pytest
+        code = 1
+        try:
+            os.environ[KILL_AT] = "after-prune-entry"
+            code = main(["deploy", "forget", "--dir", str(deploy), "--request", str(path),
+                         "--id", "p0", *FAST])
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL, status
+    capsys.readouterr()
+    assert entries(deploy)[-1]["kind"] == "pruned" and (deploy / "versions" / "v0").exists()
+    code, out = run(capsys, "deploy", "verify", "--dir", deploy)
+    assert code == 0 and "entry 3 (pruned) lies beyond the published pointer" in out, out
+    code, out = run(capsys, "deploy", "status", "--dir", deploy)
+    assert "resumed: finished the prune of entry 3" in out and "published: v1" in out, out
+    assert not (deploy / "versions" / "v0").exists()
+    assert models_in(deploy) == published_models(deploy, 1)
+    assert run(capsys, "deploy", "verify", "--dir", deploy)[0] == 0
