@@ -97,7 +97,7 @@ def forget(root, request_file, options: ForgetOptions, say=print) -> int:
     """Apply one request; 0 when the new version is published, :data:`NOT_PUBLISHED` when an
     audit misses the policy (the current version stays published)."""
     dep = Deployment(root).require()
-    names = Names.of(History(dep.read()[0].entries).init)
+    names = Names.of_ledger(dep.ledger.read().entries)
     try:
         return _forget(dep, request_file, options, names, revealing(say, names))
     except SftcError as exc:       # the operator reads plain ids; the ledger keeps pseudonyms
@@ -220,7 +220,7 @@ def status(root, say=print) -> dict:
     where the deployment stands."""
     dep = Deployment(root).require()
     try:
-        say = revealing(say, Names.of(History(dep.read()[0].entries).init))
+        say = revealing(say, Names.of_ledger(dep.ledger.read().entries))
     except SftcError as exc:
         say(f"note: {exc}; requests are shown by pseudonym")
     try:

@@ -77,6 +77,13 @@ class Names:
                             "the one recorded at init); restore the right key file")
         return cls(key, mapping_file(path))
 
+    @classmethod
+    def of_ledger(cls, entries: list[dict]) -> "Names":
+        """The names from a ledger's first entry as read, before its chain is checked (so that
+        a message about a broken ledger can name requests plainly too)."""
+        init = entries[0].get("payload") if entries else None
+        return cls.of(init) if isinstance(init, dict) else cls()
+
     def _name(self, prefix: str, plain: str) -> str:
         if self.key is None:
             return plain

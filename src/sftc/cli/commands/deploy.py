@@ -189,8 +189,13 @@ def _verify(args, extra) -> int:
     from ... import deploy
     from ...deploy.folder import Deployment
 
-    report = deploy.verify(Deployment(args.dir))
+    from ...errors import SftcError
+
     reveal = _revealer(Deployment(args.dir))
+    try:
+        report = deploy.verify(Deployment(args.dir))
+    except SftcError as exc:
+        raise SftcError(reveal(str(exc))) from None
     for text in report.lines():
         print(reveal(text))
     print(f"anchor: keep or hand over the head {report.head} (entry count {report.entries}); "
@@ -223,11 +228,10 @@ def _report(args, extra) -> int:
 def _revealer(dep):
     """Plain ids for pseudonyms where the operator's key and mapping are at hand (verify needs
     neither: it checks hashes only)."""
-    from ...deploy.folder import History
     from ...deploy.names import Names
     from ...errors import SftcError
 
     try:
-        return Names.of(History(dep.ledger.read().entries).init).reveal
-    except (SftcError, KeyError, IndexError):
+        return Names.of_ledger(dep.ledger.read().entries).reveal
+    except (SftcError, KeyError, IndexError, TypeError, AttributeError):
         return str
