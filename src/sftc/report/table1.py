@@ -207,7 +207,7 @@ def table1_markdown(rows: list[dict], config: dict, held: bool = False) -> str:
     if any(r.get("rules") for r in rows):
         md += ["## Selection rules and their regret", "", RULES_TEXT.format(
             rule=config.get("select", "paper"), budget=config.get("max_accuracy_drop", 0.02)), "",
-            rules_table(rows), ""]
+            rules_table(rows, config.get("max_accuracy_drop", 0.02)), ""]
     return "\n".join(md)
 
 
@@ -237,7 +237,16 @@ def signed(value: float | None, places: int) -> str:
     return "+" + text[1:] if float(text) == 0 else text
 
 
-def rules_table(rows: list[dict]) -> str:
+#: Why a rule's row of the regret table is empty (the rule kept no setting).
+EMPTY_RULE = {
+    "paper": "no setting: the rule kept none on this grid",
+    "evidence": "no setting: the rule kept none on this grid",
+    "hindsight": "no setting: none of the grid was judged on every seed with test accuracy "
+                 "within {budget:g} of the original's, so no regret is computed",
+}
+
+
+def rules_table(rows: list[dict], budget: float = 0.02) -> str:
     lines = ["| Method | rule | kept lr × epochs | Acc test | Acc forget | Eq. 5+6+7 (test) | "
              "regret of Eq. 5+6+7 | matched AUC [interval] (test) | distance from level | "
              "regret of distance | audit verdict on test (seeds) | seeds passing on selection |",
@@ -250,7 +259,8 @@ def rules_table(rows: list[dict]) -> str:
         for name in ("paper", "evidence", "hindsight"):
             r = rules.get(name)
             if not r:
-                lines.append(f"| {row['label']} | {name} |" + " — |" * 10)
+                why = EMPTY_RULE[name].format(budget=budget)
+                lines.append(f"| {row['label']} | {name} | {why} |" + " — |" * 9)
                 continue
             regrets = [r[k] - best[k] if best.get(k) is not None and r.get(k) is not None
                        else None for k in ("eq567", "auc_distance")]
@@ -302,7 +312,8 @@ def table1_files(rows: list[dict], config: dict, held: bool = True) -> dict[str,
     marks = rank_marks(rows, columns, held=held)
     caption = (f"Unlearning on {config['dataset']} with {config['model']}: mean over "
                f"{len(config['seeds'])} seed(s); best in bold, second underlined (all rows ranked; "
-               "in forgetting columns only rows that beat ORI)." if not held else
+               "in forgetting columns only rows that beat ORI)."
+               if not held or len(config["seeds"]) < 2 else
                f"Unlearning on {config['dataset']} with {config['model']}: mean over "
                f"{len(config['seeds'])} seed(s); best in bold, second underlined where the "
                "difference holds over the seeds (Welch's one-sided t-test, 5 %; ties share a "
