@@ -23,7 +23,7 @@ from ..errors import SftcError
 from ..io import atomic_write_json
 
 CHECK_TEXT = b"sftc-deploy key check"
-PSEUDONYM = re.compile(r"\b(?:req|smp)-[0-9a-f]{20}\b")
+PSEUDONYM = re.compile(r"(?<![\w/-])(?:req|smp)-[0-9a-f]{20}\b")
 
 
 def default_key_file(root: Path) -> Path:
