@@ -28,10 +28,13 @@ def _find(history: History, rid: str, plain: str, names: Names) -> dict:
         raise SftcError(f"request {plain} is not in the ledger of this deployment (requests "
                         f"on record: {listed}); give the --id it was applied with")
     published = next((e for e in mine if e["kind"] == "published"), None)
+    intents = [e for e in mine if e["kind"] == "intent"]
+    applied = next((e for e in intents if published and e["seq"] ==
+                    published["payload"]["intent"]), intents[-1])
     return {"entries": mine, "published": published,
             "refused": [e for e in mine if e["kind"] == "refused"],
             "rolled_back": [e for e in mine if e["kind"] == "rolled-back"],
-            "intent": next(e for e in mine if e["kind"] == "intent")}
+            "first_intent": intents[0], "intent": applied}
 
 
 def _pruned(history: History) -> list[dict]:
@@ -59,7 +62,8 @@ def gather(root, request_id: str) -> dict:
         "dataset": init["data"]["dataset"], "model": init["model"]["name"],
         "keep": (init.get("retention") or {}).get("keep", "all (recorded before --keep)"),
         "pseudonymised": names.key is not None,
-        "intent": found["intent"], "published": published, "payload": payload,
+        "intent": found["intent"], "first_intent": found["first_intent"],
+        "plain": names.plain, "published": published, "payload": payload,
         "refused": found["refused"], "rolled_back": found["rolled_back"],
         "last_audit": last, "later_versions": [p["version"] for p in history.published
                                                if payload and p["version"] > payload["version"]],

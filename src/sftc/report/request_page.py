@@ -90,7 +90,7 @@ def _asked(facts: dict) -> list[tuple[str, str]]:
                 " (a keyed hash: the ledger never holds the plain id)"
                 if facts["pseudonymised"] else " (this deployment predates pseudonyms)")),
             ("Samples to delete", str(len(p["removed"]))),
-            ("Asked (the ledger's intent entry)", intent["time"]),
+            ("First asked (the ledger's first intent entry)", facts["first_intent"]["time"]),
             ("Deployment", facts["deployment"]),
             ("Model", f"{facts['model']} trained on {facts['dataset']}")]
     return rows
@@ -112,7 +112,10 @@ def _applied(facts: dict) -> list[tuple[str, str]]:
         rows.append(("Outcome", "not published: the version before it stays in use"))
     for entry in facts["refused"]:
         first = entry["payload"]["failed"][0]
-        rows.append((f"Refused attempt ({entry['time']})", first["why"]))
+        whose = "its own audit" if first["request"] == facts["ledger_name"] else \
+            f"the re-audit of request {facts['plain'](first['request'])}"
+        rows.append((f"Refused attempt ({entry['time']}, {entry['payload']['method']})",
+                     f"{whose}: {first['why']}"))
     for entry in facts["rolled_back"]:
         rows.append((f"Rolled back ({entry['time']})", entry["payload"]["why"]))
     rows.append(("Retention policy", f"--keep {facts['keep']}"))
@@ -177,7 +180,7 @@ def _cost(facts: dict) -> list[str]:
 
 def _hashes(facts: dict, audits: list[tuple[str, dict]]) -> list[tuple[str, str]]:
     intent = facts["intent"]
-    rows = [(f"Intent entry {intent['seq']}", intent["sha256"]),
+    rows = [(f"Intent entry {intent['seq']} (the one applied)", intent["sha256"]),
             ("Request file SHA-256", intent["payload"]["request_file_sha256"])]
     if facts["published"] is not None:
         p = facts["payload"]
