@@ -8,7 +8,8 @@ layout, the lock, what the ledger says), :mod:`.samples` (the training set as id
 the data mapped onto it; the splits), :mod:`.create` (``init``), :mod:`.apply` (unlearn and
 audit a request), :mod:`.audits` (re-audits and the policy), :mod:`.purge` (the cache),
 :mod:`.publish` (the steps of a publication), :mod:`.recovery` (after a kill), :mod:`.verify`,
-:mod:`.forget` (``forget`` and ``status``).
+:mod:`.forget` (``forget`` and ``status``), :mod:`.retention` (the ``--keep`` policy and
+``prune``), :mod:`.names` (the ledger's pseudonyms), :mod:`.report` (one request's page).
 """
 from __future__ import annotations
 

@@ -2,9 +2,10 @@
 
 Read-only, so an auditor can run it on a copy. The first problem is named in one line (an
 edited entry, a spliced or truncated ledger, a pointer that disagrees with the ledger, a missing
-version, a model or audit file replaced, a version the ledger does not know). An interrupted
-command's entry beyond the pointer, or a pending intent, is not a fault: it is reported, and the
-next ``forget`` or ``status`` resumes or rolls it back.
+version, a model or audit file replaced, a version the ledger does not know). What a ``pruned``
+entry removed is not expected on disk (its hashes stay in the ledger) and must be gone. An
+interrupted command's entry beyond the pointer, or a pending intent, is not a fault: it is
+reported, and the next ``forget`` or ``status`` resumes or rolls it back.
 """
 from __future__ import annotations
 

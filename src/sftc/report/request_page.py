@@ -244,7 +244,8 @@ padding:0 1rem;color:#222;line-height:1.45}h1{font-size:1.6rem;margin-bottom:.4r
 h2{font-size:1.15rem;border-bottom:1px solid #ccc;padding-bottom:.2rem;margin-top:1.8rem}
 .verdict{border-left:.5rem solid var(--c);background:#f6f6f6;padding:.8rem 1rem;margin:1rem 0}
 .verdict strong{color:#111}.chip{display:inline-block;width:.8rem;height:.8rem;
-border-radius:50%;background:var(--c);margin-right:.4rem;vertical-align:baseline}table{border-collapse:collapse;width:100%;font-size:.92rem}
+border-radius:50%;background:var(--c);margin-right:.4rem;vertical-align:baseline}
+table{border-collapse:collapse;width:100%;font-size:.92rem}
 td{border-bottom:1px solid #e4e4e4;padding:.3rem .5rem;vertical-align:top}
 td:first-child{width:34%;color:#555}code{font-size:.82rem;word-break:break-all}
 img{max-width:100%;display:block;margin:1rem auto}footer{margin-top:2rem;color:#777;
@@ -269,7 +270,8 @@ def page_html(s: dict, png: bytes) -> str:
             f"<title>{e(s['title'])}</title><style>{CSS}</style></head><body>"
             f"<h1>{e(s['title'])}</h1>"
             f"<div class=\"verdict\" style=\"--c:{colour(s['verdict_raw'])}\">"
-            f"<strong><span class=\"chip\"></span>Verdict: {e(s['verdict'])}.</strong> {e(s['plain'])}{reason}</div>"
+            f"<strong><span class=\"chip\"></span>Verdict: {e(s['verdict'])}.</strong> "
+            f"{e(s['plain'])}{reason}</div>"
             f"<img alt=\"the audit's interval against the never-seen level and its margin\" "
             f"src=\"data:image/png;base64,{image}\">"
             f"<h2>What was asked</h2>{table(s['asked'])}"

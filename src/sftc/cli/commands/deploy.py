@@ -18,7 +18,9 @@ def register(sub) -> None:
                        "a cumulative retain set, re-audits, a purged cache",
         description="A deployment record of a deployed checkpoint (init), requests applied to "
                     "its latest version with evidence for every request so far (forget), the "
-                    "record checked (verify) and summarised (status). See docs/operations.md.")
+                    "record checked (verify) and summarised (status), what the retention policy "
+                    "no longer keeps removed (prune), one request's report for a DPO (report). "
+                    "See docs/operations.md.")
     actions = p.add_subparsers(dest="action", metavar="ACTION", parser_class=type(p))
     _init_parser(actions)
     _forget_parser(actions)
