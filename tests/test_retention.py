@@ -196,3 +196,49 @@ def test_a_prune_killed_half_way_is_finished_by_the_next_command(tmp_path, origi
     assert not (deploy / "versions" / "v0").exists()
     assert models_in(deploy) == published_models(deploy, 1)
     assert run(capsys, "deploy", "verify", "--dir", deploy)[0] == 0
+
+
+def test_own_images_leave_no_name_bytes_or_model_of_a_removed_person(tmp_path, capsys):
+    """Own PNGs named after people: after a published request under the default policy, the
+    deployment holds no byte of the removed images, no decoded pixels, no model but the
+    published one, and not their file names (the ledger and samples.json use pseudonyms)."""
+    import numpy as np
+    from PIL import Image
+
+    import sftc
+
+    rng = np.random.default_rng(0)
+    files = {}
+    for part, n in (("train", 14), ("val", 8), ("test", 8)):
+        for c in range(4):
+            folder = tmp_path / "pngs" / part / f"c{c}"
+            folder.mkdir(parents=True)
+            for k in range(n):
+                pixels = np.clip(40 + 50 * c + rng.integers(-40, 40, (8, 8)), 0, 255)
+                name = f"maria-garcia-{k}.png" if part == "train" and k < 2 else f"x{k:02d}.png"
+                Image.fromarray(pixels.astype(np.uint8), "L").save(folder / name)
+                files[f"{part}/c{c}/{name}"] = (folder / name).read_bytes()
+    pngs = tmp_path / "pngs"
+    assert main(["train", "--dataset", "imagefolder", "--data-dir", str(pngs), "--epochs", "2",
+                 "--quiet", "--device", "cpu", "--out", str(tmp_path / "orig")]) == 0
+    deploy = tmp_path / "deploy"
+    code, out = run(capsys, "deploy", "init", "--dir", deploy, "--dataset", "imagefolder",
+                    "--data-dir", pngs, "--checkpoint", tmp_path / "orig" / "model.pt",
+                    "--ref-epochs", "1", "--cache-dir", tmp_path / "cache")
+    assert code == 0, out
+    asked = [f"c{c}/maria-garcia-{k}.png" for c in range(4) for k in range(2)]
+    code, out = request(deploy, capsys, "maria.garcia", asked)
+    assert code == 0 and "published v1" in out, out
+    loaded = sftc.load_dataset("imagefolder", pngs)
+    gone = [files[f"train/{p}"] for p in asked]
+    pixels = [loaded.data.images[loaded.train[loaded.train_names.index(p)]].numpy().tobytes()
+              for p in asked]
+    for path in deploy.rglob("*"):
+        if path.is_file():
+            content = path.read_bytes()
+            assert not any(g in content for g in gone + pixels), path
+            assert b"maria" not in content.lower() and b"garcia" not in content.lower(), path
+    assert models_in(deploy) == published_models(deploy, 1)
+    assert run(capsys, "deploy", "verify", "--dir", deploy)[0] == 0
+    code, out = run(capsys, "deploy", "status", "--dir", deploy)
+    assert "v1 maria.garcia: 8 samples" in out, out               # the operator's view: plain
