@@ -191,6 +191,19 @@ def test_a_prune_killed_half_way_is_finished_by_the_next_command(tmp_path, origi
     assert entries(deploy)[-1]["kind"] == "pruned" and (deploy / "versions" / "v0").exists()
     code, out = run(capsys, "deploy", "verify", "--dir", deploy)
     assert code == 0 and "entry 3 (pruned) lies beyond the published pointer" in out, out
+    # killed later, with the prune carried out (samples.json rewritten) but not acknowledged
+    import shutil
+
+    from sftc.deploy import retention
+    from sftc.deploy.folder import Deployment
+
+    late = tmp_path / "late"
+    shutil.copytree(deploy, late)
+    log = entries(late)
+    retention.finish(Deployment(late), log, log[-1], Names.of(log[0]["payload"]))
+    assert not (late / "versions" / "v0").exists()
+    code, out = run(capsys, "deploy", "verify", "--dir", late)
+    assert code == 0 and "lies beyond the published pointer" in out, out
     code, out = run(capsys, "deploy", "status", "--dir", deploy)
     assert "resumed: finished the prune of entry 3" in out and "published: v1" in out, out
     assert not (deploy / "versions" / "v0").exists()

@@ -113,7 +113,13 @@ def verify(dep: Deployment) -> Report:
                         f"version is v{history.version}: the pointer was edited")
     gone = _pruned_folders(read.entries)
     files = _recorded_files(history, gone)
+    # a prune beyond the pointer may have rewritten samples.json already (it is finished next)
+    rewritten = {e["payload"]["samples"]["sha256"] for e in read.entries[len(acknowledged):]
+                 if e["kind"] == "pruned" and e["payload"].get("samples")}
     for relative, digest, where in files:
+        if relative == "samples.json" and rewritten and file_sha256(dep.root / relative) in \
+                rewritten:
+            continue
         _check(dep, relative, digest, where)
     pending, versions = [], set()
     if read.torn is not None:
