@@ -100,6 +100,8 @@ def test_keep_published_leaves_nothing_that_trained_on_a_removed_sample(tmp_path
     assert code == 0 and "chain intact" in out, out
     code, out = run(capsys, "deploy", "prune", "--dir", deploy)
     assert code == 0 and "nothing to prune under --keep published (v2 published)" in out
+    code, out = request(deploy, capsys, "carol", every[:4])     # alice's samples, pseudonymised
+    assert code == 2 and f"{every[0]} was removed already by a published request" in out, out
 
 
 def test_the_ledger_names_requests_and_samples_by_keyed_hash(tmp_path, original, capsys):

@@ -77,7 +77,8 @@ def _prepare(dep: Deployment, request_file, options: ForgetOptions, names: Names
     record = json.loads(dep.samples_path.read_text())
     samples = Samples.load(data_config(history.init["data"], options.data_dir), record)
     samples.names = names
-    request = read_request(request_file, record)
+    renamed = {s["id"] for s in record["train"] if s.get("pseudonymised")}
+    request = read_request(request_file, record, lambda i: names.sample(i) in renamed)
     names.remember({names.sample(i): i for i in request})
     removed = history.removed_ids()
     for sample in request:

@@ -184,9 +184,11 @@ def split_of(samples: Samples, train: list[str], forget: list[str], spec: str) -
     return split
 
 
-def read_request(path: str | Path, record: dict) -> list[str]:
+def read_request(path: str | Path, record: dict, pruned=lambda sample: False) -> list[str]:
     """The sample ids a request file names (one per line; ``#`` comments and blank lines are
-    skipped; an image path may also start with ``train/``), each checked against the record."""
+    skipped; an image path may also start with ``train/``), each checked against the record
+    (``pruned(id)``: whether the record holds that sample by pseudonym only, removed and
+    pruned)."""
     path = Path(path)
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
@@ -203,6 +205,10 @@ def read_request(path: str | Path, record: dict) -> list[str]:
         if not text or text.startswith("#"):
             continue
         sample = _normalise(text, paths)
+        if sample not in known and pruned(sample):
+            raise SftcError(f"--request {path} line {number}: {text} was removed already by a "
+                            "published request (the record keeps it by pseudonym only); leave "
+                            "it out of this request")
         if sample not in known:
             kind = "image path relative to train/" if paths else "position in the training part"
             raise SftcError(f"--request {path} line {number}: {text} is not a sample of the "
