@@ -133,6 +133,9 @@ def test_the_ledger_names_requests_and_samples_by_keyed_hash(tmp_path, original,
     (tmp_path / "keys" / "k").rename(tmp_path / "keys" / "kept")
     code, out = request(deploy, capsys, "dave", every[20:24])
     assert code == 2 and "key file" in out and "is missing" in out and len(out.splitlines()) == 1
+    code, out = run(capsys, "deploy", "status", "--dir", deploy)   # a report: pseudonyms, noted
+    assert code == 0 and "requests are shown by pseudonym" in out
+    assert f"v1 {names.request('carol.smith')}: 4 samples" in out
     (tmp_path / "keys" / "k").write_text("ab" * 32 + "\n")
     code, out = request(deploy, capsys, "dave", every[20:24])
     assert code == 2 and "is not this deployment's key" in out
