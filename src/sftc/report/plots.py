@@ -169,6 +169,8 @@ def search_figure(trace: list[dict], budget: float, path: str | Path,
     top.set_ylabel("matched AUC (selection split)")
     bottom.set_ylabel("validation accuracy drop")
     bottom.set_xlabel("epoch")
+    from matplotlib.ticker import MaxNLocator
+    bottom.xaxis.set_major_locator(MaxNLocator(integer=True))     # epochs are whole numbers
     for ax in (top, bottom):
         ax.grid(alpha=0.3)
         handles, labels = ax.get_legend_handles_labels()
