@@ -338,7 +338,8 @@ def test_kill_9_at_three_points_leaves_a_consistent_state(digits_deployment, tmp
     code, out = run("deploy", "status", "--dir", deploy, capsys=capsys)
     assert "resumed: request p1 was recorded as published" in out and "published: v2" in out
     assert [e["kind"] for e in ledger(deploy)] == ["init", "intent", "rolled-back", "intent",
-                                                  "published", "intent", "published"]
+                                                  "published", "pruned", "intent",
+                                                  "published", "pruned"]   # --keep published
     assert run("deploy", "verify", "--dir", deploy)[0] == 0
     removed = {s["sha256"] for p in published(deploy) for s in p["removed"]}
     cache_holds_nothing_of(cache, removed)

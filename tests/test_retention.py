@@ -172,26 +172,31 @@ def test_bad_retention_options_are_one_line(tmp_path, original, capsys):
     assert (tmp_path / "bad.key").read_text() == "not a key\n"     # the user's file untouched
 
 
-def test_a_prune_killed_half_way_is_finished_by_the_next_command(tmp_path, original, capsys):
+def killed(deploy: Path, request_file: Path, name: str, point: str) -> None:
+    """``deploy forget`` run in a forked child that SIGKILLs itself at ``point``."""
     import os
     import signal
 
     from sftc.deploy.folder import KILL_AT
 
-    deploy = make(tmp_path, original, capsys)
-    path = tmp_path / "r.txt"
-    path.write_text("".join(f"{i}\n" for i in ids(deploy)[:4]))
     pid = os.fork()
     if pid == 0:                                       # the child: never returns to pytest
         code = 1
         try:
-            os.environ[KILL_AT] = "after-prune-entry"
-            code = main(["deploy", "forget", "--dir", str(deploy), "--request", str(path),
-                         "--id", "p0", *FAST])
+            os.environ[KILL_AT] = point
+            code = main(["deploy", "forget", "--dir", str(deploy), "--request",
+                         str(request_file), "--id", name, *FAST])
         finally:
             os._exit(code)
     _, status = os.waitpid(pid, 0)
     assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL, status
+
+
+def test_a_prune_killed_half_way_is_finished_by_the_next_command(tmp_path, original, capsys):
+    deploy = make(tmp_path, original, capsys)
+    path = tmp_path / "r.txt"
+    path.write_text("".join(f"{i}\n" for i in ids(deploy)[:4]))
+    killed(deploy, path, "p0", "after-prune-entry")
     capsys.readouterr()
     assert entries(deploy)[-1]["kind"] == "pruned" and (deploy / "versions" / "v0").exists()
     code, out = run(capsys, "deploy", "verify", "--dir", deploy)
@@ -212,6 +217,15 @@ def test_a_prune_killed_half_way_is_finished_by_the_next_command(tmp_path, origi
     code, out = run(capsys, "deploy", "status", "--dir", deploy)
     assert "resumed: finished the prune of entry 3" in out and "published: v1" in out, out
     assert not (deploy / "versions" / "v0").exists()
+    assert models_in(deploy) == published_models(deploy, 1)
+    assert run(capsys, "deploy", "verify", "--dir", deploy)[0] == 0
+    # killed after a publication was recorded: resuming it prunes as the forget would have
+    path.write_text("".join(f"{i}\n" for i in ids(deploy)[4:8]))
+    killed(deploy, path, "p1", "after-entry")
+    capsys.readouterr()
+    code, out = run(capsys, "deploy", "status", "--dir", deploy)
+    assert "resumed: request p1 was recorded as published" in out, out
+    assert "pruned under --keep published: v1" in out and "published: v2" in out, out
     assert models_in(deploy) == published_models(deploy, 1)
     assert run(capsys, "deploy", "verify", "--dir", deploy)[0] == 0
 

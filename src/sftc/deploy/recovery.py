@@ -4,7 +4,8 @@ Called under the deployment's lock by every command that writes (``forget``) or 
 (``status``) before it does anything else. The rules (:mod:`sftc.deploy.publish` lists the steps):
 
 * a torn last ledger line (an append killed mid-write; the pointer never acknowledged it): cut;
-* a ``published`` entry beyond the pointer: **resume** (finish its purge, move the pointer);
+* a ``published`` entry beyond the pointer: **resume** (finish its purge, move the pointer, then
+  prune as the retention policy says);
 * a ``pruned`` entry beyond the pointer: **resume** (finish removing what it lists, then the
   pointer catches up; :mod:`sftc.deploy.retention`);
 * another entry beyond the pointer (``intent``, ``refused``, ``rolled-back``): the pointer
@@ -39,6 +40,7 @@ def recover(dep: Deployment, say) -> str | None:
         say(f"resumed: request {entry['payload']['request']} was recorded as published but "
             f"interrupted before the pointer moved; finished the cache purge and published "
             f"v{entry['payload']['version']}")
+        _prune_after(dep, entries, say)
         return "resumed"
     if beyond == 1 and entries[-1]["kind"] == "pruned":
         from . import retention
@@ -68,6 +70,7 @@ def _interrupted(dep: Deployment, entries: list[dict], pointer: dict, intent: di
         say(f"resumed: request {request} was interrupted after its version v{version} was "
             f"complete; recorded it, purged the cache and published v{version}")
         _sweep(dep)
+        _prune_after(dep, entries, say)
         return "resumed"
     _sweep(dep)
     for attempt in dep.attempts.glob(f"{intent['seq']}-*"):
@@ -79,6 +82,21 @@ def _interrupted(dep: Deployment, entries: list[dict], pointer: dict, intent: di
     say(f"rolled back: request {request} was interrupted before its new version was complete; "
         f"v{pointer['version']} stays published (apply the request again)")
     return "rolled back"
+
+
+def _prune_after(dep: Deployment, entries: list[dict], say) -> None:
+    """A resumed publication prunes as the interrupted ``forget`` would have (the retention
+    policy); without the key it is left to ``sftc deploy prune``, and said so."""
+    from . import retention
+    from .ledger import read_pointer
+    from .names import Names
+
+    try:
+        names = Names.of(History(entries).init)
+    except SftcError as exc:
+        say(f"note: not pruned yet ({exc}); run 'sftc deploy prune' once the key is back")
+        return
+    retention.apply(dep, entries, read_pointer(dep.pointer_path), names, say)
 
 
 def _sweep(dep: Deployment) -> None:
