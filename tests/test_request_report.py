@@ -93,6 +93,9 @@ def test_refused_and_unknown_requests(deployment, capsys):
     code, text = run(capsys, "deploy", "report", "--dir", deploy, "--id", "alice", "--out",
                      deploy / "r")
     assert code == 2 and "lies inside the deployment" in text
+    code, text = run(capsys, "deploy", "report", "--dir", deploy, "--id", "bob", "--out",
+                     deployment / "rep-bob")                        # written already
+    assert code == 2 and "already holds files; a report is written into a new folder" in text
 
 
 def test_an_unknown_verdict_renders_with_words(deployment):

@@ -84,6 +84,9 @@ def write_report(root, request_id: str, out) -> list[Path]:
     if target == dep.root.resolve() or dep.root.resolve() in target.parents:
         raise SftcError(f"--out {out} lies inside the deployment {dep.root}; the report is "
                         "read-only on it: choose a folder outside")
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise SftcError(f"--out {out} already holds files; a report is written into a new "
+                        "folder: choose another")
     facts = gather(root, request_id)
     pages = render(facts)
     with output_directory(out, inputs=(dep.root,), what="--out") as tmp:
