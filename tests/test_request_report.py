@@ -110,6 +110,11 @@ def test_an_unknown_verdict_renders_with_words(deployment):
         assert f"Verdict: {verdict}" in pages["markdown"]
         assert pages["png"].startswith(b"\x89PNG")
     assert "an outcome this report has no plain-words text for" in pages["html"]
+    facts["payload"]["chosen"]["search_over_retrain"] = 0.25        # a search's recorded cost
+    assert "The search took 0.25 times as long as retraining the model from scratch" in \
+        render(facts)["markdown"]
+    facts["payload"]["method"] = "retrain"
+    assert "its cost is that of retraining" in render(facts)["markdown"]
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (Debian: apt-get "
