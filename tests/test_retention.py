@@ -274,3 +274,35 @@ def test_own_images_leave_no_name_bytes_or_model_of_a_removed_person(tmp_path, c
     assert run(capsys, "deploy", "verify", "--dir", deploy)[0] == 0
     code, out = run(capsys, "deploy", "status", "--dir", deploy)
     assert "v1 maria.garcia: 8 samples" in out, out               # the operator's view: plain
+
+
+def test_a_forged_prune_entry_removes_nothing(tmp_path, original, capsys):
+    """A correctly chained ``pruned`` entry appended beyond the pointer (it needs no key) that
+    names a folder outside the deployment, or a version the policy keeps, is refused in one
+    line by verify, status and forget, and nothing is removed."""
+    from sftc.deploy.ledger import Ledger
+
+    deploy = make(tmp_path, original, capsys)
+    every = ids(deploy)
+    assert request(deploy, capsys, "a", every[:4])[0] == 0
+    victim = tmp_path / "victim" / "keep"
+    victim.mkdir(parents=True)
+    (victim / "precious.txt").write_text("mine")
+    for forged in ({"versions": [{"version": 1, "path": "versions/v1", "files": {}}],
+                    "attempts": [], "cache": []},                     # the published version
+                   {"versions": [], "attempts": [{"attempt": "attempts/../../victim/keep",
+                                                  "entry": 1, "files": {}}], "cache": []},
+                   {"versions": [], "attempts": [],
+                    "cache": [{"entry": "../../victim", "file": None, "what": "", "why": ""}]}):
+        copy = tmp_path / f"copy{len(list(tmp_path.glob('copy*')))}"
+        import shutil
+        shutil.copytree(deploy, copy)
+        log = entries(copy)
+        Ledger(copy / "ledger.jsonl").append(log, "pruned", {"keep": "published", **forged})
+        for argv in (["deploy", "verify", "--dir", copy], ["deploy", "status", "--dir", copy],
+                     ["deploy", "prune", "--dir", copy]):
+            code, out = run(capsys, *argv)
+            assert code == 2 and "is not what the deployment's retention policy removes" in out, \
+                (argv, out)
+        assert (copy / "versions" / "v1" / "model.pt").is_file()
+        assert (victim / "precious.txt").read_text() == "mine"

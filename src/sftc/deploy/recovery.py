@@ -46,6 +46,7 @@ def recover(dep: Deployment, say) -> str | None:
         from . import retention
         from .names import Names
 
+        retention.check_pending(entries)
         retention.finish(dep, entries, entries[-1], Names.of(History(entries).init))
         say(f"resumed: finished the prune of entry {entries[-1]['seq']} (interrupted)")
     if beyond == 1:

@@ -23,6 +23,7 @@ import hashlib
 import json
 import re
 import shutil
+from pathlib import Path
 
 from ..errors import SftcError
 from ..io import atomic_write_text, file_sha256
@@ -32,6 +33,8 @@ from .names import Names
 from .publish import advance_pointer, removed_digests
 
 KEEP = re.compile(r"published|all|last:([1-9][0-9]{0,5})")
+SAFE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")      # a name inside one folder, never '..'
+
 
 
 def check_keep(text: str) -> str:
@@ -59,9 +62,10 @@ def pruned_attempts(history: History) -> set[str]:
             for a in e["payload"]["attempts"]}
 
 
-def plan(dep: Deployment, history: History, names: Names) -> dict | None:
-    """What the recorded policy removes now (None when nothing is due)."""
-    keep = history.init.get("retention", {}).get("keep", "all")
+def due(history: History) -> tuple[str, list[int], list[dict]]:
+    """(policy, versions, refused entries) the recorded policy removes now, from the ledger
+    alone (the same on every read, before or after a prune killed half-way)."""
+    keep = (history.init.get("retention") or {}).get("keep", "all")
     versions = [0, *(p["version"] for p in history.published)]
     kept = kept_versions(keep, versions)
     gone = pruned_versions(history)
@@ -69,8 +73,32 @@ def plan(dep: Deployment, history: History, names: Names) -> dict | None:
     oldest = min(kept)
     since = next((e["seq"] for e in history.entries if e["kind"] == "published"
                   and e["payload"]["version"] == oldest), 0) if oldest else 0
+    done = pruned_attempts(history)
     attempts = [e for e in history.entries if e["kind"] == "refused" and keep != "all"
-                and e["seq"] < since and e["payload"]["attempt"] not in pruned_attempts(history)]
+                and e["seq"] < since and e["payload"]["attempt"] not in done]
+    return keep, drop, attempts
+
+
+def check_pending(entries: list[dict]) -> None:
+    """A ``pruned`` entry beyond the pointer (never acknowledged) is carried out only when it
+    removes exactly what the policy says of the acknowledged ledger, and cache items by plain
+    names: a forged entry cannot make a command delete anything else."""
+    entry, payload = entries[-1], entries[-1].get("payload") or {}
+    _, drop, attempts = due(History(entries[:-1]))
+    versions = [v.get("version") for v in payload.get("versions") or []]
+    named = [a.get("attempt") for a in payload.get("attempts") or []]
+    plain = all(isinstance(i.get("entry"), str) and SAFE.fullmatch(i["entry"]) and
+                (i.get("file") is None or isinstance(i["file"], str) and SAFE.fullmatch(i["file"]))
+                for i in payload.get("cache") or [])
+    if versions != drop or named != [e["payload"]["attempt"] for e in attempts] or not plain:
+        raise SftcError(f"entry {entry.get('seq')} (pruned) lies beyond the published pointer "
+                        "and is not what the deployment's retention policy removes: the ledger "
+                        "was edited; nothing was removed")
+
+
+def plan(dep: Deployment, history: History, names: Names) -> dict | None:
+    """What the recorded policy removes now (None when nothing is due)."""
+    keep, drop, attempts = due(history)
     renamed = _renamed_samples(dep, history, names, set(drop))
     if not drop and not attempts and renamed is None:
         return None
@@ -133,10 +161,12 @@ def apply(dep: Deployment, entries: list[dict], pointer: dict, names: Names, say
 def finish(dep: Deployment, entries: list[dict], entry: dict, names: Names) -> None:
     """Carry out a ``pruned`` entry (idempotent; also when resuming after a kill)."""
     payload = entry["payload"]
-    for item in payload["versions"]:
-        shutil.rmtree(dep.version_dir(item["version"]), ignore_errors=True)
-    for item in payload["attempts"]:
-        shutil.rmtree(dep.root / item["attempt"], ignore_errors=True)
+    folders = [_inside(dep, dep.versions, f"v{item['version']}", item["version"])
+               for item in payload["versions"]]
+    folders += [_inside(dep, dep.attempts, _attempt_name(item["attempt"]), item["attempt"])
+                for item in payload["attempts"]]
+    for folder in folders:
+        shutil.rmtree(folder, ignore_errors=True)
     history = History(entries)
     purge.execute(history.init["cache_dir"], payload["cache"])
     wanted = (payload.get("samples") or {}).get("sha256")
@@ -147,6 +177,21 @@ def finish(dep: Deployment, entries: list[dict], entry: dict, names: Names) -> N
             raise SftcError(f"{dep.samples_path} does not match entry {entry['seq']} (pruned); "
                             "restore it from a backup")
         atomic_write_text(dep.samples_path, text)
+
+
+def _attempt_name(recorded) -> str | None:
+    text = recorded if isinstance(recorded, str) else ""
+    return text[len("attempts/"):] if text.startswith("attempts/") else None
+
+
+def _inside(dep: Deployment, parent: Path, name: str | None, recorded) -> Path:
+    """``parent/name`` when it names one folder directly inside ``parent`` (a version number, an
+    attempt's folder), else a one-line refusal: the ledger was edited."""
+    if not (isinstance(name, str) and SAFE.fullmatch(name)) or isinstance(recorded, bool) \
+            or (parent == dep.versions and not isinstance(recorded, int)):
+        raise SftcError(f"the ledger names {recorded!r} to prune, not a folder of the "
+                        f"deployment's {parent.name}/: the ledger was edited; nothing was removed")
+    return parent / name
 
 
 def _json(obj) -> str:

@@ -131,6 +131,9 @@ def verify(dep: Deployment) -> Report:
                        "status' finishes it")
         if extra["kind"] == "published":
             versions.add(extra["payload"]["version"])
+        if extra["kind"] == "pruned":
+            from .retention import check_pending
+            check_pending(read.entries)
     intent = History(read.entries).pending_intent()
     if intent is not None:
         pending.append(f"request {intent['payload']['request']} was being applied (an "
