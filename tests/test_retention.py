@@ -306,3 +306,22 @@ def test_a_forged_prune_entry_removes_nothing(tmp_path, original, capsys):
                 (argv, out)
         assert (copy / "versions" / "v1" / "model.pt").is_file()
         assert (victim / "precious.txt").read_text() == "mine"
+
+
+def test_finish_refuses_a_folder_outside_the_deployment(tmp_path):
+    """Even an acknowledged entry (the chain needs no key to be rewritten) cannot make a prune
+    remove a folder outside versions/ or attempts/."""
+    from sftc.deploy import retention
+    from sftc.deploy.folder import Deployment
+    from sftc.errors import SftcError
+
+    (tmp_path / "victim").mkdir()
+    dep = Deployment(tmp_path / "deploy")
+    for item in ({"versions": [{"version": "../../victim"}], "attempts": []},
+                 {"versions": [{"version": True}], "attempts": []},
+                 {"versions": [], "attempts": [{"attempt": "attempts/../../victim"}]},
+                 {"versions": [], "attempts": [{"attempt": "../victim"}]}):
+        entry = {"seq": 9, "payload": {**item, "cache": []}}
+        with pytest.raises(SftcError, match="the ledger was edited; nothing was removed"):
+            retention.finish(dep, [], entry, Names())
+    assert (tmp_path / "victim").is_dir()
