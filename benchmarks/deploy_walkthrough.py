@@ -105,8 +105,10 @@ def main() -> int:
     extra = args.extra.split()
     sftc(["train", "--dataset", "imagefolder", "--data-dir", "pngs", "--quiet", "--out",
           "original"], log, "train the original (the deployed checkpoint)")
+    # --keep all: the guide keeps every version so that each request is re-audited on the next
+    # ones (the default, --keep published, prunes the versions that still hold removed samples)
     sftc(["deploy", "init", "--dir", "deploy", "--dataset", "imagefolder", "--data-dir", "pngs",
-          "--checkpoint", "original/model.pt"], log, "deploy init")
+          "--checkpoint", "original/model.pt", "--keep", "all"], log, "deploy init")
     done: list[list[str]] = []          # the files of each published request
     for n, user in enumerate((7, 3, 12, 5, 16), 1):
         request = Path(f"user{user:02d}.txt")

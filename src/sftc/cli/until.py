@@ -119,7 +119,8 @@ def handle_until(args, hparams, split, original, model_name, notes,
         atomic_write_json(tmp / "audit.json", audit_record)
         atomic_write_text(tmp / "report.md", audit_markdown(audit_record))
         search_figure(result.trace, config.max_accuracy_drop, tmp / "trace.png",
-                      title=f"{args.method} until forgotten on {split.data.name}")
+                      title=f"{args.method} until forgotten on {split.data.name}",
+                      chosen=result.chosen)
     _print(result, config, audit_record, audit_summary, args.out)
     return 0 if result.certified else NOT_CERTIFIED
 

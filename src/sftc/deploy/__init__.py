@@ -9,7 +9,9 @@ the data mapped onto it; the splits), :mod:`.create` (``init``), :mod:`.apply` (
 audit a request), :mod:`.audits` (re-audits and the policy), :mod:`.purge` (the cache),
 :mod:`.publish` (the steps of a publication), :mod:`.recovery` (after a kill), :mod:`.verify`,
 :mod:`.forget` (``forget`` and ``recover``), :mod:`.status` (the read-only report),
-:mod:`.entries` (what an entry must hold before anything acts on it).
+:mod:`.entries` (what an entry must hold before anything acts on it), :mod:`.retention` (the
+``--keep`` policy and ``prune``), :mod:`.names` (the ledger's pseudonyms), :mod:`.report` (one
+request's page).
 """
 from __future__ import annotations
 

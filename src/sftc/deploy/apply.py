@@ -23,6 +23,7 @@ from ..io import atomic_write_json, file_sha256
 from ..records import machine, package_versions
 from ..recipes import TrainingRecipe
 from .audits import POLICIES, failures, line, reaudit_all, summary, write_audit
+from .retention import pruned_versions
 from .samples import Samples, split_of
 
 
@@ -103,7 +104,8 @@ def training_sets(history, samples: Samples, request: list[str],
     """The samples still in the model (every recorded one no earlier request removed) and the
     retain set (those, less this request), checked present and unchanged before any work."""
     removed_before = history.removed_ids()
-    kept = [s["id"] for s in samples.record["train"] if s["id"] not in removed_before]
+    kept = [s["id"] for s in samples.record["train"]
+            if samples.names.of_sample(s) not in removed_before]
     asked = set(request)
     retain = [i for i in kept if i not in asked]
     samples.check_unchanged(retain, "training samples")
@@ -153,7 +155,8 @@ def apply_request(*, history, samples: Samples, request: list[str], options: For
                   staging)
     say(f"request {options.request_id}: {line(new)}")
     earlier, _ = reaudit_all(history.published, samples, retain, model, load_version, config,
-                             options.require, staging, version, say)
+                             options.require, staging, version, say,
+                             pruned=pruned_versions(history))
     timings = {"unlearn_seconds": unlearn_seconds, "audits_seconds": time.perf_counter() - t0}
     if search is not None:
         atomic_write_json(staging / "search.json", search.to_dict())
@@ -176,7 +179,7 @@ def _outcome(history, samples, request, retain, split, options, version, origina
         "parent": {"version": version - 1, "sha256": file_sha256(original_path)},
         "child": {"version": version, "path": f"versions/v{version}/model.pt",
                   "sha256": file_sha256(staging / "model.pt")},
-        "removed": [samples.recorded[i] for i in request],
+        "removed": [{**samples.recorded[i], "id": samples.names.sample(i)} for i in request],
         "retain": {"size": len(retain), "sha256": split.content_sha256("retain"),
                    "excludes": [*earlier, options.request_id]},
         "method": options.method, "hparams": options.hparams, "chosen": chosen,

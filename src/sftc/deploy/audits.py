@@ -65,15 +65,22 @@ def write_audit(result, path: Path, context: dict) -> None:
 
 def reaudit_all(earlier: list[dict], samples: Samples, retain: list[str], model,
                 load_version, config, require: str, staging: Path, version: int,
-                say) -> tuple[list[dict], list]:
+                say, pruned: set[int] = frozenset()) -> tuple[list[dict], list]:
     """Re-audit every earlier published request whose files are all there and unchanged, on
     ``model``; returns the summaries (those that cannot be re-audited say why) and the audit
     results."""
     summaries, results = [], []
     recorded = samples.sha256
     for payload in earlier:
-        request, ids = payload["request"], [s["id"] for s in payload["removed"]]
-        why = _why_not(samples, ids, recorded)
+        request = payload["request"]
+        ids = samples.plain_ids([s["id"] for s in payload["removed"]])
+        if payload["version"] - 1 in pruned:
+            why = (f"v{payload['version'] - 1}, the last version that held its samples, was "
+                   "pruned under the deployment's --keep policy")
+        elif ids is None:
+            why = "its samples are recorded by pseudonym only (pruned)"
+        else:
+            why = _why_not(samples, ids, recorded)
         if why:
             summaries.append({"request": request, "reaudited": False, "why": why})
             say(f"request {request}: not re-audited ({why}); its last verdict stays on record")

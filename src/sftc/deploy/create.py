@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 from pathlib import Path
 
@@ -27,6 +28,8 @@ from ..records import machine, package_versions
 from ..recipes import TrainingRecipe
 from .folder import Deployment
 from .ledger import FORMAT, Ledger, write_pointer
+from .names import check_value, default_key_file, read_key
+from .retention import check_keep
 from .samples import build_record, check_layout, choose, load
 
 
@@ -85,7 +88,8 @@ def check_cache_dir(cache_dir) -> Path:
 
 def init(root, *, checkpoint, dataset: str | None = None, data_dir=None, model: str | None = None,
          image_size: int | None = None, split_seed: int = 0, subsets: dict | None = None,
-         cache_dir=None, recipe_overrides: dict | None = None, say=print) -> dict:
+         cache_dir=None, recipe_overrides: dict | None = None, keep: str = "published",
+         key_file=None, say=print) -> dict:
     """Create the deployment at ``root``; returns the init entry's payload."""
     from .. import api
     from ..fingerprint import verify
@@ -96,6 +100,8 @@ def init(root, *, checkpoint, dataset: str | None = None, data_dir=None, model: 
         raise SftcError(f"--dir {dep.root} already holds files; a deployment is never "
                         "overwritten: choose a new folder")
     cache = check_cache_dir(cache_dir)
+    keys = _key(dep, key_file)
+    retention = {"keep": check_keep(keep)}
     record = read_record(checkpoint)
     dataset, data_dir = recorded_dataset(record, dataset, data_dir)
     trained_on = (record or {}).get("trained_on") or {}
@@ -134,10 +140,38 @@ def init(root, *, checkpoint, dataset: str | None = None, data_dir=None, model: 
                      "forget are still in the deployment's training set: apply them as a request")
     recipe = TrainingRecipe.from_record(trained, name, **(recipe_overrides or {}))
     samples = build_record(loaded, config, chosen)
-    return _write(dep, checkpoint, config, subsets, name, recipe, samples, notes, cache, say)
+    extra = {"retention": retention, "pseudonyms": keys[0]}
+    payload = _write(dep, checkpoint, config, subsets, name, recipe, samples, notes, cache, extra,
+                     say)
+    keys[1]()
+    return payload
 
 
-def _write(dep, checkpoint, config, subsets, name, recipe, samples, notes, cache, say) -> dict:
+def _key(dep: Deployment, key_file) -> tuple[dict, object]:
+    """The key's record for the ledger (its path and check value, never the key) and what
+    writes a new key file once the deployment is in place."""
+    path = Path(os.path.abspath(Path(key_file).expanduser())) if key_file else \
+        default_key_file(dep.root)
+    if path == dep.root or dep.root in path.parents:
+        raise SftcError(f"--key-file {path} lies inside --dir {dep.root}: the key must stay "
+                        "outside the deployment (whoever holds both can undo the pseudonyms)")
+    if path.exists():
+        key, write = read_key(path), (lambda: None)
+    else:
+        if not path.parent.is_dir():
+            raise SftcError(f"--key-file {path}: its folder {path.parent} does not exist")
+        key = secrets.token_bytes(32)
+
+        def write():
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(key.hex() + "\n")
+    return {"key_file": str(path), "check": check_value(key),
+            "scheme": "HMAC-SHA-256, first 80 bits, prefixes req-/smp-"}, write
+
+
+def _write(dep, checkpoint, config, subsets, name, recipe, samples, notes, cache, extra,
+           say) -> dict:
     say(f"[2/2] writing the deployment {dep.root}")
     with output_directory(dep.root, inputs=(checkpoint, config["data_dir"]), what="--dir") as tmp:
         (tmp / "versions" / "v0").mkdir(parents=True)
@@ -159,7 +193,8 @@ def _write(dep, checkpoint, config, subsets, name, recipe, samples, notes, cache
                                "ids": samples["ids"], "train": len(samples["train"]),
                                "val": len(samples["val"]["positions"]),
                                "test": len(samples["test"]["positions"])},
-                   "not_verified": notes, "versions": package_versions(), "machine": machine()}
+                   "not_verified": notes, "versions": package_versions(), "machine": machine(),
+                   **extra}
         entries = []
         Ledger(tmp / "ledger.jsonl").append(entries, "init", payload)
         write_pointer(tmp / "published.json", entries, 0, "versions/v0/model.pt", sha)

@@ -7,8 +7,9 @@
       published.json        the published pointer: version, model SHA-256, ledger head and count
       samples.json          the training set as sample ids with content SHA-256 (no data)
       versions/v0/model.pt  a copy of the deployed checkpoint
-      versions/vN/          model.pt, audits/<request>.json, search.json, outcome.json
-      attempts/<seq>-<id>/  the audits of a request that did not meet the policy (no model)
+      versions/vN/          model.pt, audits/<pseudonym>.json, search.json, outcome.json
+      attempts/<seq>-<pseudonym>/  the audits of a request that did not meet the policy
+                            (no model); the retention policy removes old versions and attempts
       .work/                the request being applied (a killed one's is rolled back)
 
 The lock is ``.DEPLOY.lock`` beside the folder's resolved path (:func:`sftc.io.run_lock`, the

@@ -15,12 +15,16 @@ import os
 import re
 import shutil
 import time
+from dataclasses import replace
 
 from ..errors import SftcError
 from ..io import file_sha256
 from .apply import ForgetOptions, apply_request, training_sets
 from .audits import check_policy, line
+from . import retention
 from .folder import Deployment, History, fault_point
+from .ledger import read_pointer
+from .names import Names, revealing
 from .publish import advance_pointer, publish
 from .recovery import recover
 from .samples import Samples, check_layout, read_request
@@ -61,7 +65,7 @@ def data_config(recorded: dict, data_dir: str | None) -> dict:
     return config
 
 
-def _prepare(dep: Deployment, request_file, options: ForgetOptions, say):
+def _prepare(dep: Deployment, request_file, options: ForgetOptions, names: Names, say):
     """The checked record, the data mapped onto it and the request's sample ids."""
     check_policy(options.require)
     verify(dep)
@@ -72,12 +76,15 @@ def _prepare(dep: Deployment, request_file, options: ForgetOptions, say):
         "record")
     record = json.loads(dep.samples_path.read_text())
     samples = Samples.load(data_config(history.init["data"], options.data_dir), record)
-    request = read_request(request_file, record)
+    samples.names = names
+    renamed = {s["id"] for s in record["train"] if s.get("pseudonymised")}
+    request = read_request(request_file, record, lambda i: names.sample(i) in renamed)
+    names.remember({names.sample(i): i for i in request})
     removed = history.removed_ids()
     for sample in request:
-        if sample in removed:
+        if names.sample(sample) in removed:
             earlier = next(p["request"] for p in history.published
-                           if sample in {s["id"] for s in p["removed"]})
+                           if names.sample(sample) in {s["id"] for s in p["removed"]})
             raise SftcError(f"{sample} was removed already by request {earlier}; leave it out "
                             "of this request")
     if len(request) < 2:
@@ -110,15 +117,28 @@ def forget(root, request_file, options: ForgetOptions, say=print) -> int:
     """Apply one request; 0 when the new version is published, :data:`NOT_PUBLISHED` when an
     audit misses the policy (the current version stays published)."""
     dep = Deployment(root).require()
+    names = Names.of_ledger(dep.ledger.read().entries)
+    try:
+        return _forget(dep, request_file, options, names, revealing(say, names))
+    except SftcError as exc:       # the operator reads plain ids; the ledger keeps pseudonyms
+        raise type(exc)(names.reveal(str(exc))) from None
+
+
+def _forget(dep: Deployment, request_file, options: ForgetOptions, names: Names, say) -> int:
     started = time.perf_counter()
     with dep.lock():
         recover(dep, say)
-        entries, pointer, history, samples, request = _prepare(dep, request_file, options, say)
+        if not REQUEST_ID.fullmatch(options.request_id or ""):
+            check_request_id(options.request_id, History([]))
+        names.remember({names.request(options.request_id): options.request_id})
+        options = replace(options, request_id=names.request(options.request_id))
+        entries, pointer, history, samples, request = _prepare(dep, request_file, options,
+                                                               names, say)
         version = history.version + 1
         intent = dep.ledger.append(entries, "intent", {
             "request": options.request_id, "version": version,
             "parent": {"version": version - 1, "sha256": history.model_sha256(version - 1)},
-            "removed": [{"id": i, "sha256": samples.sha256[i]} for i in request],
+            "removed": [{"id": names.sample(i), "sha256": samples.sha256[i]} for i in request],
             "request_file_sha256": file_sha256(request_file), "method": options.method,
             "require": options.require})
         pointer = advance_pointer(dep, entries, pointer)
@@ -141,6 +161,7 @@ def forget(root, request_file, options: ForgetOptions, say=print) -> int:
         shutil.rmtree(dep.work, ignore_errors=True)
         fault_point("after-rename")
         entry = publish(dep, entries, outcome, intent, history.init["data"]["dataset"])
+        retention.apply(dep, entries, read_pointer(dep.pointer_path), names, say)
     _report(entry["payload"], time.perf_counter() - started, say)
     return 0
 

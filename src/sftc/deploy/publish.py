@@ -8,7 +8,9 @@ The steps of ``deploy forget`` and what a ``kill -9`` between them leaves:
 3. ``.work/vN`` renamed to ``versions/vN`` (one ``rename``: the folder is whole or absent);
 4. ``published`` entry appended: the outcome and the purge plan;
 5. the purge carried out (idempotent);
-6. ``published.json`` replaced atomically: the new version, the ledger's new head and count.
+6. ``published.json`` replaced atomically: the new version, the ledger's new head and count;
+7. the retention policy's prune (:mod:`sftc.deploy.retention`): a ``pruned`` entry, the removal,
+   the pointer at the new head (a kill before the pointer: the next command finishes it).
 
 Killed before 3: the next command rolls back (the staging folder removed, a ``rolled-back``
 entry appended; the previous version stays published). Killed after 3: it resumes (the

@@ -5,9 +5,12 @@ they do anything else; ``status`` and ``verify`` only report what it would do. T
 (:mod:`sftc.deploy.publish` lists the steps):
 
 * a torn last ledger line (an append killed mid-write; the pointer never acknowledged it): cut;
-* a ``published`` entry beyond the pointer: **resume** (finish its purge, move the pointer),
-  once it is checked to publish the acknowledged intent before it and ``versions/vN``
-  (:func:`sftc.deploy.entries.check_resumable`: a forged entry is refused, nothing removed);
+* a ``published`` entry beyond the pointer: **resume** (finish its purge, move the pointer, then
+  prune as the retention policy says), once it is checked to publish the acknowledged intent
+  before it and ``versions/vN`` (:func:`sftc.deploy.entries.check_resumable`: a forged entry is
+  refused, nothing removed);
+* a ``pruned`` entry beyond the pointer: **resume** (finish removing what it lists, then the
+  pointer catches up; :mod:`sftc.deploy.retention`);
 * another entry beyond the pointer (``intent``, ``refused``, ``rolled-back``): the pointer
   catches up (nothing else was pending on it);
 * an ``intent`` with no outcome after it: **resume** when ``versions/vN`` holds the whole
@@ -40,7 +43,15 @@ def recover(dep: Deployment, say) -> str | None:
         say(f"resumed: request {entry['payload']['request']} was recorded as published but "
             f"interrupted before the pointer moved; finished the cache purge and published "
             f"v{entry['payload']['version']}")
+        _prune_after(dep, entries, say)
         return "resumed"
+    if beyond == 1 and entries[-1]["kind"] == "pruned":
+        from . import retention
+        from .names import Names
+
+        retention.check_pending(entries)
+        retention.finish(dep, entries, entries[-1], Names.of(History(entries).init))
+        say(f"resumed: finished the prune of entry {entries[-1]['seq']} (interrupted)")
     if beyond == 1:
         pointer = advance_pointer(dep, entries, pointer)
     intent = History(entries).pending_intent()
@@ -63,6 +74,7 @@ def _interrupted(dep: Deployment, entries: list[dict], pointer: dict, intent: di
         say(f"resumed: request {request} was interrupted after its version v{version} was "
             f"complete; recorded it, purged the cache and published v{version}")
         _sweep(dep)
+        _prune_after(dep, entries, say)
         return "resumed"
     _sweep(dep)
     for attempt in dep.attempts.glob(f"{intent['seq']}-*"):
@@ -74,6 +86,21 @@ def _interrupted(dep: Deployment, entries: list[dict], pointer: dict, intent: di
     say(f"rolled back: request {request} was interrupted before its new version was complete; "
         f"v{pointer['version']} stays published (apply the request again)")
     return "rolled back"
+
+
+def _prune_after(dep: Deployment, entries: list[dict], say) -> None:
+    """A resumed publication prunes as the interrupted ``forget`` would have (the retention
+    policy); without the key it is left to ``sftc deploy prune``, and said so."""
+    from . import retention
+    from .ledger import read_pointer
+    from .names import Names
+
+    try:
+        names = Names.of(History(entries).init)
+    except SftcError as exc:
+        say(f"note: not pruned yet ({exc}); run 'sftc deploy prune' once the key is back")
+        return
+    retention.apply(dep, entries, read_pointer(dep.pointer_path), names, say)
 
 
 def _sweep(dep: Deployment) -> None:

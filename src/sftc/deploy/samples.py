@@ -16,7 +16,7 @@ of a request and of the re-audit of an earlier one are built here (:func:`split_
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
@@ -27,6 +27,7 @@ from ..data import LoadedDataset, Split, load_dataset
 from ..data.subsets import SEED_OFFSET, stratified_subset
 from ..errors import SftcError
 from ..io import file_sha256
+from .names import Names
 
 FORMAT = "sftc-deploy-samples/1"
 
@@ -113,6 +114,7 @@ class Samples:
     val: torch.Tensor
     test: torch.Tensor
     record: dict
+    names: Names = field(default_factory=Names)
 
     @classmethod
     def load(cls, config: dict, record: dict) -> "Samples":
@@ -140,6 +142,14 @@ class Samples:
     @cached_property
     def sha256(self) -> dict:
         return {i: s["sha256"] for i, s in self.recorded.items()}
+
+    def plain_ids(self, names: list[str]) -> list[str] | None:
+        """The plain ids of samples the ledger names (None when one was pseudonymised in
+        samples.json by a prune: it cannot be found again)."""
+        back = {self.names.of_sample(s): s["id"] for s in self.record["train"]
+                if not s.get("pseudonymised")}
+        found = [back.get(n) for n in names]
+        return None if None in found else found
 
     def missing(self, ids) -> list[str]:
         return [i for i in ids if i not in self.index]
@@ -175,11 +185,12 @@ def split_of(samples: Samples, train: list[str], forget: list[str], spec: str) -
     return split
 
 
-def read_request(path: str | Path, record: dict) -> list[str]:
+def read_request(path: str | Path, record: dict, pruned=lambda sample: False) -> list[str]:
     """The sample ids a request file names (one per line; blank lines, a UTF-8 byte-order mark
     and ``#`` comments are skipped: a whole line starting with ``#``, or after a digits id, or
     after whitespace that follows an image path, so ``a#1.png`` stays a name; an image path may
-    also start with ``train/``), each checked against the record."""
+    also start with ``train/``), each checked against the record (``pruned(id)``: whether the
+    record holds that sample by pseudonym only, removed and pruned)."""
     path = Path(path)
     try:
         lines = path.read_text(encoding="utf-8-sig").splitlines()
@@ -201,6 +212,10 @@ def read_request(path: str | Path, record: dict) -> list[str]:
             raise SftcError(f"--request {path} line {number}: {text!r} is not a sample id (ids "
                             "are positions in the training part, written with the digits 0-9 "
                             "only)")
+        if sample not in known and pruned(sample):
+            raise SftcError(f"--request {path} line {number}: {text} was removed already by a "
+                            "published request (the record keeps it by pseudonym only); leave "
+                            "it out of this request")
         if sample not in known:
             kind = "image path relative to train/" if paths else "position in the training part"
             raise SftcError(f"--request {path} line {number}: {text} is not a sample of the "

@@ -8,16 +8,28 @@ or rolls it back.
 """
 from __future__ import annotations
 
+from ..errors import SftcError
 from .audits import line
 from .folder import Deployment, History
+from .names import Names, revealing
 from .verify import verify
+
+
+def _remembered(audit: dict | None) -> bool:
+    """The audit tells the samples apart, above: beyond the band's refute line (the margin
+    rule's entries: the interval wholly above the level's margin)."""
+    if not audit or not audit.get("interval"):
+        return False
+    if "band" in audit:
+        return audit.get("verdict") == "not-forgotten" and audit.get("direction") == "remembered"
+    return audit.get("margin") is not None and \
+        audit["interval"]["low"] > audit["interval"]["level"] + audit["margin"]
 
 
 def _request(history: History, entries: list[dict], payload: dict) -> dict:
     entry = next(e for e in entries if e["kind"] == "published" and e["payload"] is payload)
     version, audit = history.last_audit(payload["request"]) or (None, None)
-    above = bool(audit and audit.get("interval") and audit.get("margin") is not None
-                 and audit["interval"]["low"] > audit["interval"]["level"] + audit["margin"])
+    above = _remembered(audit)
     return {"request": payload["request"], "version": payload["version"],
             "published": entry.get("time"), "samples": len(payload["removed"]),
             "method": payload.get("method"),
@@ -25,14 +37,18 @@ def _request(history: History, entries: list[dict], payload: dict) -> dict:
             "how": str((payload.get("chosen") or {}).get("how", "")).split(":")[0],
             "last_audit": None if audit is None else {
                 "version": version, "verdict": audit.get("verdict"), "line": line(audit),
-                "interval": audit.get("interval"), "margin": audit.get("margin"),
-                "wholly_above_level": above}}
+                "interval": audit.get("interval"),
+                "band": audit.get("band", audit.get("margin")), "wholly_above_level": above}}
 
 
 def status(root, say=print) -> dict:
     """Check the deployment and say where it stands; returns the same as a dict (``--json``)."""
     dep = Deployment(root).require()
     report = verify(dep)
+    try:
+        say = revealing(say, Names.of_ledger(dep.ledger.read().entries))
+    except SftcError as exc:
+        say(f"note: {exc}; requests are shown by pseudonym")
     read, pointer, _ = dep.read()
     acknowledged = read.entries[:pointer["ledger"]["count"]]
     history = History(acknowledged)
@@ -64,7 +80,7 @@ def _say(out: dict, say) -> None:
         f"{ledger['count']} entries, head {ledger['head'][:16]}…")
     for r in out["requests"]:
         last = r["last_audit"]
-        flag = " [the interval lies wholly above the level: the model still tells these " \
+        flag = " [beyond the retrain band's refute line, above: the model still tells these " \
                "samples apart]" if last and last["wholly_above_level"] else ""
         audit = f"last audit on v{last['version']}: {last['line']}" if last else "no audit"
         say(f"  v{r['version']} {r['request']} ({r['published']}, {r['method']}, "

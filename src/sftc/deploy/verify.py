@@ -3,9 +3,10 @@
 Read-only, so an auditor can run it on a copy. The first problem is named in one line (an
 edited entry, a spliced or truncated ledger, a pointer that disagrees with the ledger, a missing
 version, a model, audit or ``outcome.json`` file replaced, a version or file the ledger does not
-know, an entry sftc does not write). An interrupted command's entry beyond the pointer, or a
-pending intent, is not a fault: it is reported (once checked against the intent and the version
-folder it names), and the next ``forget`` or ``recover`` resumes or rolls it back.
+know, an entry sftc does not write). What a ``pruned`` entry removed is not expected on disk (its
+hashes stay in the ledger) and must be gone. An interrupted command's entry beyond the pointer,
+or a pending intent, is not a fault: it is reported (once checked against the intent and the
+version folder it names), and the next ``forget`` or ``recover`` resumes or rolls it back.
 ``expect_head``: a head hash kept from earlier (a re-hashed ledger with a rewritten pointer
 passes every other check); the ledger must hold it.
 """
@@ -70,14 +71,23 @@ def _check_outcome(dep: Deployment, payload: dict, where: str) -> str:
     return relative
 
 
-def _recorded_files(history: History) -> list[tuple[str, str, str]]:
+def _recorded_files(history: History, gone: set[str]) -> list[tuple[str, str, str]]:
+    """Every file the ledger lists and still expects (``gone``: the folders a prune removed,
+    whose hashes stay in the ledger), with where it is recorded."""
     init = history.init
-    files = [(init["samples"]["file"], init["samples"]["sha256"], "entry 0 (init)"),
-             ("versions/v0/model.pt", init["model"]["sha256"], "entry 0 (init)")]
+    samples = (init["samples"]["sha256"], "entry 0 (init)")
+    for entry in history.entries:
+        if entry["kind"] == "pruned" and entry["payload"].get("samples"):
+            samples = (entry["payload"]["samples"]["sha256"], f"entry {entry['seq']} (pruned)")
+    files = [(init["samples"]["file"], *samples)]
+    if "versions/v0" not in gone:
+        files.append(("versions/v0/model.pt", init["model"]["sha256"], "entry 0 (init)"))
     for entry in history.entries:
         payload = entry["payload"]
         folder = {"published": f"versions/v{payload.get('version')}",
                   "refused": payload.get("attempt")}.get(entry["kind"])
+        if folder in gone:
+            continue
         for name, digest in (payload.get("files") or {}).items() if folder else ():
             files.append((f"{folder}/{name}", digest, f"entry {entry['seq']} "
                                                      f"({entry['kind']} request "
@@ -120,6 +130,13 @@ def check_anchor(entries: list[dict], head: str) -> None:
                         "deployment)")
 
 
+def _pruned_folders(entries: list[dict]) -> set[str]:
+    """The folders ``pruned`` entries removed (an unacknowledged one's too: it is finished by
+    the next command, so its folders may be half gone)."""
+    return {item.get("path") or item.get("attempt") for e in entries if e["kind"] == "pruned"
+            for item in (*e["payload"]["versions"], *e["payload"]["attempts"])}
+
+
 def verify(dep: Deployment, expect_head: str | None = None) -> Report:
     """Check everything; returns what was checked (raises :class:`SftcError` at the first
     problem)."""
@@ -134,11 +151,19 @@ def verify(dep: Deployment, expect_head: str | None = None) -> Report:
         raise SftcError(f"published.json names v{pointer['version']} (SHA-256 "
                         f"{str(pointer['model_sha256'])[:12]}…), but the ledger's last published "
                         f"version is v{history.version}: the pointer was edited")
-    files = _recorded_files(history)
+    gone = _pruned_folders(read.entries)
+    files = _recorded_files(history, gone)
+    # a prune beyond the pointer may have rewritten samples.json already (it is finished next)
+    rewritten = {e["payload"]["samples"]["sha256"] for e in read.entries[len(acknowledged):]
+                 if e["kind"] == "pruned" and e["payload"].get("samples")}
     for relative, digest, where in files:
+        if relative == "samples.json" and rewritten and file_sha256(dep.root / relative) in \
+                rewritten:
+            continue
         _check(dep, relative, digest, where)
     for entry in history.entries:
-        if entry["kind"] == "published":
+        if entry["kind"] == "published" and \
+                f"versions/v{entry['payload']['version']}" not in gone:
             name = _check_outcome(dep, entry["payload"], f"entry {entry['seq']} (published "
                                                          f"request {entry['payload']['request']})")
             files.append((name, None, None))
@@ -154,6 +179,9 @@ def verify(dep: Deployment, expect_head: str | None = None) -> Report:
             check_resumable(dep, read.entries)
             versions.add(extra["payload"]["version"])
         staged.add(str(extra["payload"].get("intent")))
+        if extra["kind"] == "pruned":
+            from .retention import check_pending
+            check_pending(read.entries)
     intent = History(read.entries).pending_intent()
     if intent is not None:
         pending.append(f"request {intent['payload']['request']} was being applied (an "
@@ -161,6 +189,11 @@ def verify(dep: Deployment, expect_head: str | None = None) -> Report:
                        "'deploy recover' resumes or rolls it back")
         versions.add(intent["payload"]["version"])
         staged.add(str(intent["seq"]))
-    _unknown(dep, history, files, versions, staged)
+    _unknown(dep, history, files, versions | {int(g[len("versions/v"):]) for g in gone
+                                              if g.startswith("versions/")}, staged)
+    for folder in sorted(_pruned_folders(acknowledged)):
+        if (dep.root / folder).exists():
+            raise SftcError(f"{folder} was pruned (the ledger says so) but is still there: "
+                            "run 'sftc deploy prune --dir DIR' to finish")
     return Report(pointer["ledger"]["count"], pointer["ledger"]["head"], history.version,
                   pointer["model_sha256"], len(history.published), len(files), pending)

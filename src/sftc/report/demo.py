@@ -61,7 +61,8 @@ def write_demo(tmp, result, config, recorded: dict) -> list[str]:
         written.append("attack.png")
     if result.until is not None:
         search_figure(result.until.trace, result.until.settings["max_accuracy_drop"],
-                      tmp / "trace.png", title="SFTC until forgotten on the demo's data")
+                      tmp / "trace.png", title="SFTC until forgotten on the demo's data",
+                      chosen=result.until.chosen)
         written.append("trace.png")
     if "sftc" in result.models:
         save_state_dict(result.models["sftc"], tmp / "model.pt")

@@ -64,10 +64,7 @@ def convergence_figure(panels: dict[str, list[dict]], oracle: dict | None, path:
     save_figure(fig, path)
 
 
-VERDICT_COLOURS = {"forgotten": "tab:green", "not-forgotten (remembered)": "tab:red",
-                   "not-forgotten (over-forgotten)": "tab:orange",
-                   "not-forgotten (class still recognised)": "tab:red",
-                   "not-proven": "tab:gray", "inconclusive": "tab:gray"}
+NO_VERDICT = "#c7c7c7"          # rows the audit did not judge (no colour of verdicts.COLOURS)
 
 
 def _verdict_of(row: dict) -> str | None:
@@ -89,14 +86,21 @@ def attack_figure(rows: list[dict], path: str | Path, references: int,
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from .verdicts import colour
+
     shown = [r for r in rows if r.get("rmia_auc") is not None]
     labels = [r["label"] for r in shown][::-1]
+    unknown: list[str] = []
+    legend = {}                     # verdict -> colour, for the verdicts shown, in order
+    for r in shown:
+        v = _verdict_of(r)
+        legend.setdefault(v or "no verdict", colour(v, unknown) if v else NO_VERDICT)
     fig, axes = plt.subplots(1, 2, figsize=(9.5, 0.32 * len(shown) + 1.6))
     for ax, key, chance, panel in (
             (axes[0], "rmia_auc", 0.5, "RMIA AUC, D_f vs never-seen D_t (0.5: never seen)"),
             (axes[1], "rmia_tpr", 0.01, "RMIA TPR at 1% FPR (chance 0.01)")):
         values = [r.get(key) for r in shown][::-1]
-        colours = [VERDICT_COLOURS.get(_verdict_of(r), "tab:blue") for r in shown][::-1]
+        colours = [legend[_verdict_of(r) or "no verdict"] for r in shown][::-1]
         spread = [r.get(f"{key}_std") or 0.0 for r in shown][::-1]
         known = [v for v in values if v is not None]
         base = chance if key == "rmia_auc" else 0.0     # AUC bars grow from 0.5 either way
@@ -112,9 +116,9 @@ def attack_figure(rows: list[dict], path: str | Path, references: int,
             ax.set_xlim(max(0.0, low - pad) if key == "rmia_tpr" else low - pad, high + pad)
         ax.set_title(panel, fontsize=9)
         ax.grid(axis="x", alpha=0.3)
-    handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in VERDICT_COLOURS.values()]
-    fig.legend(handles, list(VERDICT_COLOURS), loc="lower center", ncol=4, fontsize=8,
-               bbox_to_anchor=(0.5, -0.02))
+    handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in legend.values()]
+    fig.legend(handles, list(legend), loc="lower center", ncol=4, fontsize=8,
+               bbox_to_anchor=(0.5, -0.02), title="audit verdict", title_fontsize=8)
     fig.suptitle(title or f"Per-example attack on every model ({references} reference models); "
                  "colour: the audit verdict", fontsize=10)
     fig.tight_layout(rect=(0, 0.07, 1, 1))
@@ -122,10 +126,11 @@ def attack_figure(rows: list[dict], path: str | Path, references: int,
 
 
 def search_figure(trace: list[dict], budget: float, path: str | Path,
-                  title: str | None = None) -> None:
+                  title: str | None = None, chosen: dict | None = None) -> None:
     """``sftc unlearn --until forgotten``'s search: per run (learning rate), the matched AUC with
-    its band half-width after each epoch against the retrain band (shaded), and the
-    validation accuracy drop against the budget (dashed); passing checks are filled."""
+    its band half-width after each epoch against the retrain band (shaded; a line when the band
+    is 0), and the validation accuracy drop against the budget (dashed); passing checks are
+    filled, the kept check (``chosen``, a trace row) is starred. One legend entry per run."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -134,27 +139,43 @@ def search_figure(trace: list[dict], budget: float, path: str | Path,
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(6.4, 5.6), sharex=True)
     if trace:
         level, delta = trace[0]["level"], trace[0]["delta"]
-        top.axhspan(level - delta, level + delta, color="tab:green", alpha=0.15,
-                    label=f"retrain band {level:.3f} ± {delta:.3f}")
+        if delta > 0:
+            top.axhspan(level - delta, level + delta, color="tab:green", alpha=0.15,
+                        label=f"retrain band {level:.3f} ± {delta:.3f}")
+        else:
+            top.axhline(level, color="tab:green", lw=1.5,
+                        label=f"never-seen level {level:.3f} (band of width 0)")
     runs: dict[int, list[dict]] = {}
     for row in trace:
         runs.setdefault(row["trial"], []).append(row)
+    offset = {trial: 0.06 * (i - len(runs) / 2) for i, trial in enumerate(sorted(runs))}
     for i, (trial, rows) in enumerate(sorted(runs.items())):
         colour = f"C{i % 10}"
-        x = [r["epoch"] + 0.06 * (i - len(runs) / 2) for r in rows]
-        label = f"lr {rows[0]['lr']:.2g}"
+        x = [r["epoch"] + offset[trial] for r in rows]
         top.errorbar(x, [r["auc"] for r in rows],
                      yerr=[[r["auc"] - r["low"] for r in rows], [r["high"] - r["auc"] for r in rows]],
-                     color=colour, marker="o", ms=4, capsize=2, label=label,
+                     color=colour, marker="o", ms=4, capsize=2,
+                     label=f"run {trial}: lr {rows[0]['lr']:.3g}",
                      mfc="none" if not any(r["passes"] for r in rows) else colour)
         bottom.plot(x, [r["accuracy_drop"] for r in rows], color=colour, marker="o", ms=4)
+    if chosen is not None and chosen.get("trial") in offset:
+        x = chosen["epoch"] + offset[chosen["trial"]]
+        label = f"kept: run {chosen['trial']}, epoch {chosen['epoch']}"
+        top.plot([x], [chosen["auc"]], marker="*", ms=15, color="gold", mec="black",
+                 ls="none", label=label, zorder=5)
+        bottom.plot([x], [chosen["accuracy_drop"]], marker="*", ms=15, color="gold",
+                    mec="black", ls="none", zorder=5)
     bottom.axhline(budget, color="k", ls="--", lw=1, label=f"budget {budget:g}")
     top.set_ylabel("matched AUC (selection split)")
     bottom.set_ylabel("validation accuracy drop")
     bottom.set_xlabel("epoch")
+    from matplotlib.ticker import MaxNLocator
+    bottom.xaxis.set_major_locator(MaxNLocator(integer=True))     # epochs are whole numbers
     for ax in (top, bottom):
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, loc="best")
-    fig.suptitle(title or "Search until forgotten (filled: a passing check)")
+        handles, labels = ax.get_legend_handles_labels()
+        unique = dict(zip(labels, handles))           # one entry per label
+        ax.legend(unique.values(), unique.keys(), fontsize=7, loc="best")
+    fig.suptitle(title or "Search until forgotten (filled: a passing check; star: the kept one)")
     fig.tight_layout()
     save_figure(fig, path)

@@ -12,6 +12,7 @@ import math
 from pathlib import Path
 
 from .latex import latex_table
+from .regret import RULES_TEXT, rules_table, signed  # noqa: F401 (signed: re-exported)
 from .tables import Column, fmt, format_table, rank_marks, table1_columns, table_rows_csv
 
 EXTRA_COLUMNS = (
@@ -228,7 +229,7 @@ def table1_markdown(rows: list[dict], config: dict, held: bool = False) -> str:
     if any(r.get("rules") for r in rows):
         md += ["## Selection rules and their regret", "", RULES_TEXT.format(
             rule=config.get("select", "paper"), budget=config.get("max_accuracy_drop", 0.02)), "",
-            rules_table(rows), ""]
+            rules_table(rows, config.get("max_accuracy_drop", 0.02)), ""]
     return "\n".join(md)
 
 
@@ -237,56 +238,6 @@ KEPT_TEXT = {
     "evidence": "Kept (learning rate, epochs): by the oracle-free evidence rule (`--select "
                 "evidence`, below).",
 }
-
-RULES_TEXT = (
-    "Table 1 keeps each method's setting by the `{rule}` rule. `paper`: the argmin of Eq. 5 + 6 "
-    "+ 7 averaged over seeds (it reads the oracle and the test split). `evidence`: oracle-free, "
-    "the audit's verdict on a selection split carved from the validation split: a setting "
-    "forgotten within {budget:g} of validation accuracy on every seed with the fewest epochs, "
-    "else the one passing on the most seeds. `hindsight`: the grid's best on the test split "
-    "(within the budget on test accuracy, the matched AUC closest to the never-seen level). Each "
-    "is judged on the test split: its accuracies, Eq. 5 + 6 + 7 (lower is better), the matched "
-    "AUC with its 90 % interval (means over seeds), its distance from the never-seen level (lower "
-    "is better) and the audit's verdict per seed; regret = a rule's figure minus hindsight's.")
-
-
-def signed(value: float | None, places: int) -> str:
-    """A regret with its sign, as printed: one that rounds to zero prints +0 (never -0.0000)."""
-    if value is None:
-        return "—"
-    text = f"{value:+.{places}f}"
-    return "+" + text[1:] if float(text) == 0 else text
-
-
-def rules_table(rows: list[dict]) -> str:
-    lines = ["| Method | rule | kept lr × epochs | Acc test | Acc forget | Eq. 5+6+7 (test) | "
-             "regret of Eq. 5+6+7 | matched AUC [interval] (test) | distance from level | "
-             "regret of distance | audit verdict on test (seeds) | seeds passing on selection |",
-             "|---|---|---|---:|---:|---:|---:|---|---:|---:|---|---:|"]
-    for row in rows:
-        rules = row.get("rules")
-        if not rules:
-            continue
-        best = rules.get("hindsight") or {}
-        for name in ("paper", "evidence", "hindsight"):
-            r = rules.get(name)
-            if not r:
-                lines.append(f"| {row['label']} | {name} |" + " — |" * 10)
-                continue
-            regrets = [r[k] - best[k] if best.get(k) is not None and r.get(k) is not None
-                       else None for k in ("eq567", "auc_distance")]
-            auc = fmt(r.get("auc"), "{:.3f}")
-            if r.get("auc_low") is not None:
-                auc += f" [{r['auc_low']:.3f}, {r['auc_high']:.3f}]"
-            verdicts = "; ".join(f"{v} {n}" for v, n in (r.get("verdicts") or {}).items())
-            lines.append(f"| {row['label']} | {name} | {r['lr']:g} × {r['epoch']} | "
-                         f"{fmt(r.get('acc_test'))} | {fmt(r.get('acc_forget'))} | "
-                         f"{fmt(r.get('eq567'))} | {signed(regrets[0], 4)} | {auc} | "
-                         f"{fmt(r.get('auc_distance'), '{:.3f}')} | "
-                         f"{signed(regrets[1], 3)} | {verdicts or '—'} | "
-                         f"{fmt(r.get('passing_seeds'), '{:d}') if name == 'evidence' else ''} |")
-    return "\n".join(lines)
-
 
 def attack_text(rows: list[dict], config: dict) -> str:
     if not any(r.get("rmia_auc") is not None for r in rows):
@@ -323,7 +274,8 @@ def table1_files(rows: list[dict], config: dict, held: bool = True) -> dict[str,
     marks = rank_marks(rows, columns, held=held)
     caption = (f"Unlearning on {config['dataset']} with {config['model']}: mean over "
                f"{len(config['seeds'])} seed(s); best in bold, second underlined (all rows ranked; "
-               "in forgetting columns only rows that beat ORI)." if not held else
+               "in forgetting columns only rows that beat ORI)."
+               if not held or len(config["seeds"]) < 2 else
                f"Unlearning on {config['dataset']} with {config['model']}: mean over "
                f"{len(config['seeds'])} seed(s); best in bold, second underlined where the "
                "difference holds over the seeds (Welch's one-sided t-test, 5 %; ties share a "

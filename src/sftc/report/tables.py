@@ -117,6 +117,16 @@ def held_better(a: dict, b: dict, col: Column, alpha: float = HELD_ALPHA) -> boo
     return (gb - ga) / math.sqrt(va_ + vb_) > stats.t.ppf(1 - alpha, df)
 
 
+def remembered(row: dict) -> bool:
+    """Whether the audit judged the row remembered (its verdict, or the most frequent one over
+    its seeds, ties to the first in order)."""
+    verdict = row.get("rmia_verdict")
+    counts = row.get("rmia_verdicts") or {}
+    if not verdict and counts:
+        verdict = max(sorted(counts), key=lambda v: counts[v])
+    return bool(verdict) and verdict.startswith("not-forgotten") and "remembered" in verdict
+
+
 def _held_marks(rows, col, candidates, marks) -> None:
     """Best: the best row and every row not held worse than it (ties); second: likewise among
     the rest."""
@@ -147,6 +157,9 @@ def rank_marks(rows: list[dict], columns, label_key: str = "label",
        Welch's one-sided t-test at 5 %): rows not held worse than the best share its mark (a tie
        prints as a tie), and a forgetting column needs a row held better than ORI. Rows of one
        seed compare as printed.
+    5. In the attack's columns (``rmia_*``) a row the audit judged remembered (its verdict, or
+       the most frequent over its seeds, is ``not-forgotten (remembered)``) is never marked: a
+       low figure there does not make a model that still remembers D_f a good forgetter.
     """
     marks: dict[tuple[int, str], str] = {}
     base_row = next((r for r in rows if r.get(label_key) == baseline and not r.get("failed")),
@@ -156,7 +169,8 @@ def rank_marks(rows: list[dict], columns, label_key: str = "label",
             continue
         candidates = [(i, badness(_shown(_value(r, col.key), col), col))
                       for i, r in enumerate(rows)
-                      if _value(r, col.key) is not None and not r.get("failed")]
+                      if _value(r, col.key) is not None and not r.get("failed")
+                      and not (col.key.startswith("rmia_") and remembered(r))]
         if col.forgetting and base_row is not None and _value(base_row, col.key) is not None:
             floor = badness(_shown(_value(base_row, col.key), col), col)
             candidates = [(i, v) for i, v in candidates if v < floor and (

@@ -34,7 +34,9 @@ def register(sub) -> None:
         description="A deployment record of a deployed checkpoint (init), requests applied to "
                     "its latest version with evidence for every request so far (forget), the "
                     "record checked (verify) and summarised (status, read-only), an interrupted "
-                    "request finished or undone (recover). See docs/operations.md.")
+                    "request finished or undone (recover), what the retention policy no longer "
+                    "keeps removed (prune), one request's report for a DPO (report). See "
+                    "docs/operations.md.")
     actions = p.add_subparsers(dest="action", metavar="ACTION", parser_class=type(p))
     _init_parser(actions)
     _forget_parser(actions)
@@ -43,7 +45,10 @@ def register(sub) -> None:
                        ("status", "check the record, then show the published version and every "
                                   "request's date, method, policy and last verdict (read-only)"),
                        ("recover", "resume or roll back what an interrupted forget left (the "
-                                   "next forget does it too)")):
+                                   "next forget does it too)"),
+                       ("prune", "remove what the --keep policy recorded at init no longer "
+                                 "keeps (earlier versions, attempts, cache items), their "
+                                 "SHA-256 kept in the ledger")):
         q = _action(actions, name, help=text, description=text)
         q.add_argument("--dir", required=True, help="the deployment folder")
         if name == "status":
@@ -54,6 +59,13 @@ def register(sub) -> None:
                                 "ledger still holds it (a rewritten ledger with a re-pointed "
                                 "published.json passes every other check)")
         q.set_defaults(handler=handle)
+    text = ("write one request's report for a data-protection officer: a self-contained "
+            "report.html (no external resources) and report.md (read-only on the deployment)")
+    q = _action(actions, "report", help=text, description=text)
+    q.add_argument("--dir", required=True, help="the deployment folder")
+    q.add_argument("--id", required=True, dest="request_id", help="the request's plain id")
+    q.add_argument("--out", required=True, help="a new folder for report.html and report.md")
+    q.set_defaults(handler=handle)
     p.set_defaults(handler=handle, action=None)
 
 
@@ -83,6 +95,14 @@ def _init_parser(actions) -> None:
                    help="reference training epochs (default: the original's, from its run.json)")
     q.add_argument("--ref-lr", type=positive_float, default=None)
     q.add_argument("--ref-batch-size", type=positive_int, default=None)
+    q.add_argument("--keep", default="published",
+                   help="what is kept once a later version is published: published (default: "
+                        "only the published version), last:N (the N newest versions) or all; "
+                        "recorded, applied after every publication and by 'deploy prune'")
+    q.add_argument("--key-file", default=None,
+                   help="the key of the ledger's pseudonyms (HMAC-SHA-256), kept by the "
+                        "operator outside the deployment; made if missing (default DIR.key "
+                        "beside the folder)")
     q.set_defaults(handler=handle)
 
 
@@ -139,9 +159,9 @@ def handle(args, extra) -> int:
     if args.action is None:
         from ...errors import SftcError
         raise SftcError("give an action: sftc deploy init | forget | verify | status | recover "
-                        "(see 'sftc deploy --help')")
+                        "| prune | report (see 'sftc deploy --help')")
     return {"init": _init, "forget": _forget, "verify": _verify, "status": _status,
-            "recover": _recover}[args.action](args, extra)
+            "recover": _recover, "prune": _prune, "report": _report}[args.action](args, extra)
 
 
 def _init(args, extra) -> int:
@@ -153,7 +173,8 @@ def _init(args, extra) -> int:
                           data_dir=args.data_dir, model=args.model, image_size=args.image_size,
                           split_seed=args.split_seed, cache_dir=args.cache_dir,
                           subsets={"train": args.train_subset, "test": args.test_subset,
-                                   "val": args.val_subset}, recipe_overrides=overrides)
+                                   "val": args.val_subset}, recipe_overrides=overrides,
+                          keep=args.keep, key_file=args.key_file)
     for text in payload["not_verified"]:
         note(text)
     s = payload["samples"]
@@ -162,6 +183,8 @@ def _init(args, extra) -> int:
           f"and content SHA-256 ({s['ids']}), val {s['val']}, test {s['test']}; references: "
           f"{payload['recipe']['model']}, {payload['recipe']['epochs']} epochs "
           f"({payload['recipe_source']}); cache {payload['cache_dir']}")
+    print(f"retention: --keep {payload['retention']['keep']}; pseudonyms keyed by "
+          f"{payload['pseudonyms']['key_file']} (keep it, outside the deployment)")
     return 0
 
 
@@ -192,9 +215,15 @@ def _verify(args, extra) -> int:
     from ... import deploy
     from ...deploy.folder import Deployment
 
-    report = deploy.verify(Deployment(args.dir), expect_head=args.expect_head)
+    from ...errors import SftcError
+
+    reveal = _revealer(Deployment(args.dir))
+    try:
+        report = deploy.verify(Deployment(args.dir), expect_head=args.expect_head)
+    except SftcError as exc:
+        raise SftcError(reveal(str(exc))) from None
     for text in report.lines():
-        print(text)
+        print(reveal(text))
     print(f"anchor: keep or hand over the head {report.head} (entry count {report.entries}); "
           "a ledger that still holds it cannot have been truncated or rewritten before it")
     return 0
@@ -218,3 +247,30 @@ def _recover(args, extra) -> int:
 
     deploy.recover_now(args.dir)
     return 0
+
+
+def _prune(args, extra) -> int:
+    from ...deploy.retention import prune
+
+    prune(args.dir)
+    return 0
+
+
+def _report(args, extra) -> int:
+    from ...deploy.report import write_report
+
+    for path in write_report(args.dir, args.request_id, args.out):
+        print(f"wrote {path}")
+    return 0
+
+
+def _revealer(dep):
+    """Plain ids for pseudonyms where the operator's key and mapping are at hand (verify needs
+    neither: it checks hashes only)."""
+    from ...deploy.names import Names
+    from ...errors import SftcError
+
+    try:
+        return Names.of_ledger(dep.ledger.read().entries).reveal
+    except (SftcError, KeyError, IndexError, TypeError, AttributeError):
+        return str
