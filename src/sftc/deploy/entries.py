@@ -76,7 +76,8 @@ def _strings(payload: dict, *keys) -> bool:
 def check_shapes(entries: list[dict]) -> None:
     """Every entry's payload holds what its kind needs before anything reads it: ``init`` its
     data, model, samples and cache; ``intent`` a request and a version; ``refused`` a request,
-    why it failed and its attempt's files; ``rolled-back`` a request and why; ``published`` as
+    why it failed and its attempt's files; ``rolled-back`` a request and why; ``pruned`` what
+    the retention policy removed (versions, attempts, cache items) and why; ``published`` as
     :func:`check_published`. An unknown kind is refused too."""
     published = 0
     for entry in entries:
@@ -99,6 +100,10 @@ def check_shapes(entries: list[dict]) -> None:
             published += 1
             check_published(entry, published)
             continue
+        elif kind == "pruned":
+            ok = _strings(p, "keep", "why") and all(
+                isinstance(p.get(k, []), list) and all(isinstance(i, dict) for i in p.get(k, []))
+                for k in ("versions", "attempts", "cache")) and "versions" in p
         else:
             raise _forged(entry, f"sftc writes no entry of kind {kind!r}")
         if not ok:

@@ -234,6 +234,10 @@ def recover_now(root, say=print) -> str | None:
     """``sftc deploy recover``: resume or roll back what an interrupted command left, under the
     lock (what ``forget`` does first), then check the record; returns what was done."""
     dep = Deployment(root).require()
+    try:
+        say = revealing(say, Names.of_ledger(dep.ledger.read().entries))
+    except SftcError as exc:
+        say(f"note: {exc}; requests are shown by pseudonym")
     with dep.lock():
         done = recover(dep, say)
         verify(dep)
