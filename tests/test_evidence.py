@@ -216,6 +216,7 @@ def test_the_verdicts_on_both_sides_of_the_level():
     assert (below.verdict, below.direction) == ("not-forgotten", "over-forgotten")
     assert borderline.verdict == "not-proven" and borderline.needed["kind"] == "borderline"
     assert _judge(0.48).verdict == "forgotten"            # both sides alike
+    assert _judge(0.452).verdict == "not-proven"          # below the band, within the refute line
     assert inside.certifiable_margin == pytest.approx(0.02)
     assert inside.band == band and inside.interval.estimate == 0.52
     assert inside.interval.low == pytest.approx(0.52 - band.certify)
