@@ -12,7 +12,7 @@ import math
 from pathlib import Path
 
 from .latex import latex_table
-from .regret import RULES_TEXT, rules_table, signed  # noqa: F401 (signed: re-exported)
+from .regret import BAND_RULES_TEXT, RULES_TEXT, rules_table, signed  # noqa: F401 (signed: re-exported)
 from .tables import Column, fmt, format_table, rank_marks, table1_columns, table_rows_csv
 
 EXTRA_COLUMNS = (
@@ -227,7 +227,8 @@ def table1_markdown(rows: list[dict], config: dict, held: bool = False) -> str:
     if matched(rows):
         md += ["## The audit's evidence per row", "", evidence_table(rows), ""]
     if any(r.get("rules") for r in rows):
-        md += ["## Selection rules and their regret", "", RULES_TEXT.format(
+        text = BAND_RULES_TEXT if banded(rows) else RULES_TEXT
+        md += ["## Selection rules and their regret", "", text.format(
             rule=config.get("select", "paper"), budget=config.get("max_accuracy_drop", 0.02)), "",
             rules_table(rows, config.get("max_accuracy_drop", 0.02)), ""]
     return "\n".join(md)
