@@ -288,6 +288,40 @@ def test_not_proven_names_what_would_decide_it():
     assert borderline["forget"] == math.ceil(90 * (band.refute / 0.048) ** 2)
 
 
+def test_edges_of_the_band_and_the_records_of_what_would_decide():
+    """Pinned by the mutation run of equivalence.py and verdict.py (docs/testing.md)."""
+    assert band_factor(3)[0] == pytest.approx(student_t.ppf(0.95, 2) * math.sqrt(4 / 3))
+    with pytest.raises(SftcError, match="at least 3"):
+        band_factor(2)
+    null = NeverSeen.from_aucs([0.48, 0.52, 0.50, 0.46, 0.54])
+    loose = retrain_band(null, beta=0.2)
+    assert loose.detectable == pytest.approx(loose.certify + student_t.ppf(0.8, 4) * loose.stray)
+    for beta in (0.0, 0.5):
+        with pytest.raises(SftcError, match="β"):
+            retrain_band(null, beta=beta)
+    # no excess, no resolution
+    band = _band(spread=0.02)
+    assert power_of(_auc(0.45, band=band), band).resolution is None
+    # an absolute resolution: the target is the given excess, and the references found use β
+    absolute = _judge(0.5, original=0.5 + 3 * band.detectable, band=band, resolution="0.03")
+    assert absolute.needed["target_detectable"] == 0.03
+    assert absolute.needed["forget"] == math.ceil(100 * (band.detectable / 0.03) ** 2)
+    assert absolute.band is band and absolute.interval.estimate == 0.5
+    assert "from the never-seen level 0.500" in absolute.reason
+    why = absolute.needed["why"]
+    assert "the band narrows like 1/√n" in why and "the yardstick itself" in why
+    wide = retrain_band(NeverSeen.from_aucs([0.48, 0.52, 0.50, 0.46, 0.54]), beta=0.3)
+    refs = _judge(0.5, original=wide.level + 1.8 * wide.detectable, band=wide).needed
+    target = 0.5 * 1.8 * wide.detectable
+    assert refs["references"] == next(k for k in range(6, 65)
+                                      if band_factor(k, beta=0.3)[2] * wide.spread <= target)
+    # borderline: its record and words
+    near = _judge(0.5 + 0.045, band=band).needed
+    assert (near["references"], near["retrain"], near["kind"]) == (None, True, "borderline")
+    assert "differs from retrained models (the band narrows like 1/√n)" in near["why"]
+    assert near["why"].endswith("(--method retrain)")
+
+
 def test_the_level_is_the_references_not_one_half():
     band = _band(level=0.44, spread=0.02)
     assert _judge(0.44, band=band).verdict == "forgotten"
