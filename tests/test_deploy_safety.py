@@ -195,7 +195,9 @@ def test_a_forged_entry_beyond_the_pointer_removes_nothing(dep, tmp_path, capsys
         pointer["ledger"] = {"count": len(entries(dep)), "head": entries(dep)[-1]["sha256"]}
         (dep / "published.json").write_text(json.dumps(pointer))
     (dep / "versions" / "v2").mkdir()
-    shutil.copyfile(dep / "versions" / "v0" / "model.pt", dep / "versions" / "v2" / "model.pt")
+    # the published model's bytes (v0 is pruned under the default --keep published): the
+    # forged entry's child SHA-256 (p0's) matches them, so only its shape and its intent betray it
+    shutil.copyfile(dep / "versions" / "v1" / "model.pt", dep / "versions" / "v2" / "model.pt")
     _append(dep, "published", payload)
     pointer = (dep / "published.json").read_text()
     for action in ("status", "verify", "recover"):
@@ -270,7 +272,12 @@ def test_status_never_writes(dep, capsys):
     code, out = run("deploy", "status", "--dir", dep, "--json", capsys=capsys)
     assert code == 0 and snapshot(dep) == before
     report = json.loads(out)
-    assert report["published"]["version"] == 1 and report["requests"][0]["request"] == "p0"
+    from sftc.deploy.names import Names
+
+    init = json.loads((dep / "ledger.jsonl").read_text().splitlines()[0])["payload"]
+    p0 = Names.of(init).request("p0")                 # --json keeps the ledger's pseudonyms
+    assert report["published"]["version"] == 1 and report["requests"][0]["request"] == p0
+    assert "pseudonym" in report["ids"] and "p0" not in out
     assert report["requests"][0]["method"] == "sftc" and report["requests"][0]["published"]
     code, out = run("deploy", "recover", "--dir", dep, capsys=capsys)
     assert code == 0 and "recovered: cut a torn last ledger line" in out
@@ -440,6 +447,15 @@ def test_init_with_another_dataset_than_recorded_names_it_not_its_subsets(built,
     ("refused", {"request": "x", "attempt": "attempts/9-x", "files": {}, "failed": []}),
     ("rolled-back", {"request": "x"}),
     ("wiped", {"request": "x"}),
+    ("pruned", {"keep": "published", "versions": "all", "attempts": [], "cache": []}),
+    ("pruned", {"keep": "published", "versions": [{"version": "../../victim"}], "attempts": [],
+                "cache": []}),
+    ("pruned", {"keep": "published", "versions": [{"version": 0, "path": "versions/vx"}],
+                "attempts": [], "cache": []}),
+    ("pruned", {"keep": "published", "versions": [], "attempts": [{"attempt": 3}],
+                "cache": []}),
+    ("pruned", {"keep": "published", "versions": [], "attempts": [], "cache": [],
+                "samples": {"sha256": None}}),
 ])
 def test_forged_entries_of_other_kinds_are_one_line(dep, capsys, kind, payload):
     _append(dep, kind, payload)

@@ -76,9 +76,9 @@ def _strings(payload: dict, *keys) -> bool:
 def check_shapes(entries: list[dict]) -> None:
     """Every entry's payload holds what its kind needs before anything reads it: ``init`` its
     data, model, samples and cache; ``intent`` a request and a version; ``refused`` a request,
-    why it failed and its attempt's files; ``rolled-back`` a request and why; ``pruned`` what
-    the retention policy removed (versions, attempts, cache items) and why; ``published`` as
-    :func:`check_published`. An unknown kind is refused too."""
+    why it failed and its attempt's files; ``rolled-back`` a request and why; ``pruned`` its policy
+    and what it removes (versions, attempts, cache items: :func:`_pruned_shape`); ``published``
+    as :func:`check_published`. An unknown kind is refused too."""
     published = 0
     for entry in entries:
         kind, p = entry.get("kind"), entry.get("payload")
@@ -101,13 +101,29 @@ def check_shapes(entries: list[dict]) -> None:
             check_published(entry, published)
             continue
         elif kind == "pruned":
-            ok = _strings(p, "keep", "why") and all(
-                isinstance(p.get(k, []), list) and all(isinstance(i, dict) for i in p.get(k, []))
-                for k in ("versions", "attempts", "cache")) and "versions" in p
+            ok = _pruned_shape(p)
         else:
             raise _forged(entry, f"sftc writes no entry of kind {kind!r}")
         if not ok:
             raise _forged(entry, f"a {kind} entry without what it must hold")
+
+
+def _pruned_shape(p: dict) -> bool:
+    """What every reader of a ``pruned`` entry takes from it: the policy, lists of versions
+    (each a number, its folder ``versions/vN`` when named), attempts (each its folder), cache
+    items, and the rewritten ``samples.json``'s SHA-256 when there is one. Whether it removes
+    what the policy says is not a question of shape: an acknowledged entry was checked when it
+    was written, one beyond the pointer by :func:`sftc.deploy.retention.check_pending`."""
+    lists = all(isinstance(p.get(k), list) and all(isinstance(i, dict) for i in p[k])
+                for k in ("versions", "attempts", "cache"))
+    if not lists or not _strings(p, "keep"):
+        return False
+    versions = all(_is(v.get("version"), int) and v.get("path", f"versions/v{v['version']}")
+                   == f"versions/v{v['version']}" for v in p["versions"])
+    attempts = all(_is(a.get("attempt"), str) for a in p["attempts"])
+    samples = p.get("samples")
+    return versions and attempts and (
+        samples is None or isinstance(samples, dict) and _is(samples.get("sha256"), str))
 
 
 def _pairs(samples) -> list:

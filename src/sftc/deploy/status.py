@@ -42,12 +42,16 @@ def _request(history: History, entries: list[dict], payload: dict) -> dict:
 
 
 def status(root, say=print) -> dict:
-    """Check the deployment and say where it stands; returns the same as a dict (``--json``)."""
+    """Check the deployment and say where it stands (plain ids where the operator's mapping
+    knows them); returns the same as a dict (``--json``), which keeps the ledger's pseudonyms
+    and says so in ``ids``."""
     dep = Deployment(root).require()
     report = verify(dep)
     try:
-        say = revealing(say, Names.of_ledger(dep.ledger.read().entries))
+        names = Names.of_ledger(dep.ledger.read().entries)
+        say = revealing(say, names)
     except SftcError as exc:
+        names = None
         say(f"note: {exc}; requests are shown by pseudonym")
     read, pointer, _ = dep.read()
     acknowledged = read.entries[:pointer["ledger"]["count"]]
@@ -67,9 +71,21 @@ def status(root, say=print) -> dict:
            "published": {"version": pointer["version"], "model": pointer["model"],
                          "sha256": pointer["model_sha256"]},
            "ledger": {"count": pointer["ledger"]["count"], "head": pointer["ledger"]["head"]},
-           "requests": requests, "refused": refused, "pending": report.pending}
+           "ids": _ids(init, names), "requests": requests, "refused": refused,
+           "pending": report.pending}
     _say(out, say)
     return out
+
+
+def _ids(init: dict, names: Names | None) -> str:
+    """How the report names requests and samples: the dict (``--json``) keeps the ledger's
+    names, pseudonyms where the deployment has a key; the printed lines show plain ids."""
+    if not init.get("pseudonyms"):
+        return "plain: this deployment predates pseudonyms; its ledger names requests plainly"
+    where = "" if names is None or names.mapping_path is None else \
+        f" (the operator's mapping {names.mapping_path} ties them to plain ids)"
+    return ("pseudonyms: requests and samples are named as in the ledger, by keyed hash "
+            f"(req-…, smp-…){where}; 'sftc deploy status' without --json prints the plain ids")
 
 
 def _say(out: dict, say) -> None:
