@@ -47,7 +47,7 @@ def test_trace_has_unique_labels_a_starred_kept_check_and_a_visible_zero_margin(
     assert "kept: run 1, epoch 2" in labels
     star = [line for line in top.get_lines() if line.get_marker() == "*"]
     assert len(star) == 1 and star[0].get_ydata()[0] == pytest.approx(0.51)
-    assert "never-seen level 0.500 (no margin)" in labels and "±" not in " ".join(labels)
+    assert "retrain band 0.500 (band of width 0)" in labels and "±" not in " ".join(labels)
     assert not [p for p in top.patches if p.get_height() == 0]        # no invisible band
 
 

@@ -144,7 +144,7 @@ def search_figure(trace: list[dict], budget: float, path: str | Path,
                         label=f"retrain band {level:.3f} ± {delta:.3f}")
         else:
             top.axhline(level, color="tab:green", lw=1.5,
-                        label=f"never-seen level {level:.3f} (band of width 0)")
+                        label=f"retrain band {level:.3f} (band of width 0)")
     runs: dict[int, list[dict]] = {}
     for row in trace:
         runs.setdefault(row["trial"], []).append(row)

@@ -37,8 +37,18 @@ def _audits(facts: dict) -> list[tuple[str, dict]]:
     return out
 
 
+def band_of(audit: dict) -> tuple[float, float | None, str]:
+    """(half-width, refute half-width or None, name) of what an audit is judged against: the
+    retrain band (the rule of issue 26), or the never-seen level's margin in entries of the old
+    rule."""
+    if "band" in audit:
+        return audit.get("band") or 0.0, audit.get("refute"), "retrain band"
+    return audit.get("margin") or 0.0, None, "never-seen level ± margin (the old rule)"
+
+
 def figure_png(audits: list[tuple[str, dict]]) -> bytes:
-    """Each audit's interval of the attack's AUC against the never-seen level and its margin."""
+    """Each audit's interval of the attack's AUC against the retrain band (shaded) and its
+    refute line (dashed); entries of the old rule: the never-seen level and its margin."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -48,16 +58,21 @@ def figure_png(audits: list[tuple[str, dict]]) -> bytes:
     fig, ax = plt.subplots(figsize=(7.0, 1.0 + 0.75 * max(len(shown), 1)))
     unknown: list[str] = []
     for y, (label, a) in enumerate(reversed(shown)):
-        i, m = a["interval"], a.get("margin") or 0.0
+        i, (m, refute, name) = a["interval"], band_of(a)
         ax.fill_betweenx([y - 0.35, y + 0.35], i["level"] - m, i["level"] + m, color="#2ca02c",
-                         alpha=0.18, lw=0, label="never-seen level ± margin" if y == 0 else None)
+                         alpha=0.18, lw=0, label=name)
         ax.plot([i["level"]] * 2, [y - 0.35, y + 0.35], color="#2ca02c", lw=1)
+        if refute is not None:
+            for x in (i["level"] - refute, i["level"] + refute):
+                ax.plot([x, x], [y - 0.35, y + 0.35], color="#d62728", lw=1, ls="--",
+                        label="refute line")
         ax.errorbar([i["estimate"]], [y], xerr=[[i["estimate"] - i["low"]],
                                                 [i["high"] - i["estimate"]]],
                     fmt="o", ms=7, capsize=4, color=colour(a["verdict"], unknown),
                     label=verdict_text(a))
     ax.set_yticks(range(len(shown)), [label for label, _ in reversed(shown)])
-    ax.set_xlabel("attack AUC on the removed samples against never-seen ones (0.5: never seen)")
+    ax.set_xlabel("attack AUC on the removed samples against never-seen ones (0.5: never "
+                  "seen); retrained models land in the band")
     if not shown:
         ax.text(0.5, 0.5, "no interval on record", ha="center", va="center",
                 transform=ax.transAxes)
@@ -129,9 +144,15 @@ def _shows(facts: dict, audits: list[tuple[str, dict]]) -> tuple[list[str], list
     shows, not_shown = [], []
     for label, a in audits:
         i = a.get("interval")
+        m, refute, name = band_of(a)
+        against = (f"against the retrain band {i['level']:.3f} ± {m:.3f}, where models retrained "
+                   "without these samples land" + (f" (refute line ± {refute:.3f})"
+                                                    if refute is not None else "")
+                   if "band" in a else f"against the never-seen level {i['level']:.3f} ± "
+                                       f"{m:.3f} (the old margin rule)") if i else ""
         figures = (f"AUC {i['estimate']:.3f}, interval [{i['low']:.3f}, {i['high']:.3f}] at "
-                   f"{i['confidence']:.0%} confidence, against the never-seen level "
-                   f"{i['level']:.3f} ± {a.get('margin') or 0:.3f}") if i else "no interval"
+                   f"{i['confidence']:.0%} confidence, {against}") if i else \
+            "no interval"
         shows.append(f"{label[0].upper() + label[1:]}: {verdict_text(a)} on {a['samples']} samples "
                      f"({figures}).")
         if not a.get("power", True):
@@ -272,7 +293,7 @@ def page_html(s: dict, png: bytes) -> str:
             f"<div class=\"verdict\" style=\"--c:{colour(s['verdict_raw'])}\">"
             f"<strong><span class=\"chip\"></span>Verdict: {e(s['verdict'])}.</strong> "
             f"{e(s['plain'])}{reason}</div>"
-            f"<img alt=\"the audit's interval against the never-seen level and its margin\" "
+            f"<img alt=\"the audit's interval against the retrain band\" "
             f"src=\"data:image/png;base64,{image}\">"
             f"<h2>What was asked</h2>{table(s['asked'])}"
             f"<h2>How it was applied</h2>{table(s['applied'])}"

@@ -19,16 +19,21 @@ COLOURS = {"forgotten": "#2ca02c",
 UNKNOWN = ("#9467bd", "#e377c2", "#17becf", "#8c564b")
 
 PLAIN = {
-    "forgotten": "Forgotten. The new model treats these samples like data it never saw: the "
-                 "attack's measure lies within the margin around the never-seen level, with the "
-                 "stated confidence.",
-    "not-forgotten": "Not forgotten. The new model still treats these samples differently from "
-                     "data it never saw: the attack's measure lies wholly outside the margin.",
-    "not-proven": "Not proven either way. No difference from never-seen data was shown, but "
-                  "no equivalence either: the evidence is too uncertain at this size to say "
-                  "the samples were forgotten.",
-    "nothing-detectable": "Nothing detectable. The audit detected no memory of these samples; "
-                          "the audit's reason says what this outcome does and does not claim.",
+    "forgotten": "Forgotten. The new model treats these samples as models retrained without "
+                 "them do: the attack's measure lies within the retrain band (where 90 % of "
+                 "retrained models land), and the attack had the power to see the asked share "
+                 "(by default half) of the original model's difference from them.",
+    "not-forgotten": "Not forgotten. The attack tells the new model from models retrained "
+                     "without these samples: its measure lies beyond the retrain band's refute "
+                     "line (a model retrained from scratch is called so 5 % of the time).",
+    "not-proven": "Not proven either way. The new model was not told apart from models "
+                  "retrained without these samples, but the evidence is too uncertain at this "
+                  "size to certify that they were forgotten; the audit's reason says what "
+                  "would decide it.",
+    "nothing-detectable": "Nothing detectable. The attack cannot tell even the original model "
+                          "from models retrained without these samples: at this size there was "
+                          "nothing it could detect to remove, so the audit neither certifies "
+                          "nor refutes the forgetting.",
     "inconclusive": "Inconclusive. The audit could not reach a verdict.",
 }
 
