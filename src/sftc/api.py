@@ -65,7 +65,7 @@ def _model_factory(name: str | None, split: Split):
 
 
 def _new_model(name: str, split: Split, seed: int | None = None) -> nn.Module:
-    return create_model(name, in_channels=split.data.channels or 1,
+    return create_model(name, in_channels=split.data.in_channels,
                         num_classes=split.data.num_classes, seed=seed)
 
 
@@ -157,7 +157,7 @@ def check_model_fits(model: nn.Module, split: Split, device: str, what: str = "t
     except Exception as exc:   # the model's own code failed (a plugin's, a factory's)
         raise SftcError(f"the forward of {what} failed on a batch of this dataset's inputs "
                         f"{tuple(x.shape)}: {type(exc).__name__}: {_first_line(exc)} (raised in "
-                        f"{_raised_at(exc)}); fix the model: forward(x) must take [N, C, H, W] "
+                        f"{_raised_at(exc)}); fix the model: forward(x) must take [N, *sample shape] "
                         "and return [N, classes]") from None
     finally:
         model.train(was)

@@ -4,6 +4,8 @@ and what "the first k layers" means for each (CF-k / EU-k).
 ``resnet18`` and ``efficientnet_b0`` are torchvision's (``weights=None``), built as the paper's code
 builds them: ``num_classes`` set at construction and, for grayscale data, the first convolution
 replaced by a one-channel convolution of the same shape. ``small-cnn`` is a compact CNN for CPU work.
+``mlp`` and ``resmlp`` are for tables (:mod:`sftc.models_tabular`). A builder's ``in_channels``
+is a sample's first dimension: an image's channels, a table row's number of features.
 
 Besides the registered names, a model is named by a *spec* wherever a name is accepted
 (``--model``, presets, :func:`create_model`):
@@ -190,7 +192,8 @@ def build_model(name: str, in_channels: int, num_classes: int, seed: int | None 
 def layer_sequence(model: nn.Module) -> list[tuple[str, nn.Module]]:
     """The ordered "layers" CF-k/EU-k count: ResNet-18's top-level children (conv1, bn1, relu,
     maxpool, layer1..layer4, avgpool, fc); EfficientNet-B0's feature blocks features[0..8] followed
-    by avgpool and classifier; the small CNN's stages and head; any other model's top-level children.
+    by avgpool and classifier; the small CNN's stages and head; the table models' four blocks
+    (:mod:`sftc.models_tabular`); any other model's top-level children.
     """
     if hasattr(model, "features") and hasattr(model, "classifier") and isinstance(
             model.features, nn.Sequential):
@@ -205,4 +208,9 @@ def known_layers(model: nn.Module) -> bool:
     ResNet and EfficientNet, the small CNN) rather than the fallback (top-level children)."""
     from torchvision.models import EfficientNet, ResNet
 
-    return isinstance(model, (SmallCNN, ResNet, EfficientNet))
+    from .models_tabular import MLP, ResMLP
+
+    return isinstance(model, (SmallCNN, ResNet, EfficientNet, MLP, ResMLP))
+
+
+from . import models_tabular as _tabular  # noqa: E402,F401  (registers mlp and resmlp)

@@ -211,7 +211,7 @@ class ModelCache:
         meta = self._meta(entry, key)
         if meta is None:
             return None
-        model = create_model(spec.recipe.model, in_channels=split.data.channels or 1,
+        model = create_model(spec.recipe.model, in_channels=split.data.in_channels,
                              num_classes=split.data.num_classes, seed=spec.seed)
         load_into(model, entry / "model.pt", model_name=spec.recipe.model)
         return Cached(model, float(meta["seconds"]), meta.get("history", []), True, key, entry,

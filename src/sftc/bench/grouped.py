@@ -30,7 +30,7 @@ def engine_recipe(recipe: TrainingRecipe, seed: int, device: str, accel=None):
 
 def fresh_model(recipe: TrainingRecipe, split: Split, seed: int) -> torch.nn.Module:
     """The model the single path starts from: ``create_model(..., seed=seed)``."""
-    return create_model(recipe.model, in_channels=split.data.channels or 1,
+    return create_model(recipe.model, in_channels=split.data.in_channels,
                         num_classes=split.data.num_classes, seed=seed)
 
 
