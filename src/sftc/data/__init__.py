@@ -1,5 +1,6 @@
 """Data layer: tensors in memory, the split object, forget specifications, datasets by name."""
 from . import cifar10 as _cifar10  # noqa: F401  (each import registers its dataset)
+from . import diamonds as _diamonds  # noqa: F401
 from . import digits as _digits  # noqa: F401
 from . import fashion_mnist as _fashion_mnist  # noqa: F401
 from . import fer2013 as _fer2013  # noqa: F401
