@@ -3,7 +3,7 @@ guide is docs/operations.md)."""
 from __future__ import annotations
 
 from ..catalog import ALPHA, MARGIN, METHODS, REFERENCES
-from ..common import positive_float, positive_int, seed_value, whole
+from ..common import add_table_args, positive_float, positive_int, seed_value, whole
 from ..until import add_search_args
 
 POLICY_HELP = ("which verdicts publish a version: forgotten (default: every audit must show "
@@ -48,6 +48,7 @@ def _init_parser(actions) -> None:
     q.add_argument("--model", default=None, help="architecture (default: recorded beside the "
                                                  "checkpoint, else the dataset's)")
     q.add_argument("--image-size", type=positive_int, default=None)
+    add_table_args(q)
     q.add_argument("--split-seed", type=seed_value, default=0)
     for part in ("train", "test", "val"):
         q.add_argument(f"--{part}-subset", type=whole(2, "a whole number 2 or more"),
@@ -126,7 +127,9 @@ def _init(args, extra) -> int:
                           data_dir=args.data_dir, model=args.model, image_size=args.image_size,
                           split_seed=args.split_seed, cache_dir=args.cache_dir,
                           subsets={"train": args.train_subset, "test": args.test_subset,
-                                   "val": args.val_subset}, recipe_overrides=overrides)
+                                   "val": args.val_subset}, recipe_overrides=overrides,
+                          table={"file": args.data_file, "target": args.target,
+                                 "id_column": args.id_column, "group_column": args.group_column})
     for text in payload["not_verified"]:
         note(text)
     s = payload["samples"]
