@@ -42,6 +42,10 @@ def _resolve_spec(spec: str) -> Builder | None:
         return None
     if prefix.strip().lower() == "timm":
         return _timm_builder(rest.strip())
+    if prefix.strip().lower() == "dp":
+        from .dp import fixed_builder
+
+        return fixed_builder(rest)
     factory = import_object(spec, "model spec")
     if not callable(factory):
         raise SftcError(f"model spec {spec}: {type(factory).__name__} object is not callable; name "

@@ -39,9 +39,26 @@ def batch_refusal(recipe: TrainingRecipe, split: Split, seeds: list[int], device
     """Why models of ``recipe`` cannot be trained batched on ``split`` (None: they can)."""
     from ..engine import batched
 
+    if recipe.dp_epsilon is not None:
+        return "trained with differential privacy (Opacus's per-sample gradients, one at a time)"
+
     seeds = list(seeds)[:2]
     models = [fresh_model(recipe, split, s) for s in seeds]
     return batched.batch_refusal(models, split, engine_recipe(recipe, seeds[0], device, accel))
+
+
+def train_one(spec: "TrainSpec", split: Split, device: str, progress: bool = False, accel=None):
+    """Train the model of ``spec`` alone, as :func:`sftc.api.train` does (privately for a
+    recipe with ``dp_epsilon``: :mod:`sftc.dp`)."""
+    from dataclasses import asdict
+
+    from .. import api
+    from ..dp import privacy_of
+
+    r = spec.recipe
+    return api.train(split, r.model, epochs=r.epochs, lr=r.lr, batch_size=r.batch_size,
+                     seed=spec.seed, device=device, augment=r.augment, subset=spec.subset,
+                     progress=progress, accel=accel, privacy=privacy_of(asdict(r)))
 
 
 def train_group(specs: list["TrainSpec"], split: Split, device: str, accel=None) -> list[tuple]:
