@@ -104,3 +104,17 @@ def test_the_audit_trains_its_references_with_the_originals_dp_recipe(private, t
     assert recipe["max_grad_norm"] == 1.0
     meta = next((tmp_path / "cache" / "models").glob("*/meta.json"))
     assert json.loads(meta.read_text())["inputs"]["recipe"]["dp_epsilon"] == 2.0
+
+
+def test_a_private_model_from_the_api_unlearns_in_memory():
+    pytest.importorskip("opacus")
+    import sftc
+    from sftc.dp import PrivacyRecipe
+
+    split = sftc.load_split("digits", "random:0.1")
+    result = sftc.train(split, "small-cnn", epochs=1, device="cpu", progress=False,
+                        privacy=PrivacyRecipe(8.0))
+    assert not result.model._forward_hooks and not any(
+        m._forward_hooks or m._backward_hooks for m in result.model.modules())
+    run = sftc.unlearn(result.model, split, "ft", epochs=1, device="cpu", progress=False)
+    assert run.model is not result.model

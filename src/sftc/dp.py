@@ -157,12 +157,26 @@ def train_private(split, model: nn.Module, privacy: PrivacyRecipe, *, epochs: in
              "noise_multiplier": float(optimizer.noise_multiplier), "accountant": ACCOUNTANT,
              "sample_rate": float(1 / len(loader)), "steps": steps, "epochs": epochs,
              "library": f"opacus {_version()}"}
+    return _unwrapped(private, model), rows, seconds, spent
+
+
+def _unwrapped(private: nn.Module, model: nn.Module) -> nn.Module:
+    """The trained module without Opacus's hooks and per-sample buffers (its weights copied
+    into ``model``'s architecture afresh), so that it trains and infers as any model."""
+    import copy
+
+    if hasattr(private, "remove_hooks"):
+        private.remove_hooks()
     trained = private._module if hasattr(private, "_module") else private
-    for module in trained.modules():             # Opacus's per-sample gradient buffers
-        for p in module.parameters(recurse=False):
-            if hasattr(p, "grad_sample"):
-                del p.grad_sample
-    return trained.eval(), rows, seconds, spent
+    state = {k: v.detach().clone() for k, v in trained.state_dict().items()}
+    for p in trained.parameters():
+        for name in ("grad_sample", "_forward_counter", "_current_grad_sample", "summed_grad"):
+            if hasattr(p, name):
+                delattr(p, name)
+        p.grad = None
+    clean = copy.deepcopy(trained)
+    clean.load_state_dict(state)
+    return clean.eval()
 
 
 def _version() -> str:
