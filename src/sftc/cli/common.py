@@ -70,7 +70,8 @@ def add_data_args(parser: argparse.ArgumentParser, forget: str = "required") -> 
     group.add_argument("--forget", default=None, required=forget == "required",
                        help="forget set: random:0.1 | random:500 | classes:2,4 | first:1500 | "
                             "file:PATH (.npy/.txt/.json indices into the training set; for "
-                            "imagefolder a .txt lists image paths) | protocol (the dataset's own "
+                            "imagefolder a .txt lists image paths, for a table row ids) | "
+                            "group:A,B (a table's --group-column owners) | protocol (the dataset's own "
                             f"protocol: random:0.1 for digits, the paper's file for fer2013){needed}")
     group.add_argument("--image-size", type=image_side, default=None,
                        help="resize images to this side length per batch (default: the dataset's, "

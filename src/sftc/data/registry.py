@@ -153,6 +153,10 @@ def load_dataset(name: str, data_dir: str | Path | None = None, image_size: int 
                         f"tables (--dataset csv); {name} is not read from a table")
     loaded = info.loader(data_dir=expand_user(data_dir, "--data-dir") if data_dir else None,
                          split_seed=split_seed, **kwargs)
+    if isinstance(loaded.data, ImageData) and loaded.data.images.dim() != 4 \
+            and image_size is not None:
+        raise SftcError(f"--image-size {image_size}: {name} gives inputs shaped "
+                        f"{list(loaded.data.input_shape)}, not images; drop --image-size")
     if isinstance(loaded.data, ImageData):
         loaded.data.image_size = size
     elif image_size is not None and image_size != loaded.data.input_size:
