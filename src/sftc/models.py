@@ -15,6 +15,8 @@ Besides the registered names, a model is named by a *spec* wherever a name is ac
                            the module may be a ``.py`` path (``my_models.py:make_net``)
 ``timm:NAME``              an architecture of ``timm`` (optional extra ``pip install "sftc[timm]"``),
                            built with ``pretrained=False``: no weights are downloaded
+``dp:NAME``                NAME passed through Opacus's ``ModuleValidator.fix`` (BatchNorm to
+                           GroupNorm), what ``sftc train --dp-epsilon`` trains (:mod:`sftc.dp`)
 
 Installed packages add models through the entry-point group ``sftc.models`` (see
 :mod:`sftc.plugins`).
