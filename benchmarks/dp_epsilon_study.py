@@ -121,6 +121,19 @@ def figure(results: dict, path: Path) -> None:
     fig.savefig(path, dpi=120)
 
 
+def merge(folders: list[Path], out: Path) -> None:
+    """One results.json, README.md and epsilon.png of several runs (each keeps its command)."""
+    runs = [json.loads((f / "results.json").read_text()) for f in folders]
+    results = {"presets": {k: v for r in runs for k, v in r["presets"].items()},
+               "runs": [{"command": r["command"], "wall_seconds": r["wall_seconds"],
+                         "presets": list(r["presets"])} for r in runs]}
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out / "results.json", results)
+    text = markdown(results, "; ".join(r["command"] for r in runs))
+    atomic_write_text(out / "tables.md", text)
+    figure(results, out / "epsilon.png")
+
+
 def main() -> None:
     import shlex
     import sys
@@ -133,8 +146,13 @@ def main() -> None:
     p.add_argument("--train-epochs", type=int, default=None,
                    help="override every preset's training epochs (default: the preset's)")
     p.add_argument("--cache-dir", default=None)
+    p.add_argument("--merge", default=None,
+                   help="DIR1,DIR2: write the tables and the figure of earlier runs' "
+                        "results.json together into --out (nothing is trained)")
     args = p.parse_args()
     out = Path(args.out)
+    if args.merge:
+        return merge([Path(d) for d in args.merge.split(",")], out)
     cache = Path(args.cache_dir) if args.cache_dir else None     # None: sftc's model cache
     epsilons = [None if e.strip() == "none" else float(e) for e in args.epsilons.split(",")]
     results = {"command": "python " + " ".join(shlex.quote(a) for a in sys.argv),
