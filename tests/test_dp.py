@@ -118,3 +118,15 @@ def test_a_private_model_from_the_api_unlearns_in_memory():
         m._forward_hooks or m._backward_hooks for m in result.model.modules())
     run = sftc.unlearn(result.model, split, "ft", epochs=1, device="cpu", progress=False)
     assert run.model is not result.model
+
+
+def test_a_private_run_is_reproducible_from_its_seed(tmp_path):
+    pytest.importorskip("opacus")
+    import sftc
+    from sftc.dp import PrivacyRecipe
+
+    split = sftc.load_split("csv", "random:0.1", table={"file": str(write_table(tmp_path / "t.csv")),
+                                                        "target": "label"})
+    runs = [sftc.train(split, "mlp", epochs=2, seed=3, device="cpu", progress=False,
+                       privacy=PrivacyRecipe(4.0)).model.state_dict() for _ in range(2)]
+    assert all(torch.equal(runs[0][k], runs[1][k]) for k in runs[0])
