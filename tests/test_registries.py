@@ -56,7 +56,7 @@ def test_registry_aliases_case_order_and_replacement():
 
 
 def test_model_registry_aliases_and_creation():
-    assert sftc.list_models() == ["efficientnet_b0", "resnet18", "small-cnn"]
+    assert sftc.list_models() == ["efficientnet_b0", "mlp", "resmlp", "resnet18", "small-cnn"]
     assert models_mod.canonical_model_name("EfficientNet") == "efficientnet_b0"
     assert models_mod.canonical_model_name("resnet-18") == "resnet18"
     a = sftc.create_model("smallcnn", in_channels=1, num_classes=4, seed=3)

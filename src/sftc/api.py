@@ -65,7 +65,7 @@ def _model_factory(name: str | None, split: Split):
 
 
 def _new_model(name: str, split: Split, seed: int | None = None) -> nn.Module:
-    return create_model(name, in_channels=split.data.channels or 1,
+    return create_model(name, in_channels=split.data.in_channels,
                         num_classes=split.data.num_classes, seed=seed)
 
 
@@ -157,7 +157,7 @@ def check_model_fits(model: nn.Module, split: Split, device: str, what: str = "t
     except Exception as exc:   # the model's own code failed (a plugin's, a factory's)
         raise SftcError(f"the forward of {what} failed on a batch of this dataset's inputs "
                         f"{tuple(x.shape)}: {type(exc).__name__}: {_first_line(exc)} (raised in "
-                        f"{_raised_at(exc)}); fix the model: forward(x) must take [N, C, H, W] "
+                        f"{_raised_at(exc)}); fix the model: forward(x) must take [N, *sample shape] "
                         "and return [N, classes]") from None
     finally:
         model.train(was)
@@ -173,7 +173,8 @@ def train(split: Split, model: str | nn.Module = "small-cnn", *, epochs: int = T
           lr: float = TRAIN_LR,
           batch_size: int = 64, seed: int = 0, device: str = "auto", augment: bool = False,
           subset: str = "train", track: Sequence[str] = (), progress: bool = True,
-          accel: Accel | dict | str | None = None, data_parallel: bool = False) -> RunResult:
+          accel: Accel | dict | str | None = None, data_parallel: bool = False,
+          privacy=None) -> RunResult:
     """Train a model from scratch with the paper's recipe (Adam, cosine annealing; section 5.2).
 
     ``subset="train"`` trains the original model M on D; ``subset="retain"`` trains the
@@ -181,12 +182,17 @@ def train(split: Split, model: str | nn.Module = "small-cnn", *, epochs: int = T
     ``efficientnet_b0``) or a freshly built module. ``accel``: the speed options
     (:func:`as_accel`; default the rule, ``"off"`` for the plain path). ``data_parallel``: inside
     a torchrun job (:func:`sftc.engine.process_group.job`), one DDP run over its ranks (every
-    rank makes the same call); a single process ignores it.
+    rank makes the same call); a single process ignores it. ``privacy``: a
+    :class:`sftc.dp.PrivacyRecipe` trains with DP-SGD instead (:func:`train_private`).
     """
     _check_split(split)
     if subset not in ("train", "retain"):
         raise SftcError(f"subset must be 'train' or 'retain', got {subset!r}")
     _check_epochs(epochs)
+    if privacy is not None:
+        return train_private(split, model, privacy, epochs=epochs, lr=lr, batch_size=batch_size,
+                             seed=seed, device=device, augment=augment, subset=subset,
+                             progress=progress)
     name = canonical_model_name(model) if isinstance(model, str) else None
     module = _new_model(name, split, seed) if name else model
     check_model_fits(module, split, device)
@@ -198,6 +204,36 @@ def train(split: Split, model: str | nn.Module = "small-cnn", *, epochs: int = T
                            parallel=_job(data_parallel))
     config = {"model": name or type(model).__name__, "subset": subset, **asdict(recipe)}
     return RunResult(trained, history, config)
+
+
+def train_private(split: Split, model: str, privacy, *, epochs: int, lr: float, batch_size: int,
+                  seed: int, device: str, augment: bool = False, subset: str = "train",
+                  progress: bool = False) -> RunResult:
+    """Train the ``dp:`` variant of ``model`` with DP-SGD (:mod:`sftc.dp`); ``config["dp"]``
+    holds what the run spent (ε at δ, noise multiplier, clipping norm, accountant)."""
+    from . import dp
+    from .engine import resolve_device
+
+    dp.require_opacus()
+    if not isinstance(model, str):
+        raise SftcError("a private run builds its model from a name (dp:NAME after Opacus's "
+                        "ModuleValidator.fix); pass the architecture's name")
+    if augment:
+        raise SftcError("--augment is not supported with --dp-epsilon (each sample's gradient "
+                        "is clipped as it is); drop --augment")
+    name = canonical_model_name(dp.dp_name(model))
+    module = _new_model(name, split, seed)
+    check_model_fits(module, split, device)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        trained, rows, seconds, spent = dp.train_private(
+            split, module, privacy, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed,
+            device=resolve_device(device), subset=subset, progress=progress)
+    config = {"model": name, "subset": subset, "epochs": epochs, "lr": lr,
+              "batch_size": batch_size, "seed": seed, "device": device, "augment": False,
+              "optimizer": "adam", "scheduler": "cosine", "dp_epsilon": privacy.epsilon,
+              "dp_delta": privacy.delta, "max_grad_norm": privacy.max_grad_norm, "dp": spent}
+    return RunResult(trained, History(rows=rows, seconds=seconds), config)
 
 
 def retrain(split: Split, model: str | nn.Module = "small-cnn", **kwargs) -> RunResult:

@@ -4,6 +4,8 @@ and what "the first k layers" means for each (CF-k / EU-k).
 ``resnet18`` and ``efficientnet_b0`` are torchvision's (``weights=None``), built as the paper's code
 builds them: ``num_classes`` set at construction and, for grayscale data, the first convolution
 replaced by a one-channel convolution of the same shape. ``small-cnn`` is a compact CNN for CPU work.
+``mlp`` and ``resmlp`` are for tables (:mod:`sftc.models_tabular`). A builder's ``in_channels``
+is a sample's first dimension: an image's channels, a table row's number of features.
 
 Besides the registered names, a model is named by a *spec* wherever a name is accepted
 (``--model``, presets, :func:`create_model`):
@@ -13,6 +15,8 @@ Besides the registered names, a model is named by a *spec* wherever a name is ac
                            the module may be a ``.py`` path (``my_models.py:make_net``)
 ``timm:NAME``              an architecture of ``timm`` (optional extra ``pip install "sftc[timm]"``),
                            built with ``pretrained=False``: no weights are downloaded
+``dp:NAME``                NAME passed through Opacus's ``ModuleValidator.fix`` (BatchNorm to
+                           GroupNorm), what ``sftc train --dp-epsilon`` trains (:mod:`sftc.dp`)
 
 Installed packages add models through the entry-point group ``sftc.models`` (see
 :mod:`sftc.plugins`).
@@ -40,6 +44,10 @@ def _resolve_spec(spec: str) -> Builder | None:
         return None
     if prefix.strip().lower() == "timm":
         return _timm_builder(rest.strip())
+    if prefix.strip().lower() == "dp":
+        from .dp import fixed_builder
+
+        return fixed_builder(rest)
     factory = import_object(spec, "model spec")
     if not callable(factory):
         raise SftcError(f"model spec {spec}: {type(factory).__name__} object is not callable; name "
@@ -221,7 +229,8 @@ def build_model(name: str, in_channels: int, num_classes: int, seed: int | None 
 def layer_sequence(model: nn.Module) -> list[tuple[str, nn.Module]]:
     """The ordered "layers" CF-k/EU-k count: ResNet-18's top-level children (conv1, bn1, relu,
     maxpool, layer1..layer4, avgpool, fc); EfficientNet-B0's feature blocks features[0..8] followed
-    by avgpool and classifier; the small CNN's stages and head; any other model's top-level children.
+    by avgpool and classifier; the small CNN's stages and head; the table models' four blocks
+    (:mod:`sftc.models_tabular`); any other model's top-level children.
     """
     if hasattr(model, "features") and hasattr(model, "classifier") and isinstance(
             model.features, nn.Sequential):
@@ -236,4 +245,9 @@ def known_layers(model: nn.Module) -> bool:
     ResNet and EfficientNet, the small CNN) rather than the fallback (top-level children)."""
     from torchvision.models import EfficientNet, ResNet
 
-    return isinstance(model, (SmallCNN, ResNet, EfficientNet))
+    from .models_tabular import MLP, ResMLP
+
+    return isinstance(model, (SmallCNN, ResNet, EfficientNet, MLP, ResMLP))
+
+
+from . import models_tabular as _tabular  # noqa: E402,F401  (registers mlp and resmlp)

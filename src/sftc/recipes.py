@@ -45,6 +45,10 @@ class TrainingRecipe:
     optimizer: str = OPTIMIZER
     scheduler: str = SCHEDULER
     source: str = "defaults"
+    #: differential privacy (:mod:`sftc.dp`): the asked ε (None: not private), δ, clipping norm
+    dp_epsilon: float | None = None
+    dp_delta: float | None = None
+    max_grad_norm: float | None = None
 
     def __post_init__(self):
         from .models import canonical_model_name
@@ -61,11 +65,21 @@ class TrainingRecipe:
             raise SftcError(f"unknown optimizer {self.optimizer!r}; use adam or sgd")
         if self.scheduler not in ("cosine", "constant"):
             raise SftcError(f"unknown scheduler {self.scheduler!r}; use cosine or constant")
+        if self.dp_epsilon is not None:
+            from .dp import privacy_of
+
+            privacy_of(asdict(self))           # checked now, before any work
+        elif self.dp_delta is not None or self.max_grad_norm is not None:
+            raise SftcError("--dp-delta and --max-grad-norm go with --dp-epsilon")
 
     def key_dict(self) -> dict:
-        """What determines the model (everything but ``source``)."""
+        """What determines the model (everything but ``source``; the privacy fields only for a
+        private recipe, so that other recipes' keys are as before)."""
         d = asdict(self)
         del d["source"]
+        if self.dp_epsilon is None:
+            for name in DP_FIELDS:
+                del d[name]
         return d
 
     def with_source(self, source: str) -> "TrainingRecipe":
@@ -89,8 +103,14 @@ class TrainingRecipe:
         source = ", ".join(dict.fromkeys(sources))
         if record is not None and config.get("subset") not in (None, "train"):
             source += " (note: that run.json is not an original model's)"
+        private = {name: overrides.get(name) if overrides.get(name) is not None
+                   else config.get(name) for name in DP_FIELDS}
         return cls(values["model"], int(values["epochs"]), float(values["lr"]),
-                   int(values["batch_size"]), bool(values["augment"]), source=source)
+                   int(values["batch_size"]), bool(values["augment"]), source=source,
+                   **private)
+
+
+DP_FIELDS = ("dp_epsilon", "dp_delta", "max_grad_norm")
 
 
 def as_recipe(recipe) -> TrainingRecipe:

@@ -124,6 +124,8 @@ class TrainSpec:
     def code(self) -> CodePrint:
         """The fingerprint of the code that trains it (the batched path's too, when batched)."""
         plain = training_code(self.recipe.model)
+        if self.recipe.dp_epsilon is not None:   # trained by sftc.dp
+            plain = combine(plain, code_print("sftc.dp"))
         if not self.group:
             return plain
         return combine(plain, code_print("sftc.engine.batched", "sftc.bench.grouped"))
@@ -211,7 +213,7 @@ class ModelCache:
         meta = self._meta(entry, key)
         if meta is None:
             return None
-        model = create_model(spec.recipe.model, in_channels=split.data.channels or 1,
+        model = create_model(spec.recipe.model, in_channels=split.data.in_channels,
                              num_classes=split.data.num_classes, seed=spec.seed)
         load_into(model, entry / "model.pt", model_name=spec.recipe.model)
         return Cached(model, float(meta["seconds"]), meta.get("history", []), True, key, entry,
@@ -239,8 +241,6 @@ class ModelCache:
             accel=None, log=None) -> Cached:
         """The model of ``spec`` on ``split``: from the cache, or trained now and stored. Two runs
         that need the same entry train it once: the second waits, then loads it."""
-        from .. import api
-
         if spec.group:    # a batched model is made only with its group
             group = [TrainSpec(spec.recipe, spec.subset, s, spec.group) for s in spec.group]
             return self.get_many(group, split, device=device, progress=progress, accel=accel,
@@ -260,10 +260,9 @@ class ModelCache:
                 say(log, f"the {spec.role} of seed {spec.seed} cached in {stale[0][0]} was "
                          f"trained by other code (changed: {', '.join(stale[0][1][:4])}); "
                          "training it again")
-            r = spec.recipe
-            result = api.train(split, r.model, epochs=r.epochs, lr=r.lr, batch_size=r.batch_size,
-                               seed=spec.seed, device=device, augment=r.augment,
-                               subset=spec.subset, progress=progress, accel=accel)
+            from .grouped import train_one
+
+            result = train_one(spec.recipe, spec.subset, spec.seed, split, device, progress, accel)
             return self._store(spec, split, device, result.model, result.history, accel=accel)
 
     def _store(self, spec: TrainSpec, split: Split, device: str, model: torch.nn.Module,

@@ -27,6 +27,16 @@ DEFAULT_VALUES = {
 }
 
 
+#: The table's options of a configuration (:func:`table_options`).
+TABLE_FIELDS = ("data_file", "target", "id_column", "group_column")
+
+
+def table_options(config) -> dict | None:
+    """The table options of ``config`` as :func:`sftc.data.load_dataset` takes them."""
+    table = {"file" if k == "data_file" else k: getattr(config, k, None) for k in TABLE_FIELDS}
+    return table if any(v is not None for v in table.values()) else None
+
+
 @dataclass
 class ReferenceConfig:
     """What the benchmark and the sweep share: the data, the reference models' recipe, the seeds
@@ -54,6 +64,10 @@ class ReferenceConfig:
     mean: tuple[float, ...] | None = None
     std: tuple[float, ...] | None = None
     normalize: str | None = None
+    data_file: str | None = None          # a table's options (--dataset csv)
+    target: str | None = None
+    id_column: str | None = None
+    group_column: str | None = None
 
     @classmethod
     def from_preset(cls, preset: Preset):
@@ -105,7 +119,7 @@ class ReferenceConfig:
                 del d[key]
             elif key != "normalize":
                 d[key] = list(d[key])
-        for name in ("test_subset", "val_subset"):   # absent when unused, as above
+        for name in ("test_subset", "val_subset", *TABLE_FIELDS):   # absent when unused
             if d[name] is None:
                 del d[name]
         d["seeds"] = list(self.seeds)

@@ -27,7 +27,7 @@ def engine_recipe(recipe: TrainingRecipe, seed: int, device: str, accel=None):
 
 def fresh_model(recipe: TrainingRecipe, split: Split, seed: int) -> torch.nn.Module:
     """The model the single path starts from: ``create_model(..., seed=seed)``."""
-    return create_model(recipe.model, in_channels=split.data.channels or 1,
+    return create_model(recipe.model, in_channels=split.data.in_channels,
                         num_classes=split.data.num_classes, seed=seed)
 
 
@@ -36,9 +36,27 @@ def batch_refusal(recipe: TrainingRecipe, split: Split, seeds: list[int], device
     """Why models of ``recipe`` cannot be trained batched on ``split`` (None: they can)."""
     from ..engine import batched
 
+    if recipe.dp_epsilon is not None:
+        return "trained with differential privacy (Opacus's per-sample gradients, one at a time)"
+
     seeds = list(seeds)[:2]
     models = [fresh_model(recipe, split, s) for s in seeds]
     return batched.batch_refusal(models, split, engine_recipe(recipe, seeds[0], device, accel))
+
+
+def train_one(recipe: TrainingRecipe, subset: str, seed: int, split: Split, device: str,
+              progress: bool = False, accel=None):
+    """Train the model of ``recipe`` on ``subset`` with ``seed`` alone, as :func:`sftc.api.train`
+    does (privately for a recipe with ``dp_epsilon``: :mod:`sftc.dp`)."""
+    from dataclasses import asdict
+
+    from .. import api
+    from ..dp import privacy_of
+
+    return api.train(split, recipe.model, epochs=recipe.epochs, lr=recipe.lr,
+                     batch_size=recipe.batch_size, seed=seed, device=device,
+                     augment=recipe.augment, subset=subset, progress=progress, accel=accel,
+                     privacy=privacy_of(asdict(recipe)))
 
 
 def train_group(recipe: TrainingRecipe, subset: str, seeds: Sequence[int], split: Split,

@@ -13,9 +13,12 @@ def make_split(config) -> Split:
     stratified subsets of its training images (``train_subset``, drawn with ``split_seed``), of
     its test split (``test_subset``) and of its validation split (``val_subset``; each its own
     draw from ``split_seed``), and the forget set drawn with ``forget_seed``."""
+    from .config import table_options
+
     normalization = dict(mean=config.mean, std=config.std, normalize=config.normalize)
     loaded = load_dataset(config.dataset, data_dir=config.data_dir, image_size=config.image_size,
-                          split_seed=config.split_seed, **normalization)
+                          split_seed=config.split_seed, table=table_options(config),
+                          **normalization)
     return subset_split(config.dataset, loaded, config.forget, forget_seed=config.forget_seed,
                         split_seed=config.split_seed, train=getattr(config, "train_subset", None),
                         test=getattr(config, "test_subset", None),

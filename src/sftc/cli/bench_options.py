@@ -10,13 +10,14 @@ import sys
 from ..errors import SftcError
 from ..limits import image_side
 from .catalog import MIA_ATTACKERS, MODEL_HELP
-from .common import add_normalization_args, positive_float, positive_int, seed_value, whole
+from .common import add_normalization_args, add_table_args, positive_float, positive_int, seed_value, whole
 
 #: Options that set the ReferenceConfig field of the same name when given.
 REFERENCE_OPTIONS = ("data_dir", "forget", "forget_seed", "image_size", "train_subset",
                      "test_subset", "val_subset",
                      "split_seed", "train_epochs", "train_lr", "batch_size", "mia_iterations",
-                     "mia_features", "mia_attacker", "mean", "std", "normalize")
+                     "mia_features", "mia_attacker", "mean", "std", "normalize",
+                     "data_file", "target", "id_column", "group_column")
 
 
 def add_reference_options(p):
@@ -40,6 +41,7 @@ def add_reference_options(p):
     data.add_argument("--split-seed", type=seed_value, default=None,
                       help="seed of the train/val/test split")
     add_normalization_args(data)
+    add_table_args(data)
     proto = p.add_argument_group("protocol")
     proto.add_argument("--model", default=None, help=f"{MODEL_HELP} (default: the preset's)")
     proto.add_argument("--train-epochs", type=positive_int, default=None,

@@ -10,8 +10,8 @@ not in the help.
 from __future__ import annotations
 
 #: The built-in datasets, models and methods (registries list plugins' entries besides these).
-DATASETS = ("cifar10", "digits", "fashion-mnist", "fer2013", "imagefolder", "mufac")
-MODELS = ("efficientnet_b0", "resnet18", "small-cnn")
+DATASETS = ("cifar10", "csv", "diamonds", "digits", "fashion-mnist", "fer2013", "imagefolder", "mufac")
+MODELS = ("efficientnet_b0", "mlp", "resmlp", "resnet18", "small-cnn")
 METHODS = ("ft", "neggrad+", "neggrad", "cf-k", "eu-k", "bad-teaching", "scrub", "sftc", "retrain")
 #: The unlearning and training defaults (sftc.recipes, which imports nothing heavy).
 from ..recipes import TRAIN_EPOCHS, TRAIN_LR, UNLEARN_EPOCHS, UNLEARN_LR  # noqa: E402,F401

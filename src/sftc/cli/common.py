@@ -95,7 +95,8 @@ def add_data_args(parser: argparse.ArgumentParser, forget: str = "required") -> 
     group.add_argument("--forget", default=None, required=forget == "required",
                        help="forget set: random:0.1 | random:500 | classes:2,4 | first:1500 | "
                             "file:PATH (.npy/.txt/.json indices into the training set; for "
-                            "imagefolder a .txt lists image paths) | protocol (the dataset's own "
+                            "imagefolder a .txt lists image paths, for a table row ids) | "
+                            "group:A,B (a table's --group-column owners) | protocol (the dataset's own "
                             f"protocol: random:0.1 for digits, the paper's file for fer2013){needed}")
     group.add_argument("--image-size", type=image_side, default=None,
                        help="resize images to this side length per batch (default: the dataset's, "
@@ -110,9 +111,37 @@ def add_data_args(parser: argparse.ArgumentParser, forget: str = "required") -> 
                                 "memorising presets' settings; default: all, or the subset "
                                 "recorded beside an input checkpoint)")
     add_normalization_args(group)
+    add_table_args(group)
     group.add_argument("--skip-bad-rows", action="store_true",
                        help="leave out malformed CSV rows and images that do not decode instead of "
                             "stopping at the first (the count skipped is reported)")
+
+
+def add_table_args(group) -> None:
+    """--data-file, --target, --id-column, --group-column: a table (--dataset csv)."""
+    group.add_argument("--data-file", default=None,
+                       help="--dataset csv: the table, a CSV file with a header row (or .parquet)")
+    group.add_argument("--target", default=None,
+                       help="--dataset csv: the column holding each row's class (default: the "
+                            "one recorded beside an input checkpoint)")
+    group.add_argument("--id-column", default=None,
+                       help="--dataset csv: the column naming each row, what forget lists and "
+                            "deletion requests name (default: row numbers, from 0)")
+    group.add_argument("--group-column", default=None,
+                       help="--dataset csv: the column naming each row's data owner, for "
+                            "--forget group:A,B")
+
+
+def table_from_args(args, recorded: dict | None = None) -> dict | None:
+    """The table options of the command line, with the encoding recorded beside an input
+    checkpoint (None when no table option is given nor recorded)."""
+    table = {key: getattr(args, key, None)
+             for key in ("target", "id_column", "group_column")}
+    table["file"] = getattr(args, "data_file", None)
+    encoding = (recorded or {}).get("table")
+    if encoding:
+        table["encoding"] = encoding
+    return table if any(v is not None for v in table.values()) else None
 
 
 def number_list(text: str) -> tuple[float, ...]:
@@ -212,7 +241,7 @@ def load_data_from_args(args, forget: str | None | bool = True, recorded: dict |
         loaded = load_dataset(args.dataset, data_dir=args.data_dir, image_size=size,
                               split_seed=args.split_seed,
                               skip_bad=getattr(args, "skip_bad_rows", False),
-                              **normalization)
+                              table=table_from_args(args, recorded), **normalization)
     except ChannelMismatch as exc:
         if normalization.get("normalize", 0) is not None or not getattr(args, "checkpoint", None):
             raise
@@ -290,7 +319,7 @@ def model_fact(name: str, split, seed: int = 0) -> dict:
     from ..api import create_model
     from ..records import architecture_facts
 
-    model = create_model(name, in_channels=split.data.channels or 1,
+    model = create_model(name, in_channels=split.data.in_channels,
                          num_classes=split.data.num_classes, seed=seed)
     return {"model": {"from": f"--model {name}", **architecture_facts(model)}}
 

@@ -1,4 +1,6 @@
-"""In-memory image dataset: compact uint8 storage, per-batch conversion, optional augmentation."""
+"""In-memory samples: a tensor of any shape per sample, its label and its id. Images (compact
+uint8 storage, per-batch resize and normalisation, optional augmentation) are one kind; float
+inputs of any shape (a table's encoded rows, a user's own features) are used as they are."""
 from __future__ import annotations
 
 import math
@@ -77,6 +79,12 @@ class ImageData:
     @property
     def channels(self) -> int:
         return int(self.images.shape[1]) if self.images.dim() == 4 else 0
+
+    @property
+    def in_channels(self) -> int:
+        """What a model builder is given as ``in_channels``: a sample's first dimension (an
+        image's channels, a table row's features; 1 for a scalar sample)."""
+        return sample_in_channels(self.input_shape)
 
     @property
     def stored_size(self) -> int:
@@ -190,6 +198,11 @@ class ImageData:
                               align_corners=False, antialias=self.image_size < self.stored_size)
         mean, std = self._normaliser(device)
         return (x - mean) / std, y
+
+
+def sample_in_channels(shape) -> int:
+    """A sample's first dimension: channels of ``[C, H, W]``, features of ``[F]``, 1 for ``[]``."""
+    return int(shape[0]) if len(shape) else 1
 
 
 NORMALIZE = ("dataset", "none")

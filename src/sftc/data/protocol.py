@@ -26,10 +26,13 @@ class Source(Protocol):
     def channels(self) -> int: ...
 
     @property
+    def in_channels(self) -> int: ...         # a sample's first dimension (C, or F features)
+
+    @property
     def input_size(self) -> int: ...          # the side of an input as the model sees it
 
     @property
-    def input_shape(self) -> list[int]: ...   # [C, H, W] as the model sees it
+    def input_shape(self) -> list[int]: ...   # [C, H, W], [F], any shape, as the model sees it
 
     @property
     def train_deterministic(self) -> bool: ...   # no random transform: teacher outputs cached

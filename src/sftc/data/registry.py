@@ -47,7 +47,9 @@ class LoadedDataset:
     ``train_names`` are the training rows by relative path (a ``file:`` text list then names
     images, not indices); ``train_rows`` (with ``train_rows_total``) says which rows of the
     source's training part each loaded training sample is, when unreadable rows were skipped, so
-    that index files still point at the same images; ``skipped`` has one line per skipped row.
+    that index files still point at the same images; ``skipped`` has one line per skipped row;
+    ``train_groups`` each training sample's data owner (a table's ``--group-column``), for
+    ``--forget group:A,B``.
     """
 
     data: ImageData
@@ -63,6 +65,7 @@ class LoadedDataset:
     train_rows: np.ndarray | None = None
     train_rows_total: int | None = None
     skipped: list[str] = field(default_factory=list)
+    train_groups: list[str] | None = None
 
     @classmethod
     def from_datasets(cls, train, val=None, test=None, *, source: str = "", **options):
@@ -121,13 +124,16 @@ def dataset_info(name: str) -> DatasetInfo:
 
 def load_dataset(name: str, data_dir: str | Path | None = None, image_size: int | None = None,
                  split_seed: int = 0, skip_bad: bool = False, mean=None, std=None,
-                 normalize: str | None = None) -> LoadedDataset:
+                 normalize: str | None = None, table: dict | None = None) -> LoadedDataset:
     """Load a dataset by name. ``image_size`` resizes per batch (None: the dataset's default).
 
     ``skip_bad=True`` leaves out malformed rows and images that do not decode instead of
     stopping at the first; each is listed in ``LoadedDataset.skipped`` and their count is
     reported as a :class:`SkippedSamplesWarning`. ``mean``/``std`` (one value or one per channel,
     in [0, 1] units) replace the dataset's normalisation; ``normalize="none"`` feeds pixels / 255.
+    ``table``: a table's options (``file``, ``target``, ``id_column``, ``group_column``, and the
+    ``encoding`` recorded beside a checkpoint), for datasets that read tables
+    (:mod:`sftc.data.tables`).
     """
     info = dataset_info(name)
     size = image_size if image_size is not None else info.default_image_size
@@ -139,8 +145,18 @@ def load_dataset(name: str, data_dir: str | Path | None = None, image_size: int 
         kwargs["image_size"] = size
     if "skip_bad" in options:
         kwargs["skip_bad"] = skip_bad
+    if "table" in options:
+        kwargs["table"] = table
+    elif any(v is not None for k, v in (table or {}).items() if k != "encoding"):
+        given = next(k for k, v in table.items() if v is not None and k != "encoding")
+        raise SftcError(f"--{given.replace('_', '-').replace('file', 'data-file')} applies to "
+                        f"tables (--dataset csv); {name} is not read from a table")
     loaded = info.loader(data_dir=expand_user(data_dir, "--data-dir") if data_dir else None,
                          split_seed=split_seed, **kwargs)
+    if isinstance(loaded.data, ImageData) and loaded.data.images.dim() != 4 \
+            and image_size is not None:
+        raise SftcError(f"--image-size {image_size}: {name} gives inputs shaped "
+                        f"{list(loaded.data.input_shape)}, not images; drop --image-size")
     if isinstance(loaded.data, ImageData):
         loaded.data.image_size = size
     elif image_size is not None and image_size != loaded.data.input_size:
@@ -157,11 +173,12 @@ def load_dataset(name: str, data_dir: str | Path | None = None, image_size: int 
 def load_split(name: str, forget: str | None = None, data_dir: str | Path | None = None,
                image_size: int | None = None, seed: int = 0, split_seed: int = 0,
                skip_bad: bool = False, mean=None, std=None,
-               normalize: str | None = None) -> Split:
+               normalize: str | None = None, table: dict | None = None) -> Split:
     """Load a dataset and carve its forget set (``forget=None``: the dataset's default spec);
     the other options as for :func:`load_dataset`."""
     loaded = load_dataset(name, data_dir=data_dir, image_size=image_size, split_seed=split_seed,
-                          skip_bad=skip_bad, mean=mean, std=std, normalize=normalize)
+                          skip_bad=skip_bad, mean=mean, std=std, normalize=normalize,
+                          table=table)
     return split_loaded(name, loaded, forget, seed=seed, data_dir=data_dir)
 
 
@@ -185,6 +202,8 @@ def split_loaded(name: str, loaded: LoadedDataset, forget=None, seed: int = 0,
             rows = validate_positions(rows, total, spec).numpy()
         elif loaded.train_rows is not None:
             rows = resolve_forget(spec, torch.zeros(total, dtype=torch.long), seed).numpy()
+    elif kind == "group":
+        rows = validate_positions(group_rows(loaded, arg, spec), len(loaded.train), spec).numpy()
     elif kind == "first" and loaded.train_rows is not None:
         rows = resolve_forget(spec, torch.zeros(loaded.train_rows_total, dtype=torch.long),
                               seed).numpy()
@@ -205,6 +224,23 @@ def split_loaded(name: str, loaded: LoadedDataset, forget=None, seed: int = 0,
                          torch.from_numpy(np.asarray(positions, dtype=np.int64)), seed=seed)
     split.forget_spec = spec
     return split
+
+
+def group_rows(loaded: LoadedDataset, arg: str, spec: str) -> np.ndarray:
+    """The training positions of every row whose data owner is one of ``arg``'s (``A,B``)."""
+    if loaded.train_groups is None:
+        raise SftcError(f"forget spec {spec!r} names data owners: load a table with "
+                        "--group-column COLUMN (the column naming each row's owner)")
+    wanted = [g.strip() for g in arg.split(",") if g.strip()]
+    if not wanted:
+        raise SftcError(f"forget spec {spec!r} names no group; e.g. group:alice,bob")
+    owners = set(loaded.train_groups)
+    unknown = next((g for g in wanted if g not in owners), None)
+    if unknown is not None:
+        raise SftcError(f"forget spec {spec!r}: no training row belongs to group {unknown!r}")
+    chosen = set(wanted)
+    return np.asarray([i for i, g in enumerate(loaded.train_groups) if g in chosen],
+                      dtype=np.int64)
 
 
 def _locate_forget_file(arg: str, folders: list, info: DatasetInfo) -> Path:

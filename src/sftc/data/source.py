@@ -139,6 +139,13 @@ class DatasetSource:
         return int(self.sample_shape[-1]) if len(self.sample_shape) == 3 else 0
 
     @property
+    def in_channels(self) -> int:
+        """A sample's first dimension (what a model builder gets as ``in_channels``)."""
+        from .images import sample_in_channels
+
+        return sample_in_channels(self.sample_shape)
+
+    @property
     def input_shape(self) -> list[int]:
         return list(self.sample_shape)
 

@@ -45,14 +45,22 @@ def read_record(checkpoint: Path) -> dict | None:
     return record if isinstance(record, dict) else None
 
 
-def data_config(dataset: str, data_dir, image_size, split_seed: int, record: dict | None) -> dict:
-    """The data options, with the preprocessing recorded beside the checkpoint where given."""
+def data_config(dataset: str, data_dir, image_size, split_seed: int, record: dict | None,
+                table: dict | None = None) -> dict:
+    """The data options, with the preprocessing recorded beside the checkpoint where given (a
+    table's encoding too: ``table``, the table's options, gets it as ``encoding``)."""
     trained_on = (record or {}).get("trained_on") or {}
     recorded = trained_on.get("preprocessing") or {} if trained_on.get("dataset") in (
         None, dataset) else {}          # another dataset's statistics are not this one's
     config = {"dataset": dataset, "data_dir": os.path.abspath(data_dir) if data_dir else None,
               "image_size": image_size if image_size is not None else recorded.get("image_size"),
               "split_seed": split_seed, "mean": recorded.get("mean"), "std": recorded.get("std")}
+    table = {k: v for k, v in (table or {}).items() if v is not None}
+    if table or recorded.get("table"):
+        if table.get("file"):
+            table["file"] = os.path.abspath(table["file"])
+        config["table"] = {**table, **({"encoding": recorded["table"]}
+                                       if recorded.get("table") else {})}
     if dataset == "imagefolder" and not data_dir:
         raise SftcError("--dataset imagefolder needs --data-dir DIR (with train/, val/, test/)")
     if config["dataset"] == "imagefolder":
@@ -89,7 +97,7 @@ def check_cache_dir(cache_dir) -> Path:
 def init(root, *, checkpoint, dataset: str | None = None, data_dir=None, model: str | None = None,
          image_size: int | None = None, split_seed: int = 0, subsets: dict | None = None,
          cache_dir=None, recipe_overrides: dict | None = None, keep: str = "published",
-         key_file=None, say=print) -> dict:
+         key_file=None, table: dict | None = None, say=print) -> dict:
     """Create the deployment at ``root``; returns the init entry's payload."""
     from .. import api
     from ..fingerprint import verify
@@ -111,7 +119,7 @@ def init(root, *, checkpoint, dataset: str | None = None, data_dir=None, model: 
                          or dataset_info(dataset).default_model)
     subsets = {**(trained_on.get("subsets") or {}), **{k: v for k, v in (subsets or {}).items()
                                                        if v}}
-    config = data_config(dataset, data_dir, image_size, split_seed, record)
+    config = data_config(dataset, data_dir, image_size, split_seed, record, table)
     data = Path(config["data_dir"]).resolve() if config["data_dir"] else None
     if data is not None and (dep.root.resolve() == data or data in dep.root.resolve().parents):
         raise SftcError(f"--dir {dep.root} lies inside --data-dir {data}: the deployment would "
@@ -125,6 +133,8 @@ def init(root, *, checkpoint, dataset: str | None = None, data_dir=None, model: 
         raise exc.recorded(checkpoint, dataset) from None
     config["mean"] = list(loaded.data.mean) if loaded.data.mean is not None else None
     config["std"] = list(loaded.data.std) if loaded.data.std is not None else None
+    if getattr(loaded.data, "table", None):          # frozen as the loader fitted it
+        config["table"] = {**config.get("table", {}), "encoding": loaded.data.table}
     chosen = choose(loaded, subsets, split_seed)
     part = {p: getattr(loaded, p)[chosen[p]] for p in ("train", "val", "test")}
     split = Split.create(loaded.data, part["train"], part["val"], part["test"],
@@ -173,7 +183,8 @@ def _key(dep: Deployment, key_file) -> tuple[dict, object]:
 def _write(dep, checkpoint, config, subsets, name, recipe, samples, notes, cache, extra,
            say) -> dict:
     say(f"[2/2] writing the deployment {dep.root}")
-    with output_directory(dep.root, inputs=(checkpoint, config["data_dir"]), what="--dir") as tmp:
+    inputs = (checkpoint, config["data_dir"], (config.get("table") or {}).get("file"))
+    with output_directory(dep.root, inputs=inputs, what="--dir") as tmp:
         (tmp / "versions" / "v0").mkdir(parents=True)
         partial = tmp / "versions" / "v0" / ".model.pt.partial"
         shutil.copyfile(checkpoint, partial)

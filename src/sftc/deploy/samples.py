@@ -37,7 +37,8 @@ def load(config: dict) -> LoadedDataset:
     mean, std = config.get("mean"), config.get("std")
     return load_dataset(config["dataset"], data_dir=config.get("data_dir"),
                         image_size=config.get("image_size"), split_seed=config["split_seed"],
-                        mean=tuple(mean) if mean else None, std=tuple(std) if std else None)
+                        mean=tuple(mean) if mean else None, std=tuple(std) if std else None,
+                        table=config.get("table"))
 
 
 def train_ids(loaded: LoadedDataset) -> list[str]:
@@ -91,8 +92,11 @@ def build_record(loaded: LoadedDataset, config: dict, chosen: dict) -> dict:
         if folder is not None:
             sample["file_sha256"] = file_sha256(folder / ids[position])
         train.append(sample)
-    record = {"format": FORMAT, "ids": "path in train/" if folder is not None else
-              "position in the dataset's training part", "train": train}
+    table = (config.get("table") or {}).get("encoding") or {}
+    ids_are = ("path in train/" if folder is not None else
+               f"row id (--id-column {table['id_column']})" if table.get("id_column") else
+               "row number in the table" if table else "position in the dataset's training part")
+    record = {"format": FORMAT, "ids": ids_are, "train": train}
     for part in ("val", "test"):
         idx = getattr(loaded, part)[chosen[part]]
         record[part] = {"positions": chosen[part], "sha256": loaded.data.digest(idx, part)}
@@ -217,7 +221,7 @@ def read_request(path: str | Path, record: dict, pruned=lambda sample: False) ->
                             "published request (the record keeps it by pseudonym only); leave "
                             "it out of this request")
         if sample not in known:
-            kind = "image path relative to train/" if paths else "position in the training part"
+            kind = "image path relative to train/" if paths else record["ids"]
             raise SftcError(f"--request {path} line {number}: {text} is not a sample of the "
                             f"deployment's training set (ids are the {kind})")
         if sample in seen:

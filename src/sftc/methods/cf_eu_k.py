@@ -16,7 +16,8 @@ K_DEFAULT = 5  # the SFTC paper keeps k = 5 for both methods (section 5.5)
 #: k where the paper's 5 does not fit the architecture. The small CNN has 4 "layers" (stage1,
 #: stage2, stage3, head), so k = 5 cannot work; k = 1 freezes its first stage, the counterpart of
 #: ResNet-18's k = 5 (stem and first stage). Its rows then read CF-1 / EU-1.
-K_FOR_MODEL = {"small-cnn": 1}
+#: The table models (mlp, resmlp) also have 4, and k = 1 likewise freezes their first.
+K_FOR_MODEL = {"small-cnn": 1, "mlp": 1, "resmlp": 1}
 
 
 def default_k(model: str) -> int:

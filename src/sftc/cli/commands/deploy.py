@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 
 from ..catalog import ALPHA, REFERENCES, RESOLUTION, method_help
-from ..common import positive_float, positive_int, resolution_arg, seed_value, whole
+from ..common import (add_table_args, positive_float, positive_int, resolution_arg, seed_value,
+                      whole)
 from ..until import add_search_args, refuse_fixed_setting
 
 PLUGIN_HELP = ("import this module (my_pkg.methods) or .py file before the action runs "
@@ -84,6 +85,7 @@ def _init_parser(actions) -> None:
     q.add_argument("--model", default=None, help="architecture (default: recorded beside the "
                                                  "checkpoint, else the dataset's)")
     q.add_argument("--image-size", type=positive_int, default=None)
+    add_table_args(q)
     q.add_argument("--split-seed", type=seed_value, default=0)
     for part in ("train", "test", "val"):
         q.add_argument(f"--{part}-subset", type=whole(2, "a whole number 2 or more"),
@@ -174,7 +176,9 @@ def _init(args, extra) -> int:
                           split_seed=args.split_seed, cache_dir=args.cache_dir,
                           subsets={"train": args.train_subset, "test": args.test_subset,
                                    "val": args.val_subset}, recipe_overrides=overrides,
-                          keep=args.keep, key_file=args.key_file)
+                          keep=args.keep, key_file=args.key_file,
+                          table={"file": args.data_file, "target": args.target,
+                                 "id_column": args.id_column, "group_column": args.group_column})
     for text in payload["not_verified"]:
         note(text)
     s = payload["samples"]

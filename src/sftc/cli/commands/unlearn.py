@@ -60,6 +60,7 @@ def handle(args, extra) -> int:
     from ...io import atomic_write_json, file_sha256
     from ...lineage import parent_entry
     from ...api import create_method, method_class
+    from ...dp import original_privacy
     from ...records import input_files, ranks_record, run_record
     from ..models_io import (load_checkpoint_for, record_beside, recorded_preprocessing,
                              retrain_seconds_of, warn_preprocessing)
@@ -113,7 +114,8 @@ def handle(args, extra) -> int:
             "unlearn", config, split, result.history, metrics,
             trained_on=trained_on(split, subset, forget=True, forget_seed=args.seed),
             model_sha256=file_sha256(tmp / "model.pt"), parent=parent, inputs=inputs,
-            not_verified=notes, **ranks_record(result)))
+            not_verified=notes, **ranks_record(result),
+            **original_privacy(record_beside(args.checkpoint))))
     print(f"{cls.label or cls.name} on {split.data.name}: forgot {len(split.forget)} samples "
           f"({split.forget_spec}) in {result.seconds:.2f} s")
     print_metrics(metrics)
