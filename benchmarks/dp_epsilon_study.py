@@ -45,7 +45,8 @@ def audited(original, unlearned, split, recipe, references: int, cache) -> dict:
     figures = res.attacks[res.decisive]
     return {"verdict": res.verdict.text, "auc": figures["unlearned"]["auc"],
             "original_verdict": res.original.text, "original_auc": figures["original"]["auc"],
-            "level": (res.verdict.to_dict().get("margin") or {}),
+            "level": (res.verdict.to_dict().get("band") or {}),
+            "resolution": res.verdict.resolution,
             "reference_seconds": res.references.get("train_seconds")}
 
 

@@ -205,14 +205,15 @@ def read_request(path: str | Path, record: dict, pruned=lambda sample: False) ->
         raise SftcError(f"--request {path} is not a readable text file ({exc})") from None
     known = {s["id"] for s in record["train"]}
     paths = record["ids"].startswith("path")
+    named = record["ids"].startswith("row id")     # a table's --id-column: names, kept as given
     ids, seen = [], set()
     for number, raw in enumerate(lines, 1):
         text = raw.strip()
         text = INLINE_COMMENT.split(text, 1)[0].strip() if paths else text.split("#", 1)[0].strip()
         if not text or text.startswith("#"):
             continue
-        sample = _normalise(text, paths)
-        if not paths and not DIGITS.fullmatch(text):
+        sample = text if named else _normalise(text, paths)
+        if not paths and not named and not DIGITS.fullmatch(text):
             raise SftcError(f"--request {path} line {number}: {text!r} is not a sample id (ids "
                             "are positions in the training part, written with the digits 0-9 "
                             "only)")
