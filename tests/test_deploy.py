@@ -135,8 +135,13 @@ def test_five_requests_on_own_pngs_with_their_files_deleted(tmp_path, capsys, mo
     assert "request user0: not re-audited (4 of its 4 files are gone)" in out
     entries = published(deploy)
     assert [p["version"] for p in entries] == [1, 2, 3, 4, 5]
+    assert "retrainings (one ≈" in out
     for payload in entries:       # every audit of a published version meets its policy
         assert payload["policy"]["require"] == "not-refuted" and not payload["failed"]
+        cost = payload["cost"]      # the whole request against one retraining, in the ledger
+        assert cost["retrainings"] == pytest.approx(cost["total_seconds"]
+                                                    / cost["one_retraining_seconds"])
+        assert cost["retraining_cheaper"] == (cost["retrainings"] > 1)
         assert all(a["meets_policy"] for a in payload["audits"] if a["reaudited"])
         assert payload["retain"]["excludes"][-1] == payload["request"]
     assert [a["reaudited"] for a in entries[-1]["audits"]] == [True, False, False, False, True]

@@ -164,10 +164,22 @@ def apply_request(*, history, samples: Samples, request: list[str], options: For
     outcome = _outcome(history, samples, request, retain, split, options, version,
                        original_path, staging, chosen, [new, *earlier], references)
     outcome["timings"] = {**timings, "total_seconds": time.perf_counter() - started}
+    outcome["cost"] = request_cost(outcome["timings"]["total_seconds"], references)
     outcome["files"] = {p.relative_to(staging).as_posix(): file_sha256(p)
                         for p in sorted(staging.rglob("*")) if p.is_file()}
     atomic_write_json(staging / "outcome.json", outcome)
     return outcome
+
+
+def request_cost(total_seconds: float, references: dict) -> dict:
+    """The request's whole cost, references and every audit included, against one retraining
+    (the references' median training time: each is a retraining on the cumulative retain set
+    with the original's recipe)."""
+    one = references.get("one_retraining_seconds")
+    retrainings = total_seconds / one if one else None
+    return {"total_seconds": total_seconds, "one_retraining_seconds": one,
+            "retrainings": retrainings,
+            "retraining_cheaper": bool(retrainings is not None and retrainings > 1.0)}
 
 
 def _outcome(history, samples, request, retain, split, options, version, original_path,
@@ -188,7 +200,8 @@ def _outcome(history, samples, request, retain, split, options, version, origina
                      "alpha": options.alpha, "resolution": options.resolution,
                      "rule": "retrain band"},
         "audits": audits, "failed": failures(audits, options.require),
-        "references": {k: references[k] for k in ("count", "trained_now", "from_cache",
-                                                  "train_seconds", "train_size")},
+        "references": {k: references.get(k) for k in ("count", "trained_now", "from_cache",
+                                                      "train_seconds", "train_size",
+                                                      "one_retraining_seconds")},
         "options": asdict(options), "versions": package_versions(), "machine": machine(),
         "cache_dir": history.init["cache_dir"]}

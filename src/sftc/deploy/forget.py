@@ -191,6 +191,7 @@ def _refuse(dep, entries, pointer, intent, outcome, staging, say) -> int:
             "policy", "evidence", "audits", "failed", "references", "timings", "options",
             "versions", "machine")
     dep.ledger.append(entries, "refused", {**{k: outcome[k] for k in keep},
+                                           "cost": outcome.get("cost"),
                                            "intent": intent["seq"],
                                            "attempt": dep.relative(attempt), "files": files})
     advance_pointer(dep, entries, pointer)
@@ -198,6 +199,9 @@ def _refuse(dep, entries, pointer, intent, outcome, staging, say) -> int:
     say(f"request {outcome['request']} not published: request {first['request']} is "
         f"{first['why']}; v{pointer['version']} stays published (audits kept in "
         f"{dep.relative(attempt)}/)")
+    text = cost_text(outcome.get("cost"))
+    if text:
+        say(text)
     return NOT_PUBLISHED
 
 
@@ -215,6 +219,22 @@ def _report(payload: dict, seconds: float, say) -> None:
         f"retain set{why}")
     say(f"times: {times_text(payload, seconds)}; cache: {len(payload['purge'])} item(s) purged "
         "(listed in the ledger)")
+    text = cost_text(payload.get("cost"))
+    if text:
+        say(text)
+
+
+def cost_text(cost: dict | None) -> str | None:
+    """A request's cost against one retraining, and the offer when retraining was cheaper."""
+    if not cost or not cost.get("retrainings"):
+        return None
+    text = (f"cost: {cost['total_seconds']:.1f} s in all, references and every audit included "
+            f"= {cost['retrainings']:.1f} retrainings (one ≈ {cost['one_retraining_seconds']:.1f}"
+            " s, the references' median)")
+    if cost["retraining_cheaper"]:
+        text += ("; retraining from scratch would have been cheaper: 'sftc deploy forget "
+                 "--method retrain --epochs N' retrains on the same retain set")
+    return text
 
 
 def times_text(payload: dict, seconds: float) -> str:

@@ -187,13 +187,20 @@ def _cost(facts: dict) -> list[str]:
            f"unlearning {t['unlearn_seconds']:.1f} s, audits {t['audits_seconds']:.1f} s; "
            f"its audits used {refs['count']} reference models ({refs['trained_now']} trained "
            f"for it in {refs['train_seconds']:.1f} s, {refs['from_cache']} from the cache)."]
+    cost = p.get("cost") or {}
+    if cost.get("retrainings"):
+        out.append(f"In all it cost {cost['retrainings']:.1f} times one retraining from scratch "
+                   f"on the retain set (one retraining took about "
+                   f"{cost['one_retraining_seconds']:.1f} s here)"
+                   + ("; retraining would have been cheaper." if cost["retraining_cheaper"]
+                      else "."))
     if p["method"] == "retrain":
         out.append("The method was retraining from scratch on the retain set: its cost is "
                    "that of retraining.")
     elif chosen.get("search_over_retrain") is not None:
         out.append(f"The search took {chosen['search_over_retrain']:.2f} times as long as "
                    "retraining the model from scratch on the retain set.")
-    else:
+    elif not cost.get("retrainings"):
         out.append("The record holds no retraining cost for this request, so its cost cannot "
                    "be compared with retraining from scratch.")
     return out
