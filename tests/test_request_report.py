@@ -86,7 +86,7 @@ def test_the_report_is_self_contained_and_says_what_a_dpo_needs(deployment, caps
                    plain_words(verdict).split(".")[0] + ".", "against the retrain band",
                    "--require not-refuted", "--keep all",
                    "lr 0.001, epochs 1, batch size 64, seed 0",
-                   "holds no retraining cost for this request",
+                   "times one retraining from scratch on the retain set",
                    "is not a proof that no information", published["sha256"],
                    published["payload"]["child"]["sha256"], "![the verdict's figure](verdict.png)"):
         assert needed in md, needed
