@@ -121,7 +121,7 @@ def judge(interval: Interval, band: Band, power: Power, *, n_forget: int,
     """The verdict on a model whose AUC record is ``interval`` (module docstring)."""
     d = interval.estimate - band.level
     where = (f"AUC {interval.estimate:.3f}, {d:+.3f} from the never-seen level "
-             f"{band.level:.3f}; {band.text()}")
+             f"{band.level:.3f}, against {band.text()}")
     common = dict(interval=interval, band=band, certifiable_margin=abs(d), power=power,
                   in_band=bool(abs(d) <= band.certify and power.shown))
     if abs(d) > band.refute:
@@ -132,9 +132,9 @@ def judge(interval: Interval, band: Band, power: Power, *, n_forget: int,
                        f"retrained model lands {band.alpha:.0%} of the time", **common)
     if not power.shown:
         return Verdict("nothing-detectable", None,
-                       f"{where}; the original itself ({power.original_excess:+.3f}) is within "
-                       f"±{band.refute:.3f}: the attack cannot tell it from models retrained "
-                       f"without D_f, so there is nothing detectable to remove at this size (an "
+                       f"{where}: the original itself ({power.original_excess:+.3f}) is within "
+                       f"±{band.refute:.3f}, so the attack cannot tell it from models retrained "
+                       f"without D_f: there is nothing detectable to remove at this size (an "
                        f"excess below {band.refute:.3f} AUC goes unseen)", **common)
     if abs(d) <= band.certify:
         if power.enough:
