@@ -199,7 +199,7 @@ def _refuse(dep, entries, pointer, intent, outcome, staging, say) -> int:
     say(f"request {outcome['request']} not published: request {first['request']} is "
         f"{first['why']}; v{pointer['version']} stays published (audits kept in "
         f"{dep.relative(attempt)}/)")
-    text = cost_text(outcome.get("cost"))
+    text = cost_text(outcome.get("cost"), outcome.get("method"))
     if text:
         say(text)
     return NOT_PUBLISHED
@@ -219,19 +219,20 @@ def _report(payload: dict, seconds: float, say) -> None:
         f"retain set{why}")
     say(f"times: {times_text(payload, seconds)}; cache: {len(payload['purge'])} item(s) purged "
         "(listed in the ledger)")
-    text = cost_text(payload.get("cost"))
+    text = cost_text(payload.get("cost"), payload.get("method"))
     if text:
         say(text)
 
 
-def cost_text(cost: dict | None) -> str | None:
-    """A request's cost against one retraining, and the offer when retraining was cheaper."""
+def cost_text(cost: dict | None, method: str | None = None) -> str | None:
+    """A request's cost against one retraining, and the offer when retraining was cheaper (not
+    made when the method was retraining)."""
     if not cost or not cost.get("retrainings"):
         return None
     text = (f"cost: {cost['total_seconds']:.1f} s in all, references and every audit included "
             f"= {cost['retrainings']:.1f} retrainings (one ≈ {cost['one_retraining_seconds']:.1f}"
             " s, the references' median)")
-    if cost["retraining_cheaper"]:
+    if cost["retraining_cheaper"] and method != "retrain":
         text += ("; retraining from scratch would have been cheaper: 'sftc deploy forget "
                  "--method retrain --epochs N' retrains on the same retain set")
     return text
