@@ -186,6 +186,11 @@ def test_group_forget_spec_and_row_id_lists(table, tmp_path):
     assert split.forget.tolist() == loaded.train[[3, 9]].tolist()
     with pytest.raises(sftc.SftcError, match="no training row belongs to group 'nobody'"):
         split_loaded("csv", loaded, "group:nobody")
+    held_out = [loaded.data.ids[int(i)] for i in loaded.test[:2]]
+    ids.write_text(f"{loaded.train_names[3]}\n{held_out[0]}\n{held_out[1]}\n")
+    with pytest.raises(sftc.SftcError, match=r"2 of the 3 listed ids are not .*only training rows "
+                                             r"can be forgotten"):
+        split_loaded("csv", loaded, f"file:{ids}")
 
 
 def test_table_options_need_a_table_and_a_target(table, capsys, tmp_path):

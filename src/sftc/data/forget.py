@@ -241,6 +241,14 @@ def name_positions(entries: list[tuple[str, str]], names: list[str], where: str,
                     key = key[len(alias.rstrip("/")) + 1:]
                     break
         if key not in position:
+            if "rows" in where:         # a table: the row may be in another split
+                missing = [e for _, e in entries if posixpath.normpath(str(e)) not in position]
+                listed = ", ".join(repr(m) for m in missing[:3]) + (", …" if len(missing) > 3
+                                                                     else "")
+                raise SftcError(f"{origin}: {entry!r} is not one of {where}: {len(missing)} of "
+                                f"the {len(entries)} listed ids are not ({listed}); only training "
+                                "rows can be forgotten (the validation and test rows, drawn by "
+                                "--split-seed, were never trained on): leave those out")
             raise SftcError(f"{origin}: {entry!r} is not an image in {where}")
         pos = position[key]
         if pos in seen:
