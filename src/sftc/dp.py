@@ -73,13 +73,9 @@ def dp_name(name: str) -> str:
     return name if name.lower().startswith(PREFIX) else f"{PREFIX}{name}"
 
 
-def fixed_builder(inner: str):
-    """The builder of ``dp:NAME``: NAME's, passed through Opacus's ``ModuleValidator.fix``."""
-    from .models import model_builder
-
-    if not inner.strip():
-        raise SftcError("model spec dp: needs an architecture, e.g. dp:resmlp")
-    build_inner = model_builder(inner.strip())
+def fixed_builder(inner: str, build_inner):
+    """The builder of ``dp:NAME``: ``build_inner`` (NAME's builder, resolved by
+    :func:`sftc.models.model_builder`), passed through Opacus's ``ModuleValidator.fix``."""
 
     def build(in_channels: int, num_classes: int) -> nn.Module:
         require_opacus()

@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from .errors import SftcError
+from .models_tabular import MLP, ResMLP
 from .plugins import GROUPS, import_object
 from .registry import Registry
 
@@ -45,9 +46,11 @@ def _resolve_spec(spec: str) -> Builder | None:
     if prefix.strip().lower() == "timm":
         return _timm_builder(rest.strip())
     if prefix.strip().lower() == "dp":
-        from .dp import fixed_builder
+        from .dp import fixed_builder       # one way: dp.py imports nothing of models
 
-        return fixed_builder(rest)
+        if not rest.strip():
+            raise SftcError("model spec dp: needs an architecture, e.g. dp:resmlp")
+        return fixed_builder(rest.strip(), model_builder(rest.strip()))
     factory = import_object(spec, "model spec")
     if not callable(factory):
         raise SftcError(f"model spec {spec}: {type(factory).__name__} object is not callable; name "
@@ -245,9 +248,14 @@ def known_layers(model: nn.Module) -> bool:
     ResNet and EfficientNet, the small CNN) rather than the fallback (top-level children)."""
     from torchvision.models import EfficientNet, ResNet
 
-    from .models_tabular import MLP, ResMLP
-
     return isinstance(model, (SmallCNN, ResNet, EfficientNet, MLP, ResMLP))
 
 
-from . import models_tabular as _tabular  # noqa: E402,F401  (registers mlp and resmlp)
+@register_model("mlp")
+def _mlp(in_channels: int, num_classes: int) -> nn.Module:
+    return MLP(in_channels, num_classes)
+
+
+@register_model("resmlp", aliases=("resnet-mlp", "tabular-resnet"))
+def _resmlp(in_channels: int, num_classes: int) -> nn.Module:
+    return ResMLP(in_channels, num_classes)

@@ -4,14 +4,12 @@ Deep Learning Models for Tabular Data"): their MLP and their ResNet for tabular 
 Both take a row of ``in_channels`` encoded features (``[N, F]``). Their "layers" for CF-k and
 EU-k are their four top-level children, first to last, as the small CNN's: ``mlp`` has
 ``block1``-``block3`` and ``head``; ``resmlp`` has ``stem`` (the first linear layer),
-``block1``, ``block2`` (residual blocks) and ``head``.
+``block1``, ``block2`` (residual blocks) and ``head``. :mod:`sftc.models` registers them.
 """
 from __future__ import annotations
 
 import torch
 from torch import nn
-
-from .models import register_model
 
 
 class MLP(nn.Module):
@@ -64,13 +62,3 @@ class ResMLP(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.block2(self.block1(self.stem(x.flatten(1)))))
-
-
-@register_model("mlp")
-def _mlp(in_channels: int, num_classes: int) -> nn.Module:
-    return MLP(in_channels, num_classes)
-
-
-@register_model("resmlp", aliases=("resnet-mlp", "tabular-resnet"))
-def _resmlp(in_channels: int, num_classes: int) -> nn.Module:
-    return ResMLP(in_channels, num_classes)

@@ -265,3 +265,19 @@ def recover_now(root, say=print) -> str | None:
     if done is None:
         say(f"deployment {dep.root}: nothing was interrupted; nothing to do")
     return done
+
+
+def prune(root, say=print) -> dict | None:
+    """``sftc deploy prune``: what the recorded policy removes now, under the lock, after the
+    record is checked; returns the ``pruned`` entry (None when nothing is due)."""
+    dep = Deployment(root).require()
+    with dep.lock():
+        recover(dep, say)
+        verify(dep)
+        read, pointer, _ = dep.read()
+        history = History(read.entries)
+        entry = retention.apply(dep, read.entries, pointer, Names.of(history.init), say)
+    if entry is None:
+        say(f"nothing to prune under --keep {history.init.get('retention', {}).get('keep', 'all')}"
+            f" (v{history.version} published)")
+    return entry

@@ -23,7 +23,10 @@ import json
 import shutil
 
 from ..errors import SftcError
+from . import retention
 from .folder import Deployment, History
+from .ledger import read_pointer
+from .names import Names
 from .publish import advance_pointer, publish, resume
 
 
@@ -46,9 +49,6 @@ def recover(dep: Deployment, say) -> str | None:
         _prune_after(dep, entries, say)
         return "resumed"
     if beyond == 1 and entries[-1]["kind"] == "pruned":
-        from . import retention
-        from .names import Names
-
         retention.check_pending(entries)
         retention.finish(dep, entries, entries[-1], Names.of(History(entries).init))
         say(f"resumed: finished the prune of entry {entries[-1]['seq']} (interrupted)")
@@ -91,10 +91,6 @@ def _interrupted(dep: Deployment, entries: list[dict], pointer: dict, intent: di
 def _prune_after(dep: Deployment, entries: list[dict], say) -> None:
     """A resumed publication prunes as the interrupted ``forget`` would have (the retention
     policy); without the key it is left to ``sftc deploy prune``, and said so."""
-    from . import retention
-    from .ledger import read_pointer
-    from .names import Names
-
     try:
         names = Names.of(History(entries).init)
     except SftcError as exc:

@@ -207,22 +207,3 @@ def summary(payload: dict) -> str:
     return (f"pruned under --keep {payload['keep']}: {versions}, "
             f"{len(payload['attempts'])} attempt(s), {len(payload['cache'])} cache item(s) "
             "(their SHA-256 stay in the ledger)")
-
-
-def prune(root, say=print) -> dict | None:
-    """``sftc deploy prune``: what the recorded policy removes now, under the lock, after the
-    record is checked; returns the ``pruned`` entry (None when nothing is due)."""
-    from .recovery import recover
-    from .verify import verify
-
-    dep = Deployment(root).require()
-    with dep.lock():
-        recover(dep, say)
-        verify(dep)
-        read, pointer, _ = dep.read()
-        history = History(read.entries)
-        entry = apply(dep, read.entries, pointer, Names.of(history.init), say)
-    if entry is None:
-        say(f"nothing to prune under --keep {history.init.get('retention', {}).get('keep', 'all')}"
-            f" (v{history.version} published)")
-    return entry

@@ -19,6 +19,7 @@ from ..errors import SftcError
 from ..io import file_sha256
 from .entries import check_resumable
 from .folder import Deployment, History
+from .retention import check_pending
 
 
 @dataclass
@@ -180,7 +181,6 @@ def verify(dep: Deployment, expect_head: str | None = None) -> Report:
             versions.add(extra["payload"]["version"])
         staged.add(str(extra["payload"].get("intent")))
         if extra["kind"] == "pruned":
-            from .retention import check_pending
             check_pending(read.entries)
     intent = History(read.entries).pending_intent()
     if intent is not None:

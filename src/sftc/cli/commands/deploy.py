@@ -254,7 +254,7 @@ def _recover(args, extra) -> int:
 
 
 def _prune(args, extra) -> int:
-    from ...deploy.retention import prune
+    from ...deploy.forget import prune
 
     prune(args.dir)
     return 0
