@@ -38,3 +38,14 @@ def table_args(path: Path, *extra) -> list[str]:
 #: The options of a first command on the generated table.
 def first_args(path: Path) -> list[str]:
     return table_args(path, "--target", "label", "--id-column", "cid", "--group-column", "owner")
+
+
+def cli(capsys, *argv):
+    """Run the command line; its exit status and stderr (never a traceback)."""
+    from sftc.cli import main
+
+    capsys.readouterr()
+    code = main([str(a) for a in argv])
+    err = capsys.readouterr().err.strip()
+    assert "Traceback" not in err, err
+    return code, err

@@ -8,19 +8,11 @@ import torch
 
 from sftc.cli import main
 from sftc.recipes import TrainingRecipe
-from tables import first_args, table_args, write_table
+from tables import cli, first_args, table_args, write_table
 
 FAST = ["--quiet", "--device", "cpu"]
 METHODS = ["ft", "neggrad+", "neggrad", "cf-k", "eu-k", "bad-teaching", "scrub", "sftc",
            "retrain"]
-
-
-def cli(capsys, *argv):
-    capsys.readouterr()
-    code = main([str(a) for a in argv])
-    err = capsys.readouterr().err.strip()
-    assert "Traceback" not in err, err
-    return code, err
 
 
 def test_without_opacus_the_refusal_is_one_line(monkeypatch, capsys, tmp_path):

@@ -9,7 +9,7 @@ import sftc
 from sftc.cli import main
 from sftc.data import load_dataset, split_loaded
 from sftc.data.tables import TableData
-from tables import first_args, table_args, table_rows, write_table
+from tables import cli, first_args, table_args, table_rows, write_table
 
 FAST = ["--epochs", "2", "--quiet", "--device", "cpu"]
 OPTIONS = {"target": "label", "id_column": "cid", "group_column": "owner"}
@@ -17,14 +17,6 @@ OPTIONS = {"target": "label", "id_column": "cid", "group_column": "owner"}
 
 def load(path, **options):
     return load_dataset("csv", table={"file": str(path), **OPTIONS, **options})
-
-
-def cli(capsys, *argv):
-    capsys.readouterr()
-    code = main([str(a) for a in argv])
-    err = capsys.readouterr().err.strip()
-    assert "Traceback" not in err, err
-    return code, err
 
 
 @pytest.fixture(scope="module")

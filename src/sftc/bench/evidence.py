@@ -27,7 +27,7 @@ import torch
 
 from ..data import Split
 from ..errors import SftcError
-from ..metrics.attacks import (AttackView, Band, NeverSeen, auc_interval, class_test,
+from ..metrics.attacks import (AttackView, NeverSeen, auc_interval, class_test,
                                create_attack, judge, logit_scaled_confidence, mann_whitney,
                                match_strata, power_of, reference_cost, removed_classes,
                                retrain_band, roc_figures, stratified_auc)

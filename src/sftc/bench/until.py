@@ -33,7 +33,6 @@ import math
 import time
 from dataclasses import asdict, dataclass, field
 
-import numpy as np
 import torch
 
 from ..data import Split
@@ -267,7 +266,7 @@ def unlearn_until_forgotten(original, split: Split, *, config: SearchConfig | No
     ``audit_config``: :class:`~sftc.bench.audit.AuditConfig` of the checks and the final audit
     (its references, resolution, α, attack); ``recipe``: how the references are trained (the
     original's)."""
-    from .audit import AuditConfig, audit, check_split, reference_logits
+    from .audit import AuditConfig, audit, check_split, one_retraining, reference_logits
 
     config = (config or SearchConfig(**options)).check()
     require_optuna()
@@ -291,7 +290,7 @@ def unlearn_until_forgotten(original, split: Split, *, config: SearchConfig | No
     model.load_state_dict(state)
     model.eval()
     final = audit(original, model, split, config=audit_config)
-    retrain = float(np.mean([e["seconds"] for e in refs.entries if e.get("seconds")] or [0.0]))
+    retrain = one_retraining(refs.entries) or 0.0
     per_epoch = timings["unlearn_seconds"] / max(timings["epochs_run"], 1)
     fixed = per_epoch * UNLEARN_EPOCHS
     total = time.perf_counter() - started
